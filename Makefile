@@ -1,0 +1,57 @@
+# tsrec: every entry point is a thin wrapper over `swift build/run -c release`.
+# `make test` and `make table2` do all set-up themselves on a fresh Debian machine.
+SHELL := /bin/bash
+SWIFT ?= swift
+CONFIG ?= release
+SWIFTFLAGS := -c $(CONFIG)
+BIN = $(shell $(SWIFT) build $(SWIFTFLAGS) --show-bin-path 2>/dev/null)
+PROFILE ?= quick
+export PROFILE
+
+# OpenBLAS reads OPENBLAS_CORETYPE once, when it is loaded: choose the kernel from this CPU's
+# flags before any binary starts (a value already in the environment wins).
+CORETYPE := $(shell scripts/openblas-coretype.sh)
+ifneq ($(CORETYPE),)
+export OPENBLAS_CORETYPE := $(CORETYPE)
+endif
+
+# The offline mirror of the benchmark archives, when this checkout sits beside shared/.
+TSREC_MIRROR ?= $(firstword $(wildcard ../shared/data/amazon18))
+export TSREC_MIRROR
+
+.PHONY: all setup build model data test bench table2 ablations baselines figures smoke sz clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(SWIFT) build $(SWIFTFLAGS)
+
+model: build
+	$(BIN)/tsrec model fetch
+
+data: build
+	$(BIN)/tsrec data fetch Industrial_and_Scientific
+	$(BIN)/tsrec data fetch Office_Products
+
+# Tests run in release (numeric code is ~50x slower in debug); -enable-testing keeps @testable.
+test: model data
+	$(SWIFT) build $(SWIFTFLAGS) --build-tests -Xswiftc -enable-testing
+	$(SWIFT) test $(SWIFTFLAGS) -Xswiftc -enable-testing --skip-build
+
+bench: model
+	$(BIN)/tsrec-bench
+
+table2: model data
+	$(BIN)/table2 --profile $(PROFILE)
+
+smoke: model data
+	$(BIN)/table2 --profile smoke
+
+sz:
+	@find Sources Tools Reproductions Tests -name '*.swift' -o -name '*.cpp' | xargs wc -l | sort -n
+
+clean:
+	rm -rf .build

@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+// tsrec: a CPU reproduction harness for TS-Rec (arXiv 2602.22632).
+// One library (Sources/TSRec, folders in pipeline order), three C shims, one executable per
+// paper table or ablation under Reproductions/, and the `tsrec` / `tsrec-bench` tools.
+import PackageDescription
+
+/// Every Reproductions/<name>/main.swift becomes an executable of that name.
+let reproductions = ["table2"]
+
+let package = Package(
+    name: "tsrec",
+    products: [
+        .library(name: "TSRec", targets: ["TSRec"]),
+        .executable(name: "tsrec", targets: ["tsrec"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.20.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
+        .target(
+            name: "CGnuplot",
+            path: "Sources/CGnuplot",
+            cxxSettings: [.unsafeFlags(["-std=c++17"])],
+            linkerSettings: [
+                .linkedLibrary("boost_iostreams"),
+                .linkedLibrary("boost_system"),
+                .linkedLibrary("boost_filesystem"),
+                .linkedLibrary("stdc++"),
+            ]
+        ),
+        .target(
+            name: "TSRec",
+            dependencies: ["COpenBLAS", "CArchive", "CGnuplot"],
+            path: "Sources/TSRec",
+            swiftSettings: [.define("TSREC_CHECKS", .when(configuration: .debug))]
+        ),
+        .executableTarget(
+            name: "tsrec",
+            dependencies: ["TSRec", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/tsrec"
+        ),
+        .executableTarget(
+            name: "tsrec-bench",
+            dependencies: ["TSRec"],
+            path: "Tools/tsrec-bench"
+        ),
+        .testTarget(
+            name: "TSRecTests",
+            dependencies: ["TSRec", .product(name: "FlyingFox", package: "FlyingFox")],
+            path: "Tests/TSRecTests",
+            resources: [.copy("Fixtures")]
+        ),
+    ] + reproductions.map { name in
+        .executableTarget(name: name, dependencies: ["TSRec"], path: "Reproductions/\(name)")
+    }
+)

@@ -1,0 +1,2 @@
+import TSRec
+print(BLAS.summary)

@@ -1,0 +1,6 @@
+import Testing
+@testable import TSRec
+
+@Test func openBLASReportsACore() {
+    #expect(!BLAS.coreName.isEmpty)
+}
