@@ -1,0 +1,60 @@
+import COpenBLAS
+
+/// `c[m, n] = alpha · op(a)[m, k] · op(b)[k, n] + beta · c`, row-major, via `cblas_sgemm`.
+/// The one BLAS call site of the engine; `beta = 1` accumulates, which the backward passes use
+/// to add into gradient buffers without a temporary.
+@inline(__always)
+public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
+                  b: UnsafePointer<Float>, ldb: Int? = nil,
+                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+    guard m > 0, n > 0 else { return }
+    if k == 0 {  // op(a)·op(b) is the zero matrix: c = beta·c
+        for i in 0..<m { for j in 0..<n { c[i * (ldc ?? n) + j] *= beta } }
+        return
+    }
+    cblas_sgemm(CblasRowMajor,
+                transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha,
+                a, Int32(lda ?? (transA ? m : k)),
+                b, Int32(ldb ?? (transB ? k : n)),
+                beta, c, Int32(ldc ?? n))
+}
+
+extension Tape {
+    /// Matrix product over the last dimension of `a`: `a [..., K] · b [K, N] → [..., N]`, or
+    /// with `transposeB`, `a [..., K] · bᵀ` for `b [N, K]` (the layout of a linear layer's
+    /// weight `[out, in]`, so `matmul(x, w, transposeB: true)` is `x Wᵀ`).
+    ///
+    /// Backward (Y = A·op(B)):  dA += dY·op(B)ᵀ;  dB += Aᵀ·dY (or dYᵀ·A when B was transposed).
+    public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) -> Tensor {
+        precondition(b.rank == 2, "matmul: b must be rank 2, got \(b.shape)")
+        let K = a.shape.last ?? 0
+        let M = a.count / max(K, 1)
+        let (bRows, bCols) = b.dims2()
+        let N = transposeB ? bRows : bCols
+        precondition((transposeB ? bCols : bRows) == K,
+                     "matmul: a \(a.shape) · b\(transposeB ? "ᵀ" : "") \(b.shape): inner dimensions differ")
+        let y = Tensor(uninitialized: Array(a.shape.dropLast()) + [N], requiresGrad: needsGrad(a, b))
+        sgemm(transA: false, transB: transposeB, m: M, n: N, k: K, a: a.pointer, b: b.pointer, c: y.pointer)
+        guard y.requiresGrad else { return y }
+        record {
+            guard let dy = y.gradStorage?.pointer else { return }
+            if a.requiresGrad {  // dA[M,K] += dY[M,N] · op(B)ᵀ
+                sgemm(transA: false, transB: !transposeB, m: M, n: K, k: N,
+                      a: dy, b: b.pointer, beta: 1, c: a.gradPointer().pointer)
+            }
+            if b.requiresGrad {
+                if transposeB {  // dB[N,K] += dYᵀ[N,M] · A[M,K]
+                    sgemm(transA: true, transB: false, m: N, n: K, k: M,
+                          a: dy, b: a.pointer, beta: 1, c: b.gradPointer().pointer)
+                } else {         // dB[K,N] += Aᵀ[K,M] · dY[M,N]
+                    sgemm(transA: true, transB: false, m: K, n: N, k: M,
+                          a: a.pointer, b: dy, beta: 1, c: b.gradPointer().pointer)
+                }
+            }
+        }
+        return y
+    }
+}
