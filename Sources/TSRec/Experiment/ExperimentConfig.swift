@@ -1,0 +1,158 @@
+/// The one configuration of a training + evaluation run. An ablation is a value of this type,
+/// never a fork of the code: `ExperimentConfig.profile(.quick, dataset:).applying(.noSAInit)`.
+///
+/// Paper defaults (upstream recipe, METHOD.md) are the `paper` profile; `quick` and `smoke`
+/// shrink the budget and say so in every output through `profile` and the run hash.
+public struct ExperimentConfig: Codable, Sendable, Hashable {
+    /// Benchmark name, e.g. `Industrial_and_Scientific`.
+    public var dataset: String
+    /// Which budget this is (recorded in every output row).
+    public var profile: Profile
+    /// Root seed; every random stream is forked from it in a fixed order.
+    public var seed: UInt64 = 42
+
+    // MARK: Backbone
+    /// Keep only the first N pretrained layers (nil = all 30). Logged; smoke runs use it.
+    public var backboneLayers: Int? = nil
+
+    // MARK: Data budget
+    /// Use only the first N train rows (nil = all). The first N in time order, so still a real prefix.
+    public var trainRows: Int? = nil
+    /// Evaluate on the first N test rows (nil = all).
+    public var testRows: Int? = nil
+    /// Validation rows used for the validation loss (nil = all).
+    public var validRows: Int? = 512
+
+    // MARK: Tasks (METHOD.md "Training tasks")
+    public var tasks: Set<SFTTask> = [.nextItem, .itemAlignment, .fusion]
+
+    // MARK: SID token initialisation (SA-Init when `.keywords`)
+    public var sidInit: SIDInit = .random
+    /// Levels whose tokens get `sidInit` (the others get `.random`): "a", "ab" or "abc".
+    public var sidInitLevels: String = "abc"
+    /// Standard deviation of `.random` rows, as a multiple of the pretrained rows' mean RMS entry.
+    public var randomInitScale: Float = 1
+
+    // MARK: Optimisation (upstream: AdamW, lr 3e-4, 20 warm-up steps, linear decay)
+    public var learningRate: Float = 3e-4
+    public var warmupSteps: Int = 20
+    public var weightDecay: Float = 0
+    public var gradClip: Float = 1
+    /// Sequences per optimizer step (upstream 1024).
+    public var effectiveBatch: Int = 1024
+    /// Sequences per forward/backward (gradient accumulation fills `effectiveBatch`).
+    public var microBatch: Int = 16
+    /// Upper bound on optimizer steps (nil = `epochs` worth).
+    public var maxSteps: Int? = nil
+    public var epochs: Int = 10
+    /// Validation loss every N optimizer steps; early stop after `patience` evaluations without improvement.
+    public var evalInterval: Int = 10
+    public var patience: Int = 3
+    public var maxLength: Int = 512
+    /// Checkpoint every N optimizer steps.
+    public var checkpointInterval: Int = 5
+
+    // MARK: Evaluation
+    public var beamWidth: Int = 20
+
+    public init(dataset: String, profile: Profile) {
+        self.dataset = dataset
+        self.profile = profile
+    }
+}
+
+/// Named budgets. `paper` is the upstream recipe as far as this backbone allows.
+public enum Profile: String, Codable, Sendable, Hashable, CaseIterable {
+    /// A slice of the data and a truncated backbone: the end-to-end test in CI (minutes).
+    case smoke
+    /// The default of `make table2`: the full test set, a training budget for a 2-core machine.
+    case quick
+    /// The upstream recipe (effective batch 1024, up to 10 epochs, early stopping): days on a CPU.
+    case paper
+}
+
+/// The SFT task families of METHOD.md.
+public enum SFTTask: String, Codable, Sendable, Hashable, CaseIterable, Comparable {
+    case nextItem, itemAlignment, fusion, tsAlign
+    public static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+}
+
+/// How the embedding rows of new SID tokens start.
+public enum SIDInit: String, Codable, Sendable, Hashable, CaseIterable {
+    /// Gaussian rows scaled to the pretrained rows (the MiniOneRec path's default here).
+    case random
+    /// The mean of all pretrained rows.
+    case vocabMean = "vocab-mean"
+    /// SA-Init: mean of the keyword tokens' rows, rescaled to the mean row norm.
+    case keywords
+    /// Mean over the title tokens of the token's cluster, rescaled likewise.
+    case titles
+}
+
+extension ExperimentConfig {
+    /// The configuration of a profile, before any method or ablation is applied.
+    public static func profile(_ profile: Profile, dataset: String) -> ExperimentConfig {
+        var c = ExperimentConfig(dataset: dataset, profile: profile)
+        switch profile {
+        case .smoke:
+            c.backboneLayers = 2
+            c.trainRows = 256
+            c.validRows = 32
+            c.testRows = 48
+            c.effectiveBatch = 16
+            c.microBatch = 8
+            c.maxSteps = 6
+            c.warmupSteps = 2
+            c.evalInterval = 3
+            c.checkpointInterval = 2
+            c.beamWidth = 5
+        case .quick:
+            // METHOD.md "Scale on a CPU": 60 steps at effective batch 256 (~1 M tokens) already
+            // separate MiniOneRec-SFT from TS-Rec; warm-up and lr as upstream.
+            c.effectiveBatch = 256
+            c.microBatch = 16
+            c.maxSteps = 60
+            c.validRows = 256
+            c.evalInterval = 10
+            c.checkpointInterval = 2
+        case .paper:
+            break
+        }
+        return c
+    }
+}
+
+/// The methods and ablations of the paper's tables, each a change to one configuration.
+public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
+    /// MiniOneRec-style SFT: tasks 1-3, default SID initialisation.
+    case minionerecSFT = "MiniOneRec-SFT"
+    /// TS-Rec: SA-Init (keywords, all levels) + TS-Align.
+    case tsrec = "TS-Rec"
+    /// TS-Rec without SA-Init.
+    case noSAInit = "TS-Rec w/o SA-Init"
+    /// TS-Rec without TS-Align.
+    case noTSAlign = "TS-Rec w/o TS-Align"
+}
+
+extension ExperimentConfig {
+    /// This configuration with a method's switches set; nothing else changes.
+    public func applying(_ method: Method) -> ExperimentConfig {
+        var c = self
+        switch method {
+        case .minionerecSFT:
+            c.sidInit = .random
+            c.tasks.remove(.tsAlign)
+        case .tsrec:
+            c.sidInit = .keywords
+            c.sidInitLevels = "abc"
+            c.tasks.insert(.tsAlign)
+        case .noSAInit:
+            c = c.applying(.tsrec)
+            c.sidInit = .random
+        case .noTSAlign:
+            c = c.applying(.tsrec)
+            c.tasks.remove(.tsAlign)
+        }
+        return c
+    }
+}
