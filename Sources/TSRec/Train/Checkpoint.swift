@@ -1,0 +1,114 @@
+import Foundation
+
+/// A complete, versioned training checkpoint: everything needed to continue a run so that it
+/// ends bit-identical to an uninterrupted one (weights, optimizer moments, step, data cursor,
+/// RNG state, early-stopping state, and the hash of the configuration it belongs to).
+///
+/// File layout (little-endian):
+/// ```
+/// "TSRC" magic | UInt32 version | UInt64 header byte count | header JSON | tensor bytes…
+/// ```
+/// The header lists each tensor's name and element count, in the order their raw Float32
+/// values follow. Files are written to a temporary sibling and renamed, so a run killed while
+/// saving leaves the previous checkpoint intact.
+public struct Checkpoint {
+    public static let magic: [UInt8] = Array("TSRC".utf8)
+    public static let version: UInt32 = 1
+
+    public struct Header: Codable, Sendable, Equatable {
+        /// Hash of the run's configuration; a checkpoint of another configuration is refused.
+        public var configHash: String
+        /// Optimizer steps completed.
+        public var step: Int
+        /// Micro-batches consumed in the current epoch, and the epoch.
+        public var epoch: Int
+        public var cursor: Int
+        /// State of the data-order RNG at the start of `epoch` (replayed to rebuild the order).
+        public var epochRNG: SplitMix64
+        /// Other run state: dropout RNG, best validation loss, evaluations without improvement.
+        public var dropoutRNG: SplitMix64
+        public var bestValidLoss: Double?
+        public var evalsWithoutImprovement: Int
+        public var stopped: Bool
+        public var tensorNames: [String]
+        public var tensorCounts: [Int]
+    }
+
+    /// Writes `tensors` (name, buffer) after the header, atomically.
+    public static func save(_ header: Header, tensors: [(String, UnsafeBufferPointer<Float>)], to url: URL) throws {
+        var header = header
+        header.tensorNames = tensors.map(\.0)
+        header.tensorCounts = tensors.map(\.1.count)
+        let json = try JSONEncoder().encode(header)
+        let dir = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard let file = fopen(tmp.path, "wb") else {
+            throw TSRecError(.checkpoint(path: tmp.path, reason: "cannot create: \(String(cString: strerror(errno)))"))
+        }
+        var ok = true
+        func put(_ p: UnsafeRawPointer, _ n: Int) { if ok, n > 0 { ok = fwrite(p, 1, n, file) == n } }
+        put(magic, 4)
+        withUnsafeBytes(of: version.littleEndian) { put($0.baseAddress!, 4) }
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { put($0.baseAddress!, 8) }
+        json.withUnsafeBytes { put($0.baseAddress!, json.count) }
+        for (_, buffer) in tensors { put(UnsafeRawPointer(buffer.baseAddress!), buffer.count * 4) }
+        ok = ok && fflush(file) == 0 && fsync(fileno(file)) == 0
+        fclose(file)
+        guard ok, rename(tmp.path, url.path) == 0 else {
+            unlink(tmp.path)
+            throw TSRecError(.checkpoint(path: url.path, reason: "write failed: \(String(cString: strerror(errno)))"),
+                             hint: "check free disk space; the previous checkpoint (if any) is untouched")
+        }
+    }
+
+    /// Reads the header only (cheap), validating magic and version.
+    public static func readHeader(_ url: URL) throws -> (Header, dataOffset: Int) {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw TSRecError(.checkpoint(path: url.path, reason: "cannot open"))
+        }
+        defer { try? handle.close() }
+        let fixed = handle.readData(ofLength: 16)
+        guard fixed.count == 16, Array(fixed.prefix(4)) == magic else {
+            throw TSRecError(.checkpoint(path: url.path, reason: "not a tsrec checkpoint (bad magic)"),
+                             hint: "delete the file; the run restarts from its previous checkpoint or from scratch")
+        }
+        let version = fixed.subdata(in: 4..<8).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+        guard version == Self.version else {
+            throw TSRecError(.checkpoint(path: url.path, reason: "version \(version), this build reads \(Self.version)"),
+                             hint: "delete the run folder to retrain with this version")
+        }
+        let length = fixed.subdata(in: 8..<16).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard length < 1 << 26 else { throw TSRecError(.checkpoint(path: url.path, reason: "header length \(length) is corrupt")) }
+        let json = handle.readData(ofLength: Int(length))
+        guard json.count == Int(length) else { throw TSRecError(.checkpoint(path: url.path, reason: "truncated header")) }
+        do {
+            return (try JSONDecoder().decode(Header.self, from: json), 16 + Int(length))
+        } catch {
+            throw TSRecError(.checkpoint(path: url.path, reason: "unreadable header: \(error)"))
+        }
+    }
+
+    /// Reads the header and fills each destination buffer (matched by name, counts checked).
+    public static func load(_ url: URL, into destinations: [(String, UnsafeMutableBufferPointer<Float>)]) throws -> Header {
+        let (header, offset) = try readHeader(url)
+        let wanted = destinations.map(\.0)
+        guard header.tensorNames == wanted else {
+            throw TSRecError(.checkpoint(path: url.path, reason: "tensor list differs from this model (\(header.tensorNames.count) vs \(wanted.count) tensors)"),
+                             hint: "the checkpoint belongs to another model shape; delete the run folder to retrain")
+        }
+        guard let file = fopen(url.path, "rb") else { throw TSRecError(.checkpoint(path: url.path, reason: "cannot open")) }
+        defer { fclose(file) }
+        fseek(file, offset, SEEK_SET)
+        for (i, (name, buffer)) in destinations.enumerated() {
+            guard header.tensorCounts[i] == buffer.count else {
+                throw TSRecError(.checkpoint(path: url.path, reason: "tensor \(name): \(header.tensorCounts[i]) values, model has \(buffer.count)"))
+            }
+            guard fread(buffer.baseAddress!, 4, buffer.count, file) == buffer.count else {
+                throw TSRecError(.checkpoint(path: url.path, reason: "truncated in tensor \(name)"),
+                                 hint: "delete the file; the run restarts from scratch")
+            }
+        }
+        return header
+    }
+}

@@ -1,0 +1,95 @@
+/// One tokenized training sample: prompt then response; loss on the response only.
+public struct SFTSample: Sendable, Hashable {
+    /// `[promptLength + responseLength]` token ids.
+    public var tokens: [Int32]
+    /// How many leading tokens are prompt (no loss on predicting them).
+    public var promptLength: Int
+    public var task: SFTTask
+
+    public init(tokens: [Int32], promptLength: Int, task: SFTTask) {
+        precondition(promptLength >= 1 && promptLength < tokens.count, "SFTSample: empty prompt or response")
+        self.tokens = tokens
+        self.promptLength = promptLength
+        self.task = task
+    }
+
+    /// Tokens that carry loss (the response).
+    public var responseLength: Int { tokens.count - promptLength }
+}
+
+/// A right-padded micro-batch: `[batch, seq]` tokens, next-token targets with `ignoreIndex`
+/// everywhere but response positions, and which positions are real.
+public struct SFTBatch: Sendable {
+    public static let ignoreIndex: Int32 = -100
+    public let batch: Int
+    public let seq: Int
+    /// `[batch * seq]` input ids (padding repeats id 0, never attended to because of the causal mask).
+    public let tokens: [Int32]
+    /// `[batch * seq]`: target for position t is tokens[t + 1] when t + 1 is in the response.
+    public let targets: [Int32]
+    /// `[batch * seq]`: false on padding.
+    public let valid: [Bool]
+    /// Number of positions with a target.
+    public let targetCount: Int
+
+    public init(_ samples: [SFTSample]) {
+        precondition(!samples.isEmpty, "SFTBatch: no samples")
+        batch = samples.count
+        seq = samples.map(\.tokens.count).max()!
+        var tokens = [Int32](repeating: 0, count: batch * seq)
+        var targets = [Int32](repeating: Self.ignoreIndex, count: batch * seq)
+        var valid = [Bool](repeating: false, count: batch * seq)
+        var n = 0
+        for (b, s) in samples.enumerated() {
+            for t in 0..<s.tokens.count {
+                tokens[b * seq + t] = s.tokens[t]
+                valid[b * seq + t] = true
+                // position t predicts token t+1; only response tokens are targets
+                if t + 1 < s.tokens.count, t + 1 >= s.promptLength {
+                    targets[b * seq + t] = s.tokens[t + 1]
+                    n += 1
+                }
+            }
+        }
+        self.tokens = tokens
+        self.targets = targets
+        self.valid = valid
+        self.targetCount = n
+    }
+}
+
+/// Groups samples into micro-batches of similar length so padding wastes little, then
+/// shuffles the batch order with the caller's RNG (deterministic given the seed).
+///
+/// Samples are shuffled, cut into chunks of `bucketSize × microBatch`, each chunk sorted by
+/// length and split into micro-batches: lengths within a batch are close, while the epoch
+/// still mixes tasks and users.
+public func makeMicroBatches(_ samples: [SFTSample], microBatch: Int, bucketBatches: Int = 32,
+                             using rng: inout SplitMix64) -> [[SFTSample]] {
+    precondition(microBatch > 0)
+    let shuffled = samples.shuffled(using: &rng)
+    var batches: [[SFTSample]] = []
+    let chunk = microBatch * bucketBatches
+    for start in stride(from: 0, to: shuffled.count, by: chunk) {
+        let bucket = shuffled[start..<min(start + chunk, shuffled.count)].sorted {
+            $0.tokens.count != $1.tokens.count ? $0.tokens.count < $1.tokens.count
+                : $0.tokens.lexicographicallyPrecedes($1.tokens)
+        }
+        for s in stride(from: 0, to: bucket.count, by: microBatch) {
+            batches.append(Array(bucket[(bucket.startIndex + s)..<min(bucket.startIndex + s + microBatch, bucket.endIndex)]))
+        }
+    }
+    batches.shuffle(using: &rng)
+    return batches
+}
+
+/// Padding overhead of a batching: padded positions / all positions.
+public func paddingFraction(_ batches: [[SFTSample]]) -> Double {
+    var real = 0, total = 0
+    for b in batches {
+        let len = b.map(\.tokens.count).max() ?? 0
+        total += len * b.count
+        real += b.reduce(0) { $0 + $1.tokens.count }
+    }
+    return total == 0 ? 0 : Double(total - real) / Double(total)
+}
