@@ -1,0 +1,91 @@
+import Foundation
+
+/// What every reproduction starts with: its arguments, paths and a header that records the
+/// environment (profile, commit, BLAS kernel and threads), so a results file can be traced.
+///
+/// Arguments: `--profile smoke|quick|paper` (or `PROFILE=`), `--seed N`, `--datasets A,B`.
+public struct RunContext: Sendable {
+    public let name: String
+    public let profile: Profile
+    public let seed: UInt64?
+    /// Datasets to run (nil = every benchmark whose data is complete).
+    public let datasets: [String]?
+    public let paths: Paths
+
+    public init(_ arguments: [String], name: String,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        self.name = name
+        var profile = try environment["PROFILE"].map(Self.parseProfile) ?? .quick
+        var seed: UInt64?
+        var datasets: [String]?
+        var rest = arguments.dropFirst()[...]
+        while let arg = rest.popFirst() {
+            func value() throws -> String {
+                guard let v = rest.popFirst() else { throw TSRecError(.config(field: arg, reason: "needs a value")) }
+                return v
+            }
+            switch arg {
+            case "--profile": profile = try Self.parseProfile(try value())
+            case "--seed":
+                let v = try value()
+                guard let s = UInt64(v) else { throw TSRecError(.config(field: "--seed", reason: "'\(v)' is not a non-negative integer")) }
+                seed = s
+            case "--datasets": datasets = try value().split(separator: ",").map(String.init)
+            case "-h", "--help":
+                print("usage: \(name) [--profile smoke|quick|paper] [--seed N] [--datasets A,B]")
+                exit(0)
+            default:
+                throw TSRecError(.config(field: arg, reason: "unknown argument"),
+                                 hint: "usage: \(name) [--profile smoke|quick|paper] [--seed N] [--datasets A,B]")
+            }
+        }
+        self.profile = profile
+        self.seed = seed
+        self.datasets = datasets
+        self.paths = .fromEnvironment(environment)
+    }
+
+    static func parseProfile(_ text: String) throws -> Profile {
+        guard let p = Profile(rawValue: text) else {
+            throw TSRecError(.config(field: "profile", reason: "'\(text)' is not one of \(Profile.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        return p
+    }
+
+    /// The configuration of this run's profile for `dataset`, with `--seed` applied.
+    public func config(dataset: String) -> ExperimentConfig {
+        var c = ExperimentConfig.profile(profile, dataset: dataset)
+        if let seed { c.seed = seed }
+        return c
+    }
+
+    /// `key: value` lines recorded on top of every CSV this run writes.
+    public var metadata: [(key: String, value: String)] {
+        [("run", name), ("profile", profile.rawValue), ("seed", seed.map(String.init) ?? "42 (default)"),
+         ("commit", Self.gitCommit() ?? "unknown"), ("blas", BLAS.summary),
+         ("date", ISO8601DateFormatter().string(from: Date()))]
+    }
+
+    /// Prints the header of the run.
+    public func printHeader() {
+        print("== \(name) ==")
+        for (k, v) in metadata { print("\(k): \(v)") }
+    }
+
+    /// A path under `results/`.
+    public func output(_ file: String) -> URL { paths.results.appendingPathComponent(file) }
+
+    static func gitCommit() -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "rev-parse", "--short", "HEAD"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        p.waitUntilExit()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return p.terminationStatus == 0 && !out.isEmpty ? out : nil
+    }
+}
