@@ -133,9 +133,10 @@ public struct BarChart: Sendable {
         set style histogram clustered gap 1
         set style fill solid 0.85 border -1
         set boxwidth 0.9
-        set key outside right top vertical
+        set key outside top center horizontal
         set yrange [0:*]
         set grid ytics
+        set bmargin 4
         \(note.map { "set label 1 \(Gnuplot.quoted($0)) at screen 0.01, screen 0.02 left font 'Sans,9'" } ?? "unset label 1")
         plot \(plots.joined(separator: ", \\\n     "))
         """
@@ -192,7 +193,7 @@ public struct LinePlot: Sendable {
         set xlabel \(Gnuplot.quoted(xlabel))
         set ylabel \(Gnuplot.quoted(ylabel))
         \(logY ? "set logscale y" : "unset logscale y")
-        set key outside right top vertical
+        set key outside top center horizontal
         set grid
         plot \(plots.joined(separator: ", \\\n     "))
         """
