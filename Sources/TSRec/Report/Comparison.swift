@@ -64,7 +64,8 @@ public struct ReproducedResult: Sendable {
     public var dataset: String
     /// Our name for the method/variant (e.g. `MiniOneRec-SFT (SmolLM2-135M)`).
     public var method: String
-    /// Row name in the reported table (defaults to `method`); nil when nothing comparable exists.
+    /// Row name in the reported table (the initialiser defaults it to `method`); nil compares with nothing,
+    /// so every reported cell of this result is unknown.
     public var reportedMethod: String?
     public var metrics: MetricRow
 
