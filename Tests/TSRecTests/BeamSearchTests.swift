@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+/// A toy scorer with a fixed table of logits per prefix: `logits(prefix)` is a deterministic function of
+/// (seed, prefix), so the same prefix always scores the same whatever path reached it. The state is the
+/// decoded prefix (the prompt only salts the table). Records how the search calls it.
+private struct TableScorer: BeamScorer {
+    typealias State = [Int]
+    let vocab: Int
+    let seed: UInt64
+    /// Extra logit added to some tokens (e.g. to make tokens outside the trie very attractive).
+    var bias: [Int: Float] = [:]
+    /// Return log-softmax instead of raw logits (the search must not care).
+    var returnLogProbs = false
+    var starts = 0
+    var extendBatchSizes: [Int] = []
+
+    func logits(_ prefix: [Int]) -> [Float] {
+        var h: UInt64 = seed &* 0x9E37_79B9_7F4A_7C15 ^ 0xCBF2_9CE4_8422_2325
+        for t in prefix { h = (h ^ UInt64(t + 1)) &* 0x0000_0100_0000_01B3 }
+        var rng = SplitMix64(seed: h)
+        var x = (0 ..< vocab).map { _ in 2 * rng.nextGaussian() }
+        for (t, b) in bias { x[t] += b }
+        if returnLogProbs {
+            let m = x.max()!, lse = m + log(x.reduce(0) { $0 + exp($1 - m) })
+            x = x.map { $0 - lse }
+        }
+        return x
+    }
+
+    mutating func start(prompt: [Int]) throws -> ([Int], [Float]) {
+        starts += 1
+        return ([], logits([]))
+    }
+
+    mutating func extend(_ states: [[Int]], with tokens: [Int]) throws -> [([Int], [Float])] {
+        extendBatchSizes.append(states.count)
+        return zip(states, tokens).map { s, t in (s + [t], logits(s + [t])) }
+    }
+
+    /// Independent reference: Σ_t log softmax(logits(prefix_t))[token_t], all in Double.
+    func logProb(_ sequence: [Int]) -> Double {
+        var total = 0.0
+        for i in sequence.indices {
+            let x = logits(Array(sequence[..<i])).map(Double.init)
+            let m = x.max()!
+            total += x[sequence[i]] - (m + log(x.reduce(0) { $0 + exp($1 - m) }))
+        }
+        return total
+    }
+}
+
+/// `items` distinct depth-3 sequences over SID-like levels (a: 0..<3, b: 3..<7, c: 7..<12) in a vocab of 16.
+private func tinyTrie(items: Int, seed: UInt64) -> PrefixTrie {
+    var rng = SplitMix64(seed: seed ^ 0x5151)
+    var set = Set<[Int]>()
+    while set.count < items {
+        set.insert([Int.random(in: 0 ..< 3, using: &rng), Int.random(in: 3 ..< 7, using: &rng), Int.random(in: 7 ..< 12, using: &rng)])
+    }
+    return PrefixTrie(sequences: Array(set))
+}
+
+private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs(a - b) <= tol * max(1, abs(a), abs(b)) }
+
+@Test(arguments: [UInt64](0 ..< 8))
+func fullWidthBeamIsExact(seed: UInt64) throws {
+    let trie = tinyTrie(items: 12, seed: seed)
+    var scorer = TableScorer(vocab: 16, seed: seed)
+    let exact = trie.allSequences().map { ($0, scorer.logProb($0)) }.sorted { $0.1 > $1.1 }
+    for width in [12, 20, 50] {  // as wide as the item set, and wider: all 12 come back, ranked
+        let beam = try beamSearch(&scorer, trie: trie, prompt: [1, 2, 3], width: width)
+        #expect(beam.map(\.tokens) == exact.map(\.0), "width \(width)")
+        #expect(zip(beam, exact).allSatisfy { isClose($0.score, $1.1) })
+    }
+}
+
+@Test(arguments: [UInt64](0 ..< 8))
+func widthOneEqualsGreedy(seed: UInt64) throws {
+    let trie = tinyTrie(items: 12, seed: seed)
+    var scorer = TableScorer(vocab: 16, seed: seed &+ 77)
+    let beam = try beamSearch(&scorer, trie: trie, prompt: [9], width: 1)
+    let greedy = try #require(try greedyDecode(&scorer, trie: trie, prompt: [9]))
+    #expect(beam.count == 1)
+    #expect(beam[0].tokens == greedy.tokens)
+    #expect(beam[0].score == greedy.score)
+    #expect(isClose(greedy.score, scorer.logProb(greedy.tokens)))
+}
+
+@Test(arguments: [UInt64](0 ..< 4))
+func beamStaysInsideTheTrie(seed: UInt64) throws {
+    // Tokens 12...15 are never valid; give them a large bonus so an unconstrained search would pick them.
+    let trie = tinyTrie(items: 30, seed: seed)
+    var scorer = TableScorer(vocab: 16, seed: seed, bias: [12: 8, 13: 8, 14: 8, 15: 8])
+    let beam = try beamSearch(&scorer, trie: trie, prompt: [], width: 5)
+    #expect(beam.count == 5)
+    #expect(beam.allSatisfy { trie.contains($0.tokens) })
+    #expect(Set(beam.map(\.tokens)).count == 5)
+    #expect(zip(beam, beam.dropFirst()).allSatisfy { $0.score >= $1.score })
+    // Log-softmax is over the full vocabulary: the biased invalid tokens take mass from every valid
+    // sequence, so each scores below what the unbiased table gives it (at least 3·log(1 + e^8·…) lower).
+    let unbiased = TableScorer(vocab: 16, seed: seed)
+    #expect(beam.allSatisfy { isClose($0.score, scorer.logProb($0.tokens)) && $0.score < unbiased.logProb($0.tokens) - 3 })
+    // Batched contract: one start, depth-1 extends, each at most `width` states.
+    #expect(scorer.starts == 1 && scorer.extendBatchSizes.count == 2 && scorer.extendBatchSizes.allSatisfy { $0 <= 5 })
+}
+
+@Test func tiesBreakByTokenSequence() throws {
+    // All-zero logits over a vocabulary of 16: every token has log-prob -log 16, so every sequence
+    // scores exactly -3·log 16 and the ranking must be lexicographic.
+    struct Flat: BeamScorer {
+        mutating func start(prompt: [Int]) throws -> (Int, [Float]) { (0, [Float](repeating: 0, count: 16)) }
+        mutating func extend(_ states: [Int], with tokens: [Int]) throws -> [(Int, [Float])] {
+            states.map { ($0 + 1, [Float](repeating: 0, count: 16)) }
+        }
+    }
+    let trie = tinyTrie(items: 12, seed: 3)
+    var scorer = Flat()
+    let beam = try beamSearch(&scorer, trie: trie, prompt: [], width: 5)
+    #expect(beam.map(\.tokens) == Array(trie.allSequences().prefix(5)))
+    #expect(beam.allSatisfy { isClose($0.score, -3 * log(16.0), tol: 1e-12) })
+}
+
+@Test func logProbsAndLogitsGiveTheSameRanking() throws {
+    let trie = tinyTrie(items: 12, seed: 5)
+    var raw = TableScorer(vocab: 16, seed: 5)
+    var normalised = TableScorer(vocab: 16, seed: 5, returnLogProbs: true)
+    let a = try beamSearch(&raw, trie: trie, prompt: [], width: 6)
+    let b = try beamSearch(&normalised, trie: trie, prompt: [], width: 6)
+    #expect(a.map(\.tokens) == b.map(\.tokens))
+    #expect(zip(a, b).allSatisfy { isClose($0.score, $1.score) })
+}
+
+@Test func nanLogitsThrow() {
+    struct Broken: BeamScorer {
+        mutating func start(prompt: [Int]) throws -> (Int, [Float]) { (0, [0, .nan, 0, 0]) }
+        mutating func extend(_ states: [Int], with tokens: [Int]) throws -> [(Int, [Float])] { states.map { ($0, [0, 0, 0, 0]) } }
+    }
+    var scorer = Broken()
+    #expect(throws: TSRecError.self) { try beamSearch(&scorer, trie: PrefixTrie(sequences: [[0, 1]]), prompt: [], width: 2) }
+}
+
+@Test func beamOverheadAtCatalogueScale() throws {
+    // The search's own cost per test row, with a free scorer: SmolLM2 vocabulary (49,152) + 560 SID
+    // tokens, 3,670 three-token SIDs, width 20. Checks the result shape; prints the time.
+    struct Fixed: BeamScorer {
+        let logits: [Float]
+        mutating func start(prompt: [Int]) throws -> (Int, [Float]) { (0, logits) }
+        mutating func extend(_ states: [Int], with tokens: [Int]) throws -> [(Int, [Float])] {
+            zip(states, tokens).map { s, t in (s &* 31 &+ t, logits) }
+        }
+    }
+    var rng = SplitMix64(seed: 7)
+    let base = 49_152
+    var sids = Set<[Int]>()
+    while sids.count < 3670 {
+        sids.insert([base + Int.random(in: 0 ..< 48, using: &rng), base + 48 + Int.random(in: 0 ..< 256, using: &rng),
+                     base + 304 + Int.random(in: 0 ..< 256, using: &rng)])
+    }
+    let trie = PrefixTrie(sequences: Array(sids))
+    var scorer = Fixed(logits: (0 ..< base + 560).map { _ in rng.nextGaussian() })
+    let t0 = ProcessInfo.processInfo.systemUptime
+    var beam: [BeamHypothesis] = []
+    for _ in 0 ..< 10 { beam = try beamSearch(&scorer, trie: trie, prompt: [1, 2, 3], width: 20) }
+    let t1 = ProcessInfo.processInfo.systemUptime
+    #expect(beam.count == 20 && beam.allSatisfy { trie.contains($0.tokens) })
+    #expect(zip(beam, beam.dropFirst()).allSatisfy { $0.score >= $1.score })
+    print("beamSearch overhead (vocab \(base + 560), 3670 SIDs, width 20): \(String(format: "%.2f", (t1 - t0) * 100)) ms per row")
+}
