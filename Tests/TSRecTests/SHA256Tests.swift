@@ -69,17 +69,27 @@ import Testing
         #expect(checked == 2)
     }
 
-    /// Throughput floor (release builds): 64 MiB must hash at >= 150 MB/s.
+    /// Throughput floor (release builds): >= 150 MB/s of this thread's CPU time, best of 3 runs
+    /// over 32 MiB. CPU time, not wall time, so other tests and helpers sharing the 2 cores
+    /// cannot make it fail.
     @Test func throughput() {
         #if DEBUG
         print("SHA256 throughput test skipped in debug builds")
         #else
-        let data = Data(repeating: 0x5a, count: 64 << 20)
-        let start = Date()
-        _ = SHA256.hash(data)
-        let mbps = Double(data.count) / Date().timeIntervalSince(start) / 1e6
-        print("SHA256 throughput: \(String(format: "%.0f", mbps)) MB/s")
-        #expect(mbps >= 150)
+        func threadSeconds() -> Double {
+            var t = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+        }
+        let data = Data(repeating: 0x5a, count: 32 << 20)
+        var best = 0.0
+        for _ in 0..<3 {
+            let start = threadSeconds()
+            _ = SHA256.hash(data)
+            best = max(best, Double(data.count) / max(threadSeconds() - start, 1e-9) / 1e6)
+        }
+        print("SHA256 throughput: \(String(format: "%.0f", best)) MB/s (thread CPU time)")
+        #expect(best >= 150)
         #endif
     }
 }
