@@ -30,7 +30,7 @@ final class LoopbackServer: Sendable {
     /// Routes: `/good/…` (honours `Range`), `/corrupt/…` (one byte flipped), `/truncated/…`
     /// (announces the full length, sends half, drops the connection), `/stall/…` (sends half,
     /// then waits), `/error/…` (HTTP 500), `/norange/…` (ignores `Range`, always 200), and
-    /// `/files/<name>` for extra named files.
+    /// any path listed in `files` (without the leading `/`), served with `Range` support.
     init(payload: Data, files: [String: Data] = [:]) async throws {
         self.payload = payload
         let log = self.log
@@ -40,9 +40,8 @@ final class LoopbackServer: Sendable {
             guard let mode = parts.first else { return HTTPResponse(statusCode: .notFound) }
             var body = payload
             switch mode {
-            case "files":
-                guard let data = files[parts.dropFirst().joined(separator: "/")] else { return HTTPResponse(statusCode: .notFound) }
-                body = data
+            case _ where files[parts.joined(separator: "/")] != nil:
+                body = files[parts.joined(separator: "/")]!
             case "good", "norange", "corrupt": break
             case "error": return HTTPResponse(statusCode: .internalServerError)
             case "truncated", "stall":
@@ -252,7 +251,7 @@ struct HalfThenFail: AsyncBufferedSequence, Sendable {
     /// Files pinned by git blob id (the Office train split) verify the same way.
     @Test func gitBlobChecksumAndLocalCopy() async throws {
         let text = Data("user_id,item_id\nA1,3\n".utf8)
-        try await withServer(files: ["train.csv": text]) { server, dir in
+        try await withServer(files: ["files/train.csv": text]) { server, dir in
             var blob = SHA1()
             blob.update(Data("blob \(text.count)\0".utf8))
             blob.update(text)
@@ -270,5 +269,110 @@ struct HalfThenFail: AsyncBufferedSequence, Sendable {
             #expect(o == .fetched(bytes: Int64(text.count), resumedFrom: 0))
             #expect(try Data(contentsOf: copy) == text)
         }
+    }
+}
+
+/// `tsrec data fetch` end to end into a private cache: from the mirror folder (copy), from the
+/// mirror served over loopback HTTP, and per file from "upstream" (the loopback server standing
+/// in for raw.githubusercontent.com).
+@Suite struct DataFetchTests {
+    let quiet = Downloader(idleTimeout: 10, attempts: 2, showProgress: false)
+
+    @Test func fromMirrorFolderThenAlreadyPresentThenRepair() async throws {
+        guard let mirror = DataTestSupport.mirror else { print(DataTestSupport.mirrorMissingMessage); return }
+        let dir = try DataTestSupport.makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let paths = Paths(cache: dir.appendingPathComponent("cache"), results: dir.appendingPathComponent("results"))
+        let fetcher = DataFetcher(paths: paths, downloader: quiet)
+        let source = try DataSource.resolve(mirror: nil, environment: ["TSREC_MIRROR": mirror.path])
+        #expect(source == .mirrorDirectory(mirror.standardizedFileURL))
+
+        let report = try await fetcher.fetch(.office, from: source)
+        #expect(!report.alreadyPresent)
+        #expect(report.files.count == 5)
+        #expect(report.missing.map(\.part) == [.train, .keywords])
+        #expect(report.summary.contains("missing train"))
+        let ds = try Dataset.load(.office, paths: paths)
+        #expect(ds.missing.map(\.part) == [.train, .keywords])
+        #expect(try ds.split(.valid).count == 4_866)
+        // Only the finished folder, the archive cache and nothing half-done in datasets/.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: paths.datasets.path).sorted() == ["Office_Products", "archives"])
+
+        #expect(try await fetcher.fetch(.office, from: source).alreadyPresent)
+
+        // A damaged file is noticed and the folder is rebuilt from the cached archive.
+        let valid = Dataset.directory(for: .office, paths: paths).appendingPathComponent(Benchmark.office.file(.valid)!.relativePath)
+        try Data("user_id\n".utf8).write(to: valid)
+        let again = try await fetcher.fetch(.office, from: source)
+        #expect(!again.alreadyPresent)
+        #expect(try SHA256.hash(fileAt: valid) == Benchmark.office.file(.valid)!.sha256)
+    }
+
+    @Test func fromMirrorOverHTTP() async throws {
+        guard let mirror = DataTestSupport.mirror else { print(DataTestSupport.mirrorMissingMessage); return }
+        let archive = try Data(contentsOf: mirror.appendingPathComponent(Benchmark.office.mirror.fileName))
+        let server = try await LoopbackServer(payload: Data(), files: ["m/Office_Products.tar.gz": archive])
+        let dir = try DataTestSupport.makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            let paths = Paths(cache: dir, results: dir)
+            let source = try DataSource.resolve(mirror: server.url("m").absoluteString, environment: [:])
+            #expect(source == .mirrorURL(server.url("m")))
+            let report = try await DataFetcher(paths: paths, downloader: quiet).fetch(.office, from: source)
+            #expect(report.files.count == 5)
+            #expect(try Dataset.load(.office, paths: paths).splits.count == 2)
+            // A mirror URL without the archive: HTTP 404 with the offline hint.
+            do {
+                _ = try await DataFetcher(paths: paths, downloader: quiet).fetch(.industrial, from: source)
+                Issue.record("404 must fail")
+            } catch let error as TSRecError {
+                guard case let .download(_, status, _) = error.kind else { Issue.record("\(error)"); await server.stop(); return }
+                #expect(status == 404)
+                #expect(error.description.contains("TSREC_MIRROR"))
+            }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    /// Without a mirror every file comes from its own upstream URL (here rewritten to loopback),
+    /// verified by sha256, and the keyword file from the TS-Rec repository.
+    @Test func fromUpstreamPerFile() async throws {
+        guard let root = DataTestSupport.unpackedMirror else { print(DataTestSupport.mirrorMissingMessage); return }
+        var files: [String: Data] = [:]
+        for f in Benchmark.industrial.files {
+            let path = String(f.upstreamURL!.path.dropFirst())
+            files[path] = try Data(contentsOf: root.appendingPathComponent(Benchmark.industrial.name).appendingPathComponent(f.relativePath))
+        }
+        let server = try await LoopbackServer(payload: Data(), files: files)
+        let dir = try DataTestSupport.makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            let paths = Paths(cache: dir, results: dir)
+            let source = try DataSource.resolve(mirror: nil, environment: [:], upstreamBase: server.url("").absoluteString)
+            let report = try await DataFetcher(paths: paths, downloader: quiet).fetch(.industrial, from: source)
+            #expect(report.files.count == 7 && report.missing.isEmpty)
+            let requested = await server.log.requests.map(\.path)
+            #expect(requested.contains("/AkaliKong/MiniOneRec/\(Benchmark.miniOneRecCommit)/data/Amazon/train/Industrial_and_Scientific_5_2016-10-2018-11.csv"))
+            #expect(requested.contains { $0.hasPrefix("/jiaweif3ng/TS-Rec-Review/") })
+            let ds = try Dataset.load(.industrial, paths: paths)
+            #expect(ds.missing.isEmpty)
+            #expect(try ds.split(.train).count == 36_259)
+            #expect(!FileManager.default.fileExists(atPath: paths.datasets.appendingPathComponent(".download-Industrial_and_Scientific").path))
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    @Test func mirrorOptionValidation() throws {
+        #expect(throws: TSRecError.self) { try DataSource.resolve(mirror: "/no/such/folder", environment: [:]) }
+        #expect(throws: TSRecError.self) { try DataSource.resolve(mirror: "ftp://x/y", environment: [:]) }
+        #expect(try DataSource.resolve(mirror: nil, environment: [:]) == .upstream(base: nil))
+        #expect(try DataSource.resolve(mirror: nil, environment: ["TSREC_MIRROR": ""]) == .upstream(base: nil))
+        #expect(try DataSource.resolve(mirror: "https://example.org/m", environment: ["TSREC_MIRROR": "/x"]) == .mirrorURL(URL(string: "https://example.org/m")!))
     }
 }

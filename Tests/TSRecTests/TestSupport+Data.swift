@@ -33,3 +33,35 @@ enum DataTestSupport {
         return dir
     }
 }
+
+extension DataTestSupport {
+    /// Both mirror archives unpacked once per test process into a private temp folder
+    /// (removed at exit); nil without the mirror.
+    static let unpackedMirror: URL? = {
+        guard let mirror else { return nil }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-test-mirror-\(getpid())-\(UUID().uuidString.prefix(8))")
+        do {
+            for b in Benchmark.all { try Archive.extract(mirror.appendingPathComponent(b.mirror.fileName), to: dir) }
+        } catch {
+            print("cannot unpack the mirror: \(error)")
+            return nil
+        }
+        UnpackedMirrorCleanup.path = dir.path
+        atexit { if let p = UnpackedMirrorCleanup.path { try? FileManager.default.removeItem(atPath: p) } }
+        return dir
+    }()
+
+    /// Each benchmark loaded once per test process (loading is what several suites check).
+    static let loaded: [String: Result<Dataset, Error>] = {
+        guard let root = unpackedMirror else { return [:] }
+        var out: [String: Result<Dataset, Error>] = [:]
+        for b in Benchmark.all {
+            out[b.name] = Result { try Dataset.load(b, from: root.appendingPathComponent(b.name)) }
+        }
+        return out
+    }()
+}
+
+enum UnpackedMirrorCleanup {
+    nonisolated(unsafe) static var path: String?
+}
