@@ -158,7 +158,9 @@ import Testing
                     var scores = [Double](repeating: -.infinity, count: T)
                     for j in 0...i where keyValid?[b * T + j] ?? true {
                         var s: Double = 0
-                        for d in 0..<Dh { s += Double(q[(b * T + i) * H * Dh + h * Dh + d]) * Double(k[(b * T + j) * Hkv * Dh + kh * Dh + d]) }
+                        let qRow: Int = (b * T + i) * H * Dh + h * Dh
+                        let kRow: Int = (b * T + j) * Hkv * Dh + kh * Dh
+                        for d in 0..<Dh { s += Double(q[qRow + d]) * Double(k[kRow + d]) }
                         scores[j] = s / Double(Dh).squareRoot()
                     }
                     let m = scores.max()!
@@ -167,8 +169,12 @@ import Testing
                     let z = e.reduce(0, +)
                     for d in 0..<Dh {
                         var acc: Double = 0
-                        for j in 0..<T { acc += e[j] / z * Double(v[(b * T + j) * Hkv * Dh + kh * Dh + d]) }
-                        out[(b * T + i) * H * Dh + h * Dh + d] = Float(acc)
+                        for j in 0..<T {
+                            let vIndex: Int = (b * T + j) * Hkv * Dh + kh * Dh + d
+                            acc += e[j] / z * Double(v[vIndex])
+                        }
+                        let outIndex: Int = (b * T + i) * H * Dh + h * Dh + d
+                        out[outIndex] = Float(acc)
                     }
                 }
             }

@@ -30,12 +30,23 @@ public struct Checkpoint {
         public var bestValidLoss: Double?
         public var evalsWithoutImprovement: Int
         public var stopped: Bool
+        /// AdamW's step count (bias correction).
+        public var optimizerStep: Int
         public var tensorNames: [String]
         public var tensorCounts: [Int]
     }
 
-    /// Writes `tensors` (name, buffer) after the header, atomically.
-    public static func save(_ header: Header, tensors: [(String, UnsafeBufferPointer<Float>)], to url: URL) throws {
+    /// Where a saved tensor's values come from: a live tensor, or an array (optimizer moments).
+    public enum Source {
+        case tensor(Tensor)
+        case array([Float])
+        var count: Int {
+            switch self { case let .tensor(t): t.count; case let .array(a): a.count }
+        }
+    }
+
+    /// Writes `tensors` (name, values) after the header, atomically.
+    public static func save(_ header: Header, tensors: [(String, Source)], to url: URL) throws {
         var header = header
         header.tensorNames = tensors.map(\.0)
         header.tensorCounts = tensors.map(\.1.count)
@@ -52,7 +63,12 @@ public struct Checkpoint {
         withUnsafeBytes(of: version.littleEndian) { put($0.baseAddress!, 4) }
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { put($0.baseAddress!, 8) }
         json.withUnsafeBytes { put($0.baseAddress!, json.count) }
-        for (_, buffer) in tensors { put(UnsafeRawPointer(buffer.baseAddress!), buffer.count * 4) }
+        for (_, source) in tensors {
+            switch source {
+            case let .tensor(t): put(UnsafeRawPointer(t.pointer), t.count * 4)
+            case let .array(a): a.withUnsafeBytes { if let base = $0.baseAddress { put(base, $0.count) } }
+            }
+        }
         ok = ok && fflush(file) == 0 && fsync(fileno(file)) == 0
         fclose(file)
         guard ok, rename(tmp.path, url.path) == 0 else {
@@ -89,26 +105,35 @@ public struct Checkpoint {
         }
     }
 
-    /// Reads the header and fills each destination buffer (matched by name, counts checked).
-    public static func load(_ url: URL, into destinations: [(String, UnsafeMutableBufferPointer<Float>)]) throws -> Header {
+    /// Reads the header, fills the tensors named in `tensors` in place (counts checked), and
+    /// returns every other stored entry as an array (e.g. optimizer moments).
+    public static func load(_ url: URL, tensors: [String: Tensor]) throws -> (Header, arrays: [String: [Float]]) {
         let (header, offset) = try readHeader(url)
-        let wanted = destinations.map(\.0)
-        guard header.tensorNames == wanted else {
-            throw TSRecError(.checkpoint(path: url.path, reason: "tensor list differs from this model (\(header.tensorNames.count) vs \(wanted.count) tensors)"),
+        for name in tensors.keys where !header.tensorNames.contains(name) {
+            throw TSRecError(.checkpoint(path: url.path, reason: "has no tensor \(name)"),
                              hint: "the checkpoint belongs to another model shape; delete the run folder to retrain")
         }
         guard let file = fopen(url.path, "rb") else { throw TSRecError(.checkpoint(path: url.path, reason: "cannot open")) }
         defer { fclose(file) }
         fseek(file, offset, SEEK_SET)
-        for (i, (name, buffer)) in destinations.enumerated() {
-            guard header.tensorCounts[i] == buffer.count else {
-                throw TSRecError(.checkpoint(path: url.path, reason: "tensor \(name): \(header.tensorCounts[i]) values, model has \(buffer.count)"))
+        var arrays: [String: [Float]] = [:]
+        for (name, count) in zip(header.tensorNames, header.tensorCounts) {
+            let read: Int
+            if let t = tensors[name] {
+                guard t.count == count else {
+                    throw TSRecError(.checkpoint(path: url.path, reason: "tensor \(name): \(count) values, model has \(t.count)"))
+                }
+                read = fread(t.pointer, 4, count, file)
+            } else {
+                var a = [Float](repeating: 0, count: count)
+                read = a.withUnsafeMutableBufferPointer { count == 0 ? 0 : fread($0.baseAddress!, 4, count, file) }
+                arrays[name] = a
             }
-            guard fread(buffer.baseAddress!, 4, buffer.count, file) == buffer.count else {
+            guard read == count else {
                 throw TSRecError(.checkpoint(path: url.path, reason: "truncated in tensor \(name)"),
                                  hint: "delete the file; the run restarts from scratch")
             }
         }
-        return header
+        return (header, arrays)
     }
 }

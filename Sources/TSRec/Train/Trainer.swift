@@ -1,0 +1,244 @@
+import Foundation
+
+/// What the trainer needs of a model: named parameters in a fixed order, and the
+/// response-only loss of a micro-batch recorded on a tape.
+public protocol TrainableModel: AnyObject {
+    /// Every trainable tensor, in a fixed order (checkpoints rely on it).
+    var namedParameters: [(name: String, tensor: Tensor)] { get }
+    /// Mean next-token cross-entropy over the batch's target positions.
+    func loss(tape: Tape, batch: SFTBatch) -> Tensor
+}
+
+/// One row of the training log (`train_log.csv`), one per optimizer step.
+public struct TrainLogRow: Sendable, Codable {
+    public var step: Int
+    public var epoch: Int
+    public var loss: Double
+    public var learningRate: Double
+    public var gradNorm: Double
+    public var targetTokens: Int
+    public var tokens: Int
+    public var milliseconds: Double
+    /// Validation loss when this step ran an evaluation.
+    public var validLoss: Double?
+}
+
+/// How a training run ended.
+public struct TrainingSummary: Sendable, Codable {
+    public var steps: Int
+    public var bestValidLoss: Double?
+    public var stoppedEarly: Bool
+    public var wallSeconds: Double
+    public var log: [TrainLogRow]
+}
+
+/// The SFT loop: micro-batches → loss → backward → clip → AdamW → log; validation loss at a
+/// fixed interval with early stopping; a complete checkpoint every few steps.
+///
+/// Deterministic given the configuration: the data order comes from an RNG forked from the
+/// seed and stored per epoch in the checkpoint, so a run killed at any moment and resumed
+/// from its last checkpoint ends with the same parameters as an uninterrupted one.
+public struct Trainer {
+    public let config: ExperimentConfig
+    /// The run's folder: `checkpoint.tsrc`, `best.tsrc`, `train_log.csv`, `summary.json`.
+    public let runDirectory: URL
+    /// Stop (as if killed) after this many optimizer steps in this invocation; for tests.
+    public var stepLimitThisInvocation: Int? = nil
+    public var log: @Sendable (String) -> Void = { print($0) }
+
+    public init(config: ExperimentConfig, runDirectory: URL) {
+        self.config = config
+        self.runDirectory = runDirectory
+    }
+
+    var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.tsrc") }
+    var bestURL: URL { runDirectory.appendingPathComponent("best.tsrc") }
+    var logURL: URL { runDirectory.appendingPathComponent("train_log.csv") }
+    var summaryURL: URL { runDirectory.appendingPathComponent("summary.json") }
+
+    /// Optimizer steps for `sampleCount` samples under the configuration's budget.
+    public func totalSteps(sampleCount: Int) -> Int {
+        let perEpoch = max(1, sampleCount / config.effectiveBatch)
+        return min(config.maxSteps ?? Int.max, perEpoch * config.epochs)
+    }
+
+    /// Trains `model` (resuming from a checkpoint when there is one) and leaves the best
+    /// validation weights in it. Returns nil when stopped by `stepLimitThisInvocation`.
+    @discardableResult
+    public func train(_ model: some TrainableModel, train samples: [SFTSample], valid: [SFTSample],
+                      configHash: String) throws -> TrainingSummary? {
+        let params = model.namedParameters
+        precondition(config.effectiveBatch % config.microBatch == 0,
+                     "effectiveBatch \(config.effectiveBatch) must be a multiple of microBatch \(config.microBatch)")
+        let accumulation = config.effectiveBatch / config.microBatch
+        let total = totalSteps(sampleCount: samples.count)
+        let schedule = LRSchedule(warmupSteps: config.warmupSteps, totalSteps: total,
+                                  peak: config.learningRate, kind: .linear)
+        var optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
+
+        // MARK: state: fresh, or from the last checkpoint
+        var root = SplitMix64(seed: config.seed)
+        var state = Checkpoint.Header(configHash: configHash, step: 0, epoch: 0, cursor: 0,
+                                      epochRNG: root.fork(), dropoutRNG: root.fork(),
+                                      bestValidLoss: nil, evalsWithoutImprovement: 0, stopped: false,
+                                      optimizerStep: 0, tensorNames: [], tensorCounts: [])
+        var rows: [TrainLogRow] = []
+        if FileManager.default.fileExists(atPath: checkpointURL.path) {
+            let (found, _) = try Checkpoint.readHeader(checkpointURL)
+            guard found.configHash == configHash else {
+                throw TSRecError(.checkpoint(path: checkpointURL.path, reason: "belongs to configuration \(found.configHash), not \(configHash)"),
+                                 hint: "delete \(runDirectory.path) to start this configuration afresh")
+            }
+            let (header, arrays) = try Checkpoint.load(checkpointURL, tensors: Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) }))
+            state = header
+            optimizer.restore(AdamW.State(step: header.optimizerStep,
+                                          m: params.map { arrays["adam.m." + $0.name] ?? [] },
+                                          v: params.map { arrays["adam.v." + $0.name] ?? [] }))
+            rows = (try? TrainLogCSV.read(logURL))?.filter { $0.step <= state.step } ?? []
+            log("train: resumed from \(checkpointURL.lastPathComponent) at step \(state.step)/\(total)")
+        }
+
+        // MARK: the loop
+        let started = Date()
+        var stepsThisInvocation = 0
+        var epochRNG = state.epochRNG
+        var batches = makeMicroBatches(samples, microBatch: config.microBatch, using: &epochRNG)
+        let firstStep = state.step
+        while state.step < total && !state.stopped {
+            let t0 = Date()
+            var lossSum = 0.0, targets = 0, tokens = 0
+            for _ in 0..<accumulation {
+                if state.cursor == batches.count {  // next epoch: its order comes from the RNG state after this one
+                    state.epoch += 1
+                    state.cursor = 0
+                    state.epochRNG = epochRNG
+                    batches = makeMicroBatches(samples, microBatch: config.microBatch, using: &epochRNG)
+                }
+                let batch = SFTBatch(batches[state.cursor])
+                state.cursor += 1
+                let tape = Tape()
+                let loss = model.loss(tape: tape, batch: batch)
+                guard loss.item.isFinite else {
+                    throw TSRecError(.numeric("loss is \(loss.item) at step \(state.step + 1)"),
+                                     hint: "lower the learning rate or check the data")
+                }
+                lossSum += Double(loss.item)
+                targets += batch.targetCount
+                tokens += batch.batch * batch.seq
+                tape.backward(from: loss, seed: 1 / Float(accumulation))  // mean over micro-batches
+            }
+            let tensors = params.map(\.tensor)
+            let gradNorm = clipGradNorm(tensors, maxNorm: config.gradClip)
+            let lr = schedule.lr(at: state.step)
+            optimizer.step(tensors, learningRate: lr)
+            for t in tensors { t.zeroGrad() }
+            state.step += 1
+            stepsThisInvocation += 1
+            var row = TrainLogRow(step: state.step, epoch: state.epoch, loss: lossSum / Double(accumulation),
+                                  learningRate: Double(lr), gradNorm: Double(gradNorm), targetTokens: targets,
+                                  tokens: tokens, milliseconds: Date().timeIntervalSince(t0) * 1000, validLoss: nil)
+
+            if state.step % config.evalInterval == 0 || state.step == total {
+                let v = validationLoss(model, valid)
+                row.validLoss = v
+                if v < (state.bestValidLoss ?? .infinity) {
+                    state.bestValidLoss = v
+                    state.evalsWithoutImprovement = 0
+                    try Checkpoint.save(state, tensors: params.map { ($0.name, .tensor($0.tensor)) }, to: bestURL)
+                } else {
+                    state.evalsWithoutImprovement += 1
+                    if state.evalsWithoutImprovement >= config.patience {
+                        state.stopped = true
+                        log("train: early stop at step \(state.step) (\(config.patience) evaluations without improvement)")
+                    }
+                }
+            }
+            rows.append(row)
+            // One line per step (logs are data; the same row goes to train_log.csv), with an ETA.
+            let elapsed = Date().timeIntervalSince(started)
+            let eta = elapsed / Double(state.step - firstStep) * Double(total - state.step)
+            log(String(format: "step %d/%d loss %.4f lr %.2e gnorm %.2f tok/s %.0f ms %.0f%@ eta %@",
+                       state.step, total, row.loss, lr, gradNorm, Double(tokens) / (row.milliseconds / 1000),
+                       row.milliseconds, row.validLoss.map { String(format: " val %.4f", $0) } ?? "",
+                       formatDuration(eta)))
+            if state.step % config.checkpointInterval == 0 || state.step == total || state.stopped {
+                state.optimizerStep = optimizer.state.step
+                try Checkpoint.save(state, tensors: checkpointSources(params, optimizer), to: checkpointURL)
+                try TrainLogCSV.write(rows, to: logURL)
+            }
+            if let limit = stepLimitThisInvocation, stepsThisInvocation >= limit, state.step < total, !state.stopped {
+                return nil
+            }
+        }
+
+        // MARK: end: keep the best validation weights
+        if FileManager.default.fileExists(atPath: bestURL.path) {
+            _ = try Checkpoint.load(bestURL, tensors: Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) }))
+        }
+        let summary = TrainingSummary(steps: state.step, bestValidLoss: state.bestValidLoss, stoppedEarly: state.stopped,
+                                      wallSeconds: Date().timeIntervalSince(started), log: rows)
+        try AtomicFile.write(try JSONEncoder().encode(summary), to: summaryURL)
+        return summary
+    }
+
+    /// Mean response-only loss over `samples` (no graph is recorded).
+    public func validationLoss(_ model: some TrainableModel, _ samples: [SFTSample]) -> Double {
+        guard !samples.isEmpty else { return .nan }
+        let tape = Tape(recording: false)
+        var weighted = 0.0, count = 0
+        let ordered = samples.sorted { $0.tokens.count < $1.tokens.count }
+        for start in stride(from: 0, to: ordered.count, by: config.microBatch) {
+            let batch = SFTBatch(Array(ordered[start..<min(start + config.microBatch, ordered.count)]))
+            weighted += Double(model.loss(tape: tape, batch: batch).item) * Double(batch.targetCount)
+            count += batch.targetCount
+        }
+        return weighted / Double(max(count, 1))
+    }
+
+    /// Parameters then optimizer moments, in a fixed order.
+    private func checkpointSources(_ params: [(name: String, tensor: Tensor)], _ optimizer: AdamW)
+        -> [(String, Checkpoint.Source)] {
+        var out = params.map { ($0.name, Checkpoint.Source.tensor($0.tensor)) }
+        let st = optimizer.state
+        for (i, p) in params.enumerated() where i < st.m.count {
+            out.append(("adam.m." + p.name, .array(st.m[i])))
+            out.append(("adam.v." + p.name, .array(st.v[i])))
+        }
+        return out
+    }
+}
+
+/// `1h02m`, `3m05s`, `42s`.
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return String(format: "%dh%02dm", s / 3600, s % 3600 / 60) }
+    if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
+    return "\(s)s"
+}
+
+/// The training log as CSV (one row per optimizer step), read back on resume.
+enum TrainLogCSV {
+    static let header = "step,epoch,loss,lr,grad_norm,target_tokens,tokens,ms,valid_loss"
+
+    static func write(_ rows: [TrainLogRow], to url: URL) throws {
+        var text = header + "\n"
+        for r in rows {
+            text += "\(r.step),\(r.epoch),\(r.loss),\(r.learningRate),\(r.gradNorm),\(r.targetTokens),\(r.tokens),"
+            text += String(format: "%.1f", r.milliseconds) + "," + (r.validLoss.map { "\($0)" } ?? "") + "\n"
+        }
+        try AtomicFile.write(text, to: url)
+    }
+
+    static func read(_ url: URL) throws -> [TrainLogRow] {
+        let text = try String(contentsOf: url, encoding: .utf8)
+        return try text.split(separator: "\n").dropFirst().enumerated().map { i, line in
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 9, let step = Int(f[0]), let epoch = Int(f[1]), let loss = Double(f[2]),
+                  let lr = Double(f[3]), let g = Double(f[4]), let tt = Int(f[5]), let tok = Int(f[6]), let ms = Double(f[7])
+            else { throw TSRecError(.format(path: url.path, line: i + 2, field: "", reason: "malformed training-log row")) }
+            return TrainLogRow(step: step, epoch: epoch, loss: loss, learningRate: lr, gradNorm: g, targetTokens: tt,
+                               tokens: tok, milliseconds: ms, validLoss: Double(f[8]))
+        }
+    }
+}

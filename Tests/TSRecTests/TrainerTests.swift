@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+/// A bigram language model: logits of the next token = E[token] · Wᵀ. Small enough that the
+/// trainer tests run in milliseconds, with the same loss path (response-only cross-entropy).
+private final class BigramModel: TrainableModel {
+    let embedding: Tensor   // [V, D]
+    let output: Tensor      // [V, D]
+    init(vocab: Int, dim: Int, seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        embedding = .randn([vocab, dim], std: 0.5, requiresGrad: true, using: &rng)
+        output = .randn([vocab, dim], std: 0.5, requiresGrad: true, using: &rng)
+    }
+    var namedParameters: [(name: String, tensor: Tensor)] { [("embedding", embedding), ("output", output)] }
+    func loss(tape: Tape, batch: SFTBatch) -> Tensor {
+        let h = tape.embedding(embedding, ids: batch.tokens)                       // [B*T, D]
+        let logits = tape.matmul(h, output, transposeB: true)                      // [B*T, V]
+        return tape.crossEntropy(logits: logits, targets: batch.targets, ignoreIndex: SFTBatch.ignoreIndex)
+    }
+}
+
+private func toySamples(count: Int, vocab: Int, seed: UInt64) -> [SFTSample] {
+    var rng = SplitMix64(seed: seed)
+    return (0..<count).map { _ in
+        let n = 4 + Int(rng.next() % 5)
+        let start = Int32(rng.next() % UInt64(vocab))
+        // a deterministic successor rule makes the task learnable: t+1 = (t * 3 + 1) mod V
+        var tokens = [start]
+        for _ in 1..<n { tokens.append((tokens.last! * 3 + 1) % Int32(vocab)) }
+        return SFTSample(tokens: tokens, promptLength: 2, task: .nextItem)
+    }
+}
+
+private func toyConfig() -> ExperimentConfig {
+    var c = ExperimentConfig(dataset: "toy", profile: .smoke)
+    c.effectiveBatch = 8
+    c.microBatch = 4
+    c.maxSteps = 12
+    c.warmupSteps = 2
+    c.learningRate = 0.05
+    c.evalInterval = 3
+    c.checkpointInterval = 2
+    c.patience = 100
+    return c
+}
+
+private func temporaryDirectory() -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-trainer-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+@Suite struct TrainerTests {
+    @Test func batchesTargetOnlyTheResponse() {
+        let s = SFTSample(tokens: [5, 6, 7, 8], promptLength: 2, task: .nextItem)
+        let b = SFTBatch([s, SFTSample(tokens: [1, 2, 3], promptLength: 1, task: .fusion)])
+        #expect(b.seq == 4)
+        // sample 0: position 1 predicts 7, position 2 predicts 8; sample 1: positions 0, 1 predict 2, 3
+        #expect(b.targets == [-100, 7, 8, -100, 2, 3, -100, -100])
+        #expect(b.valid == [true, true, true, true, true, true, true, false])
+        #expect(b.targetCount == 4)
+    }
+
+    @Test func bucketingKeepsEverySampleOnceAndIsDeterministic() {
+        let samples = toySamples(count: 100, vocab: 11, seed: 3)
+        var r1 = SplitMix64(seed: 9), r2 = SplitMix64(seed: 9)
+        let a = makeMicroBatches(samples, microBatch: 8, bucketBatches: 4, using: &r1)
+        let b = makeMicroBatches(samples, microBatch: 8, bucketBatches: 4, using: &r2)
+        #expect(a == b)
+        #expect(a.joined().map(\.tokens).sorted { $0.lexicographicallyPrecedes($1) }
+                == samples.map(\.tokens).sorted { $0.lexicographicallyPrecedes($1) })
+        var r3 = SplitMix64(seed: 9)
+        let unbucketed = makeMicroBatches(samples, microBatch: 8, bucketBatches: 1, using: &r3)
+        #expect(paddingFraction(a) < paddingFraction(unbucketed))
+    }
+
+    @Test func lossFallsOnALearnableTask() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = BigramModel(vocab: 11, dim: 8, seed: 1)
+        var trainer = Trainer(config: toyConfig(), runDirectory: dir)
+        trainer.log = { _ in }
+        let samples = toySamples(count: 64, vocab: 11, seed: 2)
+        let before = trainer.validationLoss(model, samples)
+        let summary = try #require(try trainer.train(model, train: samples, valid: samples, configHash: "toy"))
+        #expect(summary.steps == 12)
+        let after = trainer.validationLoss(model, samples)
+        #expect(after < 0.5 * before, "validation loss \(before) -> \(after)")
+        // the log has one row per step, and validation rows every 3 steps
+        let rows = try TrainLogCSV.read(dir.appendingPathComponent("train_log.csv"))
+        #expect(rows.map(\.step) == Array(1...12))
+        #expect(rows.compactMap(\.validLoss).count == 4)
+    }
+
+    /// A run stopped after 5 steps and resumed in a new process-like setting (new model
+    /// object, new trainer) ends with exactly the parameters of an uninterrupted run.
+    @Test func resumeAfterKillEqualsUninterruptedRun() throws {
+        let samples = toySamples(count: 40, vocab: 11, seed: 4)
+        let straightDir = temporaryDirectory(), resumedDir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: straightDir); try? FileManager.default.removeItem(at: resumedDir) }
+        var config = toyConfig()
+        config.patience = 1  // early stopping may trigger: it must resume identically too
+        config.maxSteps = 15
+
+        let straight = BigramModel(vocab: 11, dim: 8, seed: 7)
+        var t1 = Trainer(config: config, runDirectory: straightDir)
+        t1.log = { _ in }
+        _ = try t1.train(straight, train: samples, valid: Array(samples.prefix(8)), configHash: "h")
+
+        // "killed" after 5 steps: the checkpoint of step 4 is the last one on disk
+        var t2 = Trainer(config: config, runDirectory: resumedDir)
+        t2.log = { _ in }
+        t2.stepLimitThisInvocation = 5
+        let first = BigramModel(vocab: 11, dim: 8, seed: 7)
+        #expect(try t2.train(first, train: samples, valid: Array(samples.prefix(8)), configHash: "h") == nil)
+        let resumedModel = BigramModel(vocab: 11, dim: 8, seed: 99)  // different init: everything must come from the checkpoint
+        t2.stepLimitThisInvocation = nil
+        _ = try t2.train(resumedModel, train: samples, valid: Array(samples.prefix(8)), configHash: "h")
+
+        for (a, b) in zip(straight.namedParameters, resumedModel.namedParameters) {
+            #expect(a.tensor.array == b.tensor.array, "parameter \(a.name) differs after resume")
+        }
+    }
+
+    @Test func checkpointOfAnotherConfigurationIsRefused() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var t = Trainer(config: toyConfig(), runDirectory: dir)
+        t.log = { _ in }
+        t.stepLimitThisInvocation = 2
+        let samples = toySamples(count: 40, vocab: 11, seed: 4)
+        _ = try t.train(BigramModel(vocab: 11, dim: 8, seed: 1), train: samples, valid: samples, configHash: "one")
+        #expect(throws: TSRecError.self) {
+            try t.train(BigramModel(vocab: 11, dim: 8, seed: 1), train: samples, valid: samples, configHash: "two")
+        }
+    }
+
+    @Test func truncatedCheckpointGivesAClearError() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let m = BigramModel(vocab: 5, dim: 3, seed: 1)
+        let url = dir.appendingPathComponent("c.tsrc")
+        let header = Checkpoint.Header(configHash: "x", step: 1, epoch: 0, cursor: 0, epochRNG: SplitMix64(seed: 1),
+                                       dropoutRNG: SplitMix64(seed: 2), bestValidLoss: nil, evalsWithoutImprovement: 0,
+                                       stopped: false, optimizerStep: 1, tensorNames: [], tensorCounts: [])
+        try Checkpoint.save(header, tensors: m.namedParameters.map { ($0.name, .tensor($0.tensor)) }, to: url)
+        let data = try Data(contentsOf: url)
+        try data.prefix(data.count - 7).write(to: url)
+        do {
+            _ = try Checkpoint.load(url, tensors: Dictionary(uniqueKeysWithValues: m.namedParameters.map { ($0.name, $0.tensor) }))
+            Issue.record("a truncated checkpoint loaded")
+        } catch let e as TSRecError {
+            #expect(e.description.contains("truncated"))
+        }
+    }
+}
