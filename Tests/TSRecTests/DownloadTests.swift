@@ -248,6 +248,13 @@ struct HalfThenFail: AsyncBufferedSequence, Sendable {
         }
     }
 
+    @Test func progressLine() {
+        let p = DownloadProgress(label: "x.tar.gz", enabled: false)
+        let line = p.line(done: 3_300_000, total: 7_300_000, now: Date().addingTimeInterval(1))
+        #expect(line.hasPrefix("x.tar.gz [##########--------------]  45%  3.3/7.3 MB"), "\(line)")
+        #expect(p.line(done: 1_000_000, total: nil, now: Date()).hasPrefix("x.tar.gz 1.0 MB"))
+    }
+
     /// Files pinned by git blob id (the Office train split) verify the same way.
     @Test func gitBlobChecksumAndLocalCopy() async throws {
         let text = Data("user_id,item_id\nA1,3\n".utf8)

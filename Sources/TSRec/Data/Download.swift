@@ -147,7 +147,9 @@ public struct Downloader: Sendable {
                 lastError = error
             }
             if attempt < attempts {
-                note("\(label): \(lastError!.kind); retrying (\(attempt + 1)/\(attempts))")
+                var reason = "\(lastError!.kind)"
+                if case let .download(_, _, r) = lastError!.kind { reason = r }
+                note("\(label): \(reason); retrying (\(attempt + 1)/\(attempts))")
                 try await Task.sleep(nanoseconds: UInt64(attempt) * 300_000_000)
             }
         }
@@ -215,8 +217,9 @@ public struct Downloader: Sendable {
         }
         defer { close(out) }
         let total = Self.fileSize(source)
-        var progress = DownloadProgress(label: label, enabled: showProgress)
+        var progress = DownloadProgress(label: label, verb: "copying", enabled: showProgress)
         var done: Int64 = 0
+        progress.update(done: 0, total: total)
         try forEachChunk(of: source) { chunk in
             try Self.writeAll(out, chunk, path: part.path)
             done += Int64(chunk.count)

@@ -8,6 +8,8 @@ import Foundation
 /// `DownloadProgress` so it cannot clash with a general progress type elsewhere.
 public struct DownloadProgress: Sendable {
     public let label: String
+    /// "downloading" or "copying", for the non-interactive start line.
+    public let verb: String
     /// Whether anything is printed at all (tests pass `false`).
     public let enabled: Bool
     private let interactive: Bool
@@ -16,14 +18,16 @@ public struct DownloadProgress: Sendable {
     private var startBytes: Int64 = 0
     private var started = false
 
-    public init(label: String, enabled: Bool = true) {
+    public init(label: String, verb: String = "downloading", enabled: Bool = true) {
         self.label = label
+        self.verb = verb
         self.enabled = enabled
         interactive = isatty(STDERR_FILENO) != 0
     }
 
     /// `done` bytes of `total` (nil when the server sent no length). `done` includes bytes
-    /// resumed from an earlier partial file; the rate counts only this session's bytes.
+    /// resumed from an earlier partial file; the rate counts only this session's bytes. The
+    /// first call fixes the starting point, so call it once before any bytes arrive.
     public mutating func update(done: Int64, total: Int64?) {
         guard enabled else { return }
         if !started {
@@ -32,7 +36,7 @@ public struct DownloadProgress: Sendable {
             if !interactive {
                 let size = total.map { " (\(Self.megabytes($0)) MB)" } ?? ""
                 let resumed = done > 0 ? ", resuming at \(Self.megabytes(done)) MB" : ""
-                Self.write("\(label): downloading\(size)\(resumed)\n")
+                Self.write("\(label): \(verb)\(size)\(resumed)\n")
             }
         }
         guard interactive else { return }
@@ -44,7 +48,7 @@ public struct DownloadProgress: Sendable {
 
     /// Ends the bar with a summary line.
     public mutating func finish(done: Int64, note: String = "done") {
-        guard enabled else { return }
+        guard enabled, started else { return }
         let seconds = max(Date().timeIntervalSince(start), 1e-3)
         let rate = Double(done - startBytes) / seconds / 1e6
         let text = "\(label): \(note), \(Self.megabytes(done)) MB in \(String(format: "%.1f", seconds)) s (\(String(format: "%.1f", rate)) MB/s)"
