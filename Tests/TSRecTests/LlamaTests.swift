@@ -209,17 +209,28 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
 
     @Test(.enabled(if: LlamaFixtures.haveGGUF))
     func smolLM2GoldenNextTokenIsParis() throws {
-        let m = try Llama.load(contentsOf: LlamaFixtures.ggufURL)
+        let gguf = try GGUFFile(contentsOf: LlamaFixtures.ggufURL)
+        let m = try Llama.load(gguf: gguf)
+        let tokenizer = try BPETokenizer(gguf: gguf)
         #expect(m.config == LlamaConfig.smolLM2_135M)
+        #expect(tokenizer.encode("The capital of France is").map(Int32.init) == LlamaFixtures.franceTokens)
         let cache = m.makeCache(promptCapacity: 8, maxNewTokens: 1)
         let logits = LlamaFixtures.row(m.prefill(LlamaFixtures.franceTokens, cache: cache), 0)
         let top = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(3)
         print("SmolLM2 'The capital of France is' top-3:", top.map { "\($0) (\(logits[$0]))" })
         #expect(top.first == 7042)
+        #expect(top.map { tokenizer.decode([$0]) } == [" Paris", " the", " London"])
         #expect(abs(logits[7042] - 17.4) < 0.3, "logit of ' Paris' = \(logits[7042])")
         // the training forward agrees with the cached inference path
         let full = LlamaFixtures.fullLogits(m, LlamaFixtures.franceTokens)
         #expect(maxAbsDiff(LlamaFixtures.row(full, 4), logits) < 1e-3)
+        // one cached decode step equals the full forward of the extended sequence
+        let next = LlamaFixtures.row(m.decode([7042], cache: cache), 0)
+        let extended = LlamaFixtures.fullLogits(m, LlamaFixtures.franceTokens + [7042])
+        #expect(maxAbsDiff(LlamaFixtures.row(extended, 5), next) < 1e-3)
+        let greedy = m.generate(prompt: LlamaFixtures.franceTokens, maxTokens: 8)
+        print("SmolLM2 greedy: 'The capital of France is\(tokenizer.decode(greedy.map(Int.init)))'")
+        #expect(greedy.first == 7042)
     }
 
     @Test(.enabled(if: LlamaFixtures.haveGGUF))

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Inference with a KV cache: no graph is built (ops run on a non-recording tape, which
 /// allocates outputs but records nothing), and decoding runs all beams as one batch, so every
 /// projection is a GEMM with M = beams rather than a GEMV.
@@ -127,14 +125,11 @@ extension Llama {
                 let qrow = qg.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
                 for t in 0..<S {                                // suffix scores, columns P..<L
                     let krow = sK.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh)
-                    var d: Float = 0
-                    for i in 0..<Dh { d += qrow[i] * krow[i] }
-                    srow[P + t] = d * scale
+                    srow[P + t] = Kernels.dot(qrow, krow, Dh) * scale
                 }
-                var mx = -Float.infinity                         // softmax over the L keys
-                for j in 0..<L { mx = max(mx, srow[j]) }
+                let mx = Kernels.rowMax(srow, L)                 // softmax over the L keys
                 var z: Float = 0
-                for j in 0..<L { let e = expf(srow[j] - mx); srow[j] = e; z += e }
+                for j in 0..<L { let e = Kernels.exp(srow[j] - mx); srow[j] = e; z += e }
                 let inv = 1 / z
                 for j in 0..<L { srow[j] *= inv }
             }
