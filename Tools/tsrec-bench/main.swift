@@ -4,6 +4,8 @@
 import Foundation
 import TSRec
 
+/// Unbuffered line output: progress appears as it happens, also through a pipe.
+func say(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
 func f1(_ x: Double) -> String { String(format: "%.1f", x) }
@@ -14,11 +16,11 @@ func peakRSSGiB() -> Double {
     return Double(u.ru_maxrss) * 1024 / 1_073_741_824   // ru_maxrss is KiB on Linux
 }
 let env = ProcessInfo.processInfo.environment
-let steps = Int(env["TSREC_BENCH_STEPS"] ?? "") ?? 5
+let steps = max(1, Int(env["TSREC_BENCH_STEPS"] ?? "") ?? 5)
 
 // MARK: - BLAS and sgemm peak
-print(BLAS.summary)
-print("OPENBLAS_NUM_THREADS=\(env["OPENBLAS_NUM_THREADS"] ?? "unset") cores=\(ProcessInfo.processInfo.activeProcessorCount)")
+say(BLAS.summary)
+say("OPENBLAS_NUM_THREADS=\(env["OPENBLAS_NUM_THREADS"] ?? "unset") cores=\(ProcessInfo.processInfo.activeProcessorCount)")
 var peak = 0.0
 for (m, n, k) in [(1024, 1536, 576), (1024, 576, 1536), (2048, 2048, 2048)] {
     let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [k, n]), c = Tensor(zeros: [m, n])
@@ -32,9 +34,22 @@ for (m, n, k) in [(1024, 1536, 576), (1024, 576, 1536), (2048, 2048, 2048)] {
     }
     let gf = 2 * Double(m * n * k) / best / 1e9
     peak = max(peak, gf)
-    print("sgemm \(m)x\(n)x\(k): best of 6 \(f2(best * 1e3)) ms, \(f1(gf)) GFLOP/s")
+    say("sgemm \(m)x\(n)x\(k): best of 6 \(f2(best * 1e3)) ms, \(f1(gf)) GFLOP/s")
 }
-print("sgemm peak (best shape): \(f1(peak)) GFLOP/s")
+say("sgemm peak (best shape): \(f1(peak)) GFLOP/s")
+// Decoding shapes: y = x·Wᵀ with W [1536, 576], M = rows (beams × prompts)
+var sweep: [String] = []
+for m in [1, 20, 80, 320, 1024] {
+    let x = Tensor(zeros: [m, 576]), w = Tensor(zeros: [1536, 576]), y = Tensor(zeros: [m, 1536])
+    var best = Double.infinity
+    for _ in 0..<max(3, 2000 / m) {
+        let t0 = now()
+        sgemm(transA: false, transB: true, m: m, n: 1536, k: 576, a: x.pointer, b: w.pointer, c: y.pointer)
+        best = min(best, now() - t0)
+    }
+    sweep.append("M=\(m) \(f1(2 * Double(m * 1536 * 576) / best / 1e9))")
+}
+say("sgemm x·Wᵀ (N=1536, K=576) GFLOP/s by rows: \(sweep.joined(separator: ", "))")
 
 // MARK: - Model
 let gguf = env["TSREC_GGUF"].map { URL(fileURLWithPath: $0) }
@@ -42,14 +57,14 @@ let gguf = env["TSREC_GGUF"].map { URL(fileURLWithPath: $0) }
 let model: Llama
 if FileManager.default.fileExists(atPath: gguf.path) {
     model = try Llama.load(contentsOf: gguf)
-    print("model: \(gguf.path)")
+    say("model: \(gguf.path)")
 } else {
     var rng = SplitMix64(seed: 1)
     model = try Llama(random: .smolLM2_135M, using: &rng)
-    print("model: \(gguf.path) not found, random init with the same shape (speed is identical)")
+    say("model: \(gguf.path) not found, random init with the same shape (speed is identical)")
 }
 let c = model.config
-print("config: \(c.layers) layers, d=\(c.dim), ffn \(c.ffnDim), heads \(c.heads)/\(c.kvHeads)×\(c.headDim), vocab \(c.vocabSize); \(c.parameterCount) parameters")
+say("config: \(c.layers) layers, d=\(c.dim), ffn \(c.ffnDim), heads \(c.heads)/\(c.kvHeads)×\(c.headDim), vocab \(c.vocabSize); \(c.parameterCount) parameters")
 
 // MARK: - Training step: 16 × 64 tokens, loss on all tokens (full LM head), AdamW
 let B = 16, T = 64, N = B * T
@@ -69,7 +84,7 @@ for step in 0...steps {                                     // step 0 is the war
     let t2 = now()
     opt.step(params, learningRate: 1e-5)
     let t3 = now()
-    print("step \(step)\(step == 0 ? " (warm-up)" : "") loss \(String(format: "%.4f", loss.item)) forward \(f2(t1 - t0)) s backward \(f2(t2 - t1)) s adamw \(f2(t3 - t2)) s total \(f2(t3 - t0)) s")
+    say("step \(step)\(step == 0 ? " (warm-up)" : "") loss \(String(format: "%.4f", loss.item)) forward \(f2(t1 - t0)) s backward \(f2(t2 - t1)) s adamw \(f2(t3 - t2)) s total \(f2(t3 - t0)) s")
     if step > 0 { fwd.append(t1 - t0); bwd.append(t2 - t1); optT.append(t3 - t2); total.append(t3 - t0) }
 }
 
@@ -92,7 +107,7 @@ for _ in 0..<3 {
 }
 let prefillFlops = 2 * Double(c.matmulParameters - c.vocabSize * c.dim) * 70 + 2 * Double(c.vocabSize * c.dim)
 let decodeFlops = 2 * Double(c.matmulParameters) * 20
-print("inference: prefill 70 tokens \(f1(median(prefillT) * 1e3)) ms (\(f1(prefillFlops / median(prefillT) / 1e9)) GFLOP/s), "
+say("inference: prefill 70 tokens \(f1(median(prefillT) * 1e3)) ms (\(f1(prefillFlops / median(prefillT) / 1e9)) GFLOP/s), "
       + "decode step × 20 beams \(f1(median(decodeT) * 1e3)) ms (\(f1(decodeFlops / median(decodeT) / 1e9)) GFLOP/s)")
 
 // MARK: - Report
@@ -104,9 +119,9 @@ let attnFlops = 12 * Double(c.layers * B * T * T * c.heads * c.headDim)
 let flops = matmulFlops + attnFlops
 let med = median(total)
 let gflops = flops / med / 1e9
-print("")
-print("FLOPs/step = 6·\(c.matmulParameters)·\(N) + 12·L·B·T²·H·Dh = \(f1(matmulFlops / 1e9)) + \(f1(attnFlops / 1e9)) = \(f1(flops / 1e9)) GFLOP")
-print("median of \(steps) steps: \(f2(med)) s (forward \(f2(median(fwd))), backward \(f2(median(bwd))), adamw \(f2(median(optT))))")
-print("tsrec:   \(f1(Double(N) / med)) tokens/s, \(f1(gflops)) GFLOP/s, \(f2(gflops / peak)) of sgemm peak \(f1(peak)) GFLOP/s")
-print("PyTorch: 137 tokens/s, ~111 GFLOP/s (CPU eager fp32, same workload; METHOD.md peer figure, median step 7.5 s)")
-print("peak resident memory: \(f2(peakRSSGiB())) GiB")
+say("")
+say("FLOPs/step = 6·\(c.matmulParameters)·\(N) + 12·L·B·T²·H·Dh = \(f1(matmulFlops / 1e9)) + \(f1(attnFlops / 1e9)) = \(f1(flops / 1e9)) GFLOP")
+say("median of \(steps) steps: \(f2(med)) s (forward \(f2(median(fwd))), backward \(f2(median(bwd))), adamw \(f2(median(optT))))")
+say("tsrec:   \(f1(Double(N) / med)) tokens/s, \(f1(gflops)) GFLOP/s, \(f2(gflops / peak)) of sgemm peak \(f1(peak)) GFLOP/s")
+say("PyTorch: 137 tokens/s, ~111 GFLOP/s (CPU eager fp32, same workload; METHOD.md peer figure, median step 7.5 s)")
+say("peak resident memory: \(f2(peakRSSGiB())) GiB")
