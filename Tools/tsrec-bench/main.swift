@@ -1,2 +1,188 @@
+// tsrec-bench (`make bench`): sgemm peak, one SmolLM2-135M training step (16 × 64 tokens, loss
+// on all tokens, AdamW) as tokens/s, counted GFLOP/s, ratio to the measured sgemm peak and peak
+// resident memory beside the PyTorch CPU peer figure of METHOD.md; where the step's time goes;
+// KV-cache inference at the SID-decoding shape.
+//
+// Environment: TSREC_GGUF (model file), TSREC_BENCH_STEPS (timed steps, default 5, after one
+// warm-up), TSREC_BENCH=all|train|infer (default all).
+import Foundation
 import TSRec
-print(BLAS.summary)
+
+/// Unbuffered line output: progress appears as it happens, also through a pipe.
+func say(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? .nan : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+func f1(_ x: Double) -> String { String(format: "%.1f", x) }
+func f2(_ x: Double) -> String { String(format: "%.2f", x) }
+func peakRSSGiB() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_maxrss) * 1024 / 1_073_741_824   // ru_maxrss is KiB on Linux
+}
+
+/// One GEMM of the training step: c[m, n] (+)= op(a)[m, k] · op(b)[k, n].
+struct Gemm: Hashable { let ta: Bool, tb: Bool, m: Int, n: Int, k: Int }
+/// y[rows, out] = x[rows, in] · W[out, in]ᵀ: forward, dX = dY · W, dW += dYᵀ · X.
+func linearGemms(rows: Int, out: Int, in inDim: Int) -> [Gemm] {
+    [Gemm(ta: false, tb: true, m: rows, n: out, k: inDim), Gemm(ta: false, tb: false, m: rows, n: inDim, k: out),
+     Gemm(ta: true, tb: false, m: out, n: inDim, k: rows)]
+}
+/// Seconds to run `gemms` as bare sgemm calls on scratch buffers.
+func replay(_ gemms: [Gemm], _ buffers: [Gemm: (Tensor, Tensor, Tensor)]) -> Double {
+    let t0 = now()
+    for g in gemms {
+        let (a, b, y) = buffers[g]!
+        sgemm(transA: g.ta, transB: g.tb, m: g.m, n: g.n, k: g.k, a: a.pointer, b: b.pointer, beta: g.ta ? 1 : 0, c: y.pointer)
+    }
+    return now() - t0
+}
+/// Best GFLOP/s of `reps` runs of one sgemm shape.
+func sgemmRate(m: Int, n: Int, k: Int, transB: Bool = false, reps: Int) -> Double {
+    let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [k, n]), y = Tensor(zeros: [m, n])
+    for i in 0..<a.count { a.pointer[i] = Float(i % 7) * 0.1 }
+    for i in 0..<b.count { b.pointer[i] = Float(i % 5) * 0.1 }
+    var best = Double.infinity
+    for _ in 0..<reps {
+        let t0 = now()
+        sgemm(transA: false, transB: transB, m: m, n: n, k: k, a: a.pointer, b: b.pointer, c: y.pointer)
+        best = min(best, now() - t0)
+    }
+    return 2 * Double(m * n * k) / best / 1e9
+}
+
+let env = ProcessInfo.processInfo.environment
+let steps = max(1, Int(env["TSREC_BENCH_STEPS"] ?? "") ?? 5)
+let mode = env["TSREC_BENCH"] ?? "all"
+
+// MARK: - BLAS and sgemm peak
+say(BLAS.summary)
+say("OPENBLAS_NUM_THREADS=\(env["OPENBLAS_NUM_THREADS"] ?? "unset") cores=\(ProcessInfo.processInfo.activeProcessorCount)")
+var peak = 0.0
+for (m, n, k) in [(1024, 1536, 576), (1024, 576, 1536), (2048, 2048, 2048)] {
+    let gf = sgemmRate(m: m, n: n, k: k, reps: 6)
+    peak = max(peak, gf)
+    say("sgemm \(m)x\(n)x\(k): best of 6 \(f1(gf)) GFLOP/s")
+}
+say("sgemm peak (best shape): \(f1(peak)) GFLOP/s")
+let sweep = [1, 20, 80, 320, 1024].map { "M=\($0) \(f1(sgemmRate(m: $0, n: 1536, k: 576, transB: true, reps: max(3, 2000 / $0))))" }
+say("sgemm x·Wᵀ (N=1536, K=576) GFLOP/s by rows: \(sweep.joined(separator: ", "))")
+
+// MARK: - Model
+let gguf = env["TSREC_GGUF"].map { URL(fileURLWithPath: $0) }
+    ?? Paths.fromEnvironment().models.appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+let model: Llama
+if FileManager.default.fileExists(atPath: gguf.path) {
+    model = try Llama.load(contentsOf: gguf)
+    say("model: \(gguf.path)")
+} else {
+    var rng = SplitMix64(seed: 1)
+    model = try Llama(random: .smolLM2_135M, using: &rng)
+    say("model: \(gguf.path) not found, random init with the same shape (speed is identical)")
+}
+let c = model.config
+say("config: \(c.layers) layers, d=\(c.dim), ffn \(c.ffnDim), heads \(c.heads)/\(c.kvHeads)×\(c.headDim), vocab \(c.vocabSize); \(c.parameterCount) parameters")
+var dataRNG = SplitMix64(seed: 42)
+
+// MARK: - Training step: 16 × 64 tokens, loss on all tokens (full LM head), AdamW
+if mode != "infer" {
+    let B = 16, T = 64, N = B * T
+    let seqs = (0..<B).map { _ in (0...T).map { _ in Int32(dataRNG.next() % UInt64(c.vocabSize)) } }
+    let tokens = seqs.flatMap { $0.prefix(T) }, targets = seqs.flatMap { $0.dropFirst() }
+    let params = model.parameters.map(\.tensor)
+    var opt = AdamW(learningRate: 1e-5, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01)
+    var fwd: [Double] = [], bwd: [Double] = [], optT: [Double] = [], total: [Double] = []
+    for step in 0...steps {                                     // step 0 is the warm-up
+        let t0 = now()
+        for p in params { p.zeroGrad() }
+        let tape = Tape()
+        let loss = model.loss(tape: tape, tokens: tokens, targets: targets, batch: B, seq: T)
+        let t1 = now()
+        tape.backward(from: loss)
+        let t2 = now()
+        opt.step(params, learningRate: 1e-5)
+        let t3 = now()
+        say("step \(step)\(step == 0 ? " (warm-up)" : "") loss \(String(format: "%.4f", loss.item)) forward \(f2(t1 - t0)) s "
+            + "backward \(f2(t2 - t1)) s adamw \(f2(t3 - t2)) s total \(f2(t3 - t0)) s")
+        if step > 0 { fwd.append(t1 - t0); bwd.append(t2 - t1); optT.append(t3 - t2); total.append(t3 - t0) }
+    }
+    let stepTime = median(total)
+
+    // Where the time goes: (1) the step's weight matmuls replayed as bare sgemm calls (same
+    // shapes and transposes; the attention's small per-head GEMMs left out), i.e. the step time
+    // if everything else were free; (2) LM head + cross-entropy alone on a leaf hidden state;
+    // (3) zeroing the gradients. Peak is re-measured after the steps (the machine is shared).
+    var gemms: [Gemm] = []
+    for _ in 0..<c.layers {
+        for (o, i) in [(c.qDim, c.dim), (c.kvDim, c.dim), (c.kvDim, c.dim), (c.dim, c.qDim),
+                       (c.ffnDim, c.dim), (c.ffnDim, c.dim), (c.dim, c.ffnDim)] {
+            gemms += linearGemms(rows: N, out: o, in: i)
+        }
+    }
+    gemms += linearGemms(rows: N, out: c.vocabSize, in: c.dim)
+    var buffers: [Gemm: (Tensor, Tensor, Tensor)] = [:]
+    for g in Set(gemms) { buffers[g] = (Tensor(zeros: [g.m * g.k]), Tensor(zeros: [g.k * g.n]), Tensor(zeros: [g.m * g.n])) }
+    _ = replay(gemms, buffers)
+    let gemmTime = median((0..<3).map { _ in replay(gemms, buffers) })
+    let gemmFlops = gemms.reduce(0.0) { $0 + 2 * Double($1.m * $1.n * $1.k) }
+    buffers = [:]
+    var headF: [Double] = [], headB: [Double] = []
+    for _ in 0..<3 {
+        let hidden = Tensor(zeros: [N, c.dim], requiresGrad: true)
+        for i in 0..<hidden.count { hidden.pointer[i] = Float(i % 13) * 0.01 }
+        let tape = Tape()
+        let t0 = now()
+        let l = tape.crossEntropy(logits: model.logits(tape: tape, hidden: hidden), targets: targets)
+        let t1 = now()
+        tape.backward(from: l)
+        headF.append(t1 - t0); headB.append(now() - t1)
+    }
+    let tz = now()
+    for p in params { p.zeroGrad() }
+    let zeroTime = now() - tz
+    let peakAfter = sgemmRate(m: 1024, n: 1536, k: 576, reps: 6)
+    peak = max(peak, peakAfter)
+    say("profile: weight matmuls as bare sgemm \(f2(gemmTime)) s (\(f1(gemmFlops / 1e9)) GFLOP, \(f1(gemmFlops / gemmTime / 1e9)) GFLOP/s); "
+        + "LM head + cross-entropy forward \(f2(median(headF))) s, backward \(f2(median(headB))) s; zeroGrad \(f2(zeroTime)) s; "
+        + "sgemm 1024x1536x576 after the steps \(f1(peakAfter)) GFLOP/s")
+
+    // FLOPs: 6 · (parameters in matmuls, tied head once) · tokens (forward 2, backward 4), plus
+    // attention: per layer q·kᵀ and p·v are 2·B·T²·H·Dh each (full square, causal mask not
+    // discounted) in the forward, ×3 for forward + backward → 12·L·B·T²·H·Dh.
+    let matmulFlops = 6 * Double(c.matmulParameters) * Double(N)
+    let attnFlops = 12 * Double(c.layers * B * T * T * c.heads * c.headDim)
+    let flops = matmulFlops + attnFlops
+    let gflops = flops / stepTime / 1e9
+    say("")
+    say("FLOPs/step = 6·\(c.matmulParameters)·\(N) + 12·L·B·T²·H·Dh = \(f1(matmulFlops / 1e9)) + \(f1(attnFlops / 1e9)) = \(f1(flops / 1e9)) GFLOP")
+    say("median of \(steps) steps: \(f2(stepTime)) s (forward \(f2(median(fwd))), backward \(f2(median(bwd))), adamw \(f2(median(optT)))); "
+        + "bare-sgemm share \(f2(gemmTime / stepTime))")
+    say("tsrec:   \(f1(Double(N) / stepTime)) tokens/s, \(f1(gflops)) GFLOP/s, \(f2(gflops / peak)) of sgemm peak \(f1(peak)) GFLOP/s")
+    say("PyTorch: 137 tokens/s, ~111 GFLOP/s (CPU eager fp32, same workload; METHOD.md peer figure, median step 7.5 s)")
+}
+
+// MARK: - Inference: prefill a 70-token prompt, then beam-20 decode steps (SID decoding shape)
+if mode != "train" {
+    let prompt = (0..<70).map { _ in Int32(dataRNG.next() % UInt64(c.vocabSize)) }
+    let cache = model.makeCache(promptCapacity: 70, maxNewTokens: 4, maxBeams: 20)
+    var prefillT: [Double] = [], decodeT: [Double] = []
+    for _ in 0..<3 {
+        let t0 = now()
+        _ = model.prefill(prompt, cache: cache)
+        prefillT.append(now() - t0)
+        cache.select(parents: [Int](repeating: 0, count: 20))
+        for s in 0..<3 {
+            let t1 = now()
+            _ = model.decode((0..<20).map { Int32(100 + s * 20 + $0) }, cache: cache)
+            decodeT.append(now() - t1)
+            cache.select(parents: (0..<20).map { ($0 * 7) % 20 })
+        }
+    }
+    let prefillFlops = 2 * Double(c.matmulParameters - c.vocabSize * c.dim) * 70 + 2 * Double(c.vocabSize * c.dim)
+    let decodeFlops = 2 * Double(c.matmulParameters) * 20
+    say("inference: prefill 70 tokens \(f1(median(prefillT) * 1e3)) ms (\(f1(prefillFlops / median(prefillT) / 1e9)) GFLOP/s), "
+        + "decode step × 20 beams \(f1(median(decodeT) * 1e3)) ms (\(f1(decodeFlops / median(decodeT) / 1e9)) GFLOP/s)")
+}
+say("peak resident memory: \(f2(peakRSSGiB())) GiB")

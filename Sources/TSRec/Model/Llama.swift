@@ -1,0 +1,172 @@
+/// A Llama-family decoder (SmolLM2-135M here): token embedding, `layers` pre-norm blocks of
+/// grouped-query self-attention with RoPE and a SwiGLU feed-forward, a final RMSNorm and an LM
+/// head tied to the embedding.
+///
+///     x₀ = E[tokens]                                         [N, D]   (N = B·T)
+///     xₗ' = xₗ + Wo · attn(rope(Wq h), rope(Wk h), Wv h),   h = rmsNorm(xₗ) · g_attn
+///     xₗ₊₁ = xₗ' + Wdown · (silu(Wgate h') ⊙ Wup h'),       h' = rmsNorm(xₗ') · g_ffn
+///     logits = rmsNorm(x_L) · g_out · Eᵀ                     [N, V]
+///
+/// Parameters are named by their GGUF tensor names (`token_embd.weight`, `blk.3.attn_q.weight`,
+/// …), which is the one name map the loader, checkpoints and logs share. Weight matrices are
+/// stored `[out, in]` (GGUF dims reversed), so a projection is `matmul(x, W, transposeB: true)`.
+/// Reference: llama.cpp `llm_build_llama`, HF `LlamaForCausalLM`.
+public final class Llama {
+    public private(set) var config: LlamaConfig
+    /// [V, D]; also the LM head (tied). Replaced (grown) by `addTokens`.
+    public private(set) var tokenEmbedding: Tensor
+    public let blocks: [Block]
+    /// [D] final RMSNorm gain.
+    public let outputNorm: Tensor
+
+    /// One transformer block's parameters.
+    public final class Block {
+        /// [D] pre-attention RMSNorm gain.
+        public let attnNorm: Tensor
+        /// [H·Dh, D] query projection (rows permuted for llama.cpp's adjacent-pair RoPE).
+        public let wq: Tensor
+        /// [Hkv·Dh, D] key projection (permuted like wq).
+        public let wk: Tensor
+        /// [Hkv·Dh, D] value projection.
+        public let wv: Tensor
+        /// [D, H·Dh] attention output projection.
+        public let wo: Tensor
+        /// [D] pre-FFN RMSNorm gain.
+        public let ffnNorm: Tensor
+        /// [F, D] SwiGLU gate projection.
+        public let wGate: Tensor
+        /// [F, D] SwiGLU up projection.
+        public let wUp: Tensor
+        /// [D, F] SwiGLU down projection.
+        public let wDown: Tensor
+
+        init(_ c: LlamaConfig) {
+            func p(_ shape: [Int]) -> Tensor { Tensor(zeros: shape, requiresGrad: true) }
+            attnNorm = p([c.dim])
+            wq = p([c.qDim, c.dim])
+            wk = p([c.kvDim, c.dim])
+            wv = p([c.kvDim, c.dim])
+            wo = p([c.dim, c.qDim])
+            ffnNorm = p([c.dim])
+            wGate = p([c.ffnDim, c.dim])
+            wUp = p([c.ffnDim, c.dim])
+            wDown = p([c.dim, c.ffnDim])
+        }
+
+        /// (GGUF suffix, tensor) in a fixed order.
+        var named: [(String, Tensor)] {
+            [("attn_norm.weight", attnNorm), ("attn_q.weight", wq), ("attn_k.weight", wk),
+             ("attn_v.weight", wv), ("attn_output.weight", wo), ("ffn_norm.weight", ffnNorm),
+             ("ffn_gate.weight", wGate), ("ffn_up.weight", wUp), ("ffn_down.weight", wDown)]
+        }
+    }
+
+    /// All-zero parameters of the given shape (the loader fills them in place).
+    init(zeros config: LlamaConfig) throws {
+        try config.validate()
+        self.config = config
+        tokenEmbedding = Tensor(zeros: [config.vocabSize, config.dim], requiresGrad: true)
+        blocks = (0..<config.layers).map { _ in Block(config) }
+        outputNorm = Tensor(zeros: [config.dim], requiresGrad: true)
+    }
+
+    /// A randomly initialised decoder (tests, toy runs): matrices ~ N(0, std²), output
+    /// projections (wo, wDown) scaled by 1/√(2·layers) as in GPT-2, norm gains 1.
+    public convenience init(random config: LlamaConfig, std: Float = 0.02, using rng: inout SplitMix64) throws {
+        try self.init(zeros: config)
+        let residualStd = std / Float(2 * config.layers).squareRoot()
+        for (name, t) in parameters {
+            if t.rank == 1 {
+                t.data.update(repeating: 1)
+            } else {
+                let s = name.hasSuffix("attn_output.weight") || name.hasSuffix("ffn_down.weight") ? residualStd : std
+                for i in 0..<t.count { t.pointer[i] = rng.nextGaussian() * s }
+            }
+        }
+    }
+
+    /// Every parameter with its GGUF name, in a fixed order: `token_embd.weight`, then each
+    /// block's nine tensors (`blk.N.attn_norm.weight`, …, `blk.N.ffn_down.weight`), then
+    /// `output_norm.weight`. Optimizer state is indexed by position in this list.
+    public var parameters: [(name: String, tensor: Tensor)] {
+        var list: [(name: String, tensor: Tensor)] = [("token_embd.weight", tokenEmbedding)]
+        for (l, b) in blocks.enumerated() {
+            for (suffix, t) in b.named { list.append(("blk.\(l).\(suffix)", t)) }
+        }
+        list.append(("output_norm.weight", outputNorm))
+        return list
+    }
+
+    /// Grows the vocabulary by `count` tokens (new ids `V ..< V+count`): the embedding (and the
+    /// tied head) gets `count` rows appended, with values `initialRows` ([count, D], row-major)
+    /// chosen by the caller (random, mean, SA-Init, …). Replaces `tokenEmbedding` with a new
+    /// tensor, so call it before creating an optimizer (its state is per parameter tensor); the
+    /// old gradient is dropped.
+    public func addTokens(count: Int, initialRows: [Float]) {
+        precondition(count >= 0, "addTokens: negative count \(count)")
+        precondition(initialRows.count == count * config.dim,
+                     "addTokens: \(initialRows.count) values for \(count) rows of \(config.dim)")
+        guard count > 0 else { return }
+        let old = tokenEmbedding
+        let grown = Tensor(uninitialized: [config.vocabSize + count, config.dim], requiresGrad: true)
+        grown.pointer.update(from: old.pointer, count: old.count)
+        initialRows.withUnsafeBufferPointer { grown.pointer.advanced(by: old.count).update(from: $0.baseAddress!, count: $0.count) }
+        tokenEmbedding = grown
+        config.vocabSize += count
+    }
+
+    // MARK: - Training forward (autograd)
+
+    /// Hidden states after the final norm: tokens [B·T] (row-major [B, T]) → [B·T, D].
+    ///
+    /// `keyValid` ([B·T], false = padding) masks padded keys; use right padding, since
+    /// positions are `t` within each sequence (a padded query row's output is garbage that the
+    /// loss must ignore). Every op goes through `tape`, so `tape.backward(from:)` reaches all
+    /// parameters; a non-recording tape (`Tape(recording: false)`) builds no graph.
+    public func forward(tape: Tape, tokens: [Int32], batch: Int, seq: Int, keyValid: [Bool]? = nil) -> Tensor {
+        let c = config
+        precondition(tokens.count == batch * seq, "forward: \(tokens.count) tokens for batch \(batch) × seq \(seq)")
+        precondition(keyValid == nil || keyValid!.count == tokens.count, "forward: keyValid must have B·T entries")
+        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize }, "forward: token id outside 0..<\(c.vocabSize)")
+        let positions = (0..<tokens.count).map { Int32($0 % seq) }
+        var x = tape.embedding(tokenEmbedding, ids: tokens)                                     // [N, D]
+        for b in blocks {
+            let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)                           // [N, D]
+            let q = tape.rope(tape.matmul(h, b.wq, transposeB: true), heads: c.heads,
+                              positions: positions, base: c.ropeBase)                            // [N, H·Dh]
+            let k = tape.rope(tape.matmul(h, b.wk, transposeB: true), heads: c.kvHeads,
+                              positions: positions, base: c.ropeBase)                            // [N, Hkv·Dh]
+            let v = tape.matmul(h, b.wv, transposeB: true)                                       // [N, Hkv·Dh]
+            let a = tape.attention(q: q, k: k, v: v, batch: batch, seq: seq,
+                                   heads: c.heads, kvHeads: c.kvHeads, keyValid: keyValid)       // [N, H·Dh]
+            x = tape.add(x, tape.matmul(a, b.wo, transposeB: true))                              // [N, D]
+            x = tape.add(x, feedForward(tape: tape, x, b))                                       // [N, D]
+        }
+        return tape.rmsNorm(x, weight: outputNorm, eps: c.rmsEps)
+    }
+
+    /// LM head: hidden [N, D] → logits [N, V] = h · Eᵀ (tied embedding).
+    public func logits(tape: Tape, hidden: Tensor) -> Tensor {
+        tape.matmul(hidden, tokenEmbedding, transposeB: true)
+    }
+
+    /// Mean next-token cross-entropy over the positions whose target is not `ignoreIndex`.
+    ///
+    /// tokens, targets: [B·T] (targets are usually tokens shifted left by one, with prompt and
+    /// padding positions set to `ignoreIndex`). Only the kept rows go through the LM head
+    /// (gatherRows before the [n, V] matmul), so response-only loss costs n·V·D, not B·T·V·D.
+    /// If no position is kept the result is a constant 0 with `requiresGrad == false`
+    /// (skip `backward` then).
+    public func loss(tape: Tape, tokens: [Int32], targets: [Int32], batch: Int, seq: Int,
+                     keyValid: [Bool]? = nil, ignoreIndex: Int32 = -100) -> Tensor {
+        precondition(targets.count == tokens.count, "loss: \(targets.count) targets for \(tokens.count) tokens")
+        let rows = targets.indices.filter { targets[$0] != ignoreIndex }
+        guard !rows.isEmpty else { return Tensor(zeros: [1]) }
+        precondition(rows.allSatisfy { targets[$0] >= 0 && Int(targets[$0]) < config.vocabSize },
+                     "loss: target id outside 0..<\(config.vocabSize)")
+        let hidden = forward(tape: tape, tokens: tokens, batch: batch, seq: seq, keyValid: keyValid)
+        let kept = rows.count == tokens.count ? hidden : tape.gatherRows(hidden, rows: rows)     // [n, D]
+        return tape.crossEntropy(logits: logits(tape: tape, hidden: kept),
+                                 targets: rows.map { targets[$0] }, ignoreIndex: ignoreIndex)
+    }
+}
