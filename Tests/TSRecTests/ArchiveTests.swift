@@ -144,6 +144,24 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "/tmp/tsrec-evil.txt"))
     }
 
+    /// Leftovers of a dead process are removed; those of a live one (this process) are kept.
+    @Test func staleStagingCleanup() throws {
+        let dir = try DataTestSupport.makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A pid that cannot exist (above pid_max on Linux).
+        let dead = dir.appendingPathComponent(".extract-99999999-deadbeef"), live = dir.appendingPathComponent(".extract-\(getpid())-cafebabe")
+        let unpack = dir.appendingPathComponent(".unpack-Office_Products-99999999-0badf00d")
+        for d in [dead, live, unpack] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        let archive = dir.appendingPathComponent("a.tar.gz")
+        try Self.write([.file("x.txt", "x")], format: .tarGz, to: archive)
+        try Archive.extract(archive, to: dir)
+        #expect(!FileManager.default.fileExists(atPath: dead.path))
+        #expect(FileManager.default.fileExists(atPath: live.path))
+        #expect(FileManager.default.fileExists(atPath: unpack.path))
+        Archive.removeStaleWorkFolders(in: dir, prefixes: [".unpack-"])
+        #expect(!FileManager.default.fileExists(atPath: unpack.path))
+    }
+
     @Test func corruptArchiveIsAnError() throws {
         let dir = try DataTestSupport.makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

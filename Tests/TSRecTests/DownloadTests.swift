@@ -229,6 +229,79 @@ struct HalfThenFail: AsyncBufferedSequence, Sendable {
         }
     }
 
+    /// The same with a real process: `tsrec data fetch` (built next to the test bundle by
+    /// `swift build --build-tests`) is SIGKILLed mid-download; the next fetch resumes its part.
+    @Test func resumeAfterKilledProcess() async throws {
+        let runner = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        let bin = runner.deletingLastPathComponent().appendingPathComponent("tsrec")
+        guard FileManager.default.isExecutableFile(atPath: bin.path) else {
+            print("tsrec executable not built next to the tests (\(bin.path)); killed-process test skipped")
+            return
+        }
+        try await withServer { server, dir in
+            let process = Process()
+            process.executableURL = bin
+            process.arguments = ["data", "fetch", "office", "--mirror", server.url("stall").absoluteString, "--quiet"]
+            process.environment = ["TSREC_CACHE": dir.path, "PATH": "/usr/bin:/bin"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let dest = dir.appendingPathComponent("datasets/archives/Office_Products.tar.gz")
+            let part = Downloader.partURL(for: dest)
+            let half = Int64(server.payload.count / 2)
+            let deadline = Date().addingTimeInterval(15)
+            while (Downloader.fileSize(part) ?? 0) < half && Date() < deadline && process.isRunning {
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal)
+            #expect(Downloader.fileSize(part) == half)
+            #expect(!FileManager.default.fileExists(atPath: dest.path))
+            let outcome = try await quiet.fetch(server.url("good/x"), to: dest, checksum: .sha256(SHA256.hash(server.payload)))
+            #expect(outcome == .fetched(bytes: Int64(server.payload.count), resumedFrom: half))
+            #expect(try Data(contentsOf: dest) == server.payload)
+        }
+    }
+
+    /// A server that stops sending fails after the idle timeout, keeping the part; a second
+    /// fetcher of the same file while one runs is refused instead of corrupting the part.
+    @Test func idleTimeoutAndExclusiveFetch() async throws {
+        try await withServer { server, dir in
+            let dest = dir.appendingPathComponent("archive.tar.gz")
+            let checksum = Checksum.sha256(SHA256.hash(server.payload))
+            let slow = Downloader(idleTimeout: 3, attempts: 1, showProgress: false)
+            let first = Task { try await slow.fetch(server.url("stall/x"), to: dest, checksum: checksum) }
+            let part = Downloader.partURL(for: dest)
+            let deadline = Date().addingTimeInterval(15)
+            while (Downloader.fileSize(part) ?? 0) < Int64(server.payload.count / 2) && Date() < deadline {
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+            guard (Downloader.fileSize(part) ?? 0) > 0 else {
+                first.cancel()
+                Issue.record("the stalled download never started: \(String(describing: await first.result))")
+                return
+            }
+            do {
+                try await quiet.fetch(server.url("good/x"), to: dest, checksum: checksum)
+                Issue.record("a concurrent fetch of the same file must be refused")
+            } catch let error as TSRecError {
+                #expect(error.description.contains("another tsrec process"))
+            }
+            let start = Date()
+            do {
+                _ = try await first.value
+                Issue.record("a stalled server must time out")
+            } catch let error as TSRecError {
+                guard case let .download(_, status, reason) = error.kind else { Issue.record("\(error)"); return }
+                #expect(status == 0)
+                #expect(reason.lowercased().contains("timed out"), "\(reason)")
+            }
+            #expect(Date().timeIntervalSince(start) < 15)
+            #expect(Downloader.fileSize(part) == Int64(server.payload.count / 2))
+        }
+    }
+
     /// A server that ignores `Range` (200) makes the part restart from zero; a part holding
     /// wrong bytes fails the checksum once and is fetched again from the start.
     @Test func resumeFallbacks() async throws {

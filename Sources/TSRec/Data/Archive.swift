@@ -224,12 +224,19 @@ enum Archive {
         }
     }
 
-    /// Removes `.extract-<pid>-*` staging folders left by processes that no longer exist.
+    /// Removes `.extract-…` / `.replaced-…` staging folders left by processes that no longer exist.
     private static func removeStaleStaging(in dir: URL) {
+        removeStaleWorkFolders(in: dir, prefixes: [".extract-", ".replaced-"])
+    }
+
+    /// Deletes entries of `dir` named `<prefix>…-<pid>-<tag>` whose process `pid` is gone:
+    /// the leftovers of interrupted unpacks and replacements. Entries of live processes
+    /// (including this one) are left alone.
+    static func removeStaleWorkFolders(in dir: URL, prefixes: [String]) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return }
-        for name in names where name.hasPrefix(".extract-") || name.hasPrefix(".replaced-") {
-            let pidText = name.split(separator: "-").dropFirst().first.map(String.init) ?? ""
-            guard let pid = Int32(pidText), pid != getpid() else { continue }
+        for name in names where prefixes.contains(where: { name.hasPrefix($0) }) {
+            let parts = name.split(separator: "-")
+            guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
                 try? FileManager.default.removeItem(at: dir.appendingPathComponent(name))
             }

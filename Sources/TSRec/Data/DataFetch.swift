@@ -101,6 +101,7 @@ public struct DataFetcher: Sendable {
             return report(b, source, alreadyPresent: true, files: installed.sorted())
         }
         try FileManager.default.createDirectory(at: paths.datasets, withIntermediateDirectories: true)
+        Archive.removeStaleWorkFolders(in: paths.datasets, prefixes: [".unpack-", ".old-"])
         switch source {
         case let .mirrorDirectory(folder):
             try await installFromArchive(b, source: folder.appendingPathComponent(b.mirror.fileName), expected: expected, sourceName: source.description)

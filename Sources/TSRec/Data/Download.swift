@@ -85,6 +85,21 @@ public struct Downloader: Sendable {
         } catch {
             throw TSRecError(.io(path: destination.deletingLastPathComponent().path, reason: "cannot create directory: \(error.localizedDescription)"))
         }
+        // One fetcher per destination at a time (two processes must not append to one .part).
+        let lockURL = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).lock")
+        let lock = open(lockURL.path, O_RDWR | O_CREAT, 0o644)
+        guard lock >= 0 else {
+            throw TSRecError(.io(path: lockURL.path, reason: "cannot create lock file: \(String(cString: strerror(errno)))"))
+        }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
+            throw TSRecError(.io(path: destination.path, reason: "another tsrec process is fetching this file"),
+                             hint: "wait for it to finish, then run the command again")
+        }
+        defer {
+            unlink(lockURL.path)    // leave no lock files in the cache; the flock still holds until close
+            close(lock)
+        }
         if fm.fileExists(atPath: destination.path) {
             if try checksum.matches(fileAt: destination) { return .alreadyPresent }
             note("\(label): existing file does not match \(checksum); fetching again")
@@ -98,7 +113,11 @@ public struct Downloader: Sendable {
                 unlink(part.path)
                 resumedFrom = 0
             }
-            if size == nil || resumedFrom < size! {
+            // Size unknown (Office train): a part left by a run killed after the last byte may
+            // already be whole; asking for more would only earn a 416.
+            var complete = size.map { resumedFrom == $0 } ?? false
+            if size == nil, resumedFrom > 0, try checksum.matches(fileAt: part) { complete = true }
+            if !complete {
                 try await transfer(source, into: part, size: size, label: label)
             }
             let got = Self.fileSize(part) ?? 0
@@ -368,13 +387,34 @@ private final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchec
         }
     }
 
+    /// A readable reason: Linux Foundation often says only "NSURLErrorDomain error -1001".
+    static func describe(_ error: Error) -> String {
+        let text = error.localizedDescription
+        guard let code = (error as? URLError)?.code ?? URLError.Code(rawValue: (error as NSError).code) as URLError.Code?,
+              (error as NSError).domain == NSURLErrorDomain else { return text }
+        let known: String?
+        switch code {
+        case .timedOut: known = "timed out (no data within the idle timeout)"
+        case .cannotFindHost, .dnsLookupFailed: known = "cannot resolve the host name"
+        case .cannotConnectToHost: known = "cannot connect to the host"
+        case .networkConnectionLost: known = "connection lost"
+        case .notConnectedToInternet: known = "not connected to a network"
+        case .cancelled: known = "cancelled"
+        default: known = nil
+        }
+        if text.hasPrefix("The operation could not be completed") || text.isEmpty {
+            return (known ?? "network error") + " (NSURLErrorDomain \(code.rawValue))"
+        }
+        return known.map { "\($0): \(text)" } ?? text
+    }
+
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
         guard !reported else { return }     // HTTP errors were reported when the header arrived
         if let ioError {
             complete(.ioError(ioError))
         } else if let error {
             progress.finish(done: written, note: "interrupted")
-            complete(.transportError(error.localizedDescription))
+            complete(.transportError(Self.describe(error)))
         } else {
             if let total, written < total {
                 progress.finish(done: written, note: "truncated")
