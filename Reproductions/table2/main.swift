@@ -1,2 +1,37 @@
+// Reproductions/table2/main.swift: the TS-Rec paper's main table.
+//
+// For every benchmark whose data is complete: the popularity floor, MiniOneRec-SFT (tasks 1-3,
+// default SID initialisation) and TS-Rec (SA-Init + TS-Align), trained and evaluated under one
+// profile (`--profile`, default quick). Then the comparison with the reported numbers that are
+// available offline; the TS-Rec rows of the paper are not among them and stay "unknown".
+import Foundation
 import TSRec
-print(BLAS.summary)
+
+let context = try RunContext(CommandLine.arguments, name: "table2")
+context.printHeader()
+
+// MARK: - Datasets: run the complete ones, say why the others are skipped
+var results: [RunResult] = []
+var skipped: [(dataset: String, reason: String)] = []
+for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) ?? true {
+    let dataset = try Dataset.load(benchmark, paths: context.paths)
+    if let reason = dataset.reasonCannotTrain {
+        skipped.append((benchmark.name, reason))
+        print("skip \(benchmark.name): \(reason)")
+        continue
+    }
+
+    // MARK: Popularity floor (most popular train targets)
+    results.append(try .popularity(dataset, context.config(dataset: benchmark.name)))
+
+    // MARK: MiniOneRec-SFT and TS-Rec: one configuration each
+    for method in [Method.minionerecSFT, .tsrec] {
+        let config = context.config(dataset: benchmark.name).applying(method)
+        results.append(try Pipeline(config, label: method.rawValue, paths: context.paths).run())
+    }
+}
+
+// MARK: - Report: table, comparison with reported numbers, figure
+let report = ResultsReport(name: "table2", results: results, skipped: skipped, context: context)
+try report.write()
+print(report.markdown)

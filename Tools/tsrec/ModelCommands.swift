@@ -54,3 +54,38 @@ struct Tokenize: ParsableCommand {
     }
 }
 
+struct Logits: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Top-K next tokens after TEXT (JSON: ids, tokens, logits).")
+    @OptionGroup var backbone: BackboneOptions
+    @Option(help: "How many tokens to list.") var top = 5
+    @Argument(help: "The prompt.") var text: String
+
+    struct Output: Encodable { let text: String; let ids: [Int]; let tokens: [String]; let logits: [Float] }
+    func run() throws {
+        let (gguf, tokenizer) = try backbone.load()
+        let model = try Llama.load(gguf: gguf, layers: backbone.layers)
+        let ids = tokenizer.encode(text).map(Int32.init)
+        let cache = model.makeCache(promptCapacity: ids.count, maxNewTokens: 1)
+        let logits = Array(model.prefill(ids, cache: cache).data)
+        let order = logits.indices.sorted { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }.prefix(top)
+        try printJSON(Output(text: text, ids: Array(order), tokens: order.map { tokenizer.decode([$0]) },
+                             logits: order.map { logits[$0] }))
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Greedy continuation of TEXT.")
+    @OptionGroup var backbone: BackboneOptions
+    @Option(help: "Maximum new tokens.") var maxTokens = 32
+    @Flag(help: "Wrap TEXT in the chat template as a user turn.") var chat = false
+    @Argument(help: "The prompt.") var text: String
+
+    func run() throws {
+        let (gguf, tokenizer) = try backbone.load()
+        let model = try Llama.load(gguf: gguf, layers: backbone.layers)
+        let prompt = chat ? "<|im_start|>user\n\(text)<|im_end|>\n<|im_start|>assistant\n" : text
+        let stop = Set([tokenizer.id(for: "<|im_end|>"), tokenizer.id(for: "<|endoftext|>")].compactMap { $0 }.map(Int32.init))
+        let out = model.generate(prompt: tokenizer.encode(prompt).map(Int32.init), maxTokens: maxTokens, stop: stop)
+        print(tokenizer.decode(out.map(Int.init)))
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Writes a results table (one row per method and dataset), its comparison with the reported
+/// numbers, and a figure per dataset.
+///
+/// Outputs: `results/<name>.csv` (dataset, method, profile, HR/NDCG@K, wall time),
+/// `results/<name>-comparison.{csv,md}`, and `Figures/<name>-<dataset>.{gp,png,svg}` with the
+/// CSV the figure plots beside it.
+public struct ResultsReport {
+    public let name: String
+    public let results: [RunResult]
+    public let skipped: [(dataset: String, reason: String)]
+    public let context: RunContext
+    /// Our method name → its row name in the reported table (nil: nothing reported to compare with).
+    public var reportedName: (String) -> String? = { method in
+        switch method {
+        case Method.minionerecSFT.rawValue: "MiniOneRec"
+        case Method.tsrec.rawValue, "Popularity": nil
+        default: method
+        }
+    }
+
+    public init(name: String, results: [RunResult], skipped: [(dataset: String, reason: String)], context: RunContext) {
+        self.name = name
+        self.results = results
+        self.skipped = skipped
+        self.context = context
+    }
+
+    /// The reported table shipped with the repository (`Reproductions/reported/`), or
+    /// `TSREC_REPORTED` when set.
+    public static func reportedTable() throws -> ReportedTable {
+        let env = ProcessInfo.processInfo.environment["TSREC_REPORTED"]
+        let url = URL(fileURLWithPath: env ?? "Reproductions/reported/baselines_minionerec_2025.csv")
+        return try ReportedTable.load(from: url)
+    }
+
+    static let tableMetrics = ["HR@3", "NDCG@3", "HR@5", "NDCG@5", "HR@10", "NDCG@10"]
+
+    public var comparison: Comparison {
+        get throws {
+            let reproduced = results.map {
+                ReproducedResult(dataset: $0.dataset, method: $0.method, reportedMethod: reportedName($0.method) ?? "-", metrics: $0.metrics)
+            }
+            return Comparison(reproduced: reproduced, reported: try Self.reportedTable(), metrics: Self.tableMetrics)
+        }
+    }
+
+    public func write(figures: URL = URL(fileURLWithPath: "Figures")) throws {
+        let header = ["dataset", "method", "profile", "config_hash", "test_rows"] + Self.tableMetrics
+            + ["HR@1", "NDCG@1", "HR@20", "NDCG@20", "train_steps", "best_valid_loss", "train_seconds", "eval_seconds"]
+        let rows = results.map { r -> [String] in
+            [r.dataset, r.method, r.profile, r.configHash, "\(r.metrics.rows)"]
+                + Self.tableMetrics.map { CSV.cell(r.metrics.value(named: $0)) }
+                + [CSV.cell(r.metrics.hr1), CSV.cell(r.metrics.ndcg1), CSV.cell(r.metrics.hr20), CSV.cell(r.metrics.ndcg20),
+                   "\(r.trainSteps)", CSV.cell(r.bestValidLoss), String(format: "%.0f", r.trainSeconds),
+                   String(format: "%.0f", r.evalSeconds)]
+        }
+        let skippedMeta = skipped.map { (key: "skipped \($0.dataset)", value: $0.reason) }
+        try CSV.write(header: header, rows: rows, to: context.output("\(name).csv"), metadata: context.metadata + skippedMeta)
+        let comparison = try self.comparison
+        try comparison.writeCSV(to: context.output("\(name)-comparison.csv"), metadata: context.metadata)
+        try comparison.writeMarkdown(to: context.output("\(name)-comparison.md"))
+        for dataset in Set(results.map(\.dataset)).sorted() {
+            try comparison.barChart(dataset: dataset, title: "\(name): \(dataset) (profile \(context.profile.rawValue))")
+                .render(to: figures.appendingPathComponent("\(name)-\(dataset)"))
+        }
+    }
+
+    public var markdown: String {
+        var text = (try? comparison.markdown) ?? ""
+        for s in skipped { text += "\nSkipped \(s.dataset): \(s.reason)" }
+        return text
+    }
+}
