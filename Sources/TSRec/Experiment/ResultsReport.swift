@@ -4,8 +4,7 @@ import Foundation
 /// numbers, and a figure per dataset.
 ///
 /// Outputs: `results/<name>.csv` (dataset, method, profile, HR/NDCG@K, wall time),
-/// `results/<name>-comparison.{csv,md}`, and `Figures/<name>-<dataset>.{gp,png,svg}` with the
-/// CSV the figure plots beside it.
+/// `results/<name>-comparison.{csv,md}`, and `Figures/<name>-<dataset>-<profile>.{gp,png,svg}`.
 public struct ResultsReport {
     public let name: String
     public let results: [RunResult]
@@ -63,7 +62,7 @@ public struct ResultsReport {
         try comparison.writeMarkdown(to: context.output("\(name)-comparison.md"))
         for dataset in Set(results.map(\.dataset)).sorted() {
             try comparison.barChart(dataset: dataset, title: "\(name): \(dataset) (profile \(context.profile.rawValue))")
-                .render(to: figures.appendingPathComponent("\(name)-\(dataset)"))
+                .render(to: figures.appendingPathComponent("\(name)-\(dataset)-\(context.profile.rawValue)"))
         }
     }
 
