@@ -19,7 +19,7 @@ endif
 TSREC_MIRROR ?= $(firstword $(wildcard ../shared/data/amazon18))
 export TSREC_MIRROR
 
-.PHONY: all setup build model data test bench table2 ablations baselines figures smoke sz clean
+.PHONY: all setup build model data test bench table2 smoke sz clean
 
 all: build
 
@@ -37,8 +37,14 @@ data: build
 	$(BIN)/tsrec data fetch Office_Products
 
 # Tests run in release (numeric code is ~50x slower in debug); -enable-testing keeps @testable.
+# The smoke profile runs the whole pipeline end to end (data -> train -> evaluate -> CSV ->
+# figure) into a scratch folder first; then the unit and integration tests.
+SMOKE_DIR := .build/smoke
 test: model data
 	$(SWIFT) build $(SWIFTFLAGS) --build-tests -Xswiftc -enable-testing
+	rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)/figures
+	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/table2 --profile smoke
+	test -s $(SMOKE_DIR)/table2.csv && test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke.png
 	$(SWIFT) test $(SWIFTFLAGS) -Xswiftc -enable-testing --skip-build
 
 bench: model
@@ -48,7 +54,7 @@ table2: model data
 	$(BIN)/table2 --profile $(PROFILE)
 
 smoke: model data
-	$(BIN)/table2 --profile smoke
+	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/table2 --profile smoke
 
 sz:
 	@find Sources Tools Reproductions Tests -name '*.swift' -o -name '*.cpp' | xargs wc -l | sort -n

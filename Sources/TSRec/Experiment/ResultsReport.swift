@@ -45,7 +45,9 @@ public struct ResultsReport {
         }
     }
 
-    public func write(figures: URL = URL(fileURLWithPath: "Figures")) throws {
+    /// Writes the CSVs under `results/` and the figures under `figures` (default `Figures/`, or
+    /// `TSREC_FIGURES` when set, e.g. for CI's smoke run).
+    public func write(figures: URL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["TSREC_FIGURES"] ?? "Figures")) throws {
         let header = ["dataset", "method", "profile", "config_hash", "test_rows"] + Self.tableMetrics
             + ["HR@1", "NDCG@1", "HR@20", "NDCG@20", "train_steps", "best_valid_loss", "train_seconds", "eval_seconds"]
         let rows = results.map { r -> [String] in
