@@ -19,7 +19,7 @@ endif
 TSREC_MIRROR ?= $(firstword $(wildcard ../shared/data/amazon18))
 export TSREC_MIRROR
 
-.PHONY: all setup build model data test bench table2 smoke sz clean
+.PHONY: all setup build model data test bench table2 ablations smoke sz clean
 
 all: build
 
@@ -52,6 +52,10 @@ bench: model
 
 table2: model data
 	$(BIN)/table2 --profile $(PROFILE)
+
+ABLATIONS := ablation-no-sainit ablation-no-tsalign ablation-init
+ablations: model data
+	for a in $(ABLATIONS); do $(BIN)/$$a --profile $(PROFILE) || exit 1; done
 
 smoke: model data
 	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/table2 --profile smoke

@@ -155,3 +155,26 @@ private func temporaryDirectory() -> URL {
         }
     }
 }
+
+@Suite struct ExperimentConfigTests {
+    /// Each method and ablation changes only the fields it names.
+    @Test func ablationsChangeOnlyTheirField() throws {
+        let base = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
+        let full = base.applying(.tsrec)
+        #expect(try AblationStudy.differences(full.applying(.noSAInit), from: full) == ["sidInit"])
+        #expect(try AblationStudy.differences(full.applying(.noTSAlign), from: full) == ["tasks"])
+        #expect(try AblationStudy.differences(base.applying(.minionerecSFT), from: full) == ["sidInit", "tasks"])
+        #expect(full.applying(.noTSAlign).tasks == [.nextItem, .itemAlignment, .fusion])
+        #expect(full.tasks.contains(.tsAlign) && full.sidInit == .keywords && full.sidInitLevels == "abc")
+        var depth = full
+        depth.sidInitLevels = "a"
+        #expect(try AblationStudy.differences(depth, from: full) == ["sidInitLevels"])
+    }
+
+    @Test func profilesDifferInBudgetNotMethod() {
+        let smoke = ExperimentConfig.profile(.smoke, dataset: "x"), quick = ExperimentConfig.profile(.quick, dataset: "x")
+        #expect(smoke.tasks == quick.tasks && smoke.sidInit == quick.sidInit && smoke.learningRate == quick.learningRate)
+        #expect(quick.backboneLayers == nil && quick.testRows == nil)   // quick: full backbone, full test set
+        #expect(ExperimentConfig.profile(.paper, dataset: "x").effectiveBatch == 1024)
+    }
+}

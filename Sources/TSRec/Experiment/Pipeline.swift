@@ -47,15 +47,20 @@ public struct Pipeline {
         return String(SHA256.hash(data).prefix(12))
     }
 
+    /// `results/runs/<dataset>/<hash>/`: keyed by the configuration alone, so the same
+    /// configuration reached from two reproductions (e.g. TS-Rec in table2 and the keyword
+    /// variant of ablation-init) trains once.
     public var runDirectory: URL {
-        let safe = label.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }
-        return paths.runs.appendingPathComponent(config.dataset)
-            .appendingPathComponent("\(String(safe))-\(trainingHash)")
+        paths.runs.appendingPathComponent(config.dataset).appendingPathComponent(trainingHash)
     }
 
     public func run() throws -> RunResult {
         log("run \(label): \(config.dataset), profile \(config.profile.rawValue), hash \(trainingHash)")
         log("  folder \(runDirectory.path)")
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try AtomicFile.write(try encoder.encode(config), to: runDirectory.appendingPathComponent("config.json"))
 
         // MARK: - Data
         guard let benchmark = Benchmark.named(config.dataset) else {

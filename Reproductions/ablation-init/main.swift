@@ -1,0 +1,26 @@
+// Reproductions/ablation-init/main.swift: how the SID tokens' embeddings start.
+//
+// Part 1: random vs vocabulary mean vs cluster titles vs keywords (SA-Init), all levels.
+// Part 2: SA-Init depth: keywords for level a only, a+b, or all three levels.
+// Everything else is the full TS-Rec configuration.
+import TSRec
+
+let context = try RunContext(CommandLine.arguments, name: "ablation-init")
+context.printHeader()
+
+// MARK: - Variants: the initialisation, then the depth
+let dataset = context.datasets?.first ?? Benchmark.industrial.name
+let tsrec = context.config(dataset: dataset).applying(.tsrec)
+func variant(_ mode: SIDInit, levels: String = "abc") -> AblationStudy.Variant {
+    var c = tsrec
+    c.sidInit = mode
+    c.sidInitLevels = levels
+    return .init("init=\(mode.rawValue) levels=\(levels)", c)
+}
+let study = AblationStudy(name: "ablation-init", context: context, variants: [
+    variant(.keywords), variant(.random), variant(.vocabMean), variant(.titles),
+    variant(.keywords, levels: "a"), variant(.keywords, levels: "ab"),
+])
+
+// MARK: - Train, evaluate, report (CSV + figures)
+try study.run()

@@ -1,0 +1,69 @@
+import Foundation
+
+/// A set of configurations that differ in one intended field, run one after another and
+/// reported together: metrics per variant (CSV + bar chart) and validation loss against
+/// training steps per variant (CSV + line plot; the paper notes SA-Init speeds convergence).
+public struct AblationStudy {
+    public struct Variant {
+        public var label: String
+        public var config: ExperimentConfig
+        public init(_ label: String, _ config: ExperimentConfig) { (self.label, self.config) = (label, config) }
+    }
+
+    public let name: String
+    public let context: RunContext
+    public let variants: [Variant]
+
+    public init(name: String, context: RunContext, variants: [Variant]) {
+        self.name = name
+        self.context = context
+        self.variants = variants
+    }
+
+    /// The fields in which `config` differs from `base` (for the log and for tests: an
+    /// ablation must change only what it says it changes).
+    public static func differences(_ config: ExperimentConfig, from base: ExperimentConfig) throws -> [String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let a = try JSONSerialization.jsonObject(with: encoder.encode(base)) as! [String: Any]
+        let b = try JSONSerialization.jsonObject(with: encoder.encode(config)) as! [String: Any]
+        return Set(a.keys).union(b.keys).sorted().filter { key in
+            let x = a[key].map { "\($0)" }, y = b[key].map { "\($0)" }
+            return x != y
+        }
+    }
+
+    /// Runs every variant (each resumes or reuses its cached run) and writes the report.
+    @discardableResult
+    public func run(figures: URL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["TSREC_FIGURES"] ?? "Figures"))
+        throws -> [RunResult] {
+        var results: [RunResult] = []
+        for v in variants {
+            if let base = variants.first, v.label != base.label {
+                print("variant \(v.label): differs from \(base.label) in \(try Self.differences(v.config, from: base.config))")
+            }
+            results.append(try Pipeline(v.config, label: v.label, paths: context.paths).run())
+        }
+
+        // MARK: metrics per variant
+        let metrics = ["HR@3", "NDCG@3", "HR@5", "NDCG@5", "HR@10", "NDCG@10"]
+        let rows = results.map { r in [r.dataset, r.method, r.profile, r.configHash] + metrics.map { CSV.cell(r.metrics.value(named: $0)) }
+            + [CSV.cell(r.bestValidLoss), String(format: "%.0f", r.trainSeconds)] }
+        let csv = figures.appendingPathComponent("\(name)-\(context.profile.rawValue).csv")
+        try CSV.write(header: ["dataset", "variant", "profile", "config_hash"] + metrics + ["best_valid_loss", "train_seconds"],
+                      rows: rows, to: csv, metadata: context.metadata)
+        try BarChart(title: "\(name) (profile \(context.profile.rawValue))", ylabel: "metric value", categories: metrics,
+                     series: results.map { r in .init(name: r.method, values: metrics.map { r.metrics.value(named: $0) }) })
+            .render(to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-metrics"))
+
+        // MARK: validation loss against training steps
+        let curveRows = results.flatMap { r in r.validCurve.map { [r.method, "\($0.step)", "\($0.loss)"] } }
+        try CSV.write(header: ["variant", "step", "valid_loss"], rows: curveRows,
+                      to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-valid-loss.csv"), metadata: context.metadata)
+        try LinePlot(title: "\(name): validation loss (profile \(context.profile.rawValue))", ylabel: "validation loss (next item)",
+                     series: results.map { r in .init(name: r.method, points: r.validCurve.map { (x: Double($0.step), y: $0.loss) }) })
+            .render(to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-valid-loss"))
+        print("wrote \(csv.path) and figures")
+        return results
+    }
+}

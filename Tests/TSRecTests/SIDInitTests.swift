@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+@Suite struct SIDInitTests {
+    /// Rows [3,4] (norm 5), [0,1] (norm 1), [6,8] (norm 10): mean norm 16/3.
+    let table: [Float] = [3, 4, 0, 1, 6, 8]
+
+    @Test func rescaledMeanByHand() {
+        table.withUnsafeBufferPointer { t in
+            let i = SIDEmbeddingInit(table: t, vocab: 3, dim: 2)
+            #expect(abs(i.meanRowNorm - 16.0 / 3) < 1e-6)
+            // mean of rows 0 and 2 = [4.5, 6] (norm 7.5), rescaled to 16/3: × (16/3)/7.5
+            let row = i.rescaledMean(of: [0, 2])!
+            #expect(abs(row[0] - 3.2) < 1e-5 && abs(row[1] - 64.0 / 15) < 1e-5)
+            // repeats count: [0, 0, 1] → mean [2, 3]
+            let rep = i.rescaledMean(of: [0, 0, 1])!
+            let s = Float(16.0 / 3) / Float(13).squareRoot()
+            #expect(abs(rep[0] - 2 * s) < 1e-5 && abs(rep[1] - 3 * s) < 1e-5)
+            #expect(i.rescaledMean(of: []) == nil)
+            let mean = i.vocabularyMean()
+            #expect(abs(mean[0] - 3) < 1e-6 && abs(mean[1] - 13.0 / 3) < 1e-6)
+            // entry RMS: sqrt((9+16+0+1+36+64)/6)
+            #expect(abs(i.entryRMS - Float(126.0 / 6).squareRoot()) < 1e-5)
+        }
+    }
+
+    @Test func levelsAndCodesOfTokens() {
+        #expect(SID.level(of: "<a_12>") == 0 && SID.level(of: "<b_0>") == 1 && SID.level(of: "<c_255>") == 2)
+        #expect(SID.code(of: "<b_17>") == 17)
+    }
+}
+
+/// With the real tokenizer and the Industrial data (skipped when either is absent).
+@Suite(.enabled(if: TSRecFixtures.industrialAndModelAvailable, "needs the SmolLM2 GGUF and the Industrial dataset in the cache (make model data)"))
+struct SIDInitIntegrationTests {
+    @Test func saInitRowIsTheRescaledKeywordMean() throws {
+        let paths = Paths.fromEnvironment()
+        let dataset = try Dataset.load(.industrial, paths: paths)
+        let gguf = try GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf"))
+        let tokenizer = try BPETokenizer(gguf: gguf)
+        let embedding = Tensor(try gguf.dequantize("token_embd.weight"), shape: [tokenizer.vocabSize, 576])
+        var config = ExperimentConfig.profile(.quick, dataset: dataset.benchmark.name).applying(.tsrec)
+        config.sidInitLevels = "ab"   // level c falls back to random
+        let tokens = dataset.sidTokens
+        #expect(tokens.count == 560)
+        #expect(tokens.prefix(48).allSatisfy { $0.hasPrefix("<a_") } && tokens.last!.hasPrefix("<c_"))
+        let rows = try SIDInitialiser(config: config, dataset: dataset, tokenizer: tokenizer, embedding: embedding,
+                                      baseVocab: tokenizer.vocabSize).rows(for: tokens, log: { _ in })
+        #expect(rows.count == 560 * 576)
+
+        // independent recomputation for one token per level, in Double
+        let keywords = try dataset.requireKeywords()
+        for token in [tokens[0], tokens[48]] {
+            let ids = tokenizer.encode(keywords[token]!.keywords.joined(separator: " "))
+            var mean = [Double](repeating: 0, count: 576)
+            for id in ids { for j in 0..<576 { mean[j] += Double(embedding.data[id * 576 + j]) } }
+            var normSum = 0.0
+            for r in 0..<tokenizer.vocabSize {
+                var s = 0.0
+                for j in 0..<576 { s += Double(embedding.data[r * 576 + j]) * Double(embedding.data[r * 576 + j]) }
+                normSum += s.squareRoot()
+            }
+            let target = normSum / Double(tokenizer.vocabSize)
+            let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let expected = mean.map { $0 / norm * target }
+            let i = tokens.firstIndex(of: token)!
+            let got = rows[(i * 576)..<((i + 1) * 576)]
+            let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
+            #expect(worst < 1e-4, "\(token): worst difference \(worst)")
+        }
+        // a level-c token is not the keyword mean (depth "ab")
+        let c = tokens.firstIndex { $0.hasPrefix("<c_") }!
+        let cIDs = tokenizer.encode(keywords[tokens[c]]!.keywords.joined(separator: " "))
+        let table = UnsafeBufferPointer(start: embedding.pointer, count: embedding.count)
+        let keywordRow = SIDEmbeddingInit(table: table, vocab: tokenizer.vocabSize, dim: 576).rescaledMean(of: cIDs)!
+        #expect(Array(rows[(c * 576)..<((c + 1) * 576)]) != keywordRow)
+    }
+
+    @Test func tsAlignHasTwoSamplesPerToken() throws {
+        let paths = Paths.fromEnvironment()
+        let dataset = try Dataset.load(.industrial, paths: paths)
+        var tokenizer = try BPETokenizer(gguf: GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf")))
+        _ = tokenizer.addTokens(dataset.sidTokens)
+        let builder = try SFTSampleBuilder(tokenizer: tokenizer, maxLength: 512)
+        let (samples, dropped) = try builder.trainingSamples(dataset, tasks: [.tsAlign], trainRows: 10)
+        #expect(samples.count + dropped == 1_120)
+        #expect(samples.count == 1_120)
+        // every SID token appears as a single response token in a description → token sample
+        let tokenIDs = Set(dataset.sidTokens.map { tokenizer.id(for: $0)! })
+        let responses = samples.filter { $0.responseLength == 2 }.map { Int($0.tokens[$0.promptLength]) }
+        #expect(Set(responses) == tokenIDs)
+    }
+}
+
+enum TSRecFixtures {
+    static var industrialAndModelAvailable: Bool {
+        let paths = Paths.fromEnvironment()
+        return FileManager.default.fileExists(atPath: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf").path)
+            && FileManager.default.fileExists(atPath: Dataset.directory(for: .industrial, paths: paths).path)
+    }
+}
