@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= release
-SWIFTFLAGS := -c $(CONFIG)
+# -enable-testing on every build, so the test build reuses the tools' build instead of
+# compiling the library a second time (it costs nothing measurable at run time here).
+SWIFTFLAGS := -c $(CONFIG) -Xswiftc -enable-testing
 BIN = $(shell $(SWIFT) build $(SWIFTFLAGS) --show-bin-path 2>/dev/null)
 PROFILE ?= quick
 export PROFILE
@@ -36,16 +38,16 @@ data: build
 	$(BIN)/tsrec data fetch Industrial_and_Scientific
 	$(BIN)/tsrec data fetch Office_Products
 
-# Tests run in release (numeric code is ~50x slower in debug); -enable-testing keeps @testable.
+# Tests run in release (numeric code is ~50x slower in debug).
 # The smoke profile runs the whole pipeline end to end (data -> train -> evaluate -> CSV ->
 # figure) into a scratch folder first; then the unit and integration tests.
 SMOKE_DIR := .build/smoke
 test: model data
-	$(SWIFT) build $(SWIFTFLAGS) --build-tests -Xswiftc -enable-testing
+	$(SWIFT) build $(SWIFTFLAGS) --build-tests
 	rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)/figures
 	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/table2 --profile smoke
 	test -s $(SMOKE_DIR)/table2.csv && test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke.png
-	$(SWIFT) test $(SWIFTFLAGS) -Xswiftc -enable-testing --skip-build
+	$(SWIFT) test $(SWIFTFLAGS) --skip-build
 
 bench: model
 	$(BIN)/tsrec-bench

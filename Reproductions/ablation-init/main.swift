@@ -5,6 +5,8 @@
 // Everything else is the full TS-Rec configuration.
 import TSRec
 
+BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+
 let context = try RunContext(CommandLine.arguments, name: "ablation-init")
 context.printHeader()
 

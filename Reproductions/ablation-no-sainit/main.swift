@@ -4,6 +4,8 @@
 // the default initialisation. TS-Align stays on in both.
 import TSRec
 
+BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+
 let context = try RunContext(CommandLine.arguments, name: "ablation-no-sainit")
 context.printHeader()
 

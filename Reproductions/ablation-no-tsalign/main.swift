@@ -4,6 +4,8 @@
 // description -> token) are mixed into training. SA-Init stays on in both.
 import TSRec
 
+BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+
 let context = try RunContext(CommandLine.arguments, name: "ablation-no-tsalign")
 context.printHeader()
 

@@ -7,6 +7,8 @@
 import Foundation
 import TSRec
 
+BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+
 let context = try RunContext(CommandLine.arguments, name: "table2")
 context.printHeader()
 

@@ -9,4 +9,10 @@ struct TSRecCommand: ParsableCommand {
         subcommands: [DataCommand.self, ModelCommand.self, Tokenize.self, Logits.self, Generate.self]
     )
     func run() throws { print(BLAS.summary) }
+
+    /// Relaunch with the right OpenBLAS kernels first (see `BLAS.relaunchWithRecommendedCoreTypeIfNeeded`).
+    static func main() {
+        BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+        main(nil)
+    }
 }
