@@ -146,12 +146,40 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
                 worst = max(worst, maxAbsDiff(LlamaFixtures.row(logits, b), LlamaFixtures.row(full, s.count - 1)))
             }
         }
-        #expect(cache.length == prompt.count + 3 && cache.beams == 2)
+        #expect(cache.prefixLengths == [prompt.count] && cache.suffixLength == 3 && cache.beams == 2)
+        #expect(cache.position(ofBeam: 1) == prompt.count + 3)
         #expect(worst < 1e-4, "worst |cached - full| = \(worst)")
         // a copy continues identically; the original is untouched by decoding the copy
         let copy = cache.copy()
         let a = m.decode([10, 11], cache: copy), b = m.decode([10, 11], cache: cache)
         #expect(a.array == b.array)
+    }
+
+    @Test func multiPromptBeamsMatchFullForward() throws {
+        let m = try LlamaFixtures.tinyModel(seed: 4)
+        let prompts: [[Int32]] = [[9, 3], [5, 11, 2, 40, 7], [1, 2, 3, 4]]
+        let cache = m.makeCache(promptCapacity: 6, maxNewTokens: 3, maxBeams: 6, maxPrompts: 3)
+        let first = m.prefill(prompts: prompts, cache: cache)
+        #expect(first.shape == [3, 50] && cache.beamPrompts == [0, 1, 2])
+        var worst: Float = 0
+        for (p, s) in prompts.enumerated() {
+            worst = max(worst, maxAbsDiff(LlamaFixtures.row(first, p), LlamaFixtures.row(LlamaFixtures.fullLogits(m, s), s.count - 1)))
+        }
+        // beams grouped by prompt, then interleaved across prompts with prompt 1 dropped
+        var seqs = prompts
+        let steps: [(parents: [Int], tokens: [Int32])] = [([0, 0, 1, 2, 2, 2], [10, 11, 12, 13, 14, 15]),
+                                                          ([5, 0, 3, 1], [16, 17, 18, 19]),
+                                                          ([1, 2, 0], [20, 21, 22])]
+        for step in steps {
+            cache.select(parents: step.parents)
+            seqs = zip(step.parents, step.tokens).map { seqs[$0] + [$1] }
+            let logits = m.decode(step.tokens, cache: cache)
+            for (b, s) in seqs.enumerated() {
+                worst = max(worst, maxAbsDiff(LlamaFixtures.row(logits, b), LlamaFixtures.row(LlamaFixtures.fullLogits(m, s), s.count - 1)))
+            }
+        }
+        #expect(cache.beamPrompts == [0, 2, 2])
+        #expect(worst < 1e-4, "worst |cached - full| = \(worst)")
     }
 
     @Test func greedyGenerateFollowsFullForwardArgmax() throws {

@@ -163,26 +163,29 @@ if mode != "infer" {
     say("PyTorch: 137 tokens/s, ~111 GFLOP/s (CPU eager fp32, same workload; METHOD.md peer figure, median step 7.5 s)")
 }
 
-// MARK: - Inference: prefill a 70-token prompt, then beam-20 decode steps (SID decoding shape)
+// MARK: - Inference: prefill G prompts of 70 tokens, then 3 beam-20 decode steps per prompt (SID decoding shape)
 if mode != "train" {
-    let prompt = (0..<70).map { _ in Int32(dataRNG.next() % UInt64(c.vocabSize)) }
-    let cache = model.makeCache(promptCapacity: 70, maxNewTokens: 4, maxBeams: 20)
-    var prefillT: [Double] = [], decodeT: [Double] = []
-    for _ in 0..<3 {
-        let t0 = now()
-        _ = model.prefill(prompt, cache: cache)
-        prefillT.append(now() - t0)
-        cache.select(parents: [Int](repeating: 0, count: 20))
-        for s in 0..<3 {
-            let t1 = now()
-            _ = model.decode((0..<20).map { Int32(100 + s * 20 + $0) }, cache: cache)
-            decodeT.append(now() - t1)
-            cache.select(parents: (0..<20).map { ($0 * 7) % 20 })
+    for G in [1, 4] {
+        let prompts = (0..<G).map { _ in (0..<70).map { _ in Int32(dataRNG.next() % UInt64(c.vocabSize)) } }
+        let cache = model.makeCache(promptCapacity: 70, maxNewTokens: 4, maxBeams: 20 * G, maxPrompts: G)
+        var prefillT: [Double] = [], decodeT: [Double] = []
+        for _ in 0..<3 {
+            let t0 = now()
+            _ = model.prefill(prompts: prompts, cache: cache)
+            prefillT.append(now() - t0)
+            cache.select(parents: (0..<(20 * G)).map { $0 / 20 })
+            for s in 0..<3 {
+                let t1 = now()
+                _ = model.decode((0..<(20 * G)).map { Int32(100 + s * 20 + $0 % 20) }, cache: cache)
+                decodeT.append(now() - t1)
+                cache.select(parents: (0..<(20 * G)).map { ($0 / 20) * 20 + ($0 * 7) % 20 })
+            }
         }
+        let prefillFlops = Double(G) * (2 * Double(c.matmulParameters - c.vocabSize * c.dim) * 70 + 2 * Double(c.vocabSize * c.dim))
+        let decodeFlops = 2 * Double(c.matmulParameters) * Double(20 * G)
+        say("inference, \(G) prompt(s) at once: prefill \(G)×70 tokens \(f1(median(prefillT) * 1e3)) ms "
+            + "(\(f1(prefillFlops / median(prefillT) / 1e9)) GFLOP/s), decode step × \(20 * G) beams \(f1(median(decodeT) * 1e3)) ms "
+            + "(\(f1(decodeFlops / median(decodeT) / 1e9)) GFLOP/s); per prompt with 3 steps \(f1((median(prefillT) + 3 * median(decodeT)) / Double(G) * 1e3)) ms")
     }
-    let prefillFlops = 2 * Double(c.matmulParameters - c.vocabSize * c.dim) * 70 + 2 * Double(c.vocabSize * c.dim)
-    let decodeFlops = 2 * Double(c.matmulParameters) * 20
-    say("inference: prefill 70 tokens \(f1(median(prefillT) * 1e3)) ms (\(f1(prefillFlops / median(prefillT) / 1e9)) GFLOP/s), "
-        + "decode step × 20 beams \(f1(median(decodeT) * 1e3)) ms (\(f1(decodeFlops / median(decodeT) / 1e9)) GFLOP/s)")
 }
 say("peak resident memory: \(f2(peakRSSGiB())) GiB")
