@@ -233,6 +233,58 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
         }
     }
 
+    // MARK: - Loading (tiny GGUF files written with the GGUF tests' writer)
+
+    /// A llama GGUF holding `model`'s parameters as F32 (dims fastest-first, i.e. shape reversed).
+    static func ggufFile(for model: Llama, edit: (inout [(name: String, dims: [Int], type: UInt32, data: [UInt8])]) -> Void = { _ in })
+        -> TinyGGUF {
+        let c = model.config
+        var g = TinyGGUF()
+        g.metadata = [("general.architecture", .string("llama")), ("llama.block_count", .uint32(UInt32(c.layers))),
+                      ("llama.embedding_length", .uint32(UInt32(c.dim))), ("llama.feed_forward_length", .uint32(UInt32(c.ffnDim))),
+                      ("llama.attention.head_count", .uint32(UInt32(c.heads))), ("llama.attention.head_count_kv", .uint32(UInt32(c.kvHeads))),
+                      ("llama.rope.freq_base", .float32(c.ropeBase)), ("llama.attention.layer_norm_rms_epsilon", .float32(c.rmsEps)),
+                      ("llama.vocab_size", .uint32(UInt32(c.vocabSize))), ("llama.context_length", .uint32(64))]
+        g.tensors = model.parameters.map { (name: $0.name, dims: Array($0.tensor.shape.reversed()), type: GGMLType.f32.rawValue,
+                                            data: $0.tensor.array.flatMap { le($0.bitPattern) }) }
+        edit(&g.tensors)
+        return g
+    }
+
+    @Test func loadsEveryParameterByNameAndRefusesMismatches() throws {
+        let dir = try scratchDirectory()
+        let m = try LlamaFixtures.tinyModel()
+        let loaded = try Llama.load(gguf: try parse(Self.ggufFile(for: m).bytes(), in: dir))
+        #expect(loaded.config == m.config)
+        #expect(zip(loaded.parameters, m.parameters).allSatisfy { $0.name == $1.name && $0.tensor.array == $1.tensor.array })
+
+        expectGGUFError(["missing", "blk.1.ffn_up.weight"]) {
+            _ = try Llama.load(gguf: try parse(Self.ggufFile(for: m) { $0.removeAll { $0.name == "blk.1.ffn_up.weight" } }.bytes(), in: dir))
+        }
+        expectGGUFError(["unused", "blk.0.attn_q.bias"]) {
+            _ = try Llama.load(gguf: try parse(Self.ggufFile(for: m) {
+                $0.append((name: "blk.0.attn_q.bias", dims: [32], type: GGMLType.f32.rawValue, data: [UInt8](repeating: 0, count: 128)))
+            }.bytes(), in: dir))
+        }
+        do {  // wq stored without the GGUF dim reversal: [in, out] = [32, 32] is square, so use wk [16, 32]
+            _ = try Llama.load(gguf: try parse(Self.ggufFile(for: m) { ts in
+                let i = ts.firstIndex { $0.name == "blk.0.attn_k.weight" }!
+                ts[i].dims = [16, 32]
+            }.bytes(), in: dir))
+            Issue.record("mis-shaped attn_k was accepted")
+        } catch let e as TSRecError {
+            #expect(e.kind == .shape(name: "\(dir.path)/t.gguf: blk.0.attn_k.weight", expected: [16, 32], got: [32, 16]))
+        }
+        do {  // an untied head (output.weight) is refused
+            _ = try Llama.load(gguf: try parse(Self.ggufFile(for: m) {
+                $0.append((name: "output.weight", dims: [32, 50], type: GGMLType.f32.rawValue, data: [UInt8](repeating: 0, count: 32 * 50 * 4)))
+            }.bytes(), in: dir))
+            Issue.record("untied head was accepted")
+        } catch let e as TSRecError {
+            #expect(e.description.contains("tiedEmbeddings"))
+        }
+    }
+
     // MARK: - Real weights
 
     @Test(.enabled(if: LlamaFixtures.haveGGUF))
