@@ -101,7 +101,6 @@ struct TinyGGUF {
 
     func str(_ s: String) -> [UInt8] { le(UInt64(s.utf8.count)) + Array(s.utf8) }
 
-    func write(to url: URL) throws { try Data(bytes()).write(to: url) }
 }
 
 func le<T: FixedWidthInteger>(_ x: T) -> [UInt8] { withUnsafeBytes(of: x.littleEndian) { Array($0) } }
@@ -480,10 +479,7 @@ func tinyFile(alignment: Int = 32) -> TinyGGUF {
         let parsed = ContinuousClock.now
         var elements = 0
         for name in f.tensorNames {
-            let info = f.tensors[name]!
-            var x = [Float](repeating: 0, count: info.elementCount)
-            try x.withUnsafeMutableBufferPointer { try f.dequantize(name, into: $0) }
-            elements += x.count
+            elements += try f.dequantize(name).count
         }
         let done = ContinuousClock.now
         print("GGUF: parse \(parsed - start), dequantize \(elements) elements in \(done - parsed)")

@@ -191,6 +191,9 @@ public struct GGUFTensorInfo: Sendable, Hashable {
 /// A GGUF v3 file, memory-mapped: the header, all metadata, the tensor table, and on-demand
 /// dequantization of tensors to Float32.
 ///
+/// The file is memory-mapped read-only; it must not be truncated or rewritten in place while a
+/// `GGUFFile` for it is alive (that would fault on access, as with any mmap).
+///
 /// Every structural problem (bad magic, wrong version, counts or lengths that run past the end of
 /// the file, tensor data outside the file) throws `TSRecError(.gguf(path:reason:))` naming the field
 /// and its byte offset; nothing in a corrupt file can trap.
@@ -212,7 +215,7 @@ public struct GGUFFile: Sendable {
 
     let storage: MappedFile
 
-    /// Oldest and newest format versions this reader accepts.
+    /// The only format version this reader accepts.
     static let supportedVersion = 3
     /// ggml's `GGML_MAX_DIMS`.
     static let maxDims = 4
