@@ -4,7 +4,7 @@
 // KV-cache inference at the SID-decoding shape.
 //
 // Environment: TSREC_GGUF (model file), TSREC_BENCH_STEPS (timed steps, default 5, after one
-// warm-up), TSREC_BENCH=all|train|infer (default all).
+// warm-up), TSREC_BENCH_MODE=all|train|infer (default all).
 import Foundation
 import TSRec
 
@@ -55,7 +55,7 @@ func sgemmRate(m: Int, n: Int, k: Int, transB: Bool = false, reps: Int) -> Doubl
 
 let env = ProcessInfo.processInfo.environment
 let steps = max(1, Int(env["TSREC_BENCH_STEPS"] ?? "") ?? 5)
-let mode = env["TSREC_BENCH"] ?? "all"
+let mode = env["TSREC_BENCH_MODE"] ?? "all"
 
 // MARK: - BLAS and sgemm peak
 say(BLAS.summary)
