@@ -23,6 +23,13 @@ func peakRSSGiB() -> Double {
     return Double(u.ru_maxrss) * 1024 / 1_073_741_824   // ru_maxrss is KiB on Linux
 }
 
+/// User + system CPU seconds of this process so far (wall ≫ CPU / cores means the cores were shared).
+func cpuSeconds() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+}
+
 /// One GEMM of the training step: c[m, n] (+)= op(a)[m, k] · op(b)[k, n].
 struct Gemm: Hashable { let ta: Bool, tb: Bool, m: Int, n: Int, k: Int }
 /// y[rows, out] = x[rows, in] · W[out, in]ᵀ: forward, dX = dY · W, dW += dYᵀ · X.
@@ -95,7 +102,7 @@ if mode != "infer" {
     var opt = AdamW(learningRate: 1e-5, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01)
     var fwd: [Double] = [], bwd: [Double] = [], optT: [Double] = [], total: [Double] = [], nearPeak: [Double] = []
     for step in 0...steps {                                     // step 0 is the warm-up
-        let t0 = now()
+        let t0 = now(), cpu0 = cpuSeconds()
         for p in params { p.zeroGrad() }
         let tape = Tape()
         let loss = model.loss(tape: tape, tokens: tokens, targets: targets, batch: B, seq: T)
@@ -105,7 +112,7 @@ if mode != "infer" {
         opt.step(params, learningRate: 1e-5)
         let t3 = now()
         say("step \(step)\(step == 0 ? " (warm-up)" : "") loss \(String(format: "%.4f", loss.item)) forward \(f2(t1 - t0)) s "
-            + "backward \(f2(t2 - t1)) s adamw \(f2(t3 - t2)) s total \(f2(t3 - t0)) s")
+            + "backward \(f2(t2 - t1)) s adamw \(f2(t3 - t2)) s total \(f2(t3 - t0)) s (CPU \(f2(cpuSeconds() - cpu0)) s)")
         if step > 0 {
             fwd.append(t1 - t0); bwd.append(t2 - t1); optT.append(t3 - t2); total.append(t3 - t0)
             nearPeak.append(sgemmRate(m: 1024, n: 1536, k: 576, reps: 4))   // the machine is shared: peak next to each step
