@@ -150,9 +150,13 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
         #expect(cache.position(ofBeam: 1) == prompt.count + 3)
         #expect(worst < 1e-4, "worst |cached - full| = \(worst)")
         // a copy continues identically; the original is untouched by decoding the copy
-        let copy = cache.copy()
+        let copy = cache.copy(), copy2 = cache.copy()
         let a = m.decode([10, 11], cache: copy), b = m.decode([10, 11], cache: cache)
         #expect(a.array == b.array)
+        // hidden states + a restricted head give the same scores as the full head's columns
+        let sub = m.logits(hidden: m.decodeHidden([10, 11], cache: copy2), tokens: [3, 49, 0])
+        #expect(sub.shape == [2, 3])
+        #expect(maxAbsDiff(sub.array, [b.data[3], b.data[49], b.data[0], b.data[53], b.data[99], b.data[50]]) < 1e-5)
     }
 
     @Test func multiPromptBeamsMatchFullForward() throws {

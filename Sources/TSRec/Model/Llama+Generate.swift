@@ -18,6 +18,12 @@ extension Llama {
     /// shared prefix in the cache (which is reset first and holds one beam per prompt
     /// afterwards, beam p = prompt p). Returns the logits of each prompt's last position, [G, V].
     public func prefill(prompts: [[Int32]], cache: KVCache) -> Tensor {
+        logits(tape: Tape(recording: false), hidden: prefillHidden(prompts: prompts, cache: cache))
+    }
+
+    /// `prefill(prompts:cache:)` without the LM head: each prompt's last hidden state after the
+    /// final norm, [G, D] (score a subset of the vocabulary with `logits(hidden:tokens:)`).
+    public func prefillHidden(prompts: [[Int32]], cache: KVCache) -> Tensor {
         let c = config
         let G = prompts.count, lengths = prompts.map(\.count), T = lengths.max() ?? 0
         precondition(cache.layers == c.layers && cache.kvDim == c.kvDim, "prefill: cache made for another model")
@@ -44,13 +50,20 @@ extension Llama {
             x = tape.add(x, feedForward(tape: tape, x, b))
         }
         let last = tape.gatherRows(x, rows: lengths.enumerated().map { $0 * T + $1 - 1 })    // [G, D]
-        return logits(tape: tape, hidden: tape.rmsNorm(last, weight: outputNorm, eps: c.rmsEps))
+        return tape.rmsNorm(last, weight: outputNorm, eps: c.rmsEps)
     }
 
     /// One decoding step for every beam: `tokens[b]` is beam b's newest token (at position
     /// `cache.position(ofBeam: b)`); its keys/values are appended to the beam's suffix. All beams
     /// of all prompts run as one batch. Returns the next-token logits, [beams, V].
     public func decode(_ tokens: [Int32], cache: KVCache) -> Tensor {
+        logits(tape: Tape(recording: false), hidden: decodeHidden(tokens, cache: cache))
+    }
+
+    /// `decode(_:cache:)` without the LM head: each beam's hidden state after the final norm,
+    /// [beams, D]. Constrained search that normalises over the allowed tokens only needs
+    /// `logits(hidden:tokens:)` on those (|allowed|·D per beam instead of V·D).
+    public func decodeHidden(_ tokens: [Int32], cache: KVCache) -> Tensor {
         let c = config
         let M = tokens.count
         precondition(M == cache.beams, "decode: \(M) tokens for \(cache.beams) beams (use cache.select(parents:))")
@@ -78,7 +91,22 @@ extension Llama {
             x = tape.add(x, feedForward(tape: tape, x, b))
         }
         cache.suffixLength = s + 1
-        return logits(tape: tape, hidden: tape.rmsNorm(x, weight: outputNorm, eps: c.rmsEps))
+        return tape.rmsNorm(x, weight: outputNorm, eps: c.rmsEps)
+    }
+
+    /// Logits of selected vocabulary entries: hidden [M, D] → [M, tokens.count], column j =
+    /// h · E[tokens[j]] (the tied head restricted to those rows).
+    public func logits(hidden: Tensor, tokens: [Int32]) -> Tensor {
+        let (M, D) = hidden.dims2()
+        precondition(D == config.dim, "logits(hidden:tokens:): hidden \(hidden.shape), dim \(config.dim)")
+        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < config.vocabSize }, "logits: token id outside 0..<\(config.vocabSize)")
+        let rows = Tensor(uninitialized: [tokens.count, D], requiresGrad: false)
+        for (j, t) in tokens.enumerated() {
+            rows.pointer.advanced(by: j * D).update(from: tokenEmbedding.pointer.advanced(by: Int(t) * D), count: D)
+        }
+        let out = Tensor(uninitialized: [M, tokens.count], requiresGrad: false)
+        sgemm(transA: false, transB: true, m: M, n: tokens.count, k: D, a: hidden.pointer, b: rows.pointer, c: out.pointer)
+        return out
     }
 
     /// Greedy decoding for the CLI: the prompt's continuation, at most `maxTokens` ids,
