@@ -146,12 +146,44 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
                 worst = max(worst, maxAbsDiff(LlamaFixtures.row(logits, b), LlamaFixtures.row(full, s.count - 1)))
             }
         }
-        #expect(cache.length == prompt.count + 3 && cache.beams == 2)
+        #expect(cache.prefixLengths == [prompt.count] && cache.suffixLength == 3 && cache.beams == 2)
+        #expect(cache.position(ofBeam: 1) == prompt.count + 3)
         #expect(worst < 1e-4, "worst |cached - full| = \(worst)")
         // a copy continues identically; the original is untouched by decoding the copy
-        let copy = cache.copy()
+        let copy = cache.copy(), copy2 = cache.copy()
         let a = m.decode([10, 11], cache: copy), b = m.decode([10, 11], cache: cache)
         #expect(a.array == b.array)
+        // hidden states + a restricted head give the same scores as the full head's columns
+        let sub = m.logits(hidden: m.decodeHidden([10, 11], cache: copy2), tokens: [3, 49, 0])
+        #expect(sub.shape == [2, 3])
+        #expect(maxAbsDiff(sub.array, [b.data[3], b.data[49], b.data[0], b.data[53], b.data[99], b.data[50]]) < 1e-5)
+    }
+
+    @Test func multiPromptBeamsMatchFullForward() throws {
+        let m = try LlamaFixtures.tinyModel(seed: 4)
+        let prompts: [[Int32]] = [[9, 3], [5, 11, 2, 40, 7], [1, 2, 3, 4]]
+        let cache = m.makeCache(promptCapacity: 6, maxNewTokens: 3, maxBeams: 6, maxPrompts: 3)
+        let first = m.prefill(prompts: prompts, cache: cache)
+        #expect(first.shape == [3, 50] && cache.beamPrompts == [0, 1, 2])
+        var worst: Float = 0
+        for (p, s) in prompts.enumerated() {
+            worst = max(worst, maxAbsDiff(LlamaFixtures.row(first, p), LlamaFixtures.row(LlamaFixtures.fullLogits(m, s), s.count - 1)))
+        }
+        // beams grouped by prompt, then interleaved across prompts with prompt 1 dropped
+        var seqs = prompts
+        let steps: [(parents: [Int], tokens: [Int32])] = [([0, 0, 1, 2, 2, 2], [10, 11, 12, 13, 14, 15]),
+                                                          ([5, 0, 3, 1], [16, 17, 18, 19]),
+                                                          ([1, 2, 0], [20, 21, 22])]
+        for step in steps {
+            cache.select(parents: step.parents)
+            seqs = zip(step.parents, step.tokens).map { seqs[$0] + [$1] }
+            let logits = m.decode(step.tokens, cache: cache)
+            for (b, s) in seqs.enumerated() {
+                worst = max(worst, maxAbsDiff(LlamaFixtures.row(logits, b), LlamaFixtures.row(LlamaFixtures.fullLogits(m, s), s.count - 1)))
+            }
+        }
+        #expect(cache.beamPrompts == [0, 2, 2])
+        #expect(worst < 1e-4, "worst |cached - full| = \(worst)")
     }
 
     @Test func greedyGenerateFollowsFullForwardArgmax() throws {
@@ -202,6 +234,58 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
             // the tied head scores a new token by h·row
             let dot = (0..<32).reduce(Float(0)) { $0 + h.pointer[t * 32 + $1] * rows[32 + $1] }
             #expect(abs(new[51] - dot) < 1e-4)
+        }
+    }
+
+    // MARK: - Loading (tiny GGUF files written with the GGUF tests' writer)
+
+    /// A llama GGUF holding `model`'s parameters as F32 (dims fastest-first, i.e. shape reversed).
+    static func ggufFile(for model: Llama, edit: (inout [(name: String, dims: [Int], type: UInt32, data: [UInt8])]) -> Void = { _ in })
+        -> TinyGGUF {
+        let c = model.config
+        var g = TinyGGUF()
+        g.metadata = [("general.architecture", .string("llama")), ("llama.block_count", .uint32(UInt32(c.layers))),
+                      ("llama.embedding_length", .uint32(UInt32(c.dim))), ("llama.feed_forward_length", .uint32(UInt32(c.ffnDim))),
+                      ("llama.attention.head_count", .uint32(UInt32(c.heads))), ("llama.attention.head_count_kv", .uint32(UInt32(c.kvHeads))),
+                      ("llama.rope.freq_base", .float32(c.ropeBase)), ("llama.attention.layer_norm_rms_epsilon", .float32(c.rmsEps)),
+                      ("llama.vocab_size", .uint32(UInt32(c.vocabSize))), ("llama.context_length", .uint32(64))]
+        g.tensors = model.parameters.map { (name: $0.name, dims: Array($0.tensor.shape.reversed()), type: GGMLType.f32.rawValue,
+                                            data: $0.tensor.array.flatMap { le($0.bitPattern) }) }
+        edit(&g.tensors)
+        return g
+    }
+
+    @Test func loadsEveryParameterByNameAndRefusesMismatches() throws {
+        let dir = try scratchDirectory()
+        let m = try LlamaFixtures.tinyModel()
+        let loaded = try Llama.load(gguf: try parse(Self.ggufFile(for: m).bytes(), in: dir))
+        #expect(loaded.config == m.config)
+        #expect(zip(loaded.parameters, m.parameters).allSatisfy { $0.name == $1.name && $0.tensor.array == $1.tensor.array })
+
+        expectGGUFError(["missing", "blk.1.ffn_up.weight"]) {
+            _ = try Llama.load(gguf: try parse(Self.ggufFile(for: m) { $0.removeAll { $0.name == "blk.1.ffn_up.weight" } }.bytes(), in: dir))
+        }
+        expectGGUFError(["unused", "blk.0.attn_q.bias"]) {
+            _ = try Llama.load(gguf: try parse(Self.ggufFile(for: m) {
+                $0.append((name: "blk.0.attn_q.bias", dims: [32], type: GGMLType.f32.rawValue, data: [UInt8](repeating: 0, count: 128)))
+            }.bytes(), in: dir))
+        }
+        do {  // wq stored without the GGUF dim reversal: [in, out] = [32, 32] is square, so use wk [16, 32]
+            _ = try Llama.load(gguf: try parse(Self.ggufFile(for: m) { ts in
+                let i = ts.firstIndex { $0.name == "blk.0.attn_k.weight" }!
+                ts[i].dims = [16, 32]
+            }.bytes(), in: dir))
+            Issue.record("mis-shaped attn_k was accepted")
+        } catch let e as TSRecError {
+            #expect(e.kind == .shape(name: "\(dir.path)/t.gguf: blk.0.attn_k.weight", expected: [16, 32], got: [32, 16]))
+        }
+        do {  // an untied head (output.weight) is refused
+            _ = try Llama.load(gguf: try parse(Self.ggufFile(for: m) {
+                $0.append((name: "output.weight", dims: [32, 50], type: GGMLType.f32.rawValue, data: [UInt8](repeating: 0, count: 32 * 50 * 4)))
+            }.bytes(), in: dir))
+            Issue.record("untied head was accepted")
+        } catch let e as TSRecError {
+            #expect(e.description.contains("tiedEmbeddings"))
         }
     }
 

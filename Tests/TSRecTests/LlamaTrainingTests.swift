@@ -28,7 +28,7 @@ import Testing
             let up = loss(Tape(recording: false)).item
             for i in 0..<p.count { p.pointer[i] = saved[i] - eps * d[i] }
             let down = loss(Tape(recording: false)).item
-            p.data.update(from: saved)
+            _ = p.data.update(from: saved)
             let numeric = Double(up - down) / Double(2 * eps)
             let excess = abs(numeric - analytic) - max(2e-3, 3e-2 * abs(analytic))
             if excess > 0 { report.append("\(name): analytic \(analytic) numeric \(numeric)") }

@@ -4,7 +4,7 @@
 // KV-cache inference at the SID-decoding shape.
 //
 // Environment: TSREC_GGUF (model file), TSREC_BENCH_STEPS (timed steps, default 5, after one
-// warm-up), TSREC_BENCH=all|train|infer (default all).
+// warm-up), TSREC_BENCH_MODE=all|train|infer (default all).
 import Foundation
 import TSRec
 
@@ -21,6 +21,13 @@ func peakRSSGiB() -> Double {
     var u = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
     return Double(u.ru_maxrss) * 1024 / 1_073_741_824   // ru_maxrss is KiB on Linux
+}
+
+/// User + system CPU seconds of this process so far (wall ≫ CPU / cores means the cores were shared).
+func cpuSeconds() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
 }
 
 /// One GEMM of the training step: c[m, n] (+)= op(a)[m, k] · op(b)[k, n].
@@ -55,7 +62,7 @@ func sgemmRate(m: Int, n: Int, k: Int, transB: Bool = false, reps: Int) -> Doubl
 
 let env = ProcessInfo.processInfo.environment
 let steps = max(1, Int(env["TSREC_BENCH_STEPS"] ?? "") ?? 5)
-let mode = env["TSREC_BENCH"] ?? "all"
+let mode = env["TSREC_BENCH_MODE"] ?? "all"
 
 // MARK: - BLAS and sgemm peak
 say(BLAS.summary)
@@ -93,9 +100,9 @@ if mode != "infer" {
     let tokens = seqs.flatMap { $0.prefix(T) }, targets = seqs.flatMap { $0.dropFirst() }
     let params = model.parameters.map(\.tensor)
     var opt = AdamW(learningRate: 1e-5, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01)
-    var fwd: [Double] = [], bwd: [Double] = [], optT: [Double] = [], total: [Double] = []
+    var fwd: [Double] = [], bwd: [Double] = [], optT: [Double] = [], total: [Double] = [], nearPeak: [Double] = []
     for step in 0...steps {                                     // step 0 is the warm-up
-        let t0 = now()
+        let t0 = now(), cpu0 = cpuSeconds()
         for p in params { p.zeroGrad() }
         let tape = Tape()
         let loss = model.loss(tape: tape, tokens: tokens, targets: targets, batch: B, seq: T)
@@ -105,8 +112,11 @@ if mode != "infer" {
         opt.step(params, learningRate: 1e-5)
         let t3 = now()
         say("step \(step)\(step == 0 ? " (warm-up)" : "") loss \(String(format: "%.4f", loss.item)) forward \(f2(t1 - t0)) s "
-            + "backward \(f2(t2 - t1)) s adamw \(f2(t3 - t2)) s total \(f2(t3 - t0)) s")
-        if step > 0 { fwd.append(t1 - t0); bwd.append(t2 - t1); optT.append(t3 - t2); total.append(t3 - t0) }
+            + "backward \(f2(t2 - t1)) s adamw \(f2(t3 - t2)) s total \(f2(t3 - t0)) s (CPU \(f2(cpuSeconds() - cpu0)) s)")
+        if step > 0 {
+            fwd.append(t1 - t0); bwd.append(t2 - t1); optT.append(t3 - t2); total.append(t3 - t0)
+            nearPeak.append(sgemmRate(m: 1024, n: 1536, k: 576, reps: 4))   // the machine is shared: peak next to each step
+        }
     }
     let stepTime = median(total)
 
@@ -159,30 +169,35 @@ if mode != "infer" {
     say("FLOPs/step = 6·\(c.matmulParameters)·\(N) + 12·L·B·T²·H·Dh = \(f1(matmulFlops / 1e9)) + \(f1(attnFlops / 1e9)) = \(f1(flops / 1e9)) GFLOP")
     say("median of \(steps) steps: \(f2(stepTime)) s (forward \(f2(median(fwd))), backward \(f2(median(bwd))), adamw \(f2(median(optT)))); "
         + "bare-sgemm share \(f2(gemmTime / stepTime))")
-    say("tsrec:   \(f1(Double(N) / stepTime)) tokens/s, \(f1(gflops)) GFLOP/s, \(f2(gflops / peak)) of sgemm peak \(f1(peak)) GFLOP/s")
+    let stepRatios = zip(total, nearPeak).map { flops / $0 / 1e9 / $1 }
+    say("tsrec:   \(f1(Double(N) / stepTime)) tokens/s, \(f1(gflops)) GFLOP/s, \(f2(gflops / peak)) of sgemm peak \(f1(peak)) GFLOP/s "
+        + "(median per-step ratio to a 1024x1536x576 sgemm timed right after the step: \(f2(median(stepRatios))))")
     say("PyTorch: 137 tokens/s, ~111 GFLOP/s (CPU eager fp32, same workload; METHOD.md peer figure, median step 7.5 s)")
 }
 
-// MARK: - Inference: prefill a 70-token prompt, then beam-20 decode steps (SID decoding shape)
+// MARK: - Inference: prefill G prompts of 70 tokens, then 3 beam-20 decode steps per prompt (SID decoding shape)
 if mode != "train" {
-    let prompt = (0..<70).map { _ in Int32(dataRNG.next() % UInt64(c.vocabSize)) }
-    let cache = model.makeCache(promptCapacity: 70, maxNewTokens: 4, maxBeams: 20)
-    var prefillT: [Double] = [], decodeT: [Double] = []
-    for _ in 0..<3 {
-        let t0 = now()
-        _ = model.prefill(prompt, cache: cache)
-        prefillT.append(now() - t0)
-        cache.select(parents: [Int](repeating: 0, count: 20))
-        for s in 0..<3 {
-            let t1 = now()
-            _ = model.decode((0..<20).map { Int32(100 + s * 20 + $0) }, cache: cache)
-            decodeT.append(now() - t1)
-            cache.select(parents: (0..<20).map { ($0 * 7) % 20 })
+    for G in [1, 4] {
+        let prompts = (0..<G).map { _ in (0..<70).map { _ in Int32(dataRNG.next() % UInt64(c.vocabSize)) } }
+        let cache = model.makeCache(promptCapacity: 70, maxNewTokens: 4, maxBeams: 20 * G, maxPrompts: G)
+        var prefillT: [Double] = [], decodeT: [Double] = []
+        for _ in 0..<3 {
+            let t0 = now()
+            _ = model.prefill(prompts: prompts, cache: cache)
+            prefillT.append(now() - t0)
+            cache.select(parents: (0..<(20 * G)).map { $0 / 20 })
+            for s in 0..<3 {
+                let t1 = now()
+                _ = model.decode((0..<(20 * G)).map { Int32(100 + s * 20 + $0 % 20) }, cache: cache)
+                decodeT.append(now() - t1)
+                cache.select(parents: (0..<(20 * G)).map { ($0 / 20) * 20 + ($0 * 7) % 20 })
+            }
         }
+        let prefillFlops = Double(G) * (2 * Double(c.matmulParameters - c.vocabSize * c.dim) * 70 + 2 * Double(c.vocabSize * c.dim))
+        let decodeFlops = 2 * Double(c.matmulParameters) * Double(20 * G)
+        say("inference, \(G) prompt(s) at once: prefill \(G)×70 tokens \(f1(median(prefillT) * 1e3)) ms "
+            + "(\(f1(prefillFlops / median(prefillT) / 1e9)) GFLOP/s), decode step × \(20 * G) beams \(f1(median(decodeT) * 1e3)) ms "
+            + "(\(f1(decodeFlops / median(decodeT) / 1e9)) GFLOP/s); per prompt with 3 steps \(f1((median(prefillT) + 3 * median(decodeT)) / Double(G) * 1e3)) ms")
     }
-    let prefillFlops = 2 * Double(c.matmulParameters - c.vocabSize * c.dim) * 70 + 2 * Double(c.vocabSize * c.dim)
-    let decodeFlops = 2 * Double(c.matmulParameters) * 20
-    say("inference: prefill 70 tokens \(f1(median(prefillT) * 1e3)) ms (\(f1(prefillFlops / median(prefillT) / 1e9)) GFLOP/s), "
-        + "decode step × 20 beams \(f1(median(decodeT) * 1e3)) ms (\(f1(decodeFlops / median(decodeT) / 1e9)) GFLOP/s)")
 }
 say("peak resident memory: \(f2(peakRSSGiB())) GiB")

@@ -2,55 +2,79 @@
 /// allocates outputs but records nothing), and decoding runs all beams as one batch, so every
 /// projection is a GEMM with M = beams rather than a GEMV.
 extension Llama {
-    /// A cache sized for prompts of up to `promptCapacity` tokens, `maxNewTokens` generated
-    /// tokens and `maxBeams` beams.
-    public func makeCache(promptCapacity: Int, maxNewTokens: Int, maxBeams: Int = 1) -> KVCache {
+    /// A cache sized for up to `maxPrompts` prompts of up to `promptCapacity` tokens each,
+    /// `maxNewTokens` generated tokens and `maxBeams` beams in all.
+    public func makeCache(promptCapacity: Int, maxNewTokens: Int, maxBeams: Int = 1, maxPrompts: Int = 1) -> KVCache {
         KVCache(layers: config.layers, kvDim: config.kvDim, prefixCapacity: promptCapacity,
-                suffixCapacity: maxNewTokens, maxBeams: maxBeams)
+                suffixCapacity: maxNewTokens, maxBeams: maxBeams, maxPrompts: maxPrompts)
     }
 
-    /// Runs the prompt through the model, storing its keys/values as the cache's shared
-    /// prefix (the cache is reset first; one beam afterwards). Returns the logits of the last
-    /// position, [1, V].
+    /// Runs one prompt (see `prefill(prompts:cache:)`); returns its last position's logits [1, V].
     public func prefill(_ tokens: [Int32], cache: KVCache) -> Tensor {
+        prefill(prompts: [tokens], cache: cache)
+    }
+
+    /// Runs the prompts as one right-padded batch, storing each prompt's keys/values as its
+    /// shared prefix in the cache (which is reset first and holds one beam per prompt
+    /// afterwards, beam p = prompt p). Returns the logits of each prompt's last position, [G, V].
+    public func prefill(prompts: [[Int32]], cache: KVCache) -> Tensor {
+        logits(tape: Tape(recording: false), hidden: prefillHidden(prompts: prompts, cache: cache))
+    }
+
+    /// `prefill(prompts:cache:)` without the LM head: each prompt's last hidden state after the
+    /// final norm, [G, D] (score a subset of the vocabulary with `logits(hidden:tokens:)`).
+    public func prefillHidden(prompts: [[Int32]], cache: KVCache) -> Tensor {
         let c = config
-        let T = tokens.count
-        precondition(T >= 1 && T <= cache.prefixCapacity, "prefill: \(T) tokens, cache holds \(cache.prefixCapacity)")
+        let G = prompts.count, lengths = prompts.map(\.count), T = lengths.max() ?? 0
         precondition(cache.layers == c.layers && cache.kvDim == c.kvDim, "prefill: cache made for another model")
-        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize }, "prefill: token id outside 0..<\(c.vocabSize)")
-        cache.reset()
+        precondition(prompts.allSatisfy { $0.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize } },
+                     "prefill: token id outside 0..<\(c.vocabSize)")
+        cache.reset(prefixLengths: lengths)                                                   // checks sizes
         let tape = Tape(recording: false)
-        let positions = (0..<T).map { Int32($0) }
-        var x = tape.embedding(tokenEmbedding, ids: tokens)                                  // [T, D]
+        let tokens = prompts.flatMap { $0 + [Int32](repeating: 0, count: T - $0.count) }      // [G·T]
+        let keyValid: [Bool]? = lengths.allSatisfy { $0 == T } ? nil : lengths.flatMap { n in (0..<T).map { $0 < n } }
+        let positions = (0..<(G * T)).map { Int32($0 % T) }
+        var x = tape.embedding(tokenEmbedding, ids: tokens)                                  // [G·T, D]
         for (l, b) in blocks.enumerated() {
             let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)
             let q = tape.rope(tape.matmul(h, b.wq, transposeB: true), heads: c.heads, positions: positions, base: c.ropeBase)
             let k = tape.rope(tape.matmul(h, b.wk, transposeB: true), heads: c.kvHeads, positions: positions, base: c.ropeBase)
-            let v = tape.matmul(h, b.wv, transposeB: true)                                   // [T, Hkv·Dh]
-            cache.prefixK[l].pointer.update(from: k.pointer, count: T * c.kvDim)
-            cache.prefixV[l].pointer.update(from: v.pointer, count: T * c.kvDim)
-            let a = tape.attention(q: q, k: k, v: v, batch: 1, seq: T, heads: c.heads, kvHeads: c.kvHeads, keyValid: nil)
+            let v = tape.matmul(h, b.wv, transposeB: true)                                   // [G·T, Hkv·Dh]
+            for (p, n) in lengths.enumerated() {
+                let o = cache.prefixOffset(prompt: p)
+                cache.prefixK[l].pointer.advanced(by: o).update(from: k.pointer.advanced(by: p * T * c.kvDim), count: n * c.kvDim)
+                cache.prefixV[l].pointer.advanced(by: o).update(from: v.pointer.advanced(by: p * T * c.kvDim), count: n * c.kvDim)
+            }
+            let a = tape.attention(q: q, k: k, v: v, batch: G, seq: T, heads: c.heads, kvHeads: c.kvHeads, keyValid: keyValid)
             x = tape.add(x, tape.matmul(a, b.wo, transposeB: true))
             x = tape.add(x, feedForward(tape: tape, x, b))
         }
-        cache.prefixLength = T
-        let last = tape.gatherRows(x, rows: [T - 1])                                         // [1, D]
-        return logits(tape: tape, hidden: tape.rmsNorm(last, weight: outputNorm, eps: c.rmsEps))
+        let last = tape.gatherRows(x, rows: lengths.enumerated().map { $0 * T + $1 - 1 })    // [G, D]
+        return tape.rmsNorm(last, weight: outputNorm, eps: c.rmsEps)
     }
 
     /// One decoding step for every beam: `tokens[b]` is beam b's newest token (at position
-    /// `cache.length`); its keys/values are appended to the beam's suffix. Returns the next-token
-    /// logits, [beams, V].
+    /// `cache.position(ofBeam: b)`); its keys/values are appended to the beam's suffix. All beams
+    /// of all prompts run as one batch. Returns the next-token logits, [beams, V].
     public func decode(_ tokens: [Int32], cache: KVCache) -> Tensor {
+        logits(tape: Tape(recording: false), hidden: decodeHidden(tokens, cache: cache))
+    }
+
+    /// `decode(_:cache:)` without the LM head: each beam's hidden state after the final norm,
+    /// [beams, D]. Constrained search that normalises over the allowed tokens only needs
+    /// `logits(hidden:tokens:)` on those (|allowed|·D per beam instead of V·D).
+    public func decodeHidden(_ tokens: [Int32], cache: KVCache) -> Tensor {
         let c = config
         let M = tokens.count
         precondition(M == cache.beams, "decode: \(M) tokens for \(cache.beams) beams (use cache.select(parents:))")
-        precondition(cache.prefixLength >= 1, "decode: prefill the cache first")
+        precondition(!cache.prefixLengths.isEmpty, "decode: prefill the cache first")
         precondition(cache.suffixLength < cache.suffixCapacity, "decode: cache full (\(cache.suffixCapacity) new tokens)")
         precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize }, "decode: token id outside 0..<\(c.vocabSize)")
         let tape = Tape(recording: false)
         let s = cache.suffixLength
-        let positions = [Int32](repeating: Int32(cache.length), count: M)
+        let positions = (0..<M).map { Int32(cache.position(ofBeam: $0)) }
+        var groups = [[Int]](repeating: [], count: cache.prefixLengths.count)                // beams of each prompt
+        for (b, p) in cache.beamPrompts.enumerated() { groups[p].append(b) }
         var x = tape.embedding(tokenEmbedding, ids: tokens)                                  // [M, D]
         for (l, b) in blocks.enumerated() {
             let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)
@@ -62,12 +86,27 @@ extension Llama {
                 cache.suffixK[l].pointer.advanced(by: o).update(from: k.pointer.advanced(by: beam * c.kvDim), count: c.kvDim)
                 cache.suffixV[l].pointer.advanced(by: o).update(from: v.pointer.advanced(by: beam * c.kvDim), count: c.kvDim)
             }
-            let a = cachedAttention(q: q, cache: cache, layer: l, suffixLength: s + 1)        // [M, H·Dh]
+            let a = cachedAttention(q: q, cache: cache, layer: l, groups: groups, suffixLength: s + 1) // [M, H·Dh]
             x = tape.add(x, tape.matmul(a, b.wo, transposeB: true))
             x = tape.add(x, feedForward(tape: tape, x, b))
         }
         cache.suffixLength = s + 1
-        return logits(tape: tape, hidden: tape.rmsNorm(x, weight: outputNorm, eps: c.rmsEps))
+        return tape.rmsNorm(x, weight: outputNorm, eps: c.rmsEps)
+    }
+
+    /// Logits of selected vocabulary entries: hidden [M, D] → [M, tokens.count], column j =
+    /// h · E[tokens[j]] (the tied head restricted to those rows).
+    public func logits(hidden: Tensor, tokens: [Int32]) -> Tensor {
+        let (M, D) = hidden.dims2()
+        precondition(D == config.dim, "logits(hidden:tokens:): hidden \(hidden.shape), dim \(config.dim)")
+        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < config.vocabSize }, "logits: token id outside 0..<\(config.vocabSize)")
+        let rows = Tensor(uninitialized: [tokens.count, D], requiresGrad: false)
+        for (j, t) in tokens.enumerated() {
+            rows.pointer.advanced(by: j * D).update(from: tokenEmbedding.pointer.advanced(by: Int(t) * D), count: D)
+        }
+        let out = Tensor(uninitialized: [M, tokens.count], requiresGrad: false)
+        sgemm(transA: false, transB: true, m: M, n: tokens.count, k: D, a: hidden.pointer, b: rows.pointer, c: out.pointer)
+        return out
     }
 
     /// Greedy decoding for the CLI: the prompt's continuation, at most `maxTokens` ids,
@@ -93,60 +132,65 @@ extension Llama {
         return tape.matmul(tape.swiglu(gate: g, up: u), b.wDown, transposeB: true)
     }
 
-    /// Attention of each beam's newest query over the shared prefix and its own suffix:
+    /// Attention of each beam's newest query over its prompt's prefix and its own suffix:
     /// q [M, H·Dh] → [M, H·Dh], softmax(q Kᵀ/√Dh) V with grouped-query heads.
     ///
-    /// Per kv head g the r = H/Hkv query heads of all M beams are packed into Q_g [M·r, Dh], so
-    /// the prefix part is two GEMMs shared by all beams (Q_g K_gᵀ: [M·r, P]; P_g V_g: [M·r, Dh]);
-    /// the ≤ S suffix keys of each beam are plain dot products.
-    func cachedAttention(q: Tensor, cache: KVCache, layer l: Int, suffixLength S: Int) -> Tensor {
+    /// For prompt p and kv head g, the r = H/Hkv query heads of p's beams are packed into
+    /// Q [beams_p·r, Dh], so the prefix part is two GEMMs shared by those beams
+    /// (Q K_gᵀ: [beams_p·r, P_p]; then · V_g: [beams_p·r, Dh]); the S suffix keys of each beam are
+    /// dot products. `groups[p]` lists prompt p's beams; S counts the newest (just stored) key.
+    func cachedAttention(q: Tensor, cache: KVCache, layer l: Int, groups: [[Int]], suffixLength S: Int) -> Tensor {
         let c = config
         let (M, width) = q.dims2()
         precondition(width == c.qDim && M == cache.beams, "cachedAttention: q \(q.shape)")
-        let Dh = c.headDim, r = c.heads / c.kvHeads, kvDim = c.kvDim
-        let P = cache.prefixLength, L = P + S, R = M * r
+        let Dh = c.headDim, r = c.heads / c.kvHeads, kvDim = c.kvDim, qDim = c.qDim
         let scale = 1 / Float(Dh).squareRoot()
-        let out = Tensor(uninitialized: [M, c.qDim], requiresGrad: false)
-        let qg = UnsafeMutablePointer<Float>.allocate(capacity: R * Dh)
-        let og = UnsafeMutablePointer<Float>.allocate(capacity: R * Dh)
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: R * L)
+        let maxRows = (groups.map(\.count).max() ?? 0) * r
+        let maxL = (cache.prefixLengths.max() ?? 0) + S
+        let out = Tensor(uninitialized: [M, qDim], requiresGrad: false)
+        let qg = UnsafeMutablePointer<Float>.allocate(capacity: max(maxRows * Dh, 1))
+        let og = UnsafeMutablePointer<Float>.allocate(capacity: max(maxRows * Dh, 1))
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(maxRows * maxL, 1))
         defer { qg.deallocate(); og.deallocate(); scores.deallocate() }
-        let pK = cache.prefixK[l].pointer, pV = cache.prefixV[l].pointer
         let sK = cache.suffixK[l].pointer, sV = cache.suffixV[l].pointer
-        for g in 0..<c.kvHeads {
-            for b in 0..<M {                                    // pack Q_g: row b·r + j = beam b, head g·r + j
-                qg.advanced(by: b * r * Dh).update(from: q.pointer.advanced(by: b * c.qDim + g * r * Dh), count: r * Dh)
-            }
-            // prefix scores [R, P] (columns 0..<P of the [R, L] score matrix)
-            sgemm(transA: false, transB: true, m: R, n: P, k: Dh, alpha: scale, a: qg, lda: Dh,
-                  b: pK.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: scores, ldc: L)
-            for row in 0..<R {
-                let b = row / r
-                let qrow = qg.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
-                for t in 0..<S {                                // suffix scores, columns P..<L
-                    let krow = sK.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh)
-                    srow[P + t] = Kernels.dot(qrow, krow, Dh) * scale
+        for (p, beams) in groups.enumerated() where !beams.isEmpty {
+            let P = cache.prefixLengths[p], L = P + S, R = beams.count * r
+            let pK = cache.prefixK[l].pointer.advanced(by: cache.prefixOffset(prompt: p))
+            let pV = cache.prefixV[l].pointer.advanced(by: cache.prefixOffset(prompt: p))
+            for g in 0..<c.kvHeads {
+                for (i, b) in beams.enumerated() {              // pack: row i·r + j = beam i, head g·r + j
+                    qg.advanced(by: i * r * Dh).update(from: q.pointer.advanced(by: b * qDim + g * r * Dh), count: r * Dh)
                 }
-                let mx = Kernels.rowMax(srow, L)                 // softmax over the L keys
-                var z: Float = 0
-                for j in 0..<L { let e = Kernels.exp(srow[j] - mx); srow[j] = e; z += e }
-                let inv = 1 / z
-                for j in 0..<L { srow[j] *= inv }
-            }
-            // O_g = P_prefix V_g [R, Dh], then the suffix terms
-            sgemm(transA: false, transB: false, m: R, n: Dh, k: P, a: scores, lda: L,
-                  b: pV.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: og, ldc: Dh)
-            for row in 0..<R {
-                let b = row / r
-                let orow = og.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
-                for t in 0..<S {
-                    let p = srow[P + t]
-                    let vrow = sV.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh)
-                    for i in 0..<Dh { orow[i] += p * vrow[i] }
+                // prefix scores [R, P] (columns 0..<P of the [R, L] score matrix)
+                sgemm(transA: false, transB: true, m: R, n: P, k: Dh, alpha: scale, a: qg, lda: Dh,
+                      b: pK.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: scores, ldc: L)
+                for row in 0..<R {
+                    let b = beams[row / r]
+                    let qrow = qg.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
+                    for t in 0..<S {                            // suffix scores, columns P..<L
+                        srow[P + t] = Kernels.dot(qrow, sK.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh), Dh) * scale
+                    }
+                    let mx = Kernels.rowMax(srow, L)             // softmax over the L keys
+                    var z: Float = 0
+                    for j in 0..<L { let e = Kernels.exp(srow[j] - mx); srow[j] = e; z += e }
+                    let inv = 1 / z
+                    for j in 0..<L { srow[j] *= inv }
                 }
-            }
-            for b in 0..<M {                                    // unpack
-                out.pointer.advanced(by: b * c.qDim + g * r * Dh).update(from: og.advanced(by: b * r * Dh), count: r * Dh)
+                // O = P_prefix V_g [R, Dh], then the suffix terms
+                sgemm(transA: false, transB: false, m: R, n: Dh, k: P, a: scores, lda: L,
+                      b: pV.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: og, ldc: Dh)
+                for row in 0..<R {
+                    let b = beams[row / r]
+                    let orow = og.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
+                    for t in 0..<S {
+                        let w = srow[P + t]
+                        let vrow = sV.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh)
+                        for i in 0..<Dh { orow[i] += w * vrow[i] }
+                    }
+                }
+                for (i, b) in beams.enumerated() {              // unpack
+                    out.pointer.advanced(by: b * qDim + g * r * Dh).update(from: og.advanced(by: i * r * Dh), count: r * Dh)
+                }
             }
         }
         return out
