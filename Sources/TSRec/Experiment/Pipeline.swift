@@ -73,7 +73,6 @@ public struct Pipeline {
         let gguf = try GGUFFile(contentsOf: try ModelStore(paths: paths).smolLM2())
         var tokenizer = try BPETokenizer(gguf: gguf)
         let model = try Llama.load(gguf: gguf, layers: config.backboneLayers)
-        if let n = config.backboneLayers { log("  backbone truncated to its first \(n) of 30 layers") }
         let sidTokens = dataset.sidTokens
         let firstNewID = tokenizer.vocabSize
         let newIDs = tokenizer.addTokens(sidTokens)

@@ -68,11 +68,14 @@ public struct Trainer {
     public func train(_ model: some TrainableModel, train samples: [SFTSample], valid: [SFTSample],
                       configHash: String) throws -> TrainingSummary? {
         let params = model.namedParameters
-        precondition(config.effectiveBatch % config.microBatch == 0,
-                     "effectiveBatch \(config.effectiveBatch) must be a multiple of microBatch \(config.microBatch)")
+        guard config.microBatch > 0, config.effectiveBatch % config.microBatch == 0 else {
+            throw TSRecError(.config(field: "effectiveBatch", reason: "\(config.effectiveBatch) is not a multiple of microBatch \(config.microBatch)"))
+        }
+        guard !samples.isEmpty else { throw TSRecError(.config(field: "trainRows", reason: "no training samples")) }
         let accumulation = config.effectiveBatch / config.microBatch
         let total = totalSteps(sampleCount: samples.count)
-        let schedule = LRSchedule(warmupSteps: config.warmupSteps, totalSteps: total,
+        if config.warmupSteps > total { log("train: warm-up of \(config.warmupSteps) steps cut to the \(total) steps of this run") }
+        let schedule = LRSchedule(warmupSteps: min(config.warmupSteps, total), totalSteps: total,
                                   peak: config.learningRate, kind: .linear)
         var optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
 

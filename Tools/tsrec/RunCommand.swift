@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import TSRec
+
+/// One method on one dataset under a profile, with optional overrides of the budget:
+/// what a reproduction does for each of its rows, exposed for exploration.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train and evaluate one method (resumes; reuses a finished run with the same configuration).")
+
+    @Option(help: "Dataset (Industrial_and_Scientific or Office_Products, or an alias).")
+    var dataset = "Industrial_and_Scientific"
+    @Option(help: "Method: \(Method.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var method = Method.tsrec.rawValue
+    @Option(help: "Profile: smoke, quick or paper.")
+    var profile = "quick"
+    @Option(help: "Keep only the first N backbone layers.") var layers: Int?
+    @Option(help: "Override the number of optimizer steps.") var steps: Int?
+    @Option(help: "Override the effective batch (sequences per step).") var batch: Int?
+    @Option(help: "Evaluate on the first N test rows.") var testRows: Int?
+    @Option(help: "Use the first N train rows.") var trainRows: Int?
+    @Option(help: "Beam width.") var beam: Int?
+    @Option(help: "Seed.") var seed: UInt64?
+
+    func run() throws {
+        print(BLAS.summary)
+        guard let m = Method(rawValue: method) else {
+            throw ValidationError("unknown method '\(method)'; one of \(Method.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let p = Profile(rawValue: profile) else { throw ValidationError("unknown profile '\(profile)'") }
+        guard let benchmark = Benchmark.named(dataset) else { throw ValidationError("unknown dataset '\(dataset)'") }
+        var config = ExperimentConfig.profile(p, dataset: benchmark.name).applying(m)
+        if let layers { config.backboneLayers = layers }
+        if let steps { config.maxSteps = steps }
+        if let batch { config.effectiveBatch = batch; config.microBatch = min(config.microBatch, batch) }
+        if let testRows { config.testRows = testRows }
+        if let trainRows { config.trainRows = trainRows }
+        if let beam { config.beamWidth = beam }
+        if let seed { config.seed = seed }
+        let result = try Pipeline(config, label: m.rawValue).run()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var r = result
+        r.validCurve = []
+        print(String(decoding: try encoder.encode(r), as: UTF8.self))
+    }
+}
