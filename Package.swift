@@ -40,7 +40,9 @@ let package = Package(
         .executableTarget(
             name: "tsrec",
             dependencies: ["TSRec", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Tools/tsrec"
+            path: "Tools/tsrec",
+            // main.swift holds `@main`; with more files in the target Swift needs this flag.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         .executableTarget(
             name: "tsrec-bench",

@@ -6,7 +6,7 @@ struct TSRecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tsrec",
         abstract: "TS-Rec reproduction harness: data, model, training, evaluation.",
-        subcommands: []
+        subcommands: [DataCommand.self]
     )
     func run() throws { print(BLAS.summary) }
 }
