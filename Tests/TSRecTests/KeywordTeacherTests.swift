@@ -156,3 +156,29 @@ import Testing
         #expect(KeywordTeacher.json(run()) == KeywordTeacher.json(entries))
     }
 }
+
+/// The full Industrial run (not a unit test: about a minute). Runs only with
+/// `TSREC_TEACHER_AGREEMENT_OUT=<dir>`; writes `<dir>/Industrial_and_Scientific.teacher_keywords.json`
+/// and `<dir>/Industrial_and_Scientific.agreement.csv`, and prints the summary and timings.
+@Suite struct KeywordTeacherIndustrialRun {
+    @Test func industrialAgreement() throws {
+        guard let out = ProcessInfo.processInfo.environment["TSREC_TEACHER_AGREEMENT_OUT"], !out.isEmpty else { return }
+        guard let files = MiniLM.Files.locate() else { Issue.record("MiniLM files not found"); return }
+        guard let root = DataTestSupport.unpackedMirror else { Issue.record("\(DataTestSupport.mirrorMissingMessage)"); return }
+        let dataset = try Dataset.load(Benchmark.named("Industrial_and_Scientific")!, from: root.appendingPathComponent("Industrial_and_Scientific"))
+        let model = try MiniLM(files: files)
+        let clock = ContinuousClock()
+        var titleVectors: [[Float]] = []
+        let titleTime = clock.measure { titleVectors = model.embed(dataset.items.map(\.title)) }
+        print("industrial: embedded \(titleVectors.count) titles in \(titleTime)")
+        var entries: [KeywordTeacher.Entry] = []
+        let teacherTime = clock.measure { entries = KeywordTeacher().generate(for: dataset, encoder: model) }
+        print("industrial: teacher made \(entries.count) entries in \(teacherTime)")
+        let dir = URL(fileURLWithPath: out)
+        try KeywordTeacher.write(entries, to: dir.appendingPathComponent("Industrial_and_Scientific.teacher_keywords.json"))
+        let rows = try KeywordAgreement.compare(ours: entries, dataset: dataset, encoder: model)
+        let csv = KeywordAgreement.csv(rows)
+        try AtomicFile.write(csv, to: dir.appendingPathComponent("Industrial_and_Scientific.agreement.csv"))
+        print(csv.split(separator: "\n").filter { $0.hasPrefix("MEAN") || $0.hasPrefix("token,") }.joined(separator: "\n"))
+    }
+}

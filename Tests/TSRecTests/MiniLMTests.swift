@@ -89,16 +89,21 @@ import Testing
             let s = keys.map { j -> Double in
                 var acc = 0.0
                 for d in 0..<Dh {
-                    let qv = Double(x[(b * T + i) * 3 * D + h * Dh + d]), kv = Double(x[(b * T + j) * 3 * D + D + h * Dh + d])
-                    acc += qv * kv
+                    let qi: Int = (b * T + i) * 3 * D + h * Dh + d
+                    let ki: Int = (b * T + j) * 3 * D + D + h * Dh + d
+                    acc += Double(x[qi]) * Double(x[ki])
                 }
                 return acc / Double(Dh).squareRoot()
             }
             let m = s.max() ?? 0, e = s.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
             for c in 0..<Dh {
                 var acc = 0.0
-                for (n, j) in keys.enumerated() { acc += e[n] / z * Double(x[(b * T + j) * 3 * D + 2 * D + h * Dh + c]) }
-                expected[(b * T + i) * D + h * Dh + c] = Float(acc)
+                for (n, j) in keys.enumerated() {
+                    let at: Int = (b * T + j) * 3 * D + 2 * D + h * Dh + c
+                    acc += e[n] / z * Double(x[at])
+                }
+                let to: Int = (b * T + i) * D + h * Dh + c
+                expected[to] = Float(acc)
             }
         } } }
         expectClose(out.array, expected, atol: 1e-5, rtol: 1e-4)

@@ -352,3 +352,35 @@ extension KeywordTeacher {
         return s + "\""
     }
 }
+
+// MARK: - Datasets
+
+extension KeywordTeacher {
+    /// Keywords for every SID token of a loaded dataset (titles and parsed descriptions).
+    public func generate(for dataset: Dataset, encoder: MiniLM) -> [Entry] {
+        generate(tokens: dataset.index.tokens, titles: dataset.items.map(\.title),
+                 descriptions: dataset.items.map(\.descriptionText)) { encoder.embed($0) }
+    }
+
+    /// The entries as the data layer's `Keywords` (what SA-Init and TS-Align read).
+    public static func keywords(_ entries: [Entry]) -> Keywords {
+        Keywords(entries: entries.map { Keywords.Entry(token: $0.token, keywords: $0.keywords, description: $0.description) })
+    }
+}
+
+extension KeywordAgreement {
+    /// Agreement of `ours` with the dataset's own keyword file (Industrial only); throws when
+    /// the dataset has none (Office).
+    public static func compare(ours: [KeywordTeacher.Entry], dataset: Dataset, encoder: MiniLM, seed: UInt64 = 42) throws -> [Row] {
+        guard let official = dataset.keywords else {
+            throw TSRecError(.missing(what: "\(dataset.benchmark.name) keyword file (semantics/*.description_keywords.json)",
+                                      path: dataset.directory.path),
+                             hint: "only Industrial_and_Scientific ships the authors' keywords; there is nothing to compare with")
+        }
+        var sizes: [String: Int] = [:]
+        for sid in dataset.index.tokens { for t in sid { sizes[t, default: 0] += 1 } }
+        return try compare(ours: ours,
+                           official: official.entries.map { KeywordTeacher.Entry(token: $0.token, keywords: $0.keywords, description: $0.description) },
+                           clusterSizes: sizes, seed: seed) { encoder.embed($0) }
+    }
+}
