@@ -27,8 +27,10 @@ import Testing
 
     @Test func phrasesAndCandidates() {
         let p = KeywordTeacher.phrases("SUPCO SPP6 Relay/Capacitor Hard Start Kit with 500% Increase Starting Torque, 12V men's", maxWords: .max)
-        // "/" "%" "," end a phrase, "with" is a stop word, "500" and "12v" are dropped, "men's" → "mens".
-        #expect(p == [["supco", "spp6", "relay"], ["capacitor", "hard", "start", "kit"], ["increase", "starting", "torque"], ["mens"]])
+        // "/" "%" "," end a phrase, and so do the stop word "with", the model code "spp6", the number
+        // "500" and the measurement "12v"; "men's" → "mens"; "3d" stays.
+        #expect(p == [["supco"], ["relay"], ["capacitor", "hard", "start", "kit"], ["increase", "starting", "torque"], ["mens"]])
+        #expect(KeywordTeacher.phrases("3D printer filament", maxWords: .max, extraStops: ["printer"]) == [["3d"], ["filament"]])
         #expect(KeywordTeacher.phrases("one two three four five six", maxWords: 4) == [])    // all stop words
         #expect(KeywordTeacher.phrases("alpha beta gamma delta", maxWords: 2) == [["alpha", "beta"]])
         let c = KeywordTeacher.candidates([["nitrile", "gloves"], ["glove"]])
@@ -58,6 +60,37 @@ import Testing
         let short = KeywordTeacher(options: few).generate(tokens: Self.tokens, titles: Self.titles, descriptions: Self.descriptions) { $0.map { _ in [1, 0] } }
         #expect(short[1].keywords == ["blue", "blue gizmo"])
         #expect(short[1].description == "A group of 2 products such as blue widget, centred on blue and blue gizmo.")
+    }
+
+    @Test func shortTitles() {
+        #expect(KeywordTeacher.shortTitle("Uxcell a12081400ux0277 5 x Momentary SPST Push Button Switch, Red", words: 6, drop: ["uxcell"])
+            == "Momentary SPST Push Button Switch")
+        #expect(KeywordTeacher.shortTitle("DEWALT DBN18125 Heavy Duty 18 Gauge Brad Nails - 1-1/4 in", words: 4, drop: ["dewalt"])
+            == "Heavy Duty Gauge Brad")
+        #expect(KeywordTeacher.shortTitle("Glass Pasteur Pipettes (9 inch) for Labs", words: 6) == "Glass Pasteur Pipettes")
+        #expect(KeywordTeacher.shortTitle("Cobalt Drill Bit Set for Stainless Steel", words: 5) == "Cobalt Drill Bit Set")
+    }
+
+    @Test func minimumSupportAndBrandWords() {
+        // Cluster a_1 = items 0-2; six "Acme clamp" items in a_2 make "clamp" common (N = 9).
+        let tokens = [["<a_1>"], ["<a_1>"], ["<a_1>"]] + Array(repeating: ["<a_2>"], count: 6)
+        let titles = ["Acme zorbix clamp", "Acme bar clamp", "Bessey bar clamp"] + Array(repeating: "Acme clamp", count: 6)
+        let brands = ["ACME", "Acme Tools", "Bessey"] + Array(repeating: "acme", count: 6)
+        let none = Array(repeating: "", count: 9)
+        var o = Self.options(tfidfWeight: 1)
+        o.keywordsPerToken = 3
+        let stub: ([String]) -> [[Float]] = { $0.map { _ in [1, 0] } }
+        // "acme": 8 of 8 titles with it have it in the brand; "bessey": 1 of 1.
+        #expect(KeywordTeacher.brandWords(titles: titles, brands: brands, share: 0.5) == ["acme", "bessey"])
+        // s(t, a_1): bar, "bar clamp" ⅔·ln 5.5 = 1.137; zorbix, "zorbix clamp" ⅓·ln 10 = 0.768 (one item);
+        // clamp 1·ln 2 = 0.693. With minSupport 2 the one-item "zorbix" is not a candidate.
+        let e = KeywordTeacher(options: o).generate(tokens: tokens, titles: titles, descriptions: none, brands: brands, embed: stub)
+        #expect(e[0].keywords == ["bar", "bar clamp", "clamp"])
+        o.minSupport = 1
+        let loose = KeywordTeacher(options: o).generate(tokens: tokens, titles: titles, descriptions: none, brands: brands, embed: stub)
+        #expect(loose[0].keywords == ["bar", "bar clamp", "zorbix"])
+        let noBrands = KeywordTeacher(options: o).generate(tokens: tokens, titles: titles, descriptions: none, embed: stub)
+        #expect(noBrands[0].keywords.contains { $0.contains("acme") })
     }
 
     /// Stub encoder: text with "blue" → (1, 0), "widget" → (0.8, 0.6), "gizmo" → (0.6, 0.8), else (0, 1).

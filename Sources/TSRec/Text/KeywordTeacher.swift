@@ -6,14 +6,15 @@ import Foundation
 ///
 /// Method (ours; the paper's teacher is an LLM prompted with the cluster's items):
 /// 1. Terms: lower-cased runs of letters/digits from each item's title and the first
-///    `descriptionWords` words of its description; stop words, bare numbers and measurements
-///    (`12v`, `500ml`) dropped. Candidates are unigrams and bigrams of adjacent kept words inside
-///    one phrase (punctuation other than `-` and stop words end a phrase). Singular and plural
-///    forms share one key (`switches` ~ `switch`); the cluster's most frequent form is shown.
+///    `descriptionWords` words of its description. Candidates are unigrams and bigrams of
+///    adjacent kept words inside one phrase; punctuation other than `-`, stop words, numbers,
+///    measurements (`12v`), model codes (`spp6`) and brand words (`uxcell`: see `brandWords`)
+///    end a phrase. Singular and plural forms share one key (`switches` ~ `switch`); the
+///    cluster's most frequent form is shown.
 /// 2. Class-based TF-IDF (Grootendorst 2022, c-TF-IDF, with per-item presence):
 ///        p_i(t)   = 1 if t is in item i's title, `descriptionWeight` if only in its description, else 0
 ///        tf(t, c) = Σ_{i∈c} p_i(t) / |c|,   idf(t) = ln(1 + N / Σ_i p_i(t)),   s(t, c) = tf · idf
-///    and the `candidatesPerToken` best candidates are kept.
+///    and the `candidatesPerToken` best candidates found in at least `minSupport` items are kept.
 /// 3. Re-ranking: r(t, c) = cos(e(t), ē_c) + `tfidfWeight` · s(t, c) / max_t' s(t', c), with e the
 ///    sentence embedding of the candidate and ē_c the mean title embedding of the cluster; the
 ///    top `keywordsPerToken` are the keywords.
@@ -25,12 +26,20 @@ public struct KeywordTeacher {
     public struct Options: Sendable, Hashable, Codable {
         public var keywordsPerToken = 20
         public var candidatesPerToken = 60
-        public var descriptionWeight = 0.25
+        public var descriptionWeight = 0.5
         public var descriptionWords = 80
-        public var tfidfWeight = 0.5
+        /// 0: c-TF-IDF only chooses the candidates and the embedding alone ranks them (best of
+        /// 0, 0.25, 0.5, 1 on Industrial, see the agreement report).
+        public var tfidfWeight = 0.0
         public var exampleTitles = 3
         public var titleWords = 6
         public var descriptionKeywords = 8
+        /// Candidates must occur in at least this many items of the cluster (fewer only to fill
+        /// up to `keywordsPerToken`), so one item's wording does not define its family.
+        public var minSupport = 2
+        /// A word is a brand word, dropped everywhere, when at least this share of the items
+        /// whose title has it also have it in their brand.
+        public var brandShare = 0.5
         public init() {}
     }
 
@@ -81,12 +90,13 @@ public struct KeywordTeacher {
     ///   - titles, descriptions: `[items]` plain text (descriptions may be empty).
     ///   - embed: a sentence encoder returning L2-normalised vectors in input order
     ///     (`MiniLM.embed`); called twice (titles, then all candidate phrases).
-    public func generate(tokens: [[String]], titles: [String], descriptions: [String],
+    public func generate(tokens: [[String]], titles: [String], descriptions: [String], brands: [String]? = nil,
                          embed: ([String]) throws -> [[Float]]) rethrows -> [Entry] {
-        precondition(tokens.count == titles.count && titles.count == descriptions.count,
-                     "KeywordTeacher: \(tokens.count) SIDs, \(titles.count) titles, \(descriptions.count) descriptions")
+        precondition(tokens.count == titles.count && titles.count == descriptions.count && (brands?.count ?? titles.count) == titles.count,
+                     "KeywordTeacher: \(tokens.count) SIDs, \(titles.count) titles, \(descriptions.count) descriptions, \(brands?.count ?? -1) brands")
         let o = options
         let clusters = Self.clusters(tokens: tokens)
+        let brandWords = brands.map { Self.brandWords(titles: titles, brands: $0, share: o.brandShare) } ?? []
         // Per item: key -> presence weight, and key -> surface forms seen.
         var presence: [[String: Double]] = []
         var surfaces: [[String: String]] = []
@@ -94,11 +104,11 @@ public struct KeywordTeacher {
         for i in titles.indices {
             var p: [String: Double] = [:]
             var s: [String: String] = [:]
-            for (key, surface) in Self.candidates(Self.phrases(descriptions[i], maxWords: o.descriptionWords)) {
+            for (key, surface) in Self.candidates(Self.phrases(descriptions[i], maxWords: o.descriptionWords, extraStops: brandWords)) {
                 p[key] = o.descriptionWeight
                 s[key] = s[key] ?? surface
             }
-            for (key, surface) in Self.candidates(Self.phrases(titles[i], maxWords: .max)) {
+            for (key, surface) in Self.candidates(Self.phrases(titles[i], maxWords: .max, extraStops: brandWords)) {
                 p[key] = 1
                 s[key] = surface                               // the title's form wins
             }
@@ -120,7 +130,13 @@ public struct KeywordTeacher {
             let size = Double(c.items.count)
             var scored = tf.map { k, t in (key: k, surface: Self.mostFrequent(forms[k]!), score: t / size * log(1 + n / df[k]!)) }
             scored.sort { $0.score != $1.score ? $0.score > $1.score : $0.key < $1.key }
-            clusterCandidates.append(Array(scored.prefix(o.candidatesPerToken)))
+            // Supported candidates first; the rest only to fill up to the keyword count.
+            let support = { (k: String) in forms[k]!.values.reduce(0, +) }
+            var picked = scored.filter { support($0.key) >= o.minSupport }.prefix(o.candidatesPerToken)
+            if picked.count < o.keywordsPerToken {
+                picked += scored.filter { support($0.key) < o.minSupport }.prefix(o.keywordsPerToken - picked.count)
+            }
+            clusterCandidates.append(Array(picked))
         }
 
         // Embeddings: titles once; every distinct candidate phrase once (sorted, so the batching is fixed).
@@ -133,7 +149,7 @@ public struct KeywordTeacher {
         var entries: [Entry] = []
         for (c, candidates) in zip(clusters, clusterCandidates) {
             let centroid = Self.meanDirection(c.items.map { titleVectors[$0] })
-            let top = candidates.first?.score ?? 1
+            let top = candidates.map(\.score).max() ?? 1
             var ranked = candidates.map { cand in
                 (surface: cand.surface,
                  score: Double(Self.dot(phraseVectors[phraseIndex[cand.surface]!], centroid)) + o.tfidfWeight * cand.score / max(top, 1e-12))
@@ -146,7 +162,7 @@ public struct KeywordTeacher {
                 .sorted { $0.cos != $1.cos ? $0.cos > $1.cos : $0.item < $1.item }
             var examples: [String] = []
             for x in central where examples.count < o.exampleTitles {
-                let short = Self.shortTitle(titles[x.item], words: o.titleWords)
+                let short = Self.shortTitle(titles[x.item], words: o.titleWords, drop: brandWords)
                 if !short.isEmpty && !examples.contains(short) { examples.append(short) }
             }
             entries.append(Entry(token: c.token, keywords: keywords,
@@ -171,21 +187,33 @@ public struct KeywordTeacher {
         xs.count <= 1 ? (xs.first ?? "") : xs.dropLast().joined(separator: ", ") + " and " + xs.last!
     }
 
-    /// The first `words` words of a title, cut before ` - `, `,`, `(`, `[` or `|`.
-    static func shortTitle(_ title: String, words: Int) -> String {
+    /// The first `words` words of a title, cut before ` - `, `,`, `(`, `[`, `|` or `;`.
+    /// Words whose letters and digits are a brand word, a number, a measurement or a model code
+    /// (see `isKept`) are left out, so "Uxcell a1208 5 x Momentary SPST Switch" → "Momentary SPST Switch".
+    static func shortTitle(_ title: String, words: Int, drop: Set<String> = []) -> String {
         var head = Substring(title)
         for sep in [" - ", ",", "(", "[", "|", ";"] {
             if let r = head.range(of: sep) { head = head[..<r.lowerBound] }
         }
-        return head.split(whereSeparator: { $0.isWhitespace }).prefix(words).joined(separator: " ")
+        let kept = head.split(whereSeparator: { $0.isWhitespace }).filter { w in
+            let core = String(String.UnicodeScalarView(w.lowercased().unicodeScalars.filter {
+                $0.properties.isAlphabetic || ("0"..."9").contains($0)
+            }))
+            if core.isEmpty || drop.contains(core) { return false }
+            if core.unicodeScalars.count == 1 { return core != "x" && core.unicodeScalars.first!.properties.isAlphabetic }
+            return (isKept(core) && !listingFiller.contains(core)) || functionWords.contains(core)
+        }
+        var out = Array(kept.prefix(words))
+        while let last = out.last, stopWords.contains(last.lowercased()) { out.removeLast() }   // no dangling "for"
+        return out.joined(separator: " ")
     }
 
     // MARK: - Terms
 
     /// Lower-cased phrases of kept words: a phrase ends at punctuation (except `-` and `'`) and
-    /// at a stop word; numbers and measurements are dropped without ending the phrase.
+    /// at every word that is not kept (stop words, `extraStops`, numbers, measurements, model codes).
     /// Reads at most `maxWords` words.
-    static func phrases(_ text: String, maxWords: Int) -> [[String]] {
+    static func phrases(_ text: String, maxWords: Int, extraStops: Set<String> = []) -> [[String]] {
         var out: [[String]] = []
         var phrase: [String] = []
         var word = String.UnicodeScalarView()
@@ -195,7 +223,7 @@ public struct KeywordTeacher {
             let w = String(word)
             word.removeAll()
             seen += 1
-            if stopWords.contains(w) { endPhrase() } else if isKept(w) { phrase.append(w) }
+            if isKept(w) && !stopWords.contains(w) && !extraStops.contains(w) { phrase.append(w) } else { endPhrase() }
         }
         func endPhrase() { if !phrase.isEmpty { out.append(phrase); phrase.removeAll() } }
         for s in text.lowercased().unicodeScalars {
@@ -232,10 +260,13 @@ public struct KeywordTeacher {
         return out
     }
 
-    /// Whether a word is a content word: two or more characters, at least one letter, and not a
-    /// number with a unit (`12v`, `500ml`, `3mm`).
+    /// Whether a word is a content word: two or more characters, at least one letter, not a
+    /// number with a unit (`12v`, `500ml`, `3mm`) and not a model code (a digit in a word of more
+    /// than three characters: `spp6`, `dbn18125`; `3d`, `co2`, `n95` stay).
     static func isKept(_ w: String) -> Bool {
-        guard w.unicodeScalars.count >= 2, w.unicodeScalars.contains(where: { $0.properties.isAlphabetic }) else { return false }
+        let scalars = w.unicodeScalars
+        guard scalars.count >= 2, scalars.contains(where: { $0.properties.isAlphabetic }) else { return false }
+        if scalars.count > 3 && scalars.contains(where: { ("0"..."9").contains($0) }) { return false }
         if let first = w.unicodeScalars.first, ("0"..."9").contains(first) {
             let unit = String(w.unicodeScalars.drop(while: { ("0"..."9").contains($0) }))
             if units.contains(unit) { return false }
@@ -251,6 +282,20 @@ public struct KeywordTeacher {
         for suffix in ["sses", "xes", "ches", "shes"] where w.hasSuffix(suffix) { return String(w.dropLast(2)) }
         if w.hasSuffix("ss") || w.hasSuffix("us") || w.hasSuffix("is") { return w }
         return String(w.dropLast())
+    }
+
+    /// Words that name brands rather than products: a title word w is one when, of the items
+    /// whose title has w, at least `share` also have w in their brand (`uxcell`, `dewalt`).
+    static func brandWords(titles: [String], brands: [String], share: Double) -> Set<String> {
+        var inTitle: [String: Int] = [:], inBoth: [String: Int] = [:]
+        for (title, brand) in zip(titles, brands) {
+            let b = Set(phrases(brand, maxWords: .max).joined())
+            for w in Set(phrases(title, maxWords: .max).joined()) {
+                inTitle[w, default: 0] += 1
+                if b.contains(w) { inBoth[w, default: 0] += 1 }
+            }
+        }
+        return Set(inBoth.filter { w, c in Double(c) >= share * Double(inTitle[w]!) }.keys)
     }
 
     /// The most frequent key of a count table; ties: shorter, then lexicographically first.
@@ -279,9 +324,12 @@ public struct KeywordTeacher {
 
     // MARK: - Word lists
 
-    /// English function words (a standard list) plus words of product listings that name no
-    /// property of a product family ("pack", "new", "pcs").
-    static let stopWords: Set<String> = [
+    /// Stop words: English function words plus words of product listings that name no property
+    /// of a product family ("pack", "new", "pcs").
+    static let stopWords: Set<String> = functionWords.union(listingFiller)
+
+    /// English function words (a standard list).
+    static let functionWords: Set<String> = [
         "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at",
         "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did",
         "do", "does", "doing", "down", "during", "each", "either", "etc", "even", "ever", "every", "few", "for",
@@ -294,19 +342,23 @@ public struct KeywordTeacher {
         "us", "use", "used", "uses", "using", "very", "via", "was", "we", "well", "were", "what", "when", "where",
         "whether", "which", "while", "who", "whom", "why", "will", "with", "within", "without", "would", "yet",
         "you", "your", "yours", "yourself", "yourselves", "two", "three", "four", "five", "six", "ten",
-        // listing filler
+    ]
+
+    /// Words of product listings that name no property of a product family, and bare units.
+    static let listingFiller: Set<String> = [
         "pack", "packs", "pcs", "pc", "pk", "pkg", "count", "ct", "qty", "lot", "new", "brand", "item", "items",
         "product", "products", "quality", "high", "great", "best", "amazon", "com", "www", "http", "https",
         "inch", "inches", "ft", "feet", "foot", "mm", "cm", "oz", "lb", "lbs", "ml", "kg", "gallon", "gal", "quart",
         "size", "sizes", "approx", "approximately", "ideal", "perfect", "make", "makes", "made", "easy", "easily",
+        "ul", "mah", "psi", "awg", "rpm", "vac", "vdc", "gpm", "cfm", "hz", "khz", "mhz", "ghz", "ohm", "mg",
     ]
 
     /// Units whose number-prefixed forms are measurements, not keywords.
     static let units: Set<String> = [
         "v", "vac", "vdc", "a", "ma", "w", "kw", "hz", "khz", "mhz", "ghz", "mm", "cm", "m", "km", "in", "inch",
         "ft", "mil", "um", "nm", "g", "mg", "kg", "lb", "lbs", "oz", "ml", "l", "gal", "psi", "bar", "pcs", "pc",
-        "pk", "pack", "ct", "x", "mah", "rpm", "db", "gpm", "cfm", "awg", "ga", "f", "c", "k", "s", "th", "st",
-        "nd", "rd", "ohm", "kohm", "uf", "pf", "nf", "ah", "mp", "gb", "tb", "mb", "kb", "d", "mw", "cc", "qt",
+        "pk", "pack", "ct", "x", "mah", "rpm", "db", "gpm", "cfm", "awg", "ga", "f", "c", "k", "s", "th", "st", "ul",
+        "nd", "rd", "ohm", "kohm", "uf", "pf", "nf", "ah", "mp", "gb", "tb", "mb", "kb", "mw", "cc", "qt",
     ]
 }
 
@@ -359,7 +411,7 @@ extension KeywordTeacher {
     /// Keywords for every SID token of a loaded dataset (titles and parsed descriptions).
     public func generate(for dataset: Dataset, encoder: MiniLM) -> [Entry] {
         generate(tokens: dataset.index.tokens, titles: dataset.items.map(\.title),
-                 descriptions: dataset.items.map(\.descriptionText)) { encoder.embed($0) }
+                 descriptions: dataset.items.map(\.descriptionText), brands: dataset.items.map(\.brand)) { encoder.embed($0) }
     }
 
     /// The entries as the data layer's `Keywords` (what SA-Init and TS-Align read).
