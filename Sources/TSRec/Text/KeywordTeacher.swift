@@ -350,6 +350,7 @@ public struct KeywordTeacher {
         "product", "products", "quality", "high", "great", "best", "amazon", "com", "www", "http", "https",
         "inch", "inches", "ft", "feet", "foot", "mm", "cm", "oz", "lb", "lbs", "ml", "kg", "gallon", "gal", "quart",
         "size", "sizes", "approx", "approximately", "ideal", "perfect", "make", "makes", "made", "easy", "easily",
+        "ounce", "ounces", "include", "includes", "included", "including", "seller", "sellers", "color", "colors",
         "ul", "mah", "psi", "awg", "rpm", "vac", "vdc", "gpm", "cfm", "hz", "khz", "mhz", "ghz", "ohm", "mg",
     ]
 
