@@ -144,4 +144,167 @@ import Testing
         let x = Tensor.randn([3, 2 * 6], requiresGrad: true, using: &rng)
         expectGradientsMatchFiniteDifferences([x]) { tape, t in tape.rope(t[0], heads: 2, positions: [0, 3, 11], base: 10000) }
     }
+
+    // MARK: - Attention
+
+    /// Plain-loop reference: causal GQA attention with key padding, in Double.
+    static func naiveAttention(q: [Float], k: [Float], v: [Float], B: Int, T: Int, H: Int, Hkv: Int, Dh: Int,
+                               keyValid: [Bool]?) -> [Float] {
+        var out = [Float](repeating: 0, count: B * T * H * Dh)
+        for b in 0..<B {
+            for h in 0..<H {
+                let kh = h / (H / Hkv)
+                for i in 0..<T {
+                    var scores = [Double](repeating: -.infinity, count: T)
+                    for j in 0...i where keyValid?[b * T + j] ?? true {
+                        var s: Double = 0
+                        for d in 0..<Dh { s += Double(q[(b * T + i) * H * Dh + h * Dh + d]) * Double(k[(b * T + j) * Hkv * Dh + kh * Dh + d]) }
+                        scores[j] = s / Double(Dh).squareRoot()
+                    }
+                    let m = scores.max()!
+                    guard m > -.infinity else { continue }       // no visible key: output stays 0
+                    let e = scores.map { $0 == -.infinity ? 0 : Foundation.exp($0 - m) }
+                    let z = e.reduce(0, +)
+                    for d in 0..<Dh {
+                        var acc: Double = 0
+                        for j in 0..<T { acc += e[j] / z * Double(v[(b * T + j) * Hkv * Dh + kh * Dh + d]) }
+                        out[(b * T + i) * H * Dh + h * Dh + d] = Float(acc)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    // Batch 1: key 0 is padding (so query 0 sees nothing), key 3 is padding in the middle.
+    static let attentionMask: [Bool] = [true, true, true, true, true, false, true, true, false, true]
+
+    @Test(arguments: [false, true])
+    func attentionMatchesNaiveReference(masked: Bool) {
+        var rng = SplitMix64(seed: 21)
+        let (B, T, H, Hkv, Dh) = (2, 5, 6, 2, 4)
+        let q = Tensor.randn([B * T, H * Dh], using: &rng)
+        let k = Tensor.randn([B * T, Hkv * Dh], using: &rng), v = Tensor.randn([B * T, Hkv * Dh], using: &rng)
+        let mask = masked ? Self.attentionMask : nil
+        let y = Tape(recording: false).attention(q: q, k: k, v: v, batch: B, seq: T, heads: H, kvHeads: Hkv, keyValid: mask)
+        let expected = Self.naiveAttention(q: q.array, k: k.array, v: v.array, B: B, T: T, H: H, Hkv: Hkv, Dh: Dh, keyValid: mask)
+        expectClose(y.array, expected, atol: 1e-5, rtol: 1e-4)
+        if masked { #expect(y.array[(1 * T + 0) * H * Dh..<(1 * T + 1) * H * Dh].allSatisfy { $0 == 0 }) }
+    }
+
+    @Test func attentionGradients() {
+        var rng = SplitMix64(seed: 22)
+        let (B, T, H, Hkv, Dh) = (2, 5, 6, 2, 4)
+        let q = Tensor.randn([B * T, H * Dh], requiresGrad: true, using: &rng)
+        let k = Tensor.randn([B * T, Hkv * Dh], requiresGrad: true, using: &rng)
+        let v = Tensor.randn([B * T, Hkv * Dh], requiresGrad: true, using: &rng)
+        expectGradientsMatchFiniteDifferences([q, k, v]) { tape, t in
+            tape.attention(q: t[0], k: t[1], v: t[2], batch: B, seq: T, heads: H, kvHeads: Hkv, keyValid: Self.attentionMask)
+        }
+    }
+
+    @Test func attentionIsCausal() {
+        var rng = SplitMix64(seed: 23)
+        let (B, T, H, Hkv, Dh) = (2, 5, 6, 2, 4)
+        let q = Tensor.randn([B * T, H * Dh], using: &rng)
+        let k = Tensor.randn([B * T, Hkv * Dh], using: &rng), v = Tensor.randn([B * T, Hkv * Dh], using: &rng)
+        let tape = Tape(recording: false)
+        let before = tape.attention(q: q, k: k, v: v, batch: B, seq: T, heads: H, kvHeads: Hkv).array
+        for row in 3 * Hkv * Dh..<4 * Hkv * Dh { k.pointer[row] += 5; v.pointer[row] -= 7 }  // token 3 of sequence 0
+        let after = tape.attention(q: q, k: k, v: v, batch: B, seq: T, heads: H, kvHeads: Hkv).array
+        let width = H * Dh
+        #expect(Array(after[0..<3 * width]) == Array(before[0..<3 * width]), "tokens 0–2 must not see token 3")
+        #expect(Array(after[3 * width..<5 * width]) != Array(before[3 * width..<5 * width]), "tokens 3–4 do")
+        let rest = 5 * width
+        #expect(Array(after.dropFirst(rest)) == Array(before.dropFirst(rest)), "the other sequence is untouched")
+    }
+
+    @Test func attentionHeadKernelWithOffsetMatchesFullAttention() {
+        // Decoding: the last 2 queries against all 5 keys (positions 3, 4) equal rows 3–4 of full attention.
+        var rng = SplitMix64(seed: 24)
+        let (T, H, Hkv, Dh) = (5, 2, 1, 4)
+        let q = Tensor.randn([T, H * Dh], using: &rng)
+        let k = Tensor.randn([T, Hkv * Dh], using: &rng), v = Tensor.randn([T, Hkv * Dh], using: &rng)
+        let full = Tape(recording: false).attention(q: q, k: k, v: v, batch: 1, seq: T, heads: H, kvHeads: Hkv)
+        let out = Tensor(zeros: [2, H * Dh]), probs = Tensor(zeros: [2, T])
+        for h in 0..<H {
+            Kernels.attentionHeadForward(out: out.pointer + h * Dh, ldo: H * Dh, probs: probs.pointer,
+                                         q: q.pointer + 3 * H * Dh + h * Dh, ldq: H * Dh, k: k.pointer, v: v.pointer,
+                                         ldkv: Hkv * Dh, tq: 2, tk: T, headDim: Dh, keyValid: nil)
+        }
+        let lastTwo: [Float] = Array(full.array.dropFirst(3 * H * Dh))
+        expectClose(out.array, lastTwo, atol: 1e-6, rtol: 1e-5)
+    }
+
+    // MARK: - Activations
+
+    @Test func activationForwardsMatchReference() {
+        let xs: [Float] = [-3, -0.5, 0, 0.7, 2.5]
+        let x = Tensor(xs, shape: [5]), u = Tensor([1, 2, -1, 0.5, 3], shape: [5])
+        let tape = Tape(recording: false)
+        let sig = xs.map { 1 / (1 + Foundation.exp(-Double($0))) }
+        expectClose(tape.silu(x).array, zip(xs, sig).map { Float(Double($0) * $1) }, atol: 1e-6, rtol: 1e-5)
+        expectClose(tape.swiglu(gate: x, up: u).array, (0..<5).map { Float(Double(xs[$0]) * sig[$0] * Double(u.array[$0])) },
+                    atol: 1e-6, rtol: 1e-5)
+        // GELU(x) = x·Φ(x); Φ(1) = 0.841344746, Φ(−1) = 0.158655254 (normal table).
+        expectClose(tape.gelu(Tensor([1, -1, 0], shape: [3])).array, [0.841_344_75, -0.158_655_25, 0], atol: 1e-6, rtol: 1e-5)
+    }
+
+    @Test func siluGradients() {
+        var rng = SplitMix64(seed: 31)
+        let x = Tensor.randn([3, 7], std: 2, requiresGrad: true, using: &rng)
+        expectGradientsMatchFiniteDifferences([x]) { tape, t in tape.silu(t[0]) }
+    }
+
+    @Test func swigluGradients() {
+        var rng = SplitMix64(seed: 32)
+        let g = Tensor.randn([3, 7], std: 2, requiresGrad: true, using: &rng)
+        let u = Tensor.randn([3, 7], requiresGrad: true, using: &rng)
+        expectGradientsMatchFiniteDifferences([g, u]) { tape, t in tape.swiglu(gate: t[0], up: t[1]) }
+    }
+
+    @Test func geluGradients() {
+        var rng = SplitMix64(seed: 33)
+        let x = Tensor.randn([3, 7], std: 2, requiresGrad: true, using: &rng)
+        expectGradientsMatchFiniteDifferences([x]) { tape, t in tape.gelu(t[0]) }
+    }
+
+    // MARK: - Dropout
+
+    @Test func dropoutWithZeroPIsIdentity() {
+        var rng = SplitMix64(seed: 41)
+        let x = Tensor.randn([4, 4], requiresGrad: true, using: &rng)
+        let before = rng
+        let y = Tape().dropout(x, p: 0, rng: &rng)
+        #expect(y === x)
+        #expect(rng == before, "p = 0 draws nothing")
+    }
+
+    @Test func dropoutMaskIsSharedByBackwardAndKeepsTheExpectedRate() {
+        var rng = SplitMix64(seed: 42)
+        let n = 40_000, p: Float = 0.3
+        let x = Tensor([Float](repeating: 1, count: n), shape: [n], requiresGrad: true)
+        let tape = Tape()
+        let y = tape.dropout(x, p: p, rng: &rng)
+        tape.backward(from: tape.sum(y))
+        let kept = y.array.filter { $0 != 0 }.count
+        // Keep rate 0.7 ± 4.5 standard deviations (sd = sqrt(0.21/n) ≈ 0.0023).
+        #expect(abs(Double(kept) / Double(n) - 0.7) < 0.0105, "keep rate \(Double(kept) / Double(n))")
+        #expect(y.array.allSatisfy { $0 == 0 || abs($0 - 1 / 0.7) < 1e-6 })
+        // d Σy / dx = mask: exactly the forward's multipliers.
+        #expect(x.gradArray == y.array)
+        // Same seed, same mask.
+        var again = SplitMix64(seed: 42)
+        #expect(Tape(recording: false).dropout(x, p: p, rng: &again).array == y.array)
+    }
+
+    @Test func dropoutGradients() {
+        var rng = SplitMix64(seed: 43)
+        let x = Tensor.randn([5, 6], requiresGrad: true, using: &rng)
+        let maskRNG = SplitMix64(seed: 44)
+        expectGradientsMatchFiniteDifferences([x]) { tape, t in
+            var r = maskRNG   // the same mask on every re-run
+            return tape.dropout(t[0], p: 0.4, rng: &r)
+        }
+    }
 }
