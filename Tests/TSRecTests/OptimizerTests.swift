@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+/// AdamW against its formula, checkpoint round trip, convergence; gradient clipping;
+/// gradient accumulation over micro-batches.
+@Suite struct OptimizerTests {
+    /// PyTorch AdamW in Double for one scalar: returns (p, m, v) after step t.
+    static func reference(p: Double, g: Double, m: Double, v: Double, t: Int, lr: Double, b1: Double, b2: Double,
+                          eps: Double, wd: Double) -> (Double, Double, Double) {
+        let m2 = b1 * m + (1 - b1) * g, v2 = b2 * v + (1 - b2) * g * g
+        let mHat = m2 / (1 - pow(b1, Double(t))), vHat = v2 / (1 - pow(b2, Double(t)))
+        return (p * (1 - lr * wd) - lr * mHat / (vHat.squareRoot() + eps), m2, v2)
+    }
+
+    @Test func firstStepMatchesHandComputation() {
+        // First step: m̂ = g, v̂ = g², so the step is lr·g/(|g| + ε) ≈ lr·sign(g).
+        // p = 1, g = 0.5, lr = 0.1, wd = 0.1: matrix → 1·(1 − 0.01) − 0.1 = 0.89; vector (no decay) → 0.9.
+        let w = Tensor([1, 1, 1, 1], shape: [2, 2], requiresGrad: true), b = Tensor([1, 1], shape: [2], requiresGrad: true)
+        for i in 0..<4 { w.grad[i] = 0.5 }
+        for i in 0..<2 { b.grad[i] = 0.5 }
+        var opt = AdamW(learningRate: 0.1, weightDecay: 0.1)
+        opt.step([w, b])
+        expectClose(w.array, [0.89, 0.89, 0.89, 0.89], atol: 1e-6, rtol: 1e-6)
+        expectClose(b.array, [0.9, 0.9], atol: 1e-6, rtol: 1e-6)
+        #expect(opt.state.step == 1)
+        expectClose(opt.state.m[0], [0.05, 0.05, 0.05, 0.05], atol: 1e-7, rtol: 1e-6)
+        expectClose(opt.state.v[1], [0.000_25, 0.000_25], atol: 1e-9, rtol: 1e-4)   // 1 − 0.999 in Float is 0.00099999
+    }
+
+    @Test func threeStepsMatchTheFormulaAndDecayMaskOverrides() {
+        var rng = SplitMix64(seed: 61)
+        let w = Tensor.randn([3, 4], requiresGrad: true, using: &rng), b = Tensor.randn([4], requiresGrad: true, using: &rng)
+        let (lr, b1, b2, eps, wd): (Float, Float, Float, Float, Float) = (0.01, 0.8, 0.95, 1e-6, 0.2)
+        var opt = AdamW(learningRate: 1, beta1: b1, beta2: b2, epsilon: eps, weightDecay: wd)
+        // Decay flipped on purpose: the vector decays, the matrix does not.
+        let decay = [false, true]
+        var ref = [w, b].map { t in t.array.map { (Double($0), 0.0, 0.0) } }
+        for step in 1...3 {
+            for t in [w, b] { for i in 0..<t.count { t.grad[i] = rng.nextGaussian() } }
+            for (k, t) in [w, b].enumerated() {
+                for i in 0..<t.count {
+                    let (p, m, v) = ref[k][i]
+                    ref[k][i] = Self.reference(p: p, g: Double(t.grad[i]), m: m, v: v, t: step, lr: Double(lr), b1: Double(b1),
+                                               b2: Double(b2), eps: Double(eps), wd: decay[k] ? Double(wd) : 0)
+                }
+            }
+            opt.step([w, b], learningRate: lr, decay: decay)
+        }
+        expectClose(w.array, ref[0].map { Float($0.0) }, atol: 1e-6, rtol: 1e-5, "matrix")
+        expectClose(b.array, ref[1].map { Float($0.0) }, atol: 1e-6, rtol: 1e-5, "vector")
+    }
+
+    @Test func stateRoundTripContinuesIdentically() throws {
+        var rng = SplitMix64(seed: 62)
+        let a = Tensor.randn([3, 3], requiresGrad: true, using: &rng), c = Tensor.randn([3], requiresGrad: true, using: &rng)
+        let a2 = Tensor(a.array, shape: a.shape, requiresGrad: true), c2 = Tensor(c.array, shape: c.shape, requiresGrad: true)
+        var opt = AdamW(learningRate: 0.05)
+        func setGrads(_ seed: UInt64) {
+            var r = SplitMix64(seed: seed)
+            for t in [a, c] { t.zeroGrad(); for i in 0..<t.count { t.grad[i] = r.nextGaussian() } }
+            r = SplitMix64(seed: seed)
+            for t in [a2, c2] { t.zeroGrad(); for i in 0..<t.count { t.grad[i] = r.nextGaussian() } }
+        }
+        for s in 0..<3 { setGrads(UInt64(s)); opt.step([a, c]) }
+        // Checkpoint: parameters and optimizer state through JSON, into a fresh optimizer.
+        let saved = try JSONDecoder().decode(AdamW.State.self, from: JSONEncoder().encode(opt.state))
+        a2.copy(from: a); c2.copy(from: c)
+        var resumed = AdamW(learningRate: 0.05)
+        resumed.restore(saved)
+        #expect(resumed.state == opt.state)
+        setGrads(3); opt.step([a, c]); resumed.step([a2, c2])
+        #expect(a.array == a2.array && c.array == c2.array)
+    }
+
+    @Test func tinyLinearRegressionConverges() {
+        // y = X·w* with a column of ones for the intercept; w* = [2, −3, 0.5, 1].
+        var rng = SplitMix64(seed: 63)
+        let n = 32, wStar: [Float] = [2, -3, 0.5, 1]
+        var xs = [Float](), ys = [Float]()
+        for _ in 0..<n {
+            let row = [rng.nextGaussian(), rng.nextGaussian(), rng.nextGaussian(), 1]
+            xs += row
+            ys.append(zip(row, wStar).map { $0 * $1 }.reduce(0, +))
+        }
+        let X = Tensor(xs, shape: [n, 4]), negY = Tensor(ys.map { -$0 }, shape: [n, 1])
+        let w = Tensor(zeros: [1, 4], requiresGrad: true)
+        var opt = AdamW(learningRate: 0.05, weightDecay: 0)
+        var loss: Float = .infinity
+        for _ in 0..<400 {
+            let tape = Tape()
+            let diff = tape.add(tape.matmul(X, w, transposeB: true), negY)
+            let l = tape.scale(tape.sum(tape.mul(diff, diff)), by: 1 / Float(n))   // mean squared error
+            w.zeroGrad()
+            tape.backward(from: l)
+            opt.step([w])
+            loss = l.item
+        }
+        #expect(loss < 1e-4, "final MSE \(loss)")
+        expectClose(w.array, wStar, atol: 1e-2, rtol: 0)
+    }
+
+    @Test func clipGradNormScalesToMaxNorm() {
+        let a = Tensor([0, 0], shape: [2], requiresGrad: true), b = Tensor([0], shape: [1], requiresGrad: true)
+        let untouched = Tensor([0], shape: [1], requiresGrad: true)   // no gradient: counts as zero
+        a.grad[0] = 3; b.grad[0] = 4                                   // global norm 5
+        #expect(clipGradNorm([a, b, untouched], maxNorm: 10) == 5)
+        #expect(a.gradArray == [3, 0] && b.gradArray == [4])
+        #expect(clipGradNorm([a, b, untouched], maxNorm: 1) == 5)
+        expectClose(a.gradArray + b.gradArray, [0.6, 0, 0.8], atol: 1e-6, rtol: 1e-5)
+        #expect(abs(clipGradNorm([a, b], maxNorm: 100) - 1) < 1e-5)
+        #expect(untouched.gradStorage == nil)
+    }
+
+    /// Gradient accumulation relies on grads being `+=`: with mean-per-micro-batch losses,
+    /// Σ over k equal micro-batches of (1/k)·∇mean_loss(micro-batch) = ∇mean_loss(whole batch),
+    /// provided every micro-batch has the same number of non-ignored targets (the mean is taken
+    /// per micro-batch; with unequal counts, weight each micro-batch by its count instead).
+    @Test func gradientAccumulationOverMicroBatchesEqualsOneBatch() {
+        var rng = SplitMix64(seed: 64)
+        let (V, D) = (11, 6)
+        let table = Tensor.randn([V, D], std: 0.5, requiresGrad: true, using: &rng)
+        let norm = Tensor.randn([D], requiresGrad: true, using: &rng)
+        let head = Tensor.randn([V, D], std: 0.5, requiresGrad: true, using: &rng)
+        let params = [table, norm, head]
+        let ids: [Int32] = [1, 4, 4, 9], targets: [Int32] = [4, 4, 9, 2]
+        func lossOf(_ tape: Tape, _ range: Range<Int>) -> Tensor {
+            let x = tape.embedding(table, ids: Array(ids[range]))
+            let h = tape.rmsNorm(x, weight: norm, eps: 1e-5)
+            return tape.crossEntropy(logits: tape.matmul(h, head, transposeB: true), targets: Array(targets[range]))
+        }
+        let tape = Tape()
+        tape.backward(from: lossOf(tape, 0..<4))
+        let whole = params.map(\.gradArray)
+        for p in params { p.zeroGrad() }
+        for micro in [0..<2, 2..<4] {
+            let t = Tape()
+            t.backward(from: t.scale(lossOf(t, micro), by: 0.5))   // grads accumulate across micro-batches
+        }
+        for (k, p) in params.enumerated() { expectClose(p.gradArray, whole[k], atol: 1e-6, rtol: 1e-5, "param \(k)") }
+    }
+}
