@@ -5,7 +5,7 @@
 import PackageDescription
 
 /// Every Reproductions/<name>/main.swift becomes an executable of that name.
-let reproductions = ["table2"]
+let reproductions = ["table2", "baselines"]
 
 let package = Package(
     name: "tsrec",

@@ -143,15 +143,17 @@ import Testing
         for b in 0..<B { for h in 0..<H { for i in 0..<tq {
             var scores: [(Int, Double)] = []
             for j in 0..<tk where (keyValid?[b * tk + j] ?? true) && (!causal || j <= i + tk - tq) {
+                let qi = (b * tq + i) * ld + h * dh, kj = (b * tk + j) * ld + h * dh
                 var s = 0.0
-                for d in 0..<dh { s += Double(q[(b * tq + i) * ld + h * dh + d]) * Double(k[(b * tk + j) * ld + h * dh + d]) }
+                for d in 0..<dh { s += Double(q[qi + d]) * Double(k[kj + d]) }
                 scores.append((j, s / Double(dh).squareRoot()))
             }
             guard let m = scores.map(\.1).max() else { continue }
             let z = scores.map { Foundation.exp($0.1 - m) }.reduce(0, +)
             for (j, s) in scores {
                 let p = Foundation.exp(s - m) / z
-                for d in 0..<dh { out[(b * tq + i) * ld + h * dh + d] += Float(p * Double(v[(b * tk + j) * ld + h * dh + d])) }
+                let oi = (b * tq + i) * ld + h * dh, vj = (b * tk + j) * ld + h * dh
+                for d in 0..<dh { out[oi + d] += Float(p * Double(v[vj + d])) }
             }
         } } }
         return out
@@ -193,10 +195,11 @@ import Testing
         let ld = H * dh
         var out = [Float](repeating: 0, count: B * T * ld)
         for b in 0..<B { for h in 0..<H { for i in 0..<T { for j in 0...i where keyValid[b * T + j] {
+            let qi = (b * T + i) * ld + h * dh, kj = (b * T + j) * ld + h * dh
             var s = Double(rab[j - i + T - 1])
-            for d in 0..<dh { s += Double(q[(b * T + i) * ld + h * dh + d]) * Double(k[(b * T + j) * ld + h * dh + d]) }
+            for d in 0..<dh { s += Double(q[qi + d]) * Double(k[kj + d]) }
             let a = s / (1 + Foundation.exp(-s)) / Double(T)
-            for d in 0..<dh { out[(b * T + i) * ld + h * dh + d] += Float(a * Double(v[(b * T + j) * ld + h * dh + d])) }
+            for d in 0..<dh { out[qi + d] += Float(a * Double(v[kj + d])) }
         } } } }
         return out
     }
