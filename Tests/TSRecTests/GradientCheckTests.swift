@@ -20,6 +20,17 @@ import Testing
         #expect(Kernels.exp(1000).isFinite)
     }
 
+    @Test func fastErfMatchesDoubleErf() {
+        var worst: Double = 0
+        var x: Float = -9
+        while x < 9 {
+            worst = max(worst, abs(Double(Kernels.erf(x)) - Foundation.erf(Double(x))))
+            x += 0.00731
+        }
+        #expect(worst < 3e-7, "worst absolute error \(worst)")
+        #expect(Kernels.erf(0) == 0 || abs(Kernels.erf(0)) < 1e-7)
+    }
+
     @Test func rowReductionsMatchLoops() {
         var rng = SplitMix64(seed: 3)
         for n in [1, 7, 16, 33, 577] {

@@ -52,10 +52,11 @@ extension Kernels {
 // MARK: - GELU kernels
 
 extension Kernels {
-    /// y = x · Φ(x) = ½ x (1 + erf(x / √2)), the exact form (BERT, MiniLM). `out` may alias `x`.
+    /// y = x · Φ(x) = ½ x (1 + erf(x / √2)), the exact form (BERT, MiniLM), with `Kernels.erf`
+    /// (|error| < 3e-7). `out` may alias `x`.
     static func geluForward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, n: Int) {
         parallelChunks(n, costPerItem: 40) { r in
-            for i in r { out[i] = 0.5 * x[i] * (1 + erff(x[i] * 0.707_106_77)) }
+            for i in r { out[i] = 0.5 * x[i] * (1 + erf(x[i] * 0.707_106_77)) }
         }
     }
 
@@ -64,7 +65,7 @@ extension Kernels {
         parallelChunks(n, costPerItem: 60) { r in
             for i in r {
                 let v = x[i]
-                let cdf = 0.5 * (1 + erff(v * 0.707_106_77))
+                let cdf = 0.5 * (1 + erf(v * 0.707_106_77))
                 let pdf = exp(-0.5 * v * v) * 0.398_942_28
                 dx[i] += dout[i] * (cdf + v * pdf)
             }
