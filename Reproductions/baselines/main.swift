@@ -8,11 +8,15 @@ import TSRec
 let run = try RunContext(CommandLine.arguments, name: "baselines")
 for (k, v) in run.metadata { say("\(k): \(v)") }      // the run header: profile, seed, commit, BLAS
 let seed = run.seed ?? 42
-let budget = BaselineBudget.of(run.profile)
+var budget = BaselineBudget.of(run.profile)
+if let o = ProcessInfo.processInfo.environment["BASELINES_OBJECTIVE"] {   // softmax (default) | sampledBCE
+    guard let objective = Objective(rawValue: o) else { throw TSRecError(.config(field: "BASELINES_OBJECTIVE", reason: "'\(o)'")) }
+    budget.settings.objective = objective
+}
 let methods = ProcessInfo.processInfo.environment["BASELINES"].map {
     $0.split(separator: ",").compactMap { BaselineMethod(rawValue: String($0)) }
 } ?? BaselineMethod.allCases
-say("methods: \(methods.map(\.rawValue).joined(separator: ", ")); budget: \(budget)")
+say("methods: \(methods.map(\.rawValue).joined(separator: ", "))\nbudget: \(budget)")
 
 // MARK: - Data: every benchmark with a train split (Office's is not available offline)
 var datasets: [RecData] = []
@@ -26,29 +30,18 @@ for benchmark in Benchmark.all where run.datasets?.contains(benchmark.name) ?? t
     }
 }
 
-// MARK: - Train + evaluate each method
-var results: [BaselineResult] = []
-for data in datasets {
-    for method in methods {
-        let predictions = run.output("baselines/\(data.name)/\(method.rawValue).predictions.jsonl")
-        results.append(try BaselineSuite.run(method, data: data, budget: budget, seed: seed, predictionsURL: predictions))
-        try CSV.write(results, to: run.output("baselines.csv"), metadata: run.metadata)   // after each row: partial runs keep their rows
-    }
-}
+// MARK: - Train + evaluate each method (rows are written after each one)
+let results = try BaselineSuite.runAll(methods, on: datasets, budget: budget, seed: seed, csv: run.output("baselines.csv"),
+                                       metadata: run.metadata + [("budget", budget.description)],
+                                       predictionsDirectory: run.output("baselines"))
 
-// MARK: - Report: measured rows, then the comparison with the reported numbers
-say("\n| dataset | method | HR@3 | NDCG@3 | HR@5 | NDCG@5 | HR@10 | NDCG@10 | wall s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|")
-for r in results {
-    let m = r.metrics
-    say("| \(r.dataset) | \(r.method) | " + [m.hr3, m.ndcg3, m.hr5, m.ndcg5, m.hr10, m.ndcg10].map { String(format: "%.4f", $0) }.joined(separator: " | ")
-          + " | \(String(format: "%.0f", r.wallSeconds)) |")
-}
+// MARK: - Report: measured rows beside the reported ones, and the per-metric comparison
 let reportedURL = BaselineSuite.reportedURL()
-if let reported = try? ReportedTable.load(from: reportedURL) {
+let reported = FileManager.default.fileExists(atPath: reportedURL.path) ? try ReportedTable.load(from: reportedURL) : nil
+say("\nours (reported) — " + (reported.map { "reported: \($0.source)" } ?? "reported numbers not found at \(reportedURL.path)"))
+say(BaselineSuite.markdown(results, reported: reported))
+if let reported {
     let comparison = Comparison(reproduced: results.map(\.reproduced), reported: reported)
     try comparison.writeCSV(to: run.output("baselines_vs_reported.csv"), metadata: run.metadata)
     try comparison.writeMarkdown(to: run.output("baselines_vs_reported.md"))
-    say("\n" + comparison.markdown)
-} else {
-    say("reported numbers not found at \(reportedURL.path); comparison skipped")
 }

@@ -47,6 +47,20 @@ import Testing
         expectGradientsMatchFiniteDifferences([x], eps: 1e-3) { tape, p in tape.l2Normalize(p[0]) }
     }
 
+    @Test func binaryCrossEntropyMatchesHandValues() {
+        // x = [2, −1, 0], y = [1, 0, 1]: L = (log(1+e⁻²) + log(1+e⁻¹) + log 2) / 3.
+        let x = Tensor([2, -1, 0], shape: [3], requiresGrad: true)
+        let l = Tape(recording: false).binaryCrossEntropy(logits: x, labels: [1, 0, 1]).item
+        let expected = (Foundation.log(1 + Foundation.exp(-2.0)) + Foundation.log(1 + Foundation.exp(-1.0)) + Foundation.log(2.0)) / 3
+        #expect(abs(Double(l) - expected) < 1e-6)
+        let big = Tape(recording: false).binaryCrossEntropy(logits: Tensor([80, -80], shape: [2]), labels: [0, 1]).item
+        #expect(abs(big - 80) < 1e-3)                                   // stable: no overflow at |x| = 80
+        let y = Self.awayFromZero([7], seed: 14)
+        expectGradientsMatchFiniteDifferences([y]) { tape, p in
+            tape.reshape(tape.binaryCrossEntropy(logits: p[0], labels: [1, 0, 0, 1, 1, 0, 1]), [1])
+        }
+    }
+
     // MARK: - Layout
 
     @Test func sliceAndConcatColumnsAreInverse() {

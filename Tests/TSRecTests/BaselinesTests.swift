@@ -278,7 +278,7 @@ enum BaselineToy {
         #expect(sas.parameterCount > 0 && sas.epochs >= 1 && sas.bestEpoch >= 1)
         #expect(sas.metrics.hr1 > pop.metrics.hr1 + 0.3, "SASRec HR@1 \(sas.metrics.hr1) vs popularity \(pop.metrics.hr1)")
         #expect(sas.csvFields.count == BaselineResult.csvHeader.count && sas.reproduced.reportedMethod == "SASRec")
-        #expect(pop.reproduced.reportedMethod == nil)
+        #expect(BaselineMethod.popularity.reportedName == nil && BaselineMethod.tiger.reportedName == "TIGER")
     }
 
     // MARK: - The real benchmark's ID view

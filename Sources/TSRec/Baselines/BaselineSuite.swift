@@ -37,6 +37,32 @@ public struct BaselineResult: Sendable, CSVRow {
                "\(epochs)", "\(bestEpoch)", "\(parameterCount)", "\(metrics.rows)"]
     }
 
+    /// Reads the rows of a `baselines.csv` written by `CSV.write` (e.g. for `table2` to include the
+    /// baselines without retraining them). Invalid counts are not stored there and read as 0.
+    public static func read(from url: URL) throws -> [BaselineResult] {
+        let table = try CSV.read(from: url)
+        let datasets = try table.column("dataset"), methods = try table.column("method")
+        var columns: [String: [Double?]] = [:]
+        for name in MetricRow.metricNames + ["train_seconds", "eval_seconds", "epochs", "best_epoch", "parameters", "rows"] {
+            columns[name] = try table.numericColumn(name)
+        }
+        return try datasets.indices.map { i in
+            func value(_ name: String) throws -> Double {
+                guard let v = columns[name]![i] else {
+                    throw TSRecError(.format(path: url.path, line: table.metadata.count + 2 + i, field: name, reason: "empty cell"))
+                }
+                return v
+            }
+            let metrics = MetricRow(rows: Int(try value("rows")),
+                                    hr: try MetricRow.cutoffs.map { try value("HR@\($0)") },
+                                    ndcg: try MetricRow.cutoffs.map { try value("NDCG@\($0)") }, invalid: 0, invalidRate: 0)
+            return BaselineResult(dataset: datasets[i], method: methods[i], metrics: metrics,
+                                  trainSeconds: try value("train_seconds"), evalSeconds: try value("eval_seconds"),
+                                  epochs: Int(try value("epochs")), bestEpoch: Int(try value("best_epoch")),
+                                  parameterCount: Int(try value("parameters")))
+        }
+    }
+
     /// For `Comparison` against the reported table.
     public var reproduced: ReproducedResult {
         ReproducedResult(dataset: dataset, method: method,
@@ -45,24 +71,37 @@ public struct BaselineResult: Sendable, CSVRow {
 }
 
 /// Data slices and training budgets per profile.
-public struct BaselineBudget: Sendable, Hashable {
+public struct BaselineBudget: Sendable, Hashable, CustomStringConvertible {
     public var trainRows: Int?
     public var validRows: Int?
     public var testRows: Int?
     public var settings: TrainSettings
+    /// TIGER's size: `.compact` unless the profile is `paper`.
+    public var tiger: TIGER.Config
+    /// Beam width of TIGER's constrained beam search (the LLM path's, 20).
+    public var beamWidth: Int
+
+    public var description: String {
+        let rows = [trainRows, validRows, testRows].map { $0.map(String.init) ?? "all" }.joined(separator: "/")
+        return "rows \(rows); ≤ \(settings.maxEpochs) epochs, patience \(settings.patience) on valid \(settings.monitor.rawValue)"
+            + " (TIGER: valid loss), batch \(settings.batchSize), AdamW lr \(settings.learningRate), ID-model loss \(settings.objective.rawValue);"
+            + " TIGER d_model \(tiger.dim),"
+            + " \(tiger.encoderLayers)+\(tiger.decoderLayers) layers, beam \(max(beamWidth, 20))"
+    }
 
     public static func of(_ profile: Profile) -> BaselineBudget {
         var s = TrainSettings()
+        let beam = ExperimentConfig.profile(profile, dataset: "").beamWidth
         switch profile {
         case .smoke:
             s.maxEpochs = 2
-            return BaselineBudget(trainRows: 512, validRows: 128, testRows: 128, settings: s)
+            return BaselineBudget(trainRows: 512, validRows: 128, testRows: 128, settings: s, tiger: .compact, beamWidth: beam)
         case .quick:
             s.maxEpochs = 30
-            return BaselineBudget(trainRows: nil, validRows: nil, testRows: nil, settings: s)
+            return BaselineBudget(trainRows: nil, validRows: nil, testRows: nil, settings: s, tiger: .compact, beamWidth: beam)
         case .paper:
             s.maxEpochs = 200
-            return BaselineBudget(trainRows: nil, validRows: nil, testRows: nil, settings: s)
+            return BaselineBudget(trainRows: nil, validRows: nil, testRows: nil, settings: s, tiger: .paper, beamWidth: beam)
         }
     }
 
@@ -95,15 +134,50 @@ public enum BaselineSuite {
     }
 
     /// The model of a trainable method, initialised from `rng`.
-    static func makeModel(_ method: BaselineMethod, data: RecData, rng: inout SplitMix64) -> any Recommender {
+    static func makeModel(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, rng: inout SplitMix64) -> any Recommender {
         switch method {
         case .popularity: preconditionFailure("popularity has no model")
         case .gru4rec: return GRU4Rec(itemSIDs: data.itemSIDs, rng: &rng)
         case .caser: return Caser(itemSIDs: data.itemSIDs, userCount: data.userCount, rng: &rng)
         case .sasrec: return SASRec(itemSIDs: data.itemSIDs, rng: &rng)
         case .hstu: return HSTU(itemSIDs: data.itemSIDs, rng: &rng)
-        case .tiger: return TIGER(data: data, rng: &rng)
+        case .tiger: return TIGER(data: data, config: budget.tiger, rng: &rng)
         }
+    }
+
+    /// A markdown table of measured rows; each cell is `ours (reported)` where the reported table has
+    /// the number, else `ours (–)`.
+    public static func markdown(_ results: [BaselineResult], reported: ReportedTable?) -> String {
+        let metrics = ["HR@3", "NDCG@3", "HR@5", "NDCG@5", "HR@10", "NDCG@10"]
+        var lines = ["| dataset | method | " + metrics.joined(separator: " | ") + " | epochs | wall s |",
+                     "|---|---|" + String(repeating: "---:|", count: metrics.count + 2)]
+        for r in results {
+            let cells = metrics.map { m -> String in
+                let ours = String(format: "%.4f", r.metrics.value(named: m) ?? .nan)
+                let theirs = r.reproduced.reportedMethod.flatMap { reported?.value(dataset: r.dataset, method: $0, metric: m) }
+                return ours + " (" + (theirs.map { String(format: "%.4f", $0) } ?? "–") + ")"
+            }
+            lines.append("| \(r.dataset) | \(r.method) | " + cells.joined(separator: " | ")
+                         + " | \(r.epochs) | " + String(format: "%.0f", r.wallSeconds) + " |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Every (dataset, method) pair in order; after each one the rows so far are written to `csv`
+    /// (so an interrupted run keeps its finished rows) and the predictions to
+    /// `<predictionsDirectory>/<dataset>/<method>.predictions.jsonl`.
+    public static func runAll(_ methods: [BaselineMethod], on datasets: [RecData], budget: BaselineBudget, seed: UInt64,
+                              csv: URL, metadata: [(key: String, value: String)], predictionsDirectory: URL,
+                              log: (String) -> Void = say) throws -> [BaselineResult] {
+        var results: [BaselineResult] = []
+        for data in datasets {
+            for method in methods {
+                let predictions = predictionsDirectory.appendingPathComponent("\(data.name)/\(method.rawValue).predictions.jsonl")
+                results.append(try run(method, data: data, budget: budget, seed: seed, predictionsURL: predictions, log: log))
+                try CSV.write(results, to: csv, metadata: metadata)
+            }
+        }
+        return results
     }
 
     /// Trains (unless popularity) and evaluates one method on `data.test`; writes the test
@@ -123,11 +197,13 @@ public enum BaselineSuite {
         } else {
             var rng = rng(seed: seed, method: method)
             var initRNG = rng.fork(), trainRNG = rng.fork()
-            let model = makeModel(method, data: data, rng: &initRNG)
+            let model = makeModel(method, data: data, budget: budget, rng: &initRNG)
+            if let id = model as? any SequentialRecommender { id.objective = budget.settings(for: method).objective }
             parameterCount = model.parameters.reduce(0) { $0 + $1.count }
             log("\(method.rawValue): \(parameterCount) parameters, \(data.train.count) train rows")
             outcome = try BaselineTrainer.train(model, data: data, settings: budget.settings(for: method), rng: &trainRNG, log: log)
             evalStart = Date()
+            if let tiger = model as? TIGER { tiger.beamWidth = budget.beamWidth }
             predictions = try BaselineTrainer.predictions(model, data.test, data: data, k: 20)
         }
         let evalSeconds = Date().timeIntervalSince(evalStart)

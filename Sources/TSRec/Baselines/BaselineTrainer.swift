@@ -17,6 +17,8 @@ public struct TrainSettings: Codable, Sendable, Hashable {
     public var validRows: Int? = nil
     /// What early stopping watches.
     public var monitor: Monitor = .hr10
+    /// The loss of the ID-based models (TIGER always uses its decoder cross-entropy).
+    public var objective: Objective = .softmax
 
     public enum Monitor: String, Codable, Sendable, Hashable {
         /// Validation HR@10 (higher is better; ties go to the earlier epoch).

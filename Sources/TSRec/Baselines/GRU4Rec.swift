@@ -14,6 +14,7 @@ public final class GRU4Rec: SequentialRecommender {
     }
 
     public let name = "GRU4Rec"
+    public var objective = Objective.softmax
     public let config: Config
     public let itemSIDs: [String]
     /// `[items + 1, E]`, row 0 = padding (never read: padded steps are skipped by the cell).

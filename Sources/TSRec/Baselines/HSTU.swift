@@ -30,6 +30,7 @@ public final class HSTU: SequentialRecommender {
     }
 
     public let name = "HSTU"
+    public var objective = Objective.softmax
     public let config: Config
     public let itemSIDs: [String]
     let items: Tensor                // [N + 1, d], row 0 = padding

@@ -32,6 +32,7 @@ public final class SASRec: SequentialRecommender {
     }
 
     public let name = "SASRec"
+    public var objective = Objective.softmax
     public let config: Config
     public let itemSIDs: [String]
     let items: Tensor          // [N + 1, d], row 0 = padding

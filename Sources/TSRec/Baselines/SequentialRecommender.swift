@@ -18,16 +18,44 @@ public protocol Recommender: AnyObject {
 public protocol SequentialRecommender: Recommender {
     /// `itemSIDs[item]`, for mapping ranked items to SID strings.
     var itemSIDs: [String] { get }
+    /// The training loss (`.softmax` unless an experiment asks otherwise).
+    var objective: Objective { get set }
     /// Next-item logits `[B, itemCount]` for a batch of histories.
     func scores(_ batch: HistoryBatch, tape: Tape, training: Bool, rng: inout SplitMix64) -> Tensor
 }
 
+/// The training loss of an ID-based model.
+public enum Objective: String, Codable, Sendable, Hashable, CaseIterable {
+    /// Cross-entropy of the target under a softmax over the whole catalogue (RecBole's `CE`).
+    case softmax
+    /// Binary cross-entropy on the target's logit (label 1) and one uniformly drawn other item's
+    /// (label 0) per row, averaged over the 2B logits: the SASRec paper's loss, and the default of
+    /// the D3-style baseline scripts of LLM-recommendation papers.
+    case sampledBCE
+}
+
 extension SequentialRecommender {
-    /// Cross-entropy of the target item under softmax over all items (RecBole's `loss_type = CE`).
+    /// The mean loss of one batch under `objective`. `.sampledBCE` draws its negatives from `rng`
+    /// (also at validation, so the validation loss is a sample too).
     public func loss(_ samples: [RecSample], tape: Tape, training: Bool, rng: inout SplitMix64) throws -> Tensor {
         let batch = HistoryBatch(samples)
         let logits = scores(batch, tape: tape, training: training, rng: &rng)
-        return tape.crossEntropy(logits: logits, targets: batch.targets)
+        switch objective {
+        case .softmax:
+            return tape.crossEntropy(logits: logits, targets: batch.targets)
+        case .sampledBCE:
+            let n = itemSIDs.count
+            precondition(n >= 2, "sampledBCE needs at least two items")
+            var rows: [Int] = [], labels: [Float] = []
+            for (b, t) in batch.targets.enumerated() {
+                var negative = Int(rng.next() % UInt64(n - 1))
+                if negative >= Int(t) { negative += 1 }                // uniform over the other n − 1 items
+                rows += [b * n + Int(t), b * n + negative]
+                labels += [1, 0]
+            }
+            let picked = tape.gatherRows(tape.reshape(logits, [batch.size * n, 1]), rows: rows)
+            return tape.binaryCrossEntropy(logits: picked, labels: labels)
+        }
     }
 
     /// Full-catalogue ranking (see `CatalogueRanking.topSIDs`), in chunks of 512 samples.

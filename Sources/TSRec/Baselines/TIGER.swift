@@ -10,18 +10,31 @@
 /// decoder blocks add cross-attention between the two; ReLU FFN; learned absolute positions;
 /// untied output head.
 ///
-/// Settings: the paper uses 4 + 4 layers, d_model 128, 6 heads × 64, MLP 1024, dropout 0.1 and
-/// hashed user-id tokens. Here (2-core CPU budget, stated): 2 + 2 layers, d_model 128, 4 heads × 32,
-/// MLP 512, dropout 0.1, no user token, AdamW lr 1e-3 instead of Adafactor with inverse-sqrt decay.
+/// Settings: `Config.paper` is the paper's model (4 + 4 layers, d_model 128, 6 heads × 64, MLP
+/// 1024, dropout 0.1); it costs ~10 TFLOP per Industrial epoch, hours on two cores, so the `quick`
+/// profile uses `Config.compact` (2 + 2 layers, d_model 64, 4 heads × 16, MLP 256, dropout 0.1).
+/// Both: no hashed user-id token (the paper prepends one), AdamW lr 1e-3 instead of Adafactor with
+/// inverse-sqrt decay, learned absolute positions instead of T5's relative bias.
 public final class TIGER: Recommender {
     public struct Config: Codable, Sendable, Hashable {
-        public var dim = 128
+        public var dim = 64
         public var heads = 4
-        public var ffn = 512
+        /// Per-head width; heads × headDim need not equal `dim` (the paper: 6 × 64 with d_model 128).
+        public var headDim = 16
+        public var ffn = 256
         public var encoderLayers = 2
         public var decoderLayers = 2
         public var dropout: Float = 0.1
         public init() {}
+
+        /// The compact model of the `quick` profile (the defaults).
+        public static let compact = Config()
+        /// The paper's model (Rajput et al. 2023, §4.1).
+        public static var paper: Config {
+            var c = Config()
+            (c.dim, c.heads, c.headDim, c.ffn, c.encoderLayers, c.decoderLayers) = (128, 6, 64, 1024, 4, 4)
+            return c
+        }
     }
 
     struct Attention {
@@ -58,9 +71,10 @@ public final class TIGER: Recommender {
         encoderPositions = Init.normal([RecData.maxHistory * levels, d], std: 0.02, rng: &rng)
         decoderPositions = Init.normal([levels, d], std: 0.02, rng: &rng)
         func ln() -> (Tensor, Tensor) { (Init.constant([d], 1), Init.constant([d], 0)) }
+        let inner = config.heads * config.headDim
         func attention() -> Attention {
-            Attention(ln: ln(), q: Linear(d, d, bias: false, rng: &rng), k: Linear(d, d, bias: false, rng: &rng),
-                      v: Linear(d, d, bias: false, rng: &rng), o: Linear(d, d, bias: false, rng: &rng))
+            Attention(ln: ln(), q: Linear(d, inner, bias: false, rng: &rng), k: Linear(d, inner, bias: false, rng: &rng),
+                      v: Linear(d, inner, bias: false, rng: &rng), o: Linear(inner, d, bias: false, rng: &rng))
         }
         func feedForward() -> FeedForward {
             FeedForward(ln: ln(), w1: Linear(d, config.ffn, rng: &rng), w2: Linear(config.ffn, d, rng: &rng))
@@ -165,9 +179,12 @@ public final class TIGER: Recommender {
         return tape.crossEntropy(logits: logits, targets: targets)
     }
 
+    /// Width of the constrained beam search (the LLM path's 20); a search returns at most this many SIDs.
+    public var beamWidth = 20
+
     /// Constrained beam search of width max(k, `beamWidth`) per sample, mapped back to SID strings.
     public func recommend(_ samples: [RecSample], k: Int) throws -> [[String]] {
-        try recommend(samples, k: k, beamWidth: k)
+        try recommend(samples, k: k, beamWidth: beamWidth)
     }
 
     public func recommend(_ samples: [RecSample], k: Int, beamWidth: Int) throws -> [[String]] {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Pointwise ops the ID-based baselines need beyond the engine's (GRU gates, Caser's ReLU, bias
 /// broadcast of linear layers, HSTU's L2-normalised outputs). Each forward kernel sits next to
 /// its backward; derivatives are stated on the backward lines.
@@ -145,6 +147,32 @@ extension Tape {
             guard let dy = y.gradStorage?.pointer else { return }
             Kernels.l2NormalizeBackward(dx: x.gradPointer().pointer, dout: dy, y: y.pointer, x: x.pointer,
                                         norms: norms.pointer, rows: rows, d: D, eps: eps)
+        }
+        return y
+    }
+}
+
+// MARK: - Binary cross-entropy
+
+extension Tape {
+    /// Mean binary cross-entropy with logits: `x [N]` (any shape, N elements), labels `y [N]` in {0, 1}:
+    ///     L = (1/N) Σ max(x, 0) − x·y + log(1 + e^(−|x|))       (stable softplus form)
+    /// dL/dx = (σ(x) − y) / N.
+    public func binaryCrossEntropy(logits x: Tensor, labels: [Float]) -> Tensor {
+        precondition(labels.count == x.count && x.count > 0, "binaryCrossEntropy: \(labels.count) labels for \(x.count) logits")
+        let n = x.count, px = x.pointer
+        let y = Tensor(uninitialized: [1], requiresGrad: needsGrad(x))
+        var total: Double = 0
+        for i in 0..<n {
+            let v = px[i]
+            total += Double(max(v, 0) - v * labels[i] + Foundation.log1p(Kernels.exp(-abs(v))))
+        }
+        y.pointer[0] = Float(total / Double(n))
+        guard y.requiresGrad else { return y }
+        record {
+            guard let dy = y.gradStorage?.pointer[0] else { return }
+            let g = x.gradPointer().pointer
+            for i in 0..<n { g[i] += dy * (Kernels.sigmoid(px[i]) - labels[i]) / Float(n) }
         }
         return y
     }
