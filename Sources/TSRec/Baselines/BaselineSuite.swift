@@ -1,0 +1,219 @@
+import Foundation
+
+/// The baselines of the paper's Table 2, each a value: what to build and how to train it.
+public enum BaselineMethod: String, CaseIterable, Codable, Sendable, Hashable {
+    /// Most-popular train targets: the sanity floor every trained model must beat.
+    case popularity = "Popularity"
+    case gru4rec = "GRU4Rec"
+    case caser = "Caser"
+    case sasrec = "SASRec"
+    case hstu = "HSTU"
+    case tiger = "TIGER"
+
+    /// The method's row name in the reported table (nil: not reported).
+    public var reportedName: String? { self == .popularity ? nil : rawValue }
+}
+
+/// One trained and evaluated baseline: a row of `results/baselines.csv`.
+public struct BaselineResult: Sendable, CSVRow {
+    public var dataset: String
+    public var method: String
+    public var metrics: MetricRow
+    /// Training (including per-epoch validation) and test evaluation, in seconds of wall time.
+    public var trainSeconds: Double
+    public var evalSeconds: Double
+    public var epochs: Int
+    public var bestEpoch: Int
+    public var parameterCount: Int
+
+    public var wallSeconds: Double { trainSeconds + evalSeconds }
+
+    public static var csvHeader: [String] {
+        ["dataset", "method"] + MetricRow.metricNames + ["wall_seconds", "train_seconds", "eval_seconds", "epochs", "best_epoch", "parameters", "rows"]
+    }
+    public var csvFields: [String] {
+        [dataset, method] + MetricRow.metricNames.map { CSV.cell(metrics.value(named: $0)) }
+            + [String(format: "%.1f", wallSeconds), String(format: "%.1f", trainSeconds), String(format: "%.1f", evalSeconds),
+               "\(epochs)", "\(bestEpoch)", "\(parameterCount)", "\(metrics.rows)"]
+    }
+
+    /// Reads the rows of a `baselines.csv` written by `CSV.write` (e.g. for `table2` to include the
+    /// baselines without retraining them). Invalid counts are not stored there and read as 0.
+    public static func read(from url: URL) throws -> [BaselineResult] {
+        let table = try CSV.read(from: url)
+        let datasets = try table.column("dataset"), methods = try table.column("method")
+        var columns: [String: [Double?]] = [:]
+        for name in MetricRow.metricNames + ["train_seconds", "eval_seconds", "epochs", "best_epoch", "parameters", "rows"] {
+            columns[name] = try table.numericColumn(name)
+        }
+        return try datasets.indices.map { i in
+            func value(_ name: String) throws -> Double {
+                guard let v = columns[name]![i] else {
+                    throw TSRecError(.format(path: url.path, line: table.metadata.count + 2 + i, field: name, reason: "empty cell"))
+                }
+                return v
+            }
+            let metrics = MetricRow(rows: Int(try value("rows")),
+                                    hr: try MetricRow.cutoffs.map { try value("HR@\($0)") },
+                                    ndcg: try MetricRow.cutoffs.map { try value("NDCG@\($0)") }, invalid: 0, invalidRate: 0)
+            return BaselineResult(dataset: datasets[i], method: methods[i], metrics: metrics,
+                                  trainSeconds: try value("train_seconds"), evalSeconds: try value("eval_seconds"),
+                                  epochs: Int(try value("epochs")), bestEpoch: Int(try value("best_epoch")),
+                                  parameterCount: Int(try value("parameters")))
+        }
+    }
+
+    /// For `Comparison` against the reported table.
+    public var reproduced: ReproducedResult {
+        ReproducedResult(dataset: dataset, method: method,
+                         reportedMethod: BaselineMethod(rawValue: method)?.reportedName, metrics: metrics)
+    }
+}
+
+/// Data slices and training budgets per profile.
+public struct BaselineBudget: Sendable, Hashable, CustomStringConvertible {
+    public var trainRows: Int?
+    public var validRows: Int?
+    public var testRows: Int?
+    public var settings: TrainSettings
+    /// TIGER's size: `.compact` unless the profile is `paper`.
+    public var tiger: TIGER.Config
+    /// Beam width of TIGER's constrained beam search (the LLM path's, 20).
+    public var beamWidth: Int
+
+    public var description: String {
+        let rows = [trainRows, validRows, testRows].map { $0.map(String.init) ?? "all" }.joined(separator: "/")
+        return "rows \(rows); ≤ \(settings.maxEpochs) epochs, patience \(settings.patience) on valid \(settings.monitor.rawValue)"
+            + " (TIGER: valid loss), batch \(settings.batchSize), AdamW lr \(settings.learningRate), ID-model loss \(settings.objective.rawValue);"
+            + " TIGER d_model \(tiger.dim),"
+            + " \(tiger.encoderLayers)+\(tiger.decoderLayers) layers, beam \(max(beamWidth, 20))"
+    }
+
+    public static func of(_ profile: Profile) -> BaselineBudget {
+        var s = TrainSettings()
+        let beam = ExperimentConfig.profile(profile, dataset: "").beamWidth
+        switch profile {
+        case .smoke:
+            s.maxEpochs = 2
+            return BaselineBudget(trainRows: 512, validRows: 128, testRows: 128, settings: s, tiger: .compact, beamWidth: beam)
+        case .quick:
+            s.maxEpochs = 30
+            return BaselineBudget(trainRows: nil, validRows: nil, testRows: nil, settings: s, tiger: .compact, beamWidth: beam)
+        case .paper:
+            s.maxEpochs = 200
+            return BaselineBudget(trainRows: nil, validRows: nil, testRows: nil, settings: s, tiger: .paper, beamWidth: beam)
+        }
+    }
+
+    /// The training settings of one method (the profile's epochs and patience, the method's optimiser).
+    public func settings(for method: BaselineMethod) -> TrainSettings {
+        var s = settings
+        switch method {
+        case .popularity, .gru4rec, .caser, .sasrec, .hstu: break
+        case .tiger:
+            s.monitor = .loss
+        }
+        return s
+    }
+}
+
+public enum BaselineSuite {
+    /// The reported baseline numbers (MiniOneRec's main table): `$TSREC_REPORTED/<file>`, else
+    /// `../shared/data/reported/<file>` beside the checkout (as `TSREC_MIRROR` in the Makefile).
+    public static func reportedURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        let file = "baselines_minionerec_2025.csv"
+        if let dir = environment["TSREC_REPORTED"], !dir.isEmpty { return URL(fileURLWithPath: dir).appendingPathComponent(file) }
+        return URL(fileURLWithPath: "../shared/data/reported").appendingPathComponent(file)
+    }
+
+    /// The random stream of one method: independent of which other methods run, and of their order.
+    static func rng(seed: UInt64, method: BaselineMethod) -> SplitMix64 {
+        var base = SplitMix64(seed: seed)
+        for _ in 0...BaselineMethod.allCases.firstIndex(of: method)! { _ = base.next() }
+        return base.fork()
+    }
+
+    /// The model of a trainable method, initialised from `rng`.
+    static func makeModel(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, rng: inout SplitMix64) -> any Recommender {
+        switch method {
+        case .popularity: preconditionFailure("popularity has no model")
+        case .gru4rec: return GRU4Rec(itemSIDs: data.itemSIDs, rng: &rng)
+        case .caser: return Caser(itemSIDs: data.itemSIDs, userCount: data.userCount, rng: &rng)
+        case .sasrec: return SASRec(itemSIDs: data.itemSIDs, rng: &rng)
+        case .hstu: return HSTU(itemSIDs: data.itemSIDs, rng: &rng)
+        case .tiger: return TIGER(data: data, config: budget.tiger, rng: &rng)
+        }
+    }
+
+    /// A markdown table of measured rows; each cell is `ours (reported)` where the reported table has
+    /// the number, else `ours (–)`.
+    public static func markdown(_ results: [BaselineResult], reported: ReportedTable?) -> String {
+        let metrics = ["HR@3", "NDCG@3", "HR@5", "NDCG@5", "HR@10", "NDCG@10"]
+        var lines = ["| dataset | method | " + metrics.joined(separator: " | ") + " | epochs | wall s |",
+                     "|---|---|" + String(repeating: "---:|", count: metrics.count + 2)]
+        for r in results {
+            let cells = metrics.map { m -> String in
+                let ours = String(format: "%.4f", r.metrics.value(named: m) ?? .nan)
+                let theirs = r.reproduced.reportedMethod.flatMap { reported?.value(dataset: r.dataset, method: $0, metric: m) }
+                return ours + " (" + (theirs.map { String(format: "%.4f", $0) } ?? "–") + ")"
+            }
+            lines.append("| \(r.dataset) | \(r.method) | " + cells.joined(separator: " | ")
+                         + " | \(r.epochs) | " + String(format: "%.0f", r.wallSeconds) + " |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Every (dataset, method) pair in order; after each one the rows so far are written to `csv`
+    /// (so an interrupted run keeps its finished rows) and the predictions to
+    /// `<predictionsDirectory>/<dataset>/<method>.predictions.jsonl`.
+    public static func runAll(_ methods: [BaselineMethod], on datasets: [RecData], budget: BaselineBudget, seed: UInt64,
+                              csv: URL, metadata: [(key: String, value: String)], predictionsDirectory: URL,
+                              log: (String) -> Void = say) throws -> [BaselineResult] {
+        var results: [BaselineResult] = []
+        for data in datasets {
+            for method in methods {
+                let predictions = predictionsDirectory.appendingPathComponent("\(data.name)/\(method.rawValue).predictions.jsonl")
+                results.append(try run(method, data: data, budget: budget, seed: seed, predictionsURL: predictions, log: log))
+                try CSV.write(results, to: csv, metadata: metadata)
+            }
+        }
+        return results
+    }
+
+    /// Trains (unless popularity) and evaluates one method on `data.test`; writes the test
+    /// predictions to `predictionsURL` when given.
+    public static func run(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64,
+                           predictionsURL: URL? = nil, log: (String) -> Void = say) throws -> BaselineResult {
+        let data = data.prefix(train: budget.trainRows, valid: budget.validRows, test: budget.testRows)
+        let t0 = Date()
+        var predictions: [Prediction]
+        var outcome: TrainOutcome?
+        var parameterCount = 0
+        var evalStart = Date()
+        if method == .popularity {
+            let pop = PopularityBaseline(trainItems: data.train.map(\.target), trainSIDs: data.train.map { data.itemSIDs[$0.target] })
+            evalStart = Date()
+            predictions = pop.predictions(for: data.test.map { ($0.userID, data.itemSIDs[$0.target]) })
+        } else {
+            var rng = rng(seed: seed, method: method)
+            var initRNG = rng.fork(), trainRNG = rng.fork()
+            let model = makeModel(method, data: data, budget: budget, rng: &initRNG)
+            if let id = model as? any SequentialRecommender { id.objective = budget.settings(for: method).objective }
+            parameterCount = model.parameters.reduce(0) { $0 + $1.count }
+            log("\(method.rawValue): \(parameterCount) parameters, \(data.train.count) train rows")
+            outcome = try BaselineTrainer.train(model, data: data, settings: budget.settings(for: method), rng: &trainRNG, log: log)
+            evalStart = Date()
+            if let tiger = model as? TIGER { tiger.beamWidth = budget.beamWidth }
+            predictions = try BaselineTrainer.predictions(model, data.test, data: data, k: 20)
+        }
+        let evalSeconds = Date().timeIntervalSince(evalStart)
+        if let predictionsURL { try PredictionsFile.write(predictions, to: predictionsURL) }
+        let metrics = MetricRow.evaluate(predictions, catalogue: data.catalogue)
+        let result = BaselineResult(dataset: data.name, method: method.rawValue, metrics: metrics,
+                                    trainSeconds: evalStart.timeIntervalSince(t0), evalSeconds: evalSeconds,
+                                    epochs: outcome?.epochs.count ?? 0, bestEpoch: outcome?.bestEpoch ?? 0,
+                                    parameterCount: parameterCount)
+        log("\(method.rawValue): HR@10 \(f4(metrics.hr10)) NDCG@10 \(f4(metrics.ndcg10)) wall \(String(format: "%.1f", result.wallSeconds)) s")
+        return result
+    }
+}
