@@ -21,7 +21,7 @@ endif
 TSREC_MIRROR ?= $(firstword $(wildcard ../shared/data/amazon18))
 export TSREC_MIRROR
 
-.PHONY: all setup build model data test bench table2 ablations smoke sz clean
+.PHONY: all setup build model data test bench table2 baselines ablations smoke sz clean
 
 all: build
 
@@ -32,7 +32,7 @@ build: setup
 	$(SWIFT) build $(SWIFTFLAGS)
 
 model: build
-	$(BIN)/tsrec model fetch
+	$(BIN)/tsrec model fetch --minilm
 
 data: build
 	$(BIN)/tsrec data fetch Industrial_and_Scientific
@@ -54,6 +54,9 @@ bench: model
 
 table2: model data
 	$(BIN)/table2 --profile $(PROFILE)
+
+baselines: data
+	$(BIN)/baselines --profile $(PROFILE)
 
 ABLATIONS := ablation-no-sainit ablation-no-tsalign ablation-init
 ablations: model data

@@ -5,6 +5,8 @@
 import Foundation
 import TSRec
 
+BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+
 let run = try RunContext(CommandLine.arguments, name: "baselines")
 for (k, v) in run.metadata { say("\(k): \(v)") }      // the run header: profile, seed, commit, BLAS
 let seed = run.seed ?? 42
