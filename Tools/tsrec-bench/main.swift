@@ -179,7 +179,7 @@ if mode != "infer" {
 
 // MARK: - Inference: prefill G prompts of 70 tokens, then 3 beam-20 decode steps per prompt (SID decoding shape)
 if mode != "train" {
-    for G in [1, 4] {
+    for G in [1, 4, 16] {
         let prompts = (0..<G).map { _ in (0..<70).map { _ in Int32(dataRNG.next() % UInt64(c.vocabSize)) } }
         let cache = model.makeCache(promptCapacity: 70, maxNewTokens: 4, maxBeams: 20 * G, maxPrompts: G)
         var prefillT: [Double] = [], decodeT: [Double] = []
