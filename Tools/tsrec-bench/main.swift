@@ -119,6 +119,7 @@ if mode != "infer" {
         }
     }
     let stepTime = median(total)
+    let trainingRSS = peakRSSGiB()
 
     // Where the time goes: (1) the step's weight matmuls replayed as bare sgemm calls (same
     // shapes and transposes; the attention's small per-head GEMMs left out), i.e. the step time
@@ -172,12 +173,13 @@ if mode != "infer" {
     let stepRatios = zip(total, nearPeak).map { flops / $0 / 1e9 / $1 }
     say("tsrec:   \(f1(Double(N) / stepTime)) tokens/s, \(f1(gflops)) GFLOP/s, \(f2(gflops / peak)) of sgemm peak \(f1(peak)) GFLOP/s "
         + "(median per-step ratio to a 1024x1536x576 sgemm timed right after the step: \(f2(median(stepRatios))))")
+    say("peak resident memory after the training steps: \(f2(trainingRSS)) GiB (model, gradients, AdamW moments, activations)")
     say("PyTorch: 137 tokens/s, ~111 GFLOP/s (CPU eager fp32, same workload; METHOD.md peer figure, median step 7.5 s)")
 }
 
 // MARK: - Inference: prefill G prompts of 70 tokens, then 3 beam-20 decode steps per prompt (SID decoding shape)
 if mode != "train" {
-    for G in [1, 4] {
+    for G in [1, 4, 16] {
         let prompts = (0..<G).map { _ in (0..<70).map { _ in Int32(dataRNG.next() % UInt64(c.vocabSize)) } }
         let cache = model.makeCache(promptCapacity: 70, maxNewTokens: 4, maxBeams: 20 * G, maxPrompts: G)
         var prefillT: [Double] = [], decodeT: [Double] = []
@@ -200,4 +202,4 @@ if mode != "train" {
             + "(\(f1(decodeFlops / median(decodeT) / 1e9)) GFLOP/s); per prompt with 3 steps \(f1((median(prefillT) + 3 * median(decodeT)) / Double(G) * 1e3)) ms")
     }
 }
-say("peak resident memory: \(f2(peakRSSGiB())) GiB")
+say("peak resident memory (whole run): \(f2(peakRSSGiB())) GiB")
