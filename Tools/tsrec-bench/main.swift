@@ -8,6 +8,8 @@
 import Foundation
 import TSRec
 
+BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+
 /// Unbuffered line output: progress appears as it happens, also through a pipe.
 func say(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
