@@ -99,14 +99,8 @@ extension Kernels {
 extension Tape {
     /// SiLU (swish): y = x · σ(x), elementwise, any shape.
     public func silu(_ x: Tensor) -> Tensor {
-        let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
-        Kernels.siluForward(out: y.pointer, x: x.pointer, n: x.count)
-        guard y.requiresGrad else { return y }
-        record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.siluBackward(dx: x.gradPointer().pointer, dout: dy, x: x.pointer, n: x.count)
-        }
-        return y
+        unary(x, forward: { Kernels.siluForward(out: $0, x: $1, n: $2) },
+              backward: { dx, dy, x, y, n in Kernels.siluBackward(dx: dx, dout: dy, x: x, n: n) })
     }
 
     /// Fused SwiGLU: y = silu(gate) ⊙ up (same shapes), the Llama MLP's middle.
@@ -126,14 +120,8 @@ extension Tape {
 
     /// GELU, exact erf form: y = ½ x (1 + erf(x/√2)).
     public func gelu(_ x: Tensor) -> Tensor {
-        let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
-        Kernels.geluForward(out: y.pointer, x: x.pointer, n: x.count)
-        guard y.requiresGrad else { return y }
-        record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.geluBackward(dx: x.gradPointer().pointer, dout: dy, x: x.pointer, n: x.count)
-        }
-        return y
+        unary(x, forward: { Kernels.geluForward(out: $0, x: $1, n: $2) },
+              backward: { dx, dy, x, y, n in Kernels.geluBackward(dx: dx, dout: dy, x: x, n: n) })
     }
 
     /// Inverted dropout: each element is kept with probability 1 − p and scaled by 1/(1 − p),

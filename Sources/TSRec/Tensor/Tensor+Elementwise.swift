@@ -74,3 +74,23 @@ extension Tape {
         return y
     }
 }
+
+extension Tape {
+    /// The one tape wrapper of every unary elementwise op (silu, gelu, sigmoid, tanh, relu):
+    /// `forward(out, x, n)` fills a new tensor of x's shape; on the backward pass
+    /// `backward(dx, dy, x, y, n)` accumulates dL/dx into x's gradient. Each op passes its two
+    /// pointer kernels, which hold the math and are reused by the tape-free inference paths.
+    func unary(_ x: Tensor,
+               forward: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void,
+               backward: @escaping (_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>,
+                                    _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Void) -> Tensor {
+        let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
+        forward(y.pointer, x.pointer, x.count)
+        guard y.requiresGrad else { return y }
+        record {
+            guard let dy = y.gradStorage?.pointer else { return }
+            backward(x.gradPointer().pointer, dy, x.pointer, y.pointer, x.count)
+        }
+        return y
+    }
+}

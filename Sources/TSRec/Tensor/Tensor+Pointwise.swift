@@ -86,38 +86,20 @@ extension Kernels {
 extension Tape {
     /// Logistic sigmoid, elementwise, any shape: y = 1 / (1 + e^(−x)).
     public func sigmoid(_ x: Tensor) -> Tensor {
-        let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
-        Kernels.sigmoidForward(out: y.pointer, x: x.pointer, n: x.count)
-        guard y.requiresGrad else { return y }
-        record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.sigmoidBackward(dx: x.gradPointer().pointer, dout: dy, y: y.pointer, n: x.count)
-        }
-        return y
+        unary(x, forward: { Kernels.sigmoidForward(out: $0, x: $1, n: $2) },
+              backward: { dx, dy, x, y, n in Kernels.sigmoidBackward(dx: dx, dout: dy, y: y, n: n) })
     }
 
     /// Hyperbolic tangent, elementwise, any shape.
     public func tanh(_ x: Tensor) -> Tensor {
-        let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
-        Kernels.tanhForward(out: y.pointer, x: x.pointer, n: x.count)
-        guard y.requiresGrad else { return y }
-        record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.tanhBackward(dx: x.gradPointer().pointer, dout: dy, y: y.pointer, n: x.count)
-        }
-        return y
+        unary(x, forward: { Kernels.tanhForward(out: $0, x: $1, n: $2) },
+              backward: { dx, dy, x, y, n in Kernels.tanhBackward(dx: dx, dout: dy, y: y, n: n) })
     }
 
     /// Rectified linear unit, elementwise, any shape: y = max(x, 0).
     public func relu(_ x: Tensor) -> Tensor {
-        let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
-        Kernels.reluForward(out: y.pointer, x: x.pointer, n: x.count)
-        guard y.requiresGrad else { return y }
-        record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.reluBackward(dx: x.gradPointer().pointer, dout: dy, x: x.pointer, n: x.count)
-        }
-        return y
+        unary(x, forward: { Kernels.reluForward(out: $0, x: $1, n: $2) },
+              backward: { dx, dy, x, y, n in Kernels.reluBackward(dx: dx, dout: dy, x: x, n: n) })
     }
 
     /// Adds a bias row to every row: `x [..., D] + b [D]` → `[..., D]` (a linear layer's bias).
