@@ -99,6 +99,18 @@ enum BaselineToy {
         #expect(outcome.bestValid < 0.1)
     }
 
+    @Test func tigerPaperConfigurationBuildsAndTrainsAStep() throws {
+        let data = BaselineToy.data
+        var rng = SplitMix64(seed: 6)
+        let model = TIGER(data: data, config: .paper, rng: &rng)
+        #expect(model.encoder.count == 4 && model.decoder.count == 4 && model.encoder[0].attn.q.weight.shape == [384, 128])
+        let tape = Tape()
+        let loss = try model.loss(Array(data.train.prefix(4)), tape: tape, training: true, rng: &rng)
+        #expect(loss.item.isFinite && abs(loss.item - Float(log(Double(model.vocabulary.size)))) < 1.5)   // ≈ uniform at init
+        tape.backward(from: loss)
+        #expect(model.parameters.allSatisfy { $0.gradArray.allSatisfy(\.isFinite) })
+    }
+
     // MARK: - Causality: a later item never changes an earlier output
 
     /// Encodes two full-length histories that differ only at `changed`; returns the max |Δ| of the
@@ -279,6 +291,55 @@ enum BaselineToy {
         #expect(sas.metrics.hr1 > pop.metrics.hr1 + 0.3, "SASRec HR@1 \(sas.metrics.hr1) vs popularity \(pop.metrics.hr1)")
         #expect(sas.csvFields.count == BaselineResult.csvHeader.count && sas.reproduced.reportedMethod == "SASRec")
         #expect(BaselineMethod.popularity.reportedName == nil && BaselineMethod.tiger.reportedName == "TIGER")
+    }
+
+    /// A model whose scores are fixed, to pin the losses to hand values.
+    final class FixedScores: SequentialRecommender {
+        let name = "Fixed"
+        var objective = Objective.softmax
+        let itemSIDs: [String]
+        let table: Tensor                                   // [B, N], requires grad so the loss records
+        init(_ values: [Float], batch: Int) {
+            itemSIDs = (0..<values.count / batch).map { "<a_\($0)>" }
+            table = Tensor(values, shape: [batch, values.count / batch], requiresGrad: true)
+        }
+        var parameters: [Tensor] { [table] }
+        func scores(_ batch: HistoryBatch, tape: Tape, training: Bool, rng: inout SplitMix64) -> Tensor { table }
+    }
+
+    @Test func objectivesMatchHandValues() throws {
+        let model = FixedScores([2, 0, -1, 0.5, 1, 3], batch: 2)   // two rows over three items
+        let samples = [RecSample(userID: "a", user: 0, history: [1], target: 0), RecSample(userID: "b", user: 0, history: [2], target: 2)]
+        var rng = SplitMix64(seed: 3)
+        let ce = try model.loss(samples, tape: Tape(recording: false), training: true, rng: &rng).item
+        func lse(_ x: [Double]) -> Double { log(x.map(exp).reduce(0, +)) }
+        let expectedCE = ((lse([2, 0, -1]) - 2) + (lse([0.5, 1, 3]) - 3)) / 2
+        #expect(abs(Double(ce) - expectedCE) < 1e-5)
+        // sampledBCE: the negatives come from the rng in row order, uniform over the other items.
+        model.objective = .sampledBCE
+        var draw = SplitMix64(seed: 3)
+        let neg0 = { let n = Int(draw.next() % 2); return n >= 0 ? n + 1 : n }()        // target 0: skip item 0
+        let neg1 = { let n = Int(draw.next() % 2); return n >= 2 ? n + 1 : n }()        // target 2
+        let row0: [Double] = [2, 0, -1], row1: [Double] = [0.5, 1, 3]
+        func softplus(_ x: Double) -> Double { log(1 + exp(x)) }
+        let expectedBCE = (softplus(-row0[0]) + softplus(row0[neg0]) + softplus(-row1[2]) + softplus(row1[neg1])) / 4
+        rng = SplitMix64(seed: 3)
+        let bce = try model.loss(samples, tape: Tape(recording: false), training: true, rng: &rng).item
+        #expect(abs(Double(bce) - expectedBCE) < 1e-5, "negatives \(neg0), \(neg1)")
+        #expect(neg0 != 0 && neg1 != 2)
+    }
+
+    @Test func resultsRoundTripThroughCSV() throws {
+        let m = MetricRow(rows: 10, hr: [0.1, 0.2, 0.3, 0.4, 0.5], ndcg: [0.1, 0.15, 0.2, 0.25, 0.3], invalid: 0, invalidRate: 0)
+        let r = BaselineResult(dataset: "D", method: "SASRec", metrics: m, trainSeconds: 12.5, evalSeconds: 1.5, epochs: 7,
+                               bestEpoch: 4, parameterCount: 1234)
+        let dir = try DataTestSupport.makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("baselines.csv")
+        try CSV.write([r], to: url, metadata: [("profile", "quick")])
+        let back = try BaselineResult.read(from: url)
+        #expect(back.count == 1 && back[0].metrics == m && back[0].method == "SASRec" && back[0].epochs == 7)
+        #expect(back[0].bestEpoch == 4 && back[0].parameterCount == 1234 && abs(back[0].wallSeconds - 14) < 1e-9)
     }
 
     // MARK: - The real benchmark's ID view
