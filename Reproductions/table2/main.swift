@@ -1,7 +1,8 @@
 // Reproductions/table2/main.swift: the TS-Rec paper's main table.
 //
-// For every benchmark whose data is complete: the popularity floor, MiniOneRec-SFT (tasks 1-3,
-// default SID initialisation) and TS-Rec (SA-Init + TS-Align), trained and evaluated under one
+// For every benchmark whose data is complete: the popularity floor, the baselines (GRU4Rec,
+// Caser, SASRec, HSTU, TIGER), MiniOneRec-SFT (tasks 1-3, default SID initialisation) and
+// TS-Rec (SA-Init + TS-Align), trained and evaluated under one
 // profile (`--profile`, default quick). Then the comparison with the reported numbers that are
 // available offline; the TS-Rec rows of the paper are not among them and stay "unknown".
 import Foundation
@@ -25,6 +26,13 @@ for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) 
 
     // MARK: Popularity floor (most popular train targets)
     results.append(try .popularity(dataset, context.config(dataset: benchmark.name)))
+
+    // MARK: Traditional and generative baselines, same splits and metrics (Baselines/)
+    let recData = try RecData(dataset)
+    for method in BaselineMethod.allCases where method != .popularity {
+        let b = try BaselineSuite.run(method, data: recData, budget: .of(context.profile), seed: context.seed ?? 42)
+        results.append(RunResult(b, profile: context.profile))
+    }
 
     // MARK: MiniOneRec-SFT and TS-Rec: one configuration each
     for method in [Method.minionerecSFT, .tsrec] {
