@@ -46,7 +46,7 @@ public struct AblationStudy {
         }
 
         // MARK: metrics per variant
-        let metrics = ["HR@3", "NDCG@3", "HR@5", "NDCG@5", "HR@10", "NDCG@10"]
+        let metrics = ResultsReport.tableMetrics
         let rows = results.map { r in [r.dataset, r.method, r.profile, r.configHash] + metrics.map { CSV.cell(r.metrics.value(named: $0)) }
             + [CSV.cell(r.bestValidLoss), String(format: "%.0f", r.trainSeconds)] }
         let csv = figures.appendingPathComponent("\(name)-\(context.profile.rawValue).csv")

@@ -34,6 +34,7 @@ public struct ResultsReport {
         return try ReportedTable.load(from: url)
     }
 
+    /// The metrics the paper reports (K = 3, 5, 10), in table order.
     static let tableMetrics = ["HR@3", "NDCG@3", "HR@5", "NDCG@5", "HR@10", "NDCG@10"]
 
     public var comparison: Comparison {

@@ -15,7 +15,7 @@ struct SIDInitialiser {
         let init_ = SIDEmbeddingInit(table: table, vocab: baseVocab, dim: dim)
         var rng = SplitMix64(seed: config.seed ^ 0x5349_4449_4E49_5400)  // "SIDINIT": its own stream
         let levels = Set(config.sidInitLevels.compactMap { Prompt.levelNames.firstIndex(of: String($0)) })
-        let vocabMean = init_.vocabularyMean()
+        let vocabMean = config.sidInit == .vocabMean ? init_.vocabularyMean() : []   // a pass over the whole table: only when used
         let clusters = config.sidInit == .titles ? dataset.clusters() : [:]
         let semantics = config.sidInit == .keywords ? try dataset.requireKeywords() : nil
         var out: [Float] = []

@@ -220,24 +220,25 @@ func formatDuration(_ seconds: Double) -> String {
     return "\(s)s"
 }
 
-/// The training log as CSV (one row per optimizer step), read back on resume.
+/// The training log as CSV (one row per optimizer step), read back on resume; written and
+/// parsed by the project's `CSV` (Report/CSV.swift).
 enum TrainLogCSV {
-    static let header = "step,epoch,loss,lr,grad_norm,target_tokens,tokens,ms,valid_loss"
+    static let header = ["step", "epoch", "loss", "lr", "grad_norm", "target_tokens", "tokens", "ms", "valid_loss"]
 
     static func write(_ rows: [TrainLogRow], to url: URL) throws {
-        var text = header + "\n"
-        for r in rows {
-            text += "\(r.step),\(r.epoch),\(r.loss),\(r.learningRate),\(r.gradNorm),\(r.targetTokens),\(r.tokens),"
-            text += String(format: "%.1f", r.milliseconds) + "," + (r.validLoss.map { "\($0)" } ?? "") + "\n"
-        }
-        try AtomicFile.write(text, to: url)
+        try CSV.write(header: header, rows: rows.map { r in
+            ["\(r.step)", "\(r.epoch)", "\(r.loss)", "\(r.learningRate)", "\(r.gradNorm)", "\(r.targetTokens)",
+             "\(r.tokens)", String(format: "%.1f", r.milliseconds), CSV.cell(r.validLoss)]
+        }, to: url)
     }
 
     static func read(_ url: URL) throws -> [TrainLogRow] {
-        let text = try String(contentsOf: url, encoding: .utf8)
-        return try text.split(separator: "\n").dropFirst().enumerated().map { i, line in
-            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            guard f.count == 9, let step = Int(f[0]), let epoch = Int(f[1]), let loss = Double(f[2]),
+        let table = try CSV.read(from: url)
+        guard table.header == header else {
+            throw TSRecError(.format(path: url.path, line: 1, field: "", reason: "unexpected training-log header \(table.header)"))
+        }
+        return try table.rows.enumerated().map { i, f in
+            guard f.count == header.count, let step = Int(f[0]), let epoch = Int(f[1]), let loss = Double(f[2]),
                   let lr = Double(f[3]), let g = Double(f[4]), let tt = Int(f[5]), let tok = Int(f[6]), let ms = Double(f[7])
             else { throw TSRecError(.format(path: url.path, line: i + 2, field: "", reason: "malformed training-log row")) }
             return TrainLogRow(step: step, epoch: epoch, loss: loss, learningRate: lr, gradNorm: g, targetTokens: tt,
