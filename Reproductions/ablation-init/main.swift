@@ -5,7 +5,7 @@
 // Everything else is the full TS-Rec configuration.
 import TSRec
 
-BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+Launch.prepare()
 
 let context = try RunContext(CommandLine.arguments, name: "ablation-init")
 context.printHeader()

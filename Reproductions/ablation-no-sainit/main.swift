@@ -4,7 +4,7 @@
 // the default initialisation. TS-Align stays on in both.
 import TSRec
 
-BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+Launch.prepare()
 
 let context = try RunContext(CommandLine.arguments, name: "ablation-no-sainit")
 context.printHeader()

@@ -4,7 +4,7 @@
 // description -> token) are mixed into training. SA-Init stays on in both.
 import TSRec
 
-BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+Launch.prepare()
 
 let context = try RunContext(CommandLine.arguments, name: "ablation-no-tsalign")
 context.printHeader()

@@ -5,7 +5,7 @@
 import Foundation
 import TSRec
 
-BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+Launch.prepare()
 
 let run = try RunContext(CommandLine.arguments, name: "baselines")
 for (k, v) in run.metadata { say("\(k): \(v)") }      // the run header: profile, seed, commit, BLAS

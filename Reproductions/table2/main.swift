@@ -8,7 +8,7 @@
 import Foundation
 import TSRec
 
-BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+Launch.prepare()
 
 let context = try RunContext(CommandLine.arguments, name: "table2")
 context.printHeader()

@@ -167,3 +167,45 @@ func beamStaysInsideTheTrie(seed: UInt64) throws {
     #expect(zip(beam, beam.dropFirst()).allSatisfy { $0.score >= $1.score })
     print("beamSearch overhead (vocab \(base + 560), 3670 SIDs, width 20): \(String(format: "%.2f", (t1 - t0) * 100)) ms per row")
 }
+
+/// A scorer whose logits depend on the prompt and the prefix, and that takes `maxPrompts`
+/// prompts at once: the state is (prompt, prefix). Records the batch sizes it was given.
+private struct PromptTableScorer: BeamScorer {
+    typealias State = (prompt: [Int], prefix: [Int])
+    let maxPrompts: Int
+    var startSizes: [Int] = []
+    var extendSizes: [Int] = []
+
+    func logits(_ prompt: [Int], _ prefix: [Int]) -> [Float] {
+        TableScorer(vocab: 16, seed: prompt.reduce(1) { $0 &* 31 &+ UInt64($1) }).logits(prefix)
+    }
+    mutating func start(prompt: [Int]) throws -> (State, [Float]) { try start(prompts: [prompt])[0] }
+    mutating func start(prompts: [[Int]]) throws -> [(State, [Float])] {
+        precondition(prompts.count <= maxPrompts)
+        startSizes.append(prompts.count)
+        return prompts.map { (($0, []), logits($0, [])) }
+    }
+    mutating func extend(_ states: [State], with tokens: [Int]) throws -> [(State, [Float])] {
+        extendSizes.append(states.count)
+        return zip(states, tokens).map { s, t in ((s.prompt, s.prefix + [t]), logits(s.prompt, s.prefix + [t])) }
+    }
+}
+
+@Test(arguments: [1, 3, 8])
+func severalPromptsAtOnceEqualOneAtATime(maxPrompts: Int) throws {
+    let trie = tinyTrie(items: 20, seed: 9)
+    let prompts = (0 ..< 7).map { [$0, 2 * $0 + 1] }
+    var single = PromptTableScorer(maxPrompts: 1)
+    let expected = try prompts.map { try beamSearch(&single, trie: trie, prompt: $0, width: 4) }
+    var batched = PromptTableScorer(maxPrompts: maxPrompts)
+    let got = try beamSearch(&batched, trie: trie, prompts: prompts, width: 4)
+    #expect(got.map { $0.map(\.tokens) } == expected.map { $0.map(\.tokens) })
+    #expect(zip(got, expected).allSatisfy { zip($0, $1).allSatisfy { $0.score == $1.score } })
+    // Different prompts rank differently (otherwise the check above could not tell them apart).
+    #expect(Set(expected.map { $0.map(\.tokens) }).count > 1)
+    // Prompts are started in chunks of maxPrompts, and each extend carries a whole chunk's
+    // hypotheses: 3 per prompt after the first step (the trie's first level has 3 tokens), then 4.
+    let chunks = stride(from: 0, to: prompts.count, by: maxPrompts).map { min(maxPrompts, prompts.count - $0) }
+    #expect(batched.startSizes == chunks)
+    #expect(batched.extendSizes == chunks.flatMap { [$0 * 3, $0 * 4] })
+}

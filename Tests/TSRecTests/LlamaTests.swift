@@ -326,3 +326,20 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
         #expect(throws: TSRecError.self) { try Llama.load(contentsOf: LlamaFixtures.ggufURL, layers: 31) }
     }
 }
+
+/// The pipeline's scorer with several prompts of different lengths in one cache ranks exactly
+/// as with one prompt at a time (batched prefill pads; decode mixes prompts in one GEMM).
+@Test func llamaBeamScorerBatchesPromptsWithoutChangingRankings() throws {
+    let m = try LlamaFixtures.tinyModel(seed: 21, std: 0.3)
+    let sequences = Set((0..<40).map { [10 + $0 % 4, 20 + ($0 / 4) % 5, 30 + $0 % 7] })
+    let trie = PrefixTrie(sequences: sequences.sorted { $0.lexicographicallyPrecedes($1) })
+    let prompts: [[Int]] = [[1, 2, 3], [4, 5, 6, 7, 8, 9, 1], [2], [9, 8, 7, 6], [3, 3, 3, 3, 3]]
+    var one = LlamaBeamScorer(model: m, promptCapacity: 8, depth: 3, width: 6)
+    let expected = try prompts.map { try beamSearch(&one, trie: trie, prompt: $0, width: 6) }
+    var batched = LlamaBeamScorer(model: m, promptCapacity: 8, depth: 3, width: 6, maxPrompts: 3)
+    let got = try beamSearch(&batched, trie: trie, prompts: prompts, width: 6)
+    #expect(got.map { $0.map(\.tokens) } == expected.map { $0.map(\.tokens) })
+    let worst = zip(got, expected).flatMap { zip($0, $1).map { abs($0.score - $1.score) } }.max() ?? 0
+    #expect(worst < 1e-4, "score difference \(worst)")
+    #expect(Set(expected.map { $0.map(\.tokens) }).count > 1)
+}

@@ -102,3 +102,23 @@ private let toy: [Prediction] = [
     let m = MetricRow.evaluate(preds, catalogue: Set(sids))
     #expect(m.hr1 == 0 && m.hr3 == 0.5 && m.ndcg3 == 0.25)  // one hit at rank 2 out of two rows: 0.5/2
 }
+
+@Test func predictionJournalKeepsWhatWasAppendedAndIgnoresATornLine() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-journal-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let journal = PredictionJournal(url: dir.appendingPathComponent("p.jsonl.partial"))
+    #expect(journal.load().isEmpty)
+    try journal.append([(row: 4, prediction: toy[0]), (row: 1, prediction: toy[1])])
+    try journal.append([(row: 0, prediction: toy[2])])
+    // A process killed mid-write leaves half a line at the end.
+    let handle = try FileHandle(forWritingTo: journal.url)
+    try handle.seekToEnd()
+    try handle.write(contentsOf: Data(#"{"row":7,"prediction":{"user":"u"#.utf8))
+    try handle.close()
+    #expect(journal.load() == [4: toy[0], 1: toy[1], 0: toy[2]])
+    try journal.append([(row: 2, prediction: toy[3])])  // the resumed run appends after the torn line
+    #expect(journal.load() == [4: toy[0], 1: toy[1], 0: toy[2], 2: toy[3]])
+    journal.remove()
+    #expect(!FileManager.default.fileExists(atPath: journal.url.path))
+}

@@ -8,7 +8,7 @@
 import Foundation
 import TSRec
 
-BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+Launch.prepare()
 
 /// Unbuffered line output: progress appears as it happens, also through a pipe.
 func say(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
@@ -216,15 +216,18 @@ if mode != "train" {
         sids.insert([base + Int(sidRNG.next() % 48), base + 48 + Int(sidRNG.next() % 256), base + 304 + Int(sidRNG.next() % 256)])
     }
     let trie = PrefixTrie(sequences: sids.sorted { $0.lexicographicallyPrecedes($1) })
-    var scorer = LlamaBeamScorer(model: model, promptCapacity: 70, depth: 3, width: 20)
-    let rows = 6
-    let t0 = now()
-    for _ in 0..<rows {
-        let prompt = (0..<70).map { _ in Int(sidRNG.next() % UInt64(base)) }
-        _ = try beamSearch(&scorer, trie: trie, prompt: prompt, width: 20)
+    // The same 16 prompts decoded one at a time and then 8 at a time (as `Pipeline` does), in this run.
+    let prompts = (0..<16).map { _ in (0..<70).map { _ in Int(sidRNG.next() % UInt64(base)) } }
+    var perRow: [Int: Double] = [:]
+    for batch in [1, 8] {
+        var scorer = LlamaBeamScorer(model: model, promptCapacity: 70, depth: 3, width: 20, maxPrompts: batch)
+        _ = try beamSearch(&scorer, trie: trie, prompts: Array(prompts.prefix(batch)), width: 20)  // warm-up
+        let t0 = now()
+        _ = try beamSearch(&scorer, trie: trie, prompts: prompts, width: 20)
+        perRow[batch] = (now() - t0) / Double(prompts.count)
+        say("evaluation: constrained beam search, beam 20, 70-token prompts, \(batch) prompt(s) at a time: "
+            + "\(f2(1 / perRow[batch]!)) test rows/s (\(f1(perRow[batch]! * 1e3)) ms per row; 4,533 Industrial rows ≈ \(f1(4_533 * perRow[batch]! / 60)) min)")
     }
-    let perRow = (now() - t0) / Double(rows)
-    say("evaluation: constrained beam search, beam 20, 70-token prompts, one prompt at a time: "
-        + "\(f2(1 / perRow)) test rows/s (\(f1(perRow * 1e3)) ms per row; 4,533 Industrial rows ≈ \(f1(4_533 * perRow / 60)) min)")
+    say("evaluation: 8 prompts at a time is \(f2(perRow[1]! / perRow[8]!))x the rows/s of one at a time (same run)")
 }
 say("peak resident memory (whole run): \(f2(peakRSSGiB())) GiB")

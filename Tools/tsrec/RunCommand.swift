@@ -21,6 +21,7 @@ struct Run: ParsableCommand {
     @Option(help: "Use the first N train rows.") var trainRows: Int?
     @Option(help: "Beam width.") var beam: Int?
     @Option(help: "Seed.") var seed: UInt64?
+    @Flag(help: "Train (or resume) only; evaluate in a later call.") var trainOnly = false
 
     func run() throws {
         print(BLAS.summary)
@@ -37,7 +38,13 @@ struct Run: ParsableCommand {
         if let trainRows { config.trainRows = trainRows }
         if let beam { config.beamWidth = beam }
         if let seed { config.seed = seed }
-        let result = try Pipeline(config, label: m.rawValue).run()
+        let pipeline = Pipeline(config, label: m.rawValue)
+        if trainOnly {
+            let summary = try pipeline.trainOnly()
+            print("trained: \(summary.steps) steps, best validation loss \(summary.bestValidLoss.map { String(format: "%.4f", $0) } ?? "-")")
+            return
+        }
+        let result = try pipeline.run()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var r = result

@@ -12,7 +12,7 @@ struct TSRecCommand: ParsableCommand {
 
     /// Relaunch with the right OpenBLAS kernels first (see `BLAS.relaunchWithRecommendedCoreTypeIfNeeded`).
     static func main() {
-        BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
+        Launch.prepare()
         main(nil)
     }
 }

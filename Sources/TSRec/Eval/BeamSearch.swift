@@ -14,13 +14,29 @@ import Foundation
 ///   search never passes the old states again, so their storage may be recycled.
 /// - The search calls `start` once and `extend` exactly `depth - 1` times (no logits are needed after
 ///   the last token), each with at most `width` states.
+/// - Several prompts (`maxPrompts > 1`): `start(prompts:)` consumes them together and `extend` then
+///   receives the states of all of their hypotheses in one call, so a scorer can batch across prompts.
+///   A scorer that cannot keeps the default `maxPrompts == 1`.
 public protocol BeamScorer {
     /// One hypothesis' cache, e.g. a KV-cache handle.
     associatedtype State
     /// Consumes the prompt; returns the state after it and the logits `[vocab]` of the next token.
     mutating func start(prompt: [Int]) throws -> (State, [Float])
+    /// How many prompts `start(prompts:)` accepts at once.
+    var maxPrompts: Int { get }
+    /// Consumes up to `maxPrompts` prompts; returns one (state, logits) per prompt, in order.
+    mutating func start(prompts: [[Int]]) throws -> [(State, [Float])]
     /// Extends each given state by one token; returns new states and next-token logits, one per input.
     mutating func extend(_ states: [State], with tokens: [Int]) throws -> [(State, [Float])]
+}
+
+extension BeamScorer {
+    public var maxPrompts: Int { 1 }
+
+    public mutating func start(prompts: [[Int]]) throws -> [(State, [Float])] {
+        precondition(prompts.count == 1, "BeamScorer: \(prompts.count) prompts for a scorer that takes one at a time")
+        return [try start(prompt: prompts[0])]
+    }
 }
 
 /// One finished hypothesis: a whole sequence of the trie and its total log-probability
@@ -48,44 +64,82 @@ public struct BeamHypothesis: Sendable, Hashable, Codable {
 public func beamSearch<S: BeamScorer>(
     _ scorer: inout S, trie: PrefixTrie, prompt: [Int], width: Int = 20
 ) throws -> [BeamHypothesis] {
+    try beamSearch(&scorer, trie: trie, prompts: [prompt], width: width)[0]
+}
+
+/// `beamSearch(_:trie:prompt:width:)` for several prompts: each prompt's result is exactly what the
+/// single-prompt search returns (selection never mixes prompts), but the scorer sees up to
+/// `scorer.maxPrompts` prompts at a time and all of their hypotheses in each `extend`, so a model
+/// runs its projections as larger GEMMs. Results are in the order of `prompts`.
+public func beamSearch<S: BeamScorer>(
+    _ scorer: inout S, trie: PrefixTrie, prompts: [[Int]], width: Int = 20
+) throws -> [[BeamHypothesis]] {
     precondition(width >= 1, "beamSearch: width \(width) < 1")
-    guard trie.count > 0 else { return [] }
+    precondition(scorer.maxPrompts >= 1, "beamSearch: scorer.maxPrompts \(scorer.maxPrompts) < 1")
+    guard trie.count > 0 else { return prompts.map { _ in [] } }
     guard let length = trie.uniformLength else {
         preconditionFailure("beamSearch: trie sequences have different lengths (max \(trie.depth))")
     }
+    var results: [[BeamHypothesis]] = []
+    results.reserveCapacity(prompts.count)
+    for chunkStart in stride(from: 0, to: prompts.count, by: scorer.maxPrompts) {
+        let chunk = Array(prompts[chunkStart ..< min(chunkStart + scorer.maxPrompts, prompts.count)])
+        let started = try scorer.start(prompts: chunk)
+        precondition(started.count == chunk.count, "BeamScorer.start returned \(started.count) results for \(chunk.count) prompts")
+        let vocab = started[0].1.count
+        // Per prompt: its live beam, and per step the kept candidates' parents and tokens.
+        var beams = started.map { [LiveHypothesis(node: PrefixTrie.root, score: 0, state: $0.0, logits: $0.1)] }
+        var parentOf = [[[Int]]](repeating: [], count: chunk.count)
+        var tokensOf = [[[Int]]](repeating: [], count: chunk.count)
 
-    let (s0, l0) = try scorer.start(prompt: prompt)
-    let vocab = l0.count
-    var beam = [LiveHypothesis(node: PrefixTrie.root, score: 0, state: s0, logits: l0)]
-    var parentOf: [[Int]] = []  // parentOf[step][i]: index in the previous beam, to rebuild token paths
-    var tokensOf: [[Int]] = []  // tokensOf[step][i]: token chosen at that step
-
-    for step in 0 ..< length {
-        var candidates: [BeamCandidate] = []
-        for (b, hyp) in beam.enumerated() {
-            try checkVocab(hyp.logits.count, vocab, step: step)
-            let lse = try logSumExp(hyp.logits, step: step)
-            for c in trie.children(of: hyp.node) {
-                let t = trie.token(of: c)
-                precondition(t < vocab, "beamSearch: trie token \(t) outside the scorer's vocabulary \(vocab)")
-                candidates.append(BeamCandidate(score: hyp.score + (Double(hyp.logits[t]) - lse), parent: b, child: c))
+        for step in 0 ..< length {
+            var kept: [[BeamCandidate]] = []
+            for p in chunk.indices {
+                let k = try topCandidates(beams[p], trie: trie, vocab: vocab, width: width, step: step)
+                parentOf[p].append(k.map(\.parent))
+                tokensOf[p].append(k.map { trie.token(of: $0.child) })
+                kept.append(k)
+            }
+            if step == length - 1 {
+                for p in chunk.indices {
+                    results.append(kept[p].enumerated().map { i, c in
+                        BeamHypothesis(tokens: tracePath(i, parentOf: parentOf[p], tokensOf: tokensOf[p]), score: c.score)
+                    })
+                }
+                break
+            }
+            // One extend for every kept hypothesis of every prompt, prompt by prompt.
+            let states = chunk.indices.flatMap { p in kept[p].map { beams[p][$0.parent].state } }
+            let extended = try scorer.extend(states, with: chunk.indices.flatMap { tokensOf[$0][step] })
+            precondition(extended.count == states.count, "BeamScorer.extend returned \(extended.count) results for \(states.count) states")
+            var next = 0
+            for p in chunk.indices {
+                beams[p] = kept[p].map { c in
+                    defer { next += 1 }
+                    return LiveHypothesis(node: c.child, score: c.score, state: extended[next].0, logits: extended[next].1)
+                }
             }
         }
-        candidates.sort { $0.score != $1.score ? $0.score > $1.score : $0.child < $1.child }
-        let kept = candidates.prefix(width)
-        parentOf.append(kept.map(\.parent))
-        tokensOf.append(kept.map { trie.token(of: $0.child) })
-
-        if step == length - 1 {
-            return kept.enumerated().map { i, c in
-                BeamHypothesis(tokens: tracePath(i, parentOf: parentOf, tokensOf: tokensOf), score: c.score)
-            }
-        }
-        let extended = try scorer.extend(kept.map { beam[$0.parent].state }, with: tokensOf[step])
-        precondition(extended.count == kept.count, "BeamScorer.extend returned \(extended.count) results for \(kept.count) states")
-        beam = zip(kept, extended).map { c, e in LiveHypothesis(node: c.child, score: c.score, state: e.0, logits: e.1) }
     }
-    return []  // unreachable: length >= 1 returns inside the loop
+    return results
+}
+
+/// The `width` best (hypothesis, allowed token) pairs of one prompt's beam, best first; ties go
+/// to the smaller child node (the lexicographically smaller sequence).
+private func topCandidates<State>(_ beam: [LiveHypothesis<State>], trie: PrefixTrie, vocab: Int, width: Int,
+                                  step: Int) throws -> [BeamCandidate] {
+    var candidates: [BeamCandidate] = []
+    for (b, hyp) in beam.enumerated() {
+        try checkVocab(hyp.logits.count, vocab, step: step)
+        let lse = try logSumExp(hyp.logits, step: step)
+        for c in trie.children(of: hyp.node) {
+            let t = trie.token(of: c)
+            precondition(t < vocab, "beamSearch: trie token \(t) outside the scorer's vocabulary \(vocab)")
+            candidates.append(BeamCandidate(score: hyp.score + (Double(hyp.logits[t]) - lse), parent: b, child: c))
+        }
+    }
+    candidates.sort { $0.score != $1.score ? $0.score > $1.score : $0.child < $1.child }
+    return Array(candidates.prefix(width))
 }
 
 /// Greedy constrained decoding: at each step the allowed token with the largest logit (ties: smaller

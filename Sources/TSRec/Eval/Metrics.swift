@@ -173,3 +173,58 @@ extension MetricRow: CSVRow {
         ["\(rows)"] + Self.metricNames.map { CSV.cell(value(named: $0)) } + ["\(invalid)", CSV.cell(invalidRate)]
     }
 }
+
+/// Append-only record of the predictions made so far (`<predictions>.partial`), so an evaluation
+/// killed at any moment resumes at the rows it had not finished. One JSON line per row,
+/// `{"row": i, "prediction": {...}}`; a torn last line (killed mid-write) is ignored.
+public struct PredictionJournal {
+    public let url: URL
+
+    public init(url: URL) { self.url = url }
+
+    struct Entry: Codable { var row: Int; var prediction: Prediction }
+
+    /// The rows recorded so far (row index → prediction); empty when there is no journal.
+    public func load() -> [Int: Prediction] {
+        guard let data = try? Data(contentsOf: url) else { return [:] }
+        let decoder = JSONDecoder()
+        var out: [Int: Prediction] = [:]
+        for line in data.split(separator: 0x0A) {
+            guard let e = try? decoder.decode(Entry.self, from: Data(line)) else { continue }
+            out[e.row] = e.prediction
+        }
+        return out
+    }
+
+    /// Appends rows and flushes them to disk before returning.
+    public func append(_ entries: [(row: Int, prediction: Prediction)]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = Data()
+        for e in entries {
+            data.append(try encoder.encode(Entry(row: e.row, prediction: e.prediction)))
+            data.append(0x0A)
+        }
+        if !FileManager.default.fileExists(atPath: url.path) {
+            guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+                throw TSRecError(.io(path: url.path, reason: "cannot create the predictions journal"))
+            }
+        }
+        do {
+            let handle = try FileHandle(forUpdating: url)
+            defer { try? handle.close() }
+            let end = try handle.seekToEnd()
+            if end > 0 {  // after a torn last line, start on a fresh one
+                try handle.seek(toOffset: end - 1)
+                if try handle.read(upToCount: 1) != Data([0x0A]) { data.insert(0x0A, at: 0) }
+                try handle.seekToEnd()
+            }
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+        } catch {
+            throw TSRecError(.io(path: url.path, reason: "cannot append predictions: \(error.localizedDescription)"))
+        }
+    }
+
+    public func remove() { try? FileManager.default.removeItem(at: url) }
+}

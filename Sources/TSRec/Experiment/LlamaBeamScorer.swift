@@ -2,28 +2,43 @@
 ///
 /// A hypothesis' state is its beam index in the cache. `extend` re-forms the cache's beams
 /// from the states it is given (`select(parents:)`, which copies only the few generated rows;
-/// the prompt prefix is shared), then decodes one token for all of them as one batch.
+/// each prompt's prefix is shared by its beams), then decodes one token for all of them as one
+/// batch. With `maxPrompts > 1` the cache holds several prompts and their beams decode together
+/// (M = prompts × width rows per GEMM instead of width).
 public struct LlamaBeamScorer: BeamScorer {
     public let model: Llama
     public let cache: KVCache
+    public let maxPrompts: Int
 
-    public init(model: Llama, promptCapacity: Int, depth: Int, width: Int) {
+    public init(model: Llama, promptCapacity: Int, depth: Int, width: Int, maxPrompts: Int = 1) {
         self.model = model
-        cache = model.makeCache(promptCapacity: promptCapacity, maxNewTokens: depth, maxBeams: width)
+        self.maxPrompts = maxPrompts
+        cache = model.makeCache(promptCapacity: promptCapacity, maxNewTokens: depth, maxBeams: width * maxPrompts,
+                                maxPrompts: maxPrompts)
     }
 
     public mutating func start(prompt: [Int]) throws -> (Int, [Float]) {
-        guard prompt.count <= cache.prefixCapacity else {
-            throw TSRecError(.config(field: "maxLength", reason: "prompt of \(prompt.count) tokens exceeds \(cache.prefixCapacity)"))
+        try start(prompts: [prompt])[0]
+    }
+
+    public mutating func start(prompts: [[Int]]) throws -> [(Int, [Float])] {
+        precondition(prompts.count <= maxPrompts, "LlamaBeamScorer: \(prompts.count) prompts, capacity \(maxPrompts)")
+        for prompt in prompts where prompt.count > cache.prefixCapacity || prompt.isEmpty {
+            throw TSRecError(.config(field: "maxLength", reason: "prompt of \(prompt.count) tokens outside 1...\(cache.prefixCapacity)"))
         }
-        let logits = model.prefill(prompt.map(Int32.init), cache: cache)
-        return (0, Array(logits.data))
+        let logits = model.prefill(prompts: prompts.map { $0.map(Int32.init) }, cache: cache)   // [G, V]
+        return rows(logits).enumerated().map { ($0, $1) }
     }
 
     public mutating func extend(_ states: [Int], with tokens: [Int]) throws -> [(Int, [Float])] {
         cache.select(parents: states)
         let logits = model.decode(tokens.map(Int32.init), cache: cache)   // [beams, V]
-        let V = logits.shape[1]
-        return (0..<states.count).map { b in (b, Array(logits.data[(b * V)..<((b + 1) * V)])) }
+        return rows(logits).enumerated().map { ($0, $1) }
+    }
+
+    /// The rows of a [M, V] logits tensor as arrays.
+    private func rows(_ logits: Tensor) -> [[Float]] {
+        let (M, V) = logits.dims2()
+        return (0..<M).map { b in Array(UnsafeBufferPointer(start: logits.pointer.advanced(by: b * V), count: V)) }
     }
 }

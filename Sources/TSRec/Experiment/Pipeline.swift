@@ -29,6 +29,9 @@ public struct Pipeline {
     /// Short name of the run for folders and logs (e.g. the method's name).
     public let label: String
     public var log: @Sendable (String) -> Void = { print($0) }
+    /// Test prompts decoded together in the beam search (an execution detail: results do not
+    /// depend on it, so it is not part of the configuration or its hash).
+    public var evalPromptsPerBatch = 8
 
     public init(_ config: ExperimentConfig, label: String, paths: Paths = .fromEnvironment()) {
         self.config = config
@@ -54,7 +57,31 @@ public struct Pipeline {
         paths.runs.appendingPathComponent(config.dataset).appendingPathComponent(trainingHash)
     }
 
+    /// What training and evaluation share: the data, the backbone with its SID tokens, the prompts.
+    struct Prepared {
+        var dataset: Dataset
+        var model: Llama
+        var builder: SFTSampleBuilder
+        /// SID token strings; token `i` has id `firstNewID + i`.
+        var sidTokens: [String]
+        var firstNewID: Int
+    }
+
+    /// Train (or load the finished run) and evaluate.
     public func run() throws -> RunResult {
+        let prepared = try prepare()
+        let summary = try train(prepared)
+        return try evaluate(prepared, summary: summary)
+    }
+
+    /// Train only (or confirm a finished run): lets a long queue of runs train first and
+    /// evaluate later, with whatever evaluation code is current then.
+    @discardableResult
+    public func trainOnly() throws -> TrainingSummary {
+        try train(try prepare())
+    }
+
+    func prepare() throws -> Prepared {
         log("run \(label): \(config.dataset), profile \(config.profile.rawValue), hash \(trainingHash)")
         log("  folder \(runDirectory.path)")
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
@@ -81,32 +108,35 @@ public struct Pipeline {
                                       embedding: model.tokenEmbedding, baseVocab: firstNewID).rows(for: sidTokens, log: log)
         model.addTokens(count: sidTokens.count, initialRows: rows)
         log("  \(sidTokens.count) SID tokens added (init \(config.sidInit.rawValue), levels \(config.sidInitLevels))")
-
-        // MARK: - Training (cached by configuration hash, resumable)
         let builder = try SFTSampleBuilder(tokenizer: tokenizer, maxLength: config.maxLength)
+        return Prepared(dataset: dataset, model: model, builder: builder, sidTokens: sidTokens, firstNewID: firstNewID)
+    }
+
+    /// Training, cached by configuration hash and resumable; leaves the best weights in the model.
+    func train(_ p: Prepared) throws -> TrainingSummary {
         let trainer = Trainer(config: config, runDirectory: runDirectory)
         let summaryURL = runDirectory.appendingPathComponent("summary.json")
-        var summary: TrainingSummary
         if let data = try? Data(contentsOf: summaryURL), let s = try? JSONDecoder().decode(TrainingSummary.self, from: data),
            FileManager.default.fileExists(atPath: trainer.bestURL.path) {
-            summary = s
-            _ = try Checkpoint.load(trainer.bestURL, tensors: Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.name, $0.tensor) }))
+            _ = try Checkpoint.load(trainer.bestURL, tensors: Dictionary(uniqueKeysWithValues: p.model.namedParameters.map { ($0.name, $0.tensor) }))
             log("  training: finished earlier (\(s.steps) steps), best weights loaded")
-        } else {
-            let (samples, dropped) = try builder.trainingSamples(dataset, tasks: config.tasks, trainRows: config.trainRows)
-            let valid = builder.nextItemSamples(Array(try dataset.split(.valid).rows.prefix(config.validRows ?? .max)))
-            let byTask = Dictionary(grouping: samples, by: \.task).mapValues(\.count).sorted { $0.key < $1.key }
-            log("  samples: " + byTask.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
-                + (dropped > 0 ? " (\(dropped) longer than \(config.maxLength) tokens dropped)" : "")
-                + "; \(trainer.totalSteps(sampleCount: samples.count)) steps of \(config.effectiveBatch)")
-            guard let s = try trainer.train(model, train: samples, valid: valid, configHash: trainingHash) else {
-                throw TSRecError(.config(field: "stepLimit", reason: "stopped before the end"))
-            }
-            summary = s
+            return s
         }
+        let (samples, dropped) = try p.builder.trainingSamples(p.dataset, tasks: config.tasks, trainRows: config.trainRows)
+        let valid = p.builder.nextItemSamples(Array(try p.dataset.split(.valid).rows.prefix(config.validRows ?? .max)))
+        let byTask = Dictionary(grouping: samples, by: \.task).mapValues(\.count).sorted { $0.key < $1.key }
+        log("  samples: " + byTask.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
+            + (dropped > 0 ? " (\(dropped) longer than \(config.maxLength) tokens dropped)" : "")
+            + "; \(trainer.totalSteps(sampleCount: samples.count)) steps of \(config.effectiveBatch)")
+        guard let s = try trainer.train(p.model, train: samples, valid: valid, configHash: trainingHash) else {
+            throw TSRecError(.config(field: "stepLimit", reason: "stopped before the end"))
+        }
+        return s
+    }
 
-        // MARK: - Evaluation: constrained beam search over the test rows
-        let test = Array(try dataset.split(.test).rows.prefix(config.testRows ?? .max))
+    /// Constrained beam search over the test rows (predictions cached per beam width and row count), then metrics.
+    func evaluate(_ p: Prepared, summary: TrainingSummary) throws -> RunResult {
+        let test = Array(try p.dataset.split(.test).rows.prefix(config.testRows ?? .max))
         let predictionsURL = runDirectory.appendingPathComponent("predictions-beam\(config.beamWidth)-n\(test.count).jsonl")
         let evalStart = Date()
         let predictions: [Prediction]
@@ -114,11 +144,12 @@ public struct Pipeline {
             predictions = cached
             log("  evaluation: predictions found, metrics recomputed")
         } else {
-            predictions = try evaluate(model: model, builder: builder, dataset: dataset, tokens: sidTokens,
-                                       firstID: firstNewID, rows: test)
+            predictions = try evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
+                                       firstID: p.firstNewID, rows: test, output: predictionsURL)
             try PredictionsFile.write(predictions, to: predictionsURL)
+            PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove()
         }
-        let metrics = MetricRow.evaluate(predictions, catalogue: Set(dataset.index.sids))
+        let metrics = MetricRow.evaluate(predictions, catalogue: Set(p.dataset.index.sids))
         let result = RunResult(dataset: config.dataset, method: label, profile: config.profile.rawValue,
                                configHash: trainingHash, metrics: metrics, trainSteps: summary.steps,
                                bestValidLoss: summary.bestValidLoss, trainSeconds: summary.wallSeconds,
@@ -129,24 +160,38 @@ public struct Pipeline {
     }
 
     /// Ranked SIDs for every row: beam search constrained to the catalogue's SIDs.
+    ///
+    /// Rows run `evalPromptsPerBatch` prompts at a time, grouped by prompt length (less padding in
+    /// the batched prefill); each batch is appended to a journal beside `output`, so a killed
+    /// evaluation resumes at the rows it had not finished. Returns predictions in row order.
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
-                  rows: [SplitRow]) throws -> [Prediction] {
+                  rows: [SplitRow], output: URL) throws -> [Prediction] {
         let idOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, firstID + $0) })
         let sequences = Set(dataset.index.sids).sorted().map { sid in SID.tokens(sid)!.map { idOf[$0]! } }
         let trie = PrefixTrie(sequences: sequences)
         let sidOf = Dictionary(uniqueKeysWithValues: sequences.map { ($0, $0.map { tokens[$0 - firstID] }.joined()) })
+        let prompts = rows.map { builder.promptIDs(.nextItem(history: $0.historySIDs)).map(Int.init) }
+
+        let journal = PredictionJournal(url: output.appendingPathExtension("partial"))
+        var done = journal.load().filter { $0.key < rows.count }
+        if !done.isEmpty { log("  evaluation: resuming, \(done.count) of \(rows.count) rows found in \(journal.url.lastPathComponent)") }
+        let todo = rows.indices.filter { done[$0] == nil }.sorted { (prompts[$0].count, $0) < (prompts[$1].count, $1) }
+
+        let batch = max(1, evalPromptsPerBatch)
         var scorer = LlamaBeamScorer(model: model, promptCapacity: config.maxLength, depth: trie.uniformLength ?? 3,
-                                     width: config.beamWidth)
-        let progress = ProgressBar(total: rows.count, label: "beam search")
-        var out: [Prediction] = []
-        out.reserveCapacity(rows.count)
-        for row in rows {
-            let prompt = builder.promptIDs(.nextItem(history: row.historySIDs)).map(Int.init)
-            let ranked = try beamSearch(&scorer, trie: trie, prompt: prompt, width: config.beamWidth)
-            out.append(Prediction(user: row.userID, target: row.targetSID, ranked: ranked.map { sidOf[$0.tokens]! }))
-            progress.advance(by: 1)
+                                     width: config.beamWidth, maxPrompts: batch)
+        let progress = ProgressBar(total: todo.count, label: "beam search")
+        for start in stride(from: 0, to: todo.count, by: batch) {
+            let chunk = Array(todo[start ..< min(start + batch, todo.count)])
+            let ranked = try beamSearch(&scorer, trie: trie, prompts: chunk.map { prompts[$0] }, width: config.beamWidth)
+            let made = zip(chunk, ranked).map { i, hyps in
+                (row: i, prediction: Prediction(user: rows[i].userID, target: rows[i].targetSID, ranked: hyps.map { sidOf[$0.tokens]! }))
+            }
+            try journal.append(made)
+            for m in made { done[m.row] = m.prediction }
+            progress.advance(by: chunk.count)
         }
         progress.finish()
-        return out
+        return rows.indices.map { done[$0]! }
     }
 }

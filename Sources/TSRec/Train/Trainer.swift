@@ -18,6 +18,7 @@ public struct TrainLogRow: Sendable, Codable {
     public var gradNorm: Double
     public var targetTokens: Int
     public var tokens: Int
+    /// Wall time of the step, its validation pass included when it ran one.
     public var milliseconds: Double
     /// Validation loss when this step ran an evaluation.
     public var validLoss: Double?
@@ -28,6 +29,7 @@ public struct TrainingSummary: Sendable, Codable {
     public var steps: Int
     public var bestValidLoss: Double?
     public var stoppedEarly: Bool
+    /// Training wall time summed over the logged steps, so it survives resumes.
     public var wallSeconds: Double
     public var log: [TrainLogRow]
 }
@@ -141,6 +143,7 @@ public struct Trainer {
                                   learningRate: Double(lr), gradNorm: Double(gradNorm), targetTokens: targets,
                                   tokens: tokens, milliseconds: Date().timeIntervalSince(t0) * 1000, validLoss: nil)
 
+            let stepSeconds = row.milliseconds / 1000
             if state.step % config.evalInterval == 0 || state.step == total {
                 let v = validationLoss(model, valid)
                 row.validLoss = v
@@ -156,12 +159,13 @@ public struct Trainer {
                     }
                 }
             }
+            row.milliseconds = Date().timeIntervalSince(t0) * 1000  // the step's wall time, validation included
             rows.append(row)
             // One line per step (logs are data; the same row goes to train_log.csv), with an ETA.
             let elapsed = Date().timeIntervalSince(started)
             let eta = elapsed / Double(state.step - firstStep) * Double(total - state.step)
             log(String(format: "step %d/%d loss %.4f lr %.2e gnorm %.2f tok/s %.0f ms %.0f%@ eta %@",
-                       state.step, total, row.loss, lr, gradNorm, Double(tokens) / (row.milliseconds / 1000),
+                       state.step, total, row.loss, lr, gradNorm, Double(tokens) / stepSeconds,
                        row.milliseconds, row.validLoss.map { String(format: " val %.4f", $0) } ?? "",
                        formatDuration(eta)))
             if state.step % config.checkpointInterval == 0 || state.step == total || state.stopped {
@@ -179,7 +183,7 @@ public struct Trainer {
             _ = try Checkpoint.load(bestURL, tensors: Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) }))
         }
         let summary = TrainingSummary(steps: state.step, bestValidLoss: state.bestValidLoss, stoppedEarly: state.stopped,
-                                      wallSeconds: Date().timeIntervalSince(started), log: rows)
+                                      wallSeconds: rows.reduce(0) { $0 + $1.milliseconds } / 1000, log: rows)
         try AtomicFile.write(try JSONEncoder().encode(summary), to: summaryURL)
         return summary
     }
