@@ -1,7 +1,8 @@
 // Reproductions/baselines/main.swift — the traditional and generative baselines of the paper's
 // Table 2 (GRU4Rec, Caser, SASRec, HSTU, TIGER) plus a popularity floor, trained with tsrec's own
 // engine on the same splits and scored with the same metrics as the LLM path.
-// Writes results/baselines.csv, results/baselines_vs_reported.{csv,md} and per-method predictions.
+// Writes results/baselines.csv and results/baselines_vs_reported.{csv,md}; each finished method is
+// cached with its predictions under results/runs/<dataset>/baselines/.
 import Foundation
 import TSRec
 
@@ -35,7 +36,7 @@ for benchmark in Benchmark.all where run.datasets?.contains(benchmark.name) ?? t
 // MARK: - Train + evaluate each method (rows are written after each one)
 let results = try BaselineSuite.runAll(methods, on: datasets, budget: budget, seed: seed, csv: run.output("baselines.csv"),
                                        metadata: run.metadata + [("budget", budget.description)],
-                                       predictionsDirectory: run.output("baselines"))
+                                       runsDirectory: run.paths.runs)
 
 // MARK: - Report: measured rows beside the reported ones, and the per-metric comparison
 let reportedURL = BaselineSuite.reportedURL()

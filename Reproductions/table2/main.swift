@@ -30,7 +30,8 @@ for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) 
     // MARK: Traditional and generative baselines, same splits and metrics (Baselines/)
     let recData = try RecData(dataset)
     for method in BaselineMethod.allCases where method != .popularity {
-        let b = try BaselineSuite.run(method, data: recData, budget: .of(context.profile), seed: context.seed ?? 42)
+        let b = try BaselineSuite.cachedRun(method, data: recData, budget: .of(context.profile), seed: context.seed ?? 42,
+                                            runsDirectory: context.paths.runs)
         results.append(RunResult(b, profile: context.profile))
     }
 

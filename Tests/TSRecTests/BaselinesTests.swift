@@ -293,6 +293,28 @@ enum BaselineToy {
         #expect(BaselineMethod.popularity.reportedName == nil && BaselineMethod.tiger.reportedName == "TIGER")
     }
 
+    @Test func finishedBaselineRunsAreReadBackNotRetrained() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-baseline-cache-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = BaselineToy.data
+        var budget = BaselineBudget.of(.smoke)
+        budget.settings.maxEpochs = 3
+        var lines: [String] = []
+        let first = try BaselineSuite.cachedRun(.gru4rec, data: data, budget: budget, seed: 5, runsDirectory: dir, log: { lines.append($0) })
+        #expect(!lines.contains { $0.contains("finished earlier") })
+        lines = []
+        let again = try BaselineSuite.cachedRun(.gru4rec, data: data, budget: budget, seed: 5, runsDirectory: dir, log: { lines.append($0) })
+        #expect(lines.count == 1 && lines[0].contains("finished earlier"))
+        #expect(again.metrics == first.metrics && again.trainSeconds == first.trainSeconds)
+        // Another budget or seed is another run.
+        budget.settings.maxEpochs = 4
+        lines = []
+        _ = try BaselineSuite.cachedRun(.gru4rec, data: data, budget: budget, seed: 5, runsDirectory: dir, log: { lines.append($0) })
+        #expect(!lines.contains { $0.contains("finished earlier") })
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("toy/baselines").path)
+        #expect(files.filter { $0.hasSuffix(".json") }.count == 2 && files.filter { $0.hasSuffix(".predictions.jsonl") }.count == 2)
+    }
+
     /// A model whose scores are fixed, to pin the losses to hand values.
     final class FixedScores: SequentialRecommender {
         let name = "Fixed"

@@ -158,6 +158,13 @@ private func metrics(hr3: Double, ndcg3: Double) -> MetricRow {
     #expect(chart.categories == ["HR@3", "NDCG@3"])
     #expect(chart.series.map(\.name) == ["MiniOneRec (reported)", "MiniOneRec-SFT (ours) (reproduced)",
                                          "TS-Rec (reproduced)", "Popularity (reproduced)"])
+    // A method's reported and reproduced bars share its colour; only the reported one is hatched.
+    #expect(chart.series.map(\.color) == [0, 0, 1, 2] && chart.series.map(\.hatched) == [true, false, false, false])
+    let plotLines = chart.body.split(separator: "\n").filter { $0.contains("title") && $0.contains("lc rgb") }
+    #expect(plotLines.count == 4)
+    #expect(plotLines[0].contains("fs pattern") && plotLines[0].contains(BarChart.palette[0]))
+    #expect(plotLines[1].contains("fs solid") && plotLines[1].contains(BarChart.palette[0]))
+    #expect(plotLines[2].contains(BarChart.palette[1]))
 }
 
 @Test func reportedTableRejectsGarbage() throws {

@@ -45,12 +45,12 @@ struct SIDInitIntegrationTests {
         let tokens = dataset.sidTokens
         #expect(tokens.count == 560)
         #expect(tokens.prefix(48).allSatisfy { $0.hasPrefix("<a_") } && tokens.last!.hasPrefix("<c_"))
+        let keywords = try dataset.requireKeywords()
         let rows = try SIDInitialiser(config: config, dataset: dataset, tokenizer: tokenizer, embedding: embedding,
-                                      baseVocab: tokenizer.vocabSize).rows(for: tokens, log: { _ in })
+                                      baseVocab: tokenizer.vocabSize, semantics: keywords).rows(for: tokens, log: { _ in })
         #expect(rows.count == 560 * 576)
 
         // independent recomputation for one token per level, in Double
-        let keywords = try dataset.requireKeywords()
         for token in [tokens[0], tokens[48]] {
             let ids = tokenizer.encode(keywords[token]!.keywords.joined(separator: " "))
             var mean = [Double](repeating: 0, count: 576)
@@ -83,7 +83,8 @@ struct SIDInitIntegrationTests {
         var tokenizer = try BPETokenizer(gguf: GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf")))
         _ = tokenizer.addTokens(dataset.sidTokens)
         let builder = try SFTSampleBuilder(tokenizer: tokenizer, maxLength: 512)
-        let (samples, dropped) = try builder.trainingSamples(dataset, tasks: [.tsAlign], trainRows: 10)
+        let (samples, dropped) = try builder.trainingSamples(dataset, tasks: [.tsAlign], trainRows: 10,
+                                                             semantics: try dataset.requireKeywords())
         #expect(samples.count + dropped == 1_120)
         #expect(samples.count == 1_120)
         // every SID token appears as a single response token in a description → token sample

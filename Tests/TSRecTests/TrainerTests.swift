@@ -177,4 +177,57 @@ private func temporaryDirectory() -> URL {
         #expect(quick.backboneLayers == nil && quick.testRows == nil)   // quick: full backbone, full test set
         #expect(ExperimentConfig.profile(.paper, dataset: "x").effectiveBatch == 1024)
     }
+
+    /// Finished runs are found by this hash: a change to it (a new field that encodes by
+    /// default, a renamed one) silently orphans every cached run, so it is pinned. If a change
+    /// is meant, update the value and say so in the commit.
+    @Test func runHashIsStable() throws {
+        let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
+        // Sets encode sorted: the same in every process (Swift seeds Set order per process).
+        let json = String(decoding: try JSONEncoder().encode(quick.applying(.tsrec)), as: UTF8.self)
+        #expect(json.contains(#""tasks":["nextItem","itemAlignment","fusion","tsAlign"]"#))
+        #expect(try JSONDecoder().decode(ExperimentConfig.self, from: Data(json.utf8)) == quick.applying(.tsrec))
+        #expect(Pipeline(quick.applying(.minionerecSFT), label: "x").trainingHash == "9f7a027cf823")
+        var teacher = quick.applying(.minionerecSFT)
+        teacher.keywordSource = .teacher
+        #expect(Pipeline(teacher, label: "x").trainingHash != "9f7a027cf823")   // set fields do count
+    }
+}
+
+/// Which keywords SA-Init and TS-Align read: the dataset's own file, or the teacher's (cached) output.
+@Suite struct TokenSemanticsTests {
+    /// Writes a teacher file of placeholder entries where `TeacherKeywords` looks for it.
+    static func placeTeacherFile(for dataset: Dataset, paths: Paths) throws -> [KeywordTeacher.Entry] {
+        let entries = dataset.sidTokens.map { KeywordTeacher.Entry(token: $0, keywords: ["kw\($0.count)", "x"], description: "about \($0)") }
+        try KeywordTeacher.write(entries, to: TeacherKeywords.url(for: dataset, options: .init(), paths: paths))
+        return entries
+    }
+
+    @Test func datasetFileFirstTeacherWhenAskedOrMissing() throws {
+        let env = Paths.fromEnvironment()
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-semantics-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let paths = Paths(cache: env.cache, results: tmp)
+        let industrial = try Dataset.load(.industrial, paths: env)
+        let official = try industrial.requireKeywords()
+        let placed = try Self.placeTeacherFile(for: industrial, paths: paths)
+
+        let auto = try industrial.tokenSemantics(source: nil, paths: paths, log: { _ in })
+        #expect(auto.entries == official.entries)
+        let taught = try industrial.tokenSemantics(source: .teacher, paths: paths, log: { _ in })
+        #expect(taught.entries.map(\.description) == placed.map(\.description))
+        let first = industrial.sidTokens[0]
+        #expect(taught.count == 560 && taught[first]?.keywords == ["kw\(first.count)", "x"])
+        #expect(taught[first]?.keywords != official[first]?.keywords)
+
+        // Office ships no keyword file: nil falls back to the teacher, `.dataset` says what is missing.
+        let office = try Dataset.load(.office, paths: env)
+        #expect(office.keywords == nil)
+        _ = try Self.placeTeacherFile(for: office, paths: paths)
+        var lines: [String] = []
+        let fallback = try office.tokenSemantics(source: nil, paths: paths, log: { lines.append($0) })
+        #expect(fallback.count == office.sidTokens.count)
+        #expect(lines.contains { $0.contains("ships no keyword file") })
+        #expect(throws: TSRecError.self) { try office.tokenSemantics(source: .dataset, paths: paths, log: { _ in }) }
+    }
 }

@@ -15,7 +15,7 @@ public enum BaselineMethod: String, CaseIterable, Codable, Sendable, Hashable {
 }
 
 /// One trained and evaluated baseline: a row of `results/baselines.csv`.
-public struct BaselineResult: Sendable, CSVRow {
+public struct BaselineResult: Sendable, Codable, CSVRow {
     public var dataset: String
     public var method: String
     public var metrics: MetricRow
@@ -164,20 +164,41 @@ public enum BaselineSuite {
     }
 
     /// Every (dataset, method) pair in order; after each one the rows so far are written to `csv`
-    /// (so an interrupted run keeps its finished rows) and the predictions to
-    /// `<predictionsDirectory>/<dataset>/<method>.predictions.jsonl`.
+    /// (so an interrupted run keeps its finished rows); each run is cached (`cachedRun`).
     public static func runAll(_ methods: [BaselineMethod], on datasets: [RecData], budget: BaselineBudget, seed: UInt64,
-                              csv: URL, metadata: [(key: String, value: String)], predictionsDirectory: URL,
+                              csv: URL, metadata: [(key: String, value: String)], runsDirectory: URL,
                               log: (String) -> Void = say) throws -> [BaselineResult] {
         var results: [BaselineResult] = []
         for data in datasets {
             for method in methods {
-                let predictions = predictionsDirectory.appendingPathComponent("\(data.name)/\(method.rawValue).predictions.jsonl")
-                results.append(try run(method, data: data, budget: budget, seed: seed, predictionsURL: predictions, log: log))
+                results.append(try cachedRun(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory, log: log))
                 try CSV.write(results, to: csv, metadata: metadata)
             }
         }
         return results
+    }
+
+    /// `run`, cached like the LLM runs: a finished (method, data, budget, seed) is read back from
+    /// `<runsDirectory>/<dataset>/baselines/<method>-<hash>.json` (its test predictions beside it,
+    /// `….predictions.jsonl`) instead of being trained again. The hash covers every stored
+    /// field of the budget (a `dump` of it), the split sizes and the seed.
+    public static func cachedRun(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64,
+                                 runsDirectory: URL, log: (String) -> Void = say) throws -> BaselineResult {
+        var key = "\(method.rawValue) \(data.name) \(data.train.count)/\(data.valid.count)/\(data.test.count) seed \(seed)\n"
+        dump(budget, to: &key)
+        let stem = "\(method.rawValue)-\(SHA256.hash(Data(key.utf8)).prefix(12))"
+        let folder = runsDirectory.appendingPathComponent(data.name).appendingPathComponent("baselines")
+        let resultURL = folder.appendingPathComponent(stem + ".json")
+        if let d = try? Data(contentsOf: resultURL), let cached = try? JSONDecoder().decode(BaselineResult.self, from: d) {
+            log("\(method.rawValue): finished earlier, read from \(resultURL.path)")
+            return cached
+        }
+        let result = try run(method, data: data, budget: budget, seed: seed,
+                             predictionsURL: folder.appendingPathComponent(stem + ".predictions.jsonl"), log: log)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try AtomicFile.write(try encoder.encode(result), to: resultURL)
+        return result
     }
 
     /// Trains (unless popularity) and evaluates one method on `data.test`; writes the test

@@ -24,7 +24,7 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     public var validRows: Int? = 512
 
     // MARK: Tasks (METHOD.md "Training tasks")
-    public var tasks: Set<SFTTask> = [.nextItem, .itemAlignment, .fusion]
+    @SortedOnEncode public var tasks: Set<SFTTask> = [.nextItem, .itemAlignment, .fusion]
 
     // MARK: SID token initialisation (SA-Init when `.keywords`)
     public var sidInit: SIDInit = .random
@@ -32,6 +32,10 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     public var sidInitLevels: String = "abc"
     /// Standard deviation of `.random` rows, as a multiple of the pretrained rows' mean RMS entry.
     public var randomInitScale: Float = 1
+    /// Keywords and descriptions for SA-Init and TS-Align. nil: the dataset's own file when it
+    /// ships one, else tsrec's teacher. (Optional so that configurations that leave it unset
+    /// encode, and hash, exactly as before the field existed.)
+    public var keywordSource: KeywordSource? = nil
 
     // MARK: Optimisation (upstream: AdamW, lr 3e-4, 20 warm-up steps, linear decay)
     public var learningRate: Float = 3e-4
@@ -155,4 +159,18 @@ extension ExperimentConfig {
         }
         return c
     }
+}
+
+/// A set that encodes as a sorted array. Swift's `Set` encodes in its hash order, which is
+/// seeded per process, so two processes would write the same configuration as different JSON
+/// and find different run hashes (no cache hit, no resume). Sorted, equal sets encode equally.
+@propertyWrapper
+public struct SortedOnEncode<Element: Hashable & Comparable & Codable & Sendable>: Codable, Hashable, Sendable {
+    public var wrappedValue: Set<Element>
+
+    public init(wrappedValue: Set<Element>) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: any Decoder) throws { wrappedValue = Set(try [Element](from: decoder)) }
+
+    public func encode(to encoder: any Encoder) throws { try wrappedValue.sorted().encode(to: encoder) }
 }

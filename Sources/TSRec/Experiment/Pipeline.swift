@@ -65,6 +65,8 @@ public struct Pipeline {
         /// SID token strings; token `i` has id `firstNewID + i`.
         var sidTokens: [String]
         var firstNewID: Int
+        /// Token keywords and descriptions, when SA-Init or TS-Align needs them.
+        var semantics: Keywords?
     }
 
     /// Train (or load the finished run) and evaluate.
@@ -104,12 +106,15 @@ public struct Pipeline {
         let firstNewID = tokenizer.vocabSize
         let newIDs = tokenizer.addTokens(sidTokens)
         precondition(newIDs.first == firstNewID, "SID tokens must follow the base vocabulary")
-        let rows = try SIDInitialiser(config: config, dataset: dataset, tokenizer: tokenizer,
-                                      embedding: model.tokenEmbedding, baseVocab: firstNewID).rows(for: sidTokens, log: log)
+        let needsSemantics = config.sidInit == .keywords || config.tasks.contains(.tsAlign)
+        let semantics = needsSemantics ? try dataset.tokenSemantics(source: config.keywordSource, paths: paths, log: log) : nil
+        let rows = try SIDInitialiser(config: config, dataset: dataset, tokenizer: tokenizer, embedding: model.tokenEmbedding,
+                                      baseVocab: firstNewID, semantics: semantics).rows(for: sidTokens, log: log)
         model.addTokens(count: sidTokens.count, initialRows: rows)
         log("  \(sidTokens.count) SID tokens added (init \(config.sidInit.rawValue), levels \(config.sidInitLevels))")
         let builder = try SFTSampleBuilder(tokenizer: tokenizer, maxLength: config.maxLength)
-        return Prepared(dataset: dataset, model: model, builder: builder, sidTokens: sidTokens, firstNewID: firstNewID)
+        return Prepared(dataset: dataset, model: model, builder: builder, sidTokens: sidTokens, firstNewID: firstNewID,
+                        semantics: semantics)
     }
 
     /// Training, cached by configuration hash and resumable; leaves the best weights in the model.
@@ -122,7 +127,8 @@ public struct Pipeline {
             log("  training: finished earlier (\(s.steps) steps), best weights loaded")
             return s
         }
-        let (samples, dropped) = try p.builder.trainingSamples(p.dataset, tasks: config.tasks, trainRows: config.trainRows)
+        let (samples, dropped) = try p.builder.trainingSamples(p.dataset, tasks: config.tasks, trainRows: config.trainRows,
+                                                                   semantics: p.semantics)
         let valid = p.builder.nextItemSamples(Array(try p.dataset.split(.valid).rows.prefix(config.validRows ?? .max)))
         let byTask = Dictionary(grouping: samples, by: \.task).mapValues(\.count).sorted { $0.key < $1.key }
         log("  samples: " + byTask.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")

@@ -28,7 +28,8 @@ public struct SFTSampleBuilder {
 
     /// The training samples of `tasks` built from `dataset`'s train split (and, for
     /// TS-Align, its token descriptions). Returns the samples and how many were too long.
-    public func trainingSamples(_ dataset: Dataset, tasks: Set<SFTTask>, trainRows: Int?) throws -> (samples: [SFTSample], dropped: Int) {
+    public func trainingSamples(_ dataset: Dataset, tasks: Set<SFTTask>, trainRows: Int?,
+                                semantics: Keywords? = nil) throws -> (samples: [SFTSample], dropped: Int) {
         let train = try dataset.split(.train).rows
         let rows = trainRows.map { Array(train.prefix($0)) } ?? train
         var out: [SFTSample] = []
@@ -48,7 +49,10 @@ public struct SFTSampleBuilder {
                     add(sample(.itemWithTitle(title: title), response: sid, task: task))
                 }
             case .tsAlign:
-                let semantics = try dataset.requireKeywords()
+                guard let semantics else {
+                    throw TSRecError(.config(field: "tasks", reason: "TS-Align without token descriptions"),
+                                     hint: "pass the dataset's token semantics (Dataset.tokenSemantics)")
+                }
                 for token in dataset.sidTokens {
                     guard let entry = semantics[token] else {
                         throw TSRecError(.missing(what: "description of SID token \(token)", path: dataset.benchmark.name),

@@ -7,6 +7,8 @@ struct SIDInitialiser {
     /// The pretrained rows `[baseVocab, dim]`, read before the new rows are appended.
     let embedding: Tensor
     let baseVocab: Int
+    /// Per-token keywords; required when `config.sidInit == .keywords`.
+    let semantics: Keywords?
 
     /// `[tokens.count * dim]` rows, in the order of `tokens`.
     func rows(for tokens: [String], log: (String) -> Void) throws -> [Float] {
@@ -17,7 +19,9 @@ struct SIDInitialiser {
         let levels = Set(config.sidInitLevels.compactMap { Prompt.levelNames.firstIndex(of: String($0)) })
         let vocabMean = config.sidInit == .vocabMean ? init_.vocabularyMean() : []   // a pass over the whole table: only when used
         let clusters = config.sidInit == .titles ? dataset.clusters() : [:]
-        let semantics = config.sidInit == .keywords ? try dataset.requireKeywords() : nil
+        if config.sidInit == .keywords && semantics == nil {
+            throw TSRecError(.config(field: "sidInit", reason: "keyword initialisation (SA-Init) without token keywords"))
+        }
         var out: [Float] = []
         out.reserveCapacity(tokens.count * dim)
         var fallbacks = 0

@@ -163,15 +163,15 @@ public struct Comparison: Sendable {
         }
         var series: [BarChart.Series] = []
         var reportedSeen = Set<String>()
-        for m in methodOrder {
+        for (k, m) in methodOrder.enumerated() {   // one colour per method: solid = ours, hatched = reported
             let reportedName = metricOrder.first.flatMap { lookup(m, $0) }?.reportedMethod ?? m
             if !reportedName.isEmpty, reportedSeen.insert(reportedName).inserted {
                 let values = metricOrder.map { lookup(m, $0)?.reported }
                 if values.contains(where: { $0 != nil }) {
-                    series.append(.init(name: "\(reportedName) (reported)", values: values))
+                    series.append(.init(name: "\(reportedName) (reported)", values: values, color: k, hatched: true))
                 }
             }
-            series.append(.init(name: "\(m) (reproduced)", values: metricOrder.map { lookup(m, $0)?.reproduced }))
+            series.append(.init(name: "\(m) (reproduced)", values: metricOrder.map { lookup(m, $0)?.reproduced }, color: k))
         }
         return BarChart(title: title ?? "\(dataset): reproduced vs reported", ylabel: "metric value",
                         categories: metricOrder, series: series,

@@ -96,8 +96,20 @@ public struct BarChart: Sendable {
         public var name: String
         /// One value per category; nil = unknown (no bar).
         public var values: [Double?]
-        public init(name: String, values: [Double?]) { (self.name, self.values) = (name, values) }
+        /// Index into `BarChart.palette` (nil: the series' own position): series that belong
+        /// together, e.g. a method's reproduced and reported bars, share a colour.
+        public var color: Int?
+        /// Hatched instead of solid fill (reported values), so a pair sharing a colour stays apart.
+        public var hatched: Bool
+        public init(name: String, values: [Double?], color: Int? = nil, hatched: Bool = false) {
+            (self.name, self.values, self.color, self.hatched) = (name, values, color, hatched)
+        }
     }
+
+    /// Twelve distinguishable colours (Tableau 10, then two more); gnuplot's default cycle has 8,
+    /// so larger tables would repeat colours.
+    public static let palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
+                                 "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#17becf", "#393b79"]
 
     public var title: String
     public var ylabel: String
@@ -121,7 +133,10 @@ public struct BarChart: Sendable {
             rows.append(([Gnuplot.dataString(c)] + series.map { Gnuplot.dataNumber($0.values[i]) }).joined(separator: " "))
         }
         let plots = series.enumerated().map { j, s in
-            (j == 0 ? "$bars using 2:xtic(1)" : "'' using \(j + 2)") + " title \(Gnuplot.quoted(s.name))"
+            let colour = Self.palette[(s.color ?? j) % Self.palette.count]
+            let fill = s.hatched ? "fs pattern 4 border lc rgb '\(colour)'" : "fs solid 0.85 border -1"
+            return (j == 0 ? "$bars using 2:xtic(1)" : "'' using \(j + 2)")
+                + " \(fill) lc rgb '\(colour)' title \(Gnuplot.quoted(s.name))"
         }
         return """
         $bars << EOD
