@@ -14,8 +14,10 @@ let context = try RunContext(CommandLine.arguments, name: "table2")
 context.printHeader()
 
 // MARK: - Datasets: run the complete ones, say why the others are skipped
+// (`--report-only`: no training; the table holds the finished runs, the others are "pending")
 var results: [RunResult] = []
 var skipped: [(dataset: String, reason: String)] = []
+var pending: [String] = []
 for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) ?? true {
     let dataset = try Dataset.load(benchmark, paths: context.paths)
     if let reason = dataset.reasonCannotTrain {
@@ -29,20 +31,39 @@ for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) 
 
     // MARK: Traditional and generative baselines, same splits and metrics (Baselines/)
     let recData = try RecData(dataset)
+    let budget = BaselineBudget.of(context.profile), seed = context.seed ?? 42
     for method in BaselineMethod.allCases where method != .popularity {
-        let b = try BaselineSuite.cachedRun(method, data: recData, budget: .of(context.profile), seed: context.seed ?? 42,
-                                            runsDirectory: context.paths.runs)
-        results.append(RunResult(b, profile: context.profile))
+        if context.reportOnly {
+            guard let b = BaselineSuite.finishedResult(method, data: recData, budget: budget, seed: seed,
+                                                       runsDirectory: context.paths.runs) else {
+                pending.append("\(benchmark.name) \(method.rawValue)")
+                continue
+            }
+            results.append(RunResult(b, profile: context.profile))
+        } else {
+            let b = try BaselineSuite.cachedRun(method, data: recData, budget: budget, seed: seed, runsDirectory: context.paths.runs)
+            results.append(RunResult(b, profile: context.profile))
+        }
     }
 
     // MARK: MiniOneRec-SFT and TS-Rec: one configuration each
     for method in [Method.minionerecSFT, .tsrec] {
-        let config = context.config(dataset: benchmark.name).applying(method)
-        results.append(try Pipeline(config, label: method.rawValue, paths: context.paths).run())
+        let pipeline = Pipeline(context.config(dataset: benchmark.name).applying(method), label: method.rawValue,
+                                paths: context.paths)
+        if context.reportOnly {
+            guard let r = try pipeline.finishedResult() else {
+                pending.append("\(benchmark.name) \(method.rawValue) (run \(pipeline.trainingHash))")
+                continue
+            }
+            results.append(r)
+        } else {
+            results.append(try pipeline.run())
+        }
     }
 }
 
 // MARK: - Report: table, comparison with reported numbers, figure
-let report = ResultsReport(name: "table2", results: results, skipped: skipped, context: context)
+var report = ResultsReport(name: "table2", results: results, skipped: skipped, context: context)
+report.pending = pending
 try report.write()
 print(report.markdown)

@@ -184,21 +184,36 @@ public enum BaselineSuite {
     /// field of the budget (a `dump` of it), the split sizes and the seed.
     public static func cachedRun(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64,
                                  runsDirectory: URL, log: (String) -> Void = say) throws -> BaselineResult {
-        var key = "\(method.rawValue) \(data.name) \(data.train.count)/\(data.valid.count)/\(data.test.count) seed \(seed)\n"
-        dump(budget, to: &key)
-        let stem = "\(method.rawValue)-\(SHA256.hash(Data(key.utf8)).prefix(12))"
-        let folder = runsDirectory.appendingPathComponent(data.name).appendingPathComponent("baselines")
-        let resultURL = folder.appendingPathComponent(stem + ".json")
-        if let d = try? Data(contentsOf: resultURL), let cached = try? JSONDecoder().decode(BaselineResult.self, from: d) {
+        let resultURL = cacheURL(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory)
+        if let cached = cachedResult(at: resultURL) {
             log("\(method.rawValue): finished earlier, read from \(resultURL.path)")
             return cached
         }
         let result = try run(method, data: data, budget: budget, seed: seed,
-                             predictionsURL: folder.appendingPathComponent(stem + ".predictions.jsonl"), log: log)
+                             predictionsURL: resultURL.deletingPathExtension().appendingPathExtension("predictions.jsonl"), log: log)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try encoder.encode(result), to: resultURL)
         return result
+    }
+
+    /// The cached result of `cachedRun` with these arguments, or nil when it has not run yet.
+    public static func finishedResult(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64,
+                                      runsDirectory: URL) -> BaselineResult? {
+        cachedResult(at: cacheURL(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory))
+    }
+
+    /// `<runsDirectory>/<dataset>/baselines/<method>-<hash>.json`.
+    static func cacheURL(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64, runsDirectory: URL) -> URL {
+        var key = "\(method.rawValue) \(data.name) \(data.train.count)/\(data.valid.count)/\(data.test.count) seed \(seed)\n"
+        dump(budget, to: &key)
+        return runsDirectory.appendingPathComponent(data.name).appendingPathComponent("baselines")
+            .appendingPathComponent("\(method.rawValue)-\(SHA256.hash(Data(key.utf8)).prefix(12)).json")
+    }
+
+    static func cachedResult(at url: URL) -> BaselineResult? {
+        guard let d = try? Data(contentsOf: url) else { return nil }
+        return try? JSONDecoder().decode(BaselineResult.self, from: d)
     }
 
     /// Trains (unless popularity) and evaluates one method on `data.test`; writes the test

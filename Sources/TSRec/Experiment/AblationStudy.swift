@@ -33,7 +33,8 @@ public struct AblationStudy {
         }
     }
 
-    /// Runs every variant (each resumes or reuses its cached run) and writes the report.
+    /// Runs every variant (each resumes or reuses its cached run) and writes the report; with
+    /// `--report-only`, reports the finished variants and lists the others as pending.
     @discardableResult
     public func run(figures: URL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["TSREC_FIGURES"] ?? "Figures"))
         throws -> [RunResult] {
@@ -42,7 +43,16 @@ public struct AblationStudy {
             if let base = variants.first, v.label != base.label {
                 print("variant \(v.label): differs from \(base.label) in \(try Self.differences(v.config, from: base.config))")
             }
-            results.append(try Pipeline(v.config, label: v.label, paths: context.paths).run())
+            let pipeline = Pipeline(v.config, label: v.label, paths: context.paths)
+            if context.reportOnly {
+                if let r = try pipeline.finishedResult() { results.append(r) } else { print("pending: \(v.label) (\(pipeline.trainingHash)) has not finished") }
+            } else {
+                results.append(try pipeline.run())
+            }
+        }
+        guard !results.isEmpty else {
+            print("\(name): no finished variant to report yet")
+            return []
         }
 
         // MARK: metrics per variant

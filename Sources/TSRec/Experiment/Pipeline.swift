@@ -76,6 +76,26 @@ public struct Pipeline {
         return try evaluate(prepared, summary: summary)
     }
 
+    /// The result of this configuration if it has been trained and evaluated already (nil
+    /// otherwise); loads no model, only the dataset and the cached summary and predictions.
+    public func finishedResult() throws -> RunResult? {
+        guard let benchmark = Benchmark.named(config.dataset) else { return nil }
+        let summaryURL = runDirectory.appendingPathComponent("summary.json")
+        guard let data = try? Data(contentsOf: summaryURL),
+              let summary = try? JSONDecoder().decode(TrainingSummary.self, from: data) else { return nil }
+        let dataset = try Dataset.load(benchmark, paths: paths)
+        let test = try dataset.split(.test).rows.prefix(config.testRows ?? .max)
+        let url = predictionsURL(testRows: test.count)
+        guard let predictions = try? PredictionsFile.read(from: url), predictions.count == test.count else { return nil }
+        return result(summary: summary, predictions: predictions, predictionsURL: url, catalogue: Set(dataset.index.sids),
+                      evalSeconds: nil)
+    }
+
+    /// `predictions-beam<W>-n<rows>.jsonl` in the run folder.
+    func predictionsURL(testRows: Int) -> URL {
+        runDirectory.appendingPathComponent("predictions-beam\(config.beamWidth)-n\(testRows).jsonl")
+    }
+
     /// Train only (or confirm a finished run): lets a long queue of runs train first and
     /// evaluate later, with whatever evaluation code is current then.
     @discardableResult
@@ -143,26 +163,41 @@ public struct Pipeline {
     /// Constrained beam search over the test rows (predictions cached per beam width and row count), then metrics.
     func evaluate(_ p: Prepared, summary: TrainingSummary) throws -> RunResult {
         let test = Array(try p.dataset.split(.test).rows.prefix(config.testRows ?? .max))
-        let predictionsURL = runDirectory.appendingPathComponent("predictions-beam\(config.beamWidth)-n\(test.count).jsonl")
+        let predictionsURL = predictionsURL(testRows: test.count)
         let evalStart = Date()
         let predictions: [Prediction]
+        var evalSeconds: Double?
         if let cached = try? PredictionsFile.read(from: predictionsURL), cached.count == test.count {
             predictions = cached
             log("  evaluation: predictions found, metrics recomputed")
         } else {
             predictions = try evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
                                        firstID: p.firstNewID, rows: test, output: predictionsURL)
+            evalSeconds = Date().timeIntervalSince(evalStart)
+            try AtomicFile.write("\(evalSeconds!)\n", to: secondsURL(of: predictionsURL))   // round-trips exactly
             try PredictionsFile.write(predictions, to: predictionsURL)
             PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove()
         }
-        let metrics = MetricRow.evaluate(predictions, catalogue: Set(p.dataset.index.sids))
-        let result = RunResult(dataset: config.dataset, method: label, profile: config.profile.rawValue,
-                               configHash: trainingHash, metrics: metrics, trainSteps: summary.steps,
-                               bestValidLoss: summary.bestValidLoss, trainSeconds: summary.wallSeconds,
-                               evalSeconds: Date().timeIntervalSince(evalStart),
-                               validCurve: summary.log.compactMap { r in r.validLoss.map { .init(step: r.step, loss: $0) } })
-        log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows)", label, metrics.hr10, metrics.ndcg10, test.count))
+        let result = result(summary: summary, predictions: predictions, predictionsURL: predictionsURL,
+                            catalogue: Set(p.dataset.index.sids), evalSeconds: evalSeconds)
+        log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows)", label, result.metrics.hr10, result.metrics.ndcg10, test.count))
         return result
+    }
+
+    /// `<predictions>.seconds`: wall time of the evaluation call that finished the predictions
+    /// file, so a table built later from cached predictions still reports it.
+    func secondsURL(of predictionsURL: URL) -> URL { predictionsURL.appendingPathExtension("seconds") }
+
+    /// A table row from a finished run; `evalSeconds` nil = read back beside the predictions (0 if absent).
+    func result(summary: TrainingSummary, predictions: [Prediction], predictionsURL: URL, catalogue: Set<String>,
+                evalSeconds: Double?) -> RunResult {
+        let seconds = evalSeconds ?? (try? String(contentsOf: secondsURL(of: predictionsURL), encoding: .utf8))
+            .flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        return RunResult(dataset: config.dataset, method: label, profile: config.profile.rawValue,
+                         configHash: trainingHash, metrics: MetricRow.evaluate(predictions, catalogue: catalogue),
+                         trainSteps: summary.steps, bestValidLoss: summary.bestValidLoss, trainSeconds: summary.wallSeconds,
+                         evalSeconds: seconds,
+                         validCurve: summary.log.compactMap { r in r.validLoss.map { .init(step: r.step, loss: $0) } })
     }
 
     /// Ranked SIDs for every row: beam search constrained to the catalogue's SIDs.

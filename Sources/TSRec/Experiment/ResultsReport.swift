@@ -10,6 +10,8 @@ public struct ResultsReport {
     public let results: [RunResult]
     public let skipped: [(dataset: String, reason: String)]
     public let context: RunContext
+    /// Runs not finished yet (`--report-only`), e.g. "Industrial_and_Scientific TS-Rec (hash …)".
+    public var pending: [String] = []
     /// Our method name → its row name in the reported table (nil: nothing reported to compare with).
     public var reportedName: (String) -> String? = { method in
         switch method {
@@ -59,6 +61,7 @@ public struct ResultsReport {
                    String(format: "%.0f", r.evalSeconds)]
         }
         let skippedMeta = skipped.map { (key: "skipped \($0.dataset)", value: $0.reason) }
+            + pending.map { (key: "pending", value: $0) }
         try CSV.write(header: header, rows: rows, to: context.output("\(name).csv"), metadata: context.metadata + skippedMeta)
         let comparison = try self.comparison
         try comparison.writeCSV(to: context.output("\(name)-comparison.csv"), metadata: context.metadata)
@@ -72,6 +75,7 @@ public struct ResultsReport {
     public var markdown: String {
         var text = (try? comparison.markdown) ?? ""
         for s in skipped { text += "\nSkipped \(s.dataset): \(s.reason)" }
+        for p in pending { text += "\nNot finished yet: \(p)" }
         return text
     }
 }

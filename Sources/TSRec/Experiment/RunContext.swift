@@ -3,7 +3,8 @@ import Foundation
 /// What every reproduction starts with: its arguments, paths and a header that records the
 /// environment (profile, commit, BLAS kernel and threads), so a results file can be traced.
 ///
-/// Arguments: `--profile smoke|quick|paper` (or `PROFILE=`), `--seed N`, `--datasets A,B`.
+/// Arguments: `--profile smoke|quick|paper` (or `PROFILE=`), `--seed N`, `--datasets A,B`,
+/// `--report-only` (or `REPORT_ONLY=1`).
 public struct RunContext: Sendable {
     public let name: String
     public let profile: Profile
@@ -11,6 +12,9 @@ public struct RunContext: Sendable {
     /// Datasets to run (nil = every benchmark whose data is complete).
     public let datasets: [String]?
     public let paths: Paths
+    /// Build the tables from finished runs only; never train (`--report-only` or `REPORT_ONLY=1`).
+    /// Runs still missing are listed as pending.
+    public let reportOnly: Bool
 
     public init(_ arguments: [String], name: String,
                 environment: [String: String] = ProcessInfo.processInfo.environment) throws {
@@ -18,6 +22,7 @@ public struct RunContext: Sendable {
         var profile = try environment["PROFILE"].map(Self.parseProfile) ?? .quick
         var seed: UInt64?
         var datasets: [String]?
+        var reportOnly = ["1", "true", "yes"].contains(environment["REPORT_ONLY"]?.lowercased() ?? "")
         var rest = arguments.dropFirst()[...]
         while let arg = rest.popFirst() {
             func value() throws -> String {
@@ -31,19 +36,23 @@ public struct RunContext: Sendable {
                 guard let s = UInt64(v) else { throw TSRecError(.config(field: "--seed", reason: "'\(v)' is not a non-negative integer")) }
                 seed = s
             case "--datasets": datasets = try value().split(separator: ",").map(String.init)
+            case "--report-only": reportOnly = true
             case "-h", "--help":
-                print("usage: \(name) [--profile smoke|quick|paper] [--seed N] [--datasets A,B]")
+                print("usage: \(name) \(Self.usage)")
                 exit(0)
             default:
                 throw TSRecError(.config(field: arg, reason: "unknown argument"),
-                                 hint: "usage: \(name) [--profile smoke|quick|paper] [--seed N] [--datasets A,B]")
+                                 hint: "usage: \(name) \(Self.usage)")
             }
         }
         self.profile = profile
         self.seed = seed
         self.datasets = datasets
+        self.reportOnly = reportOnly
         self.paths = .fromEnvironment(environment)
     }
+
+    static let usage = "[--profile smoke|quick|paper] [--seed N] [--datasets A,B] [--report-only]"
 
     static func parseProfile(_ text: String) throws -> Profile {
         guard let p = Profile(rawValue: text) else {
@@ -61,7 +70,7 @@ public struct RunContext: Sendable {
 
     /// `key: value` lines recorded on top of every CSV this run writes.
     public var metadata: [(key: String, value: String)] {
-        [("run", name), ("profile", profile.rawValue), ("seed", seed.map(String.init) ?? "42 (default)"),
+        [("run", name + (reportOnly ? " (report only)" : "")), ("profile", profile.rawValue), ("seed", seed.map(String.init) ?? "42 (default)"),
          ("commit", Self.gitCommit() ?? "unknown"), ("blas", BLAS.summary),
          ("date", ISO8601DateFormatter().string(from: Date()))]
     }
