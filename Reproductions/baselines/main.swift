@@ -39,7 +39,7 @@ let results = try BaselineSuite.runAll(methods, on: datasets, budget: budget, se
                                        runsDirectory: run.paths.runs)
 
 // MARK: - Report: measured rows beside the reported ones, and the per-metric comparison
-let reportedURL = BaselineSuite.reportedURL()
+let reportedURL = ReportedTable.defaultURL()
 let reported = FileManager.default.fileExists(atPath: reportedURL.path) ? try ReportedTable.load(from: reportedURL) : nil
 say("\nours (reported) — " + (reported.map { "reported: \($0.source)" } ?? "reported numbers not found at \(reportedURL.path)"))
 say(BaselineSuite.markdown(results, reported: reported))

@@ -118,14 +118,6 @@ public struct BaselineBudget: Sendable, Hashable, CustomStringConvertible {
 }
 
 public enum BaselineSuite {
-    /// The reported baseline numbers (MiniOneRec's main table): `$TSREC_REPORTED/<file>`, else
-    /// `../shared/data/reported/<file>` beside the checkout (as `TSREC_MIRROR` in the Makefile).
-    public static func reportedURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        let file = "baselines_minionerec_2025.csv"
-        if let dir = environment["TSREC_REPORTED"], !dir.isEmpty { return URL(fileURLWithPath: dir).appendingPathComponent(file) }
-        return URL(fileURLWithPath: "../shared/data/reported").appendingPathComponent(file)
-    }
-
     /// The random stream of one method: independent of which other methods run, and of their order.
     static func rng(seed: UInt64, method: BaselineMethod) -> SplitMix64 {
         var base = SplitMix64(seed: seed)

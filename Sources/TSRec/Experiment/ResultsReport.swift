@@ -28,12 +28,9 @@ public struct ResultsReport {
         self.context = context
     }
 
-    /// The reported table shipped with the repository (`Reproductions/reported/`), or
-    /// `TSREC_REPORTED` when set.
+    /// The reported table (`ReportedTable.defaultURL`).
     public static func reportedTable() throws -> ReportedTable {
-        let env = ProcessInfo.processInfo.environment["TSREC_REPORTED"]
-        let url = URL(fileURLWithPath: env ?? "Reproductions/reported/baselines_minionerec_2025.csv")
-        return try ReportedTable.load(from: url)
+        try ReportedTable.load(from: ReportedTable.defaultURL())
     }
 
     /// The metrics the paper reports (K = 3, 5, 10), in table order.

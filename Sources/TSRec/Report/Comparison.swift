@@ -4,6 +4,16 @@ import Foundation
 /// (e.g. `shared/data/reported/baselines_minionerec_2025.csv` with HR@3 … NDCG@10).
 /// Empty cells (and `NA`, `unknown`, `-`, `?`) are unknown: they load as nil, never as a number.
 public struct ReportedTable: Sendable {
+    /// The reported numbers available offline (MiniOneRec's main table, which holds the baselines
+    /// and MiniOneRec; the TS-Rec paper's own rows are not among them): `$TSREC_REPORTED/<file>`
+    /// when that folder is set, else the repository's copy `Reproductions/reported/<file>`
+    /// (relative to the working directory: run from the checkout, as the Makefile does).
+    public static func defaultURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        let file = "baselines_minionerec_2025.csv"
+        let dir = environment["TSREC_REPORTED"].flatMap { $0.isEmpty ? nil : $0 } ?? "Reproductions/reported"
+        return URL(fileURLWithPath: dir).appendingPathComponent(file)
+    }
+
     /// The metric columns, in file order (`HR@3`, `NDCG@3`, …).
     public var metrics: [String]
     /// (dataset, method) → metric → value (nil = unknown).
