@@ -410,7 +410,7 @@ func tinyFile(alignment: Int = 32) -> TinyGGUF {
         #expect(threw > 0)
     }
 
-    @Test func llamaHyperparametersAreReadAndValidated() throws {
+    @Test func llamaConfigIsReadAndValidated() throws {
         var g = TinyGGUF()
         g.metadata = [
             ("general.architecture", .string("llama")),
@@ -422,18 +422,18 @@ func tinyFile(alignment: Int = 32) -> TinyGGUF {
         ]
         g.tensors = [("token_embd.weight", [32, 3], GGMLType.q8_0.rawValue, q8Block + q8Block + q8Block)]
         let dir = try scratchDirectory()
-        let hp = try LlamaHyperparameters(gguf: try parse(g.bytes(), in: dir))
-        #expect(hp == LlamaHyperparameters(layers: 2, dim: 32, ffnDim: 64, heads: 4, kvHeads: 2, headDim: 8,
-                                           ropeBase: 10_000, rmsEps: 1e-5, vocabSize: 3, contextLength: 128, tiedOutput: true))
+        let hp = try LlamaConfig(gguf: try parse(g.bytes(), in: dir))
+        #expect(hp == LlamaConfig(layers: 2, dim: 32, ffnDim: 64, heads: 4, kvHeads: 2, headDim: 8,
+                                  ropeBase: 10_000, rmsEps: 1e-5, vocabSize: 3, tiedEmbeddings: true, contextLength: 128))
         var bad = g
         bad.metadata[5] = ("llama.attention.head_count", .uint32(3))
-        expectGGUFError(["heads 3 not divisible by kvHeads 2"]) { _ = try LlamaHyperparameters(gguf: try parse(bad.bytes(), in: dir)) }
+        expectGGUFError(["heads 3 not divisible by kvHeads 2"]) { _ = try LlamaConfig(gguf: try parse(bad.bytes(), in: dir)) }
         bad = g
         bad.metadata.remove(at: 1)
-        expectGGUFError(["missing metadata key 'llama.block_count'"]) { _ = try LlamaHyperparameters(gguf: try parse(bad.bytes(), in: dir)) }
+        expectGGUFError(["missing metadata key 'llama.block_count'"]) { _ = try LlamaConfig(gguf: try parse(bad.bytes(), in: dir)) }
         bad = g
         bad.metadata[9] = ("llama.vocab_size", .uint32(4))
-        #expect(throws: TSRecError.self) { _ = try LlamaHyperparameters(gguf: try parse(bad.bytes(), in: dir)) }
+        #expect(throws: TSRecError.self) { _ = try LlamaConfig(gguf: try parse(bad.bytes(), in: dir)) }
     }
 
     // MARK: Real SmolLM2 file
@@ -450,9 +450,10 @@ func tinyFile(alignment: Int = 32) -> TinyGGUF {
         #expect(embd.type == .q8_0 && embd.shape == [49152, 576])
         let types = Dictionary(grouping: f.tensors.values, by: \.type).mapValues(\.count)
         #expect(types == [.q4_1: 210, .f32: 61, .q8_0: 1])
-        let hp = try LlamaHyperparameters(gguf: f)
-        #expect(hp == LlamaHyperparameters(layers: 30, dim: 576, ffnDim: 1536, heads: 9, kvHeads: 3, headDim: 64,
-                                           ropeBase: 100_000, rmsEps: 1e-5, vocabSize: 49152, contextLength: 8192, tiedOutput: true))
+        let hp = try LlamaConfig(gguf: f)
+        #expect(hp == LlamaConfig(layers: 30, dim: 576, ffnDim: 1536, heads: 9, kvHeads: 3, headDim: 64,
+                                  ropeBase: 100_000, rmsEps: 1e-5, vocabSize: 49152, tiedEmbeddings: true, contextLength: 8192))
+        #expect(hp == .smolLM2_135M)
     }
 
     /// Values from gguf-py's numpy dequantization (Fixtures/make_smollm2_reference.py).

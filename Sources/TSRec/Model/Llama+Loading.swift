@@ -1,14 +1,5 @@
 import Foundation
 
-extension LlamaConfig {
-    /// The decoder shape stored in a GGUF's metadata (validated by `LlamaHyperparameters`).
-    public init(_ hp: LlamaHyperparameters) {
-        self.init(layers: hp.layers, dim: hp.dim, ffnDim: hp.ffnDim, heads: hp.heads, kvHeads: hp.kvHeads,
-                  headDim: hp.headDim, ropeBase: hp.ropeBase, rmsEps: hp.rmsEps, vocabSize: hp.vocabSize,
-                  tiedEmbeddings: hp.tiedOutput)
-    }
-}
-
 extension Llama {
     /// Loads pretrained weights from a GGUF file (see `load(gguf:layers:log:)`).
     public static func load(contentsOf url: URL, layers: Int? = nil,
@@ -26,8 +17,7 @@ extension Llama {
     public static func load(gguf: GGUFFile, layers: Int? = nil,
                             log: (String) -> Void = { print($0) }) throws -> Llama {
         let path = gguf.url.path
-        let full = LlamaConfig(try LlamaHyperparameters(gguf: gguf))
-        try full.validate()
+        let full = try LlamaConfig(gguf: gguf)
         var config = full
         if let n = layers {
             guard n >= 1 && n <= full.layers else {

@@ -1,6 +1,6 @@
 /// The shape of a Llama-family decoder (SmolLM2, Llama 2/3, Qwen2 without biases).
 ///
-/// Read from GGUF metadata (`LlamaConfig(gguf:)` in Llama+Loading.swift); `truncated(layers:)`
+/// Read from GGUF metadata (`LlamaConfig(gguf:)` in GGUF+Llama.swift); `truncated(layers:)`
 /// keeps only the first N pretrained blocks (an explicit, logged smoke-run option) and `tiny`
 /// is a random-init decoder for tests.
 public struct LlamaConfig: Codable, Hashable, Sendable {
@@ -24,9 +24,11 @@ public struct LlamaConfig: Codable, Hashable, Sendable {
     public var vocabSize: Int
     /// Whether the LM head is the token embedding (SmolLM2: yes). Only tied heads are supported.
     public var tiedEmbeddings: Bool
+    /// Trained context length, from the file's metadata (nil for a randomly initialised model).
+    public var contextLength: Int?
 
     public init(layers: Int, dim: Int, ffnDim: Int, heads: Int, kvHeads: Int, headDim: Int,
-                ropeBase: Float, rmsEps: Float, vocabSize: Int, tiedEmbeddings: Bool = true) {
+                ropeBase: Float, rmsEps: Float, vocabSize: Int, tiedEmbeddings: Bool = true, contextLength: Int? = nil) {
         self.layers = layers
         self.dim = dim
         self.ffnDim = ffnDim
@@ -37,6 +39,7 @@ public struct LlamaConfig: Codable, Hashable, Sendable {
         self.rmsEps = rmsEps
         self.vocabSize = vocabSize
         self.tiedEmbeddings = tiedEmbeddings
+        self.contextLength = contextLength
     }
 
     /// Width of the query projection output, H·Dh.
@@ -48,7 +51,7 @@ public struct LlamaConfig: Codable, Hashable, Sendable {
     /// checks the file's metadata against what it reads, this value is for docs and benches.
     public static let smolLM2_135M = LlamaConfig(
         layers: 30, dim: 576, ffnDim: 1536, heads: 9, kvHeads: 3, headDim: 64,
-        ropeBase: 100_000, rmsEps: 1e-5, vocabSize: 49_152, tiedEmbeddings: true)
+        ropeBase: 100_000, rmsEps: 1e-5, vocabSize: 49_152, tiedEmbeddings: true, contextLength: 8_192)
 
     /// A 2-layer, d=32 decoder with a 50-token vocabulary (GQA 4/2 heads of 8) for tests.
     public static let tiny = LlamaConfig(
@@ -78,18 +81,25 @@ public struct LlamaConfig: Codable, Hashable, Sendable {
             + layers * (2 * dim + 2 * dim * qDim + 2 * dim * kvDim + 3 * dim * ffnDim)
     }
 
-    /// Checks the invariants the model code relies on; a GGUF with other values is refused.
+    /// What breaks the invariants the model code relies on (empty = none). `validate()` turns the
+    /// first into a configuration error; the GGUF reader into an error naming the file.
+    func problems() -> [String] {
+        var out: [String] = []
+        for (name, v) in [("layers", layers), ("dim", dim), ("ffnDim", ffnDim), ("heads", heads), ("kvHeads", kvHeads),
+                          ("headDim", headDim), ("vocabSize", vocabSize), ("contextLength", contextLength ?? 1)] where v <= 0 {
+            out.append("\(name) = \(v) must be positive")
+        }
+        if !out.isEmpty { return out }
+        if heads % kvHeads != 0 { out.append("heads \(heads) not divisible by kvHeads \(kvHeads)") }
+        if headDim % 2 != 0 { out.append("headDim \(headDim) must be even for RoPE") }
+        if !(ropeBase.isFinite && ropeBase > 1) { out.append("rope base \(ropeBase) must be finite and > 1") }
+        if !(rmsEps.isFinite && rmsEps > 0 && rmsEps < 1) { out.append("rms eps \(rmsEps) must be in (0, 1)") }
+        if !tiedEmbeddings { out.append("untied LM heads are not supported (SmolLM2 ties output = token_embd)") }
+        return out
+    }
+
+    /// Throws the first of `problems()`.
     func validate() throws {
-        func bad(_ field: String, _ reason: String) -> TSRecError { TSRecError(.config(field: field, reason: reason)) }
-        guard layers >= 1, dim >= 1, ffnDim >= 1, heads >= 1, kvHeads >= 1, headDim >= 2, vocabSize >= 1 else {
-            throw bad("LlamaConfig", "all sizes must be positive: \(self)")
-        }
-        guard heads % kvHeads == 0 else { throw bad("kvHeads", "\(heads) query heads not a multiple of \(kvHeads) kv heads") }
-        guard headDim % 2 == 0 else { throw bad("headDim", "RoPE needs an even head dimension, got \(headDim)") }
-        guard ropeBase > 0, rmsEps > 0 else { throw bad("ropeBase/rmsEps", "must be positive") }
-        guard tiedEmbeddings else {
-            throw TSRecError(.config(field: "tiedEmbeddings", reason: "untied LM heads are not supported"),
-                             hint: "SmolLM2 ties output = token_embd; add an output matrix to Llama to support others")
-        }
+        if let first = problems().first { throw TSRecError(.config(field: "LlamaConfig", reason: first)) }
     }
 }
