@@ -67,12 +67,9 @@ public struct AblationStudy {
             .render(to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-metrics"))
 
         // MARK: validation loss against training steps
-        let curveRows = results.flatMap { r in r.validCurve.map { [r.method, "\($0.step)", "\($0.loss)"] } }
-        try CSV.write(header: ["variant", "step", "valid_loss"], rows: curveRows,
-                      to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-valid-loss.csv"), metadata: context.metadata)
-        try LinePlot(title: "\(name): validation loss (profile \(context.profile.rawValue))", ylabel: "validation loss (next item)",
-                     series: results.map { r in .init(name: r.method, points: r.validCurve.map { (x: Double($0.step), y: $0.loss) }) })
-            .render(to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-valid-loss"))
+        try ResultsReport.writeValidationCurves(results, title: "\(name): validation loss (profile \(context.profile.rawValue))",
+                                                to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-valid-loss"),
+                                                metadata: context.metadata)
         print("wrote \(csv.path) and figures")
         return results
     }

@@ -64,9 +64,26 @@ public struct ResultsReport {
         try comparison.writeCSV(to: context.output("\(name)-comparison.csv"), metadata: context.metadata)
         try comparison.writeMarkdown(to: context.output("\(name)-comparison.md"))
         for dataset in Set(results.map(\.dataset)).sorted() {
+            let base = "\(name)-\(dataset)-\(context.profile.rawValue)"
             try comparison.barChart(dataset: dataset, title: "\(name): \(dataset) (profile \(context.profile.rawValue))")
-                .render(to: figures.appendingPathComponent("\(name)-\(dataset)-\(context.profile.rawValue)"))
+                .render(to: figures.appendingPathComponent(base))
+            let trained = results.filter { $0.dataset == dataset && !$0.validCurve.isEmpty }
+            if !trained.isEmpty {
+                try Self.writeValidationCurves(trained, title: "\(name): \(dataset) validation loss (profile \(context.profile.rawValue))",
+                                               to: figures.appendingPathComponent(base + "-valid-loss"), metadata: context.metadata)
+            }
         }
+    }
+
+    /// Validation loss (next-item task) against optimizer step, one line per run: `<base>.csv`
+    /// (run, step, valid_loss) and the figure `<base>.{gp,png,svg}`.
+    public static func writeValidationCurves(_ results: [RunResult], title: String, to base: URL,
+                                             metadata: [(key: String, value: String)]) throws {
+        let rows = results.flatMap { r in r.validCurve.map { [r.method, "\($0.step)", "\($0.loss)"] } }
+        try CSV.write(header: ["run", "step", "valid_loss"], rows: rows, to: base.appendingPathExtension("csv"), metadata: metadata)
+        try LinePlot(title: title, ylabel: "validation loss (next item)",
+                     series: results.map { r in .init(name: r.method, points: r.validCurve.map { (x: Double($0.step), y: $0.loss) }) })
+            .render(to: base)
     }
 
     public var markdown: String {
