@@ -79,16 +79,21 @@ public struct Pipeline {
     /// The result of this configuration if it has been trained and evaluated already (nil
     /// otherwise); loads no model, only the dataset and the cached summary and predictions.
     public func finishedResult() throws -> RunResult? {
-        guard let benchmark = Benchmark.named(config.dataset) else { return nil }
-        let summaryURL = runDirectory.appendingPathComponent("summary.json")
-        guard let data = try? Data(contentsOf: summaryURL),
-              let summary = try? JSONDecoder().decode(TrainingSummary.self, from: data) else { return nil }
+        guard let benchmark = Benchmark.named(config.dataset), let summary = finishedTraining() else { return nil }
         let dataset = try Dataset.load(benchmark, paths: paths)
         let test = try dataset.split(.test).rows.prefix(config.testRows ?? .max)
         let url = predictionsURL(testRows: test.count)
         guard let predictions = try? PredictionsFile.read(from: url), predictions.count == test.count else { return nil }
         return result(summary: summary, predictions: predictions, predictionsURL: url, catalogue: Set(dataset.index.sids),
                       evalSeconds: nil)
+    }
+
+    /// The summary of a finished training run (its `summary.json` and `best.tsrc` both exist), else nil.
+    func finishedTraining() -> TrainingSummary? {
+        let trainer = Trainer(config: config, runDirectory: runDirectory)
+        guard FileManager.default.fileExists(atPath: trainer.bestURL.path),
+              let data = try? Data(contentsOf: trainer.summaryURL) else { return nil }
+        return try? JSONDecoder().decode(TrainingSummary.self, from: data)
     }
 
     /// `predictions-beam<W>-n<rows>.jsonl` in the run folder.
@@ -140,9 +145,7 @@ public struct Pipeline {
     /// Training, cached by configuration hash and resumable; leaves the best weights in the model.
     func train(_ p: Prepared) throws -> TrainingSummary {
         let trainer = Trainer(config: config, runDirectory: runDirectory)
-        let summaryURL = runDirectory.appendingPathComponent("summary.json")
-        if let data = try? Data(contentsOf: summaryURL), let s = try? JSONDecoder().decode(TrainingSummary.self, from: data),
-           FileManager.default.fileExists(atPath: trainer.bestURL.path) {
+        if let s = finishedTraining() {
             _ = try Checkpoint.load(trainer.bestURL, tensors: Dictionary(uniqueKeysWithValues: p.model.namedParameters.map { ($0.name, $0.tensor) }))
             log("  training: finished earlier (\(s.steps) steps), best weights loaded")
             return s
