@@ -33,32 +33,23 @@ for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) 
     let recData = try RecData(dataset)
     let budget = BaselineBudget.of(context.profile), seed = context.seed ?? 42
     for method in BaselineMethod.allCases where method != .popularity {
-        if context.reportOnly {
-            guard let b = BaselineSuite.finishedResult(method, data: recData, budget: budget, seed: seed,
-                                                       runsDirectory: context.paths.runs) else {
-                pending.append("\(benchmark.name) \(method.rawValue)")
-                continue
-            }
-            results.append(RunResult(b, profile: context.profile))
-        } else {
-            let b = try BaselineSuite.cachedRun(method, data: recData, budget: budget, seed: seed, runsDirectory: context.paths.runs)
-            results.append(RunResult(b, profile: context.profile))
+        guard let b = try BaselineSuite.result(method, data: recData, budget: budget, seed: seed,
+                                               runsDirectory: context.paths.runs, reportOnly: context.reportOnly) else {
+            pending.append("\(benchmark.name) \(method.rawValue)")
+            continue
         }
+        results.append(RunResult(b, profile: context.profile))
     }
 
     // MARK: MiniOneRec-SFT and TS-Rec: one configuration each
     for method in [Method.minionerecSFT, .tsrec] {
         let pipeline = Pipeline(context.config(dataset: benchmark.name).applying(method), label: method.rawValue,
                                 paths: context.paths)
-        if context.reportOnly {
-            guard let r = try pipeline.finishedResult() else {
-                pending.append("\(benchmark.name) \(method.rawValue) (run \(pipeline.trainingHash))")
-                continue
-            }
-            results.append(r)
-        } else {
-            results.append(try pipeline.run())
+        guard let r = try pipeline.result(reportOnly: context.reportOnly) else {
+            pending.append("\(benchmark.name) \(method.rawValue) (run \(pipeline.trainingHash))")
+            continue
         }
+        results.append(r)
     }
 }
 

@@ -189,6 +189,13 @@ public enum BaselineSuite {
         return result
     }
 
+    /// `cachedRun`; with `reportOnly`, only `finishedResult` (nil: not run yet, never trains).
+    public static func result(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64,
+                              runsDirectory: URL, reportOnly: Bool) throws -> BaselineResult? {
+        reportOnly ? finishedResult(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory)
+            : try cachedRun(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory)
+    }
+
     /// The cached result of `cachedRun` with these arguments, or nil when it has not run yet.
     public static func finishedResult(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64,
                                       runsDirectory: URL) -> BaselineResult? {

@@ -44,10 +44,10 @@ public struct AblationStudy {
                 print("variant \(v.label): differs from \(base.label) in \(try Self.differences(v.config, from: base.config))")
             }
             let pipeline = Pipeline(v.config, label: v.label, paths: context.paths)
-            if context.reportOnly {
-                if let r = try pipeline.finishedResult() { results.append(r) } else { print("pending: \(v.label) (\(pipeline.trainingHash)) has not finished") }
+            if let r = try pipeline.result(reportOnly: context.reportOnly) {
+                results.append(r)
             } else {
-                results.append(try pipeline.run())
+                print("pending: \(v.label) (\(pipeline.trainingHash)) has not finished")
             }
         }
         guard !results.isEmpty else {

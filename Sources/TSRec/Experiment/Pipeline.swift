@@ -76,6 +76,11 @@ public struct Pipeline {
         return try evaluate(prepared, summary: summary)
     }
 
+    /// `run()`; with `reportOnly`, only `finishedResult()` (nil: not finished yet, never trains).
+    public func result(reportOnly: Bool) throws -> RunResult? {
+        reportOnly ? try finishedResult() : try run()
+    }
+
     /// The result of this configuration if it has been trained and evaluated already (nil
     /// otherwise); loads no model, only the dataset and the cached summary and predictions.
     public func finishedResult() throws -> RunResult? {
