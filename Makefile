@@ -50,6 +50,7 @@ test: model data
 	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/table2 --profile smoke
 	test -s $(SMOKE_DIR)/table2.csv && test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke.png
 	test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-valid-loss.png
+	test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-paired.png && test -s $(SMOKE_DIR)/table2-Industrial_and_Scientific-paired.csv
 	@# a second process finds every run by its hash: the report-only table has the same rows
 	@# (all columns up to best_valid_loss; the popularity row's timing is measured afresh)
 	grep -v '^#' $(SMOKE_DIR)/table2.csv | cut -d, -f1-17 > $(SMOKE_DIR)/table2.rows

@@ -25,6 +25,8 @@ public struct BaselineResult: Sendable, Codable, CSVRow {
     public var epochs: Int
     public var bestEpoch: Int
     public var parameterCount: Int
+    /// The cached test predictions (`….predictions.jsonl` beside the cached result), when kept.
+    public var predictionsPath: String? = nil
 
     public var wallSeconds: Double { trainSeconds + evalSeconds }
 
@@ -181,11 +183,12 @@ public enum BaselineSuite {
             log("\(method.rawValue): finished earlier, read from \(resultURL.path)")
             return cached
         }
-        let result = try run(method, data: data, budget: budget, seed: seed,
-                             predictionsURL: resultURL.deletingPathExtension().appendingPathExtension("predictions.jsonl"), log: log)
+        var result = try run(method, data: data, budget: budget, seed: seed,
+                             predictionsURL: predictionsURL(ofCached: resultURL), log: log)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try encoder.encode(result), to: resultURL)
+        result.predictionsPath = predictionsURL(ofCached: resultURL).path
         return result
     }
 
@@ -210,9 +213,16 @@ public enum BaselineSuite {
             .appendingPathComponent("\(method.rawValue)-\(SHA256.hash(Data(key.utf8)).prefix(12)).json")
     }
 
+    /// `<method>-<hash>.predictions.jsonl` beside the cached result.
+    static func predictionsURL(ofCached resultURL: URL) -> URL {
+        resultURL.deletingPathExtension().appendingPathExtension("predictions.jsonl")
+    }
+
     static func cachedResult(at url: URL) -> BaselineResult? {
-        guard let d = try? Data(contentsOf: url) else { return nil }
-        return try? JSONDecoder().decode(BaselineResult.self, from: d)
+        guard let d = try? Data(contentsOf: url), var r = try? JSONDecoder().decode(BaselineResult.self, from: d) else { return nil }
+        let predictions = predictionsURL(ofCached: url)
+        r.predictionsPath = FileManager.default.fileExists(atPath: predictions.path) ? predictions.path : nil
+        return r
     }
 
     /// Trains (unless popularity) and evaluates one method on `data.test`; writes the test

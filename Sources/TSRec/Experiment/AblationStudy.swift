@@ -1,8 +1,9 @@
 import Foundation
 
 /// A set of configurations that differ in one intended field, run one after another and
-/// reported together: metrics per variant (CSV + bar chart) and validation loss against
-/// training steps per variant (CSV + line plot; the paper notes SA-Init speeds convergence).
+/// reported together: metrics per variant (CSV + bar chart), validation loss against training
+/// steps per variant (CSV + line plot; the paper notes SA-Init speeds convergence), and the
+/// first variant against each other one on the same test rows (CSV + interval plot).
 public struct AblationStudy {
     public struct Variant {
         public var label: String
@@ -70,6 +71,15 @@ public struct AblationStudy {
         try ResultsReport.writeValidationCurves(results, title: "\(name): validation loss (profile \(context.profile.rawValue))",
                                                 to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-valid-loss"),
                                                 metadata: context.metadata)
+        // MARK: each variant against the first (the full configuration), row by row
+        if let reference = results.first(where: { $0.method == variants.first?.label }), results.count > 1 {
+            let paired = PairedReport(reference: reference, others: results, metrics: metrics)
+            try paired.write(csv: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-paired.csv"),
+                             figure: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-paired"),
+                             title: "\(name): \(reference.method) minus each variant (profile \(context.profile.rawValue))",
+                             metadata: context.metadata)
+            paired.lines.forEach { print($0) }
+        }
         print("wrote \(csv.path) and figures")
         return results
     }

@@ -13,6 +13,8 @@ public struct RunResult: Codable, Sendable {
     public var evalSeconds: Double
     /// Validation loss per evaluated step, for convergence figures.
     public var validCurve: [ValidPoint]
+    /// The test predictions behind `metrics` (nil when they were not kept), for paired comparisons.
+    public var predictionsPath: String? = nil
 
     public struct ValidPoint: Codable, Sendable { public var step: Int; public var loss: Double }
 }
@@ -205,7 +207,8 @@ public struct Pipeline {
                          configHash: trainingHash, metrics: MetricRow.evaluate(predictions, catalogue: catalogue),
                          trainSteps: summary.steps, bestValidLoss: summary.bestValidLoss, trainSeconds: summary.wallSeconds,
                          evalSeconds: seconds,
-                         validCurve: summary.log.compactMap { r in r.validLoss.map { .init(step: r.step, loss: $0) } })
+                         validCurve: summary.log.compactMap { r in r.validLoss.map { .init(step: r.step, loss: $0) } },
+                         predictionsPath: predictionsURL.path)
     }
 
     /// Ranked SIDs for every row: beam search constrained to the catalogue's SIDs.

@@ -21,6 +21,10 @@ public struct ResultsReport {
         }
     }
 
+    /// The run every other run of its dataset is compared with row by row (`<name>-<dataset>-paired`):
+    /// the first of these methods that has a result.
+    public var pairedReferences = [Method.tsrec.rawValue, Method.minionerecSFT.rawValue]
+
     public init(name: String, results: [RunResult], skipped: [(dataset: String, reason: String)], context: RunContext) {
         self.name = name
         self.results = results
@@ -67,6 +71,11 @@ public struct ResultsReport {
             let base = "\(name)-\(dataset)-\(context.profile.rawValue)"
             try comparison.barChart(dataset: dataset, title: "\(name): \(dataset) (profile \(context.profile.rawValue))")
                 .render(to: figures.appendingPathComponent(base))
+            if let paired = paired(dataset: dataset) {
+                try paired.write(csv: context.output("\(name)-\(dataset)-paired.csv"), figure: figures.appendingPathComponent(base + "-paired"),
+                                 title: "\(name): \(dataset), \(paired.pairs.first?.reference ?? "") minus each method (profile \(context.profile.rawValue))",
+                                 metadata: context.metadata)
+            }
             let trained = results.filter { $0.dataset == dataset && !$0.validCurve.isEmpty }
             if !trained.isEmpty {
                 try Self.writeValidationCurves(trained, title: "\(name): \(dataset) validation loss (profile \(context.profile.rawValue))",
@@ -86,8 +95,20 @@ public struct ResultsReport {
             .render(to: base)
     }
 
+    /// The first of `pairedReferences` with a result on `dataset`, against every other method there.
+    public func paired(dataset: String) -> PairedReport? {
+        let here = results.filter { $0.dataset == dataset }
+        guard let reference = pairedReferences.lazy.compactMap({ m in here.first { $0.method == m } }).first else { return nil }
+        return PairedReport(reference: reference, others: here, metrics: Self.tableMetrics)
+    }
+
     public var markdown: String {
         var text = (try? comparison.markdown) ?? ""
+        for dataset in Set(results.map(\.dataset)).sorted() {
+            guard let paired = paired(dataset: dataset), !paired.lines.isEmpty else { continue }
+            text += "\n\nPaired on the same test rows (\(dataset); difference, paired bootstrap 95% interval, sign test):\n"
+            text += paired.lines.map { "- " + $0 }.joined(separator: "\n")
+        }
         for s in skipped { text += "\nSkipped \(s.dataset): \(s.reason)" }
         for p in pending { text += "\nNot finished yet: \(p)" }
         return text

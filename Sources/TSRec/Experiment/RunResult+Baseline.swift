@@ -4,6 +4,6 @@ extension RunResult {
     public init(_ b: BaselineResult, profile: Profile) {
         self.init(dataset: b.dataset, method: b.method, profile: profile.rawValue, configHash: "-", metrics: b.metrics,
                   trainSteps: b.epochs, bestValidLoss: nil, trainSeconds: b.trainSeconds, evalSeconds: b.evalSeconds,
-                  validCurve: [])
+                  validCurve: [], predictionsPath: b.predictionsPath)
     }
 }

@@ -224,3 +224,53 @@ public struct LinePlot: Sendable {
         return try Gnuplot.render(body: body, to: base, size: size)
     }
 }
+
+/// Horizontal intervals around point estimates, one row each, with a dashed line at zero:
+/// paired differences and their 95% intervals ("does the interval cross 0?" at a glance).
+public struct IntervalPlot: Sendable {
+    public struct Row: Sendable {
+        public var label: String
+        public var estimate: Double
+        public var low: Double
+        public var high: Double
+        public init(label: String, estimate: Double, low: Double, high: Double) {
+            (self.label, self.estimate, self.low, self.high) = (label, estimate, low, high)
+        }
+    }
+
+    public var title: String
+    public var xlabel: String
+    public var rows: [Row]
+
+    public init(title: String, xlabel: String, rows: [Row]) {
+        (self.title, self.xlabel, self.rows) = (title, xlabel, rows)
+    }
+
+    /// The plot commands; the first row is drawn at the top.
+    public var body: String {
+        let data = rows.enumerated().map { i, r in
+            "\(rows.count - 1 - i) \(Gnuplot.dataNumber(r.estimate)) \(Gnuplot.dataNumber(r.low)) \(Gnuplot.dataNumber(r.high)) \(Gnuplot.dataString(r.label))"
+        }
+        return """
+        $rows << EOD
+        \(data.joined(separator: "\n"))
+        EOD
+        set title \(Gnuplot.quoted(title))
+        set xlabel \(Gnuplot.quoted(xlabel))
+        unset ylabel
+        set yrange [-0.7:\(Double(rows.count) - 0.3)]
+        set offsets graph 0.05, graph 0.05, 0, 0
+        set grid xtics
+        set key off
+        set lmargin 34
+        set arrow 1 from first 0, graph 0 to first 0, graph 1 nohead dt 2 lc rgb '#555555'
+        plot $rows using 2:1:3:4:ytic(5) with xerrorbars pt 7 ps 1.2 lw 1.5 lc rgb '\(BarChart.palette[0])'
+        """
+    }
+
+    @discardableResult
+    public func render(to base: URL, size: Gnuplot.Size = .standard) throws -> RenderedFigure {
+        guard !rows.isEmpty else { throw TSRecError(.missing(what: "rows for figure '\(title)'", path: base.path)) }
+        return try Gnuplot.render(body: body, to: base, size: Gnuplot.Size(width: size.width, height: max(size.height / 2, 90 + 40 * rows.count)))
+    }
+}

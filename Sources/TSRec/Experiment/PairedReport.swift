@@ -1,0 +1,90 @@
+import Foundation
+
+/// One reference run against other runs on the same test rows (`PairedComparison`): a CSV (one
+/// line per pair and metric), a figure (HR@10 and NDCG@10 differences with their 95% intervals)
+/// and a few lines for the log and README.
+///
+/// Runs without kept predictions (the popularity floor) or on other rows are listed in `notes`
+/// instead of failing the report: the table they belong to is still worth writing.
+public struct PairedReport {
+    public struct Pair {
+        public var dataset: String
+        public var reference: String
+        public var other: String
+        public var comparison: PairedComparison
+    }
+
+    public var pairs: [Pair] = []
+    /// Runs that could not be compared, and why.
+    public var notes: [String] = []
+    /// The metrics compared, in CSV order.
+    public let metrics: [String]
+
+    /// Compares `reference` with each of `others` of the same dataset (itself excluded).
+    public init(reference: RunResult, others: [RunResult], metrics: [String]) {
+        self.metrics = metrics
+        guard let referencePath = reference.predictionsPath,
+              let a = try? PredictionsFile.read(from: URL(fileURLWithPath: referencePath)) else {
+            notes.append("\(reference.method): no predictions kept, nothing compared")
+            return
+        }
+        for other in others where other.dataset == reference.dataset && other.method != reference.method {
+            guard let path = other.predictionsPath else {
+                notes.append("\(other.method): no predictions kept (not compared)")
+                continue
+            }
+            do {
+                let b = try PredictionsFile.read(from: URL(fileURLWithPath: path))
+                pairs.append(Pair(dataset: reference.dataset, reference: reference.method, other: other.method,
+                                  comparison: try PairedComparison(a, b, metrics: metrics, source: path)))
+            } catch {
+                notes.append("\(other.method): not compared: \(error)")
+            }
+        }
+    }
+
+    public static let csvHeader = ["dataset", "method", "versus", "metric", "rows", "mean_method", "mean_versus",
+                                   "difference", "relative_difference", "ci95_low", "ci95_high",
+                                   "rows_better", "rows_worse", "sign_test_p"]
+
+    public var csvRows: [[String]] {
+        pairs.flatMap { p in
+            p.comparison.metrics.map { m in
+                [p.dataset, p.reference, p.other, m.name, "\(p.comparison.rows)", CSV.cell(m.meanA), CSV.cell(m.meanB),
+                 CSV.cell(m.difference), CSV.cell(m.relativeDifference), CSV.cell(m.low), CSV.cell(m.high),
+                 "\(m.wins)", "\(m.losses)", CSV.cell(m.pValue)]
+            }
+        }
+    }
+
+    /// The metrics drawn in the figure and summarised in `lines`.
+    static let headline = ["HR@10", "NDCG@10"]
+
+    /// One line per pair: `TS-Rec vs SASRec: HR@10 -0.0123 [-0.0190, -0.0050] (-8.2%), 150 rows better, 210 worse, p = 0.002; …`.
+    public var lines: [String] {
+        pairs.map { p in
+            let parts = p.comparison.metrics.filter { Self.headline.contains($0.name) }.map { m in
+                "\(m.name) " + String(format: "%+.4f [%+.4f, %+.4f]", m.difference, m.low, m.high)
+                    + (m.relativeDifference.map { String(format: " (%+.1f%%)", 100 * $0) } ?? "")
+                    + ", \(m.wins) rows better, \(m.losses) worse, p = \(Self.formatP(m.pValue))"
+            }
+            return "\(p.reference) vs \(p.other) (\(p.comparison.rows) rows): " + parts.joined(separator: "; ")
+        } + notes
+    }
+
+    static func formatP(_ p: Double) -> String { p < 0.0001 ? String(format: "%.1e", p) : String(format: "%.4f", p) }
+
+    /// Writes the CSV and, when any pair was compared, the interval figure `<figure>.{gp,png,svg}`.
+    public func write(csv: URL, figure: URL, title: String, metadata: [(key: String, value: String)]) throws {
+        try CSV.write(header: Self.csvHeader, rows: csvRows, to: csv,
+                      metadata: metadata + notes.map { (key: "not compared", value: $0) })
+        let rows = pairs.flatMap { p in
+            p.comparison.metrics.filter { Self.headline.contains($0.name) }.map { m in
+                IntervalPlot.Row(label: "vs \(p.other): \(m.name)", estimate: m.difference, low: m.low, high: m.high)
+            }
+        }
+        guard !rows.isEmpty else { return }
+        try IntervalPlot(title: title, xlabel: "difference (\(pairs[0].reference) minus the other), paired bootstrap 95% interval",
+                         rows: rows).render(to: figure)
+    }
+}

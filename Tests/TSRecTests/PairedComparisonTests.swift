@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+/// A prediction whose target sits at 0-based `rank` of the ranked list (nil: absent).
+private func row(_ user: String, rank: Int?) -> Prediction {
+    var ranked = (0..<20).map { "other\($0)" }
+    if let rank { ranked[rank] = "target-\(user)" }
+    return Prediction(user: user, target: "target-\(user)", ranked: ranked)
+}
+
+// MARK: - sign test against binomial tails computed by hand
+
+@Test func signTestMatchesHandComputedBinomialTails() {
+    // n = 10, min = 1: 2·(C(10,0) + C(10,1)) / 2^10 = 2·11/1024
+    #expect(abs(PairedComparison.signTestP(1, 9) - 22.0 / 1024) < 1e-12)
+    #expect(abs(PairedComparison.signTestP(9, 1) - 22.0 / 1024) < 1e-12)
+    // n = 10, min = 0: 2/1024
+    #expect(abs(PairedComparison.signTestP(0, 10) - 2.0 / 1024) < 1e-12)
+    // n = 20, min = 5: 2·(1 + 20 + 190 + 1140 + 4845 + 15504) / 2^20 = 2·21700/1048576
+    #expect(abs(PairedComparison.signTestP(5, 15) - 2 * 21700.0 / 1_048_576) < 1e-12)
+    // balanced and empty: no evidence either way
+    #expect(PairedComparison.signTestP(5, 5) == 1)
+    #expect(PairedComparison.signTestP(0, 0) == 1)
+}
+
+// MARK: - per-row differences, by hand
+
+@Test func pairedDifferencesByHand() throws {
+    // ranks:  A = [0, 2, nil, 5],  B = [nil, 2, 0, nil]
+    let a = [row("u1", rank: 0), row("u2", rank: 2), row("u3", rank: nil), row("u4", rank: 5)]
+    let b = [row("u1", rank: nil), row("u2", rank: 2), row("u3", rank: 0), row("u4", rank: nil)]
+    let c = try PairedComparison(a, b, metrics: ["HR@3", "HR@10", "NDCG@10"], resamples: 500, seed: 7)
+    #expect(c.rows == 4)
+    let hr3 = c.metrics[0], hr10 = c.metrics[1], nd10 = c.metrics[2]
+    // HR@3: A = [1,1,0,0], B = [0,1,1,0] -> d = [1,0,-1,0]
+    #expect(hr3.meanA == 0.5 && hr3.meanB == 0.5 && hr3.difference == 0)
+    #expect(hr3.wins == 1 && hr3.losses == 1 && hr3.pValue == 1)
+    // HR@10: A = [1,1,0,1], B = [0,1,1,0] -> d = [1,0,-1,1]
+    #expect(hr10.meanA == 0.75 && hr10.meanB == 0.5 && hr10.difference == 0.25)
+    #expect(hr10.wins == 2 && hr10.losses == 1 && abs(hr10.pValue - 1) < 1e-12)   // 2·P(X ≤ 1 | n=3) = 2·4/8
+    #expect(hr10.relativeDifference == 0.5)
+    // NDCG@10: A = [1, 1/2, 0, 1/log2 7], B = [0, 1/2, 1, 0]
+    let expected = (1 + 0 - 1 + 1 / log2(7.0)) / 4
+    #expect(abs(nd10.difference - expected) < 1e-12)
+    // a bootstrap mean of 4 draws lies within [min d, max d]
+    #expect(hr10.low >= -1 && hr10.high <= 1 && hr10.low <= hr10.high)
+}
+
+@Test func identicalRunsHaveAZeroIntervalAndNoEvidence() throws {
+    let a = (0..<50).map { row("u\($0)", rank: $0 % 3 == 0 ? nil : $0 % 20) }
+    let c = try PairedComparison(a, a, metrics: ["HR@10", "NDCG@10"])
+    for m in c.metrics {
+        #expect(m.difference == 0 && m.low == 0 && m.high == 0)
+        #expect(m.wins == 0 && m.losses == 0 && m.pValue == 1)
+    }
+}
+
+// MARK: - the bootstrap interval against the normal approximation
+
+@Test func bootstrapIntervalMatchesTheNormalApproximation() throws {
+    // 2,000 rows: A alone hits on every 10th row, B alone on every 20th (offset), else both miss.
+    // d is +1 on 200 rows, -1 on 100 rows: mean 0.05, sd = sqrt(E[d²] - mean²) = sqrt(0.15 - 0.0025).
+    let n = 2000
+    let a = (0..<n).map { row("u\($0)", rank: $0 % 10 == 0 ? 0 : nil) }
+    let b = (0..<n).map { row("u\($0)", rank: $0 % 20 == 5 ? 0 : nil) }
+    let c = try PairedComparison(a, b, metrics: ["HR@1"], resamples: 2000, seed: 1)
+    let m = c.metrics[0]
+    #expect(m.wins == 200 && m.losses == 100)
+    #expect(abs(m.difference - 0.05) < 1e-12)
+    let halfWidth = 1.959964 * (0.15 - 0.0025).squareRoot() / Double(n).squareRoot()   // ≈ 0.01683
+    #expect(abs((m.high - m.low) / 2 - halfWidth) < 0.15 * halfWidth)
+    #expect(abs((m.high + m.low) / 2 - 0.05) < 0.25 * halfWidth)
+    // same inputs and seed: the same interval
+    let again = try PairedComparison(a, b, metrics: ["HR@1"], resamples: 2000, seed: 1).metrics[0]
+    #expect(again.low == m.low && again.high == m.high)
+    // McNemar exact p for 200 vs 100 discordant rows is far below 0.001
+    #expect(m.pValue < 1e-6)
+}
+
+// MARK: - errors name the file and row
+
+@Test func mismatchedRowsAreRejectedWithTheirLine() {
+    let a = [row("u1", rank: 0), row("u2", rank: 1)]
+    let b = [row("u1", rank: 0), row("u9", rank: 1)]
+    #expect {
+        try PairedComparison(a, b, metrics: ["HR@10"], source: "b.jsonl")
+    } throws: { e in
+        guard let e = e as? TSRecError, case let .format(path, line, _, _) = e.kind else { return false }
+        return path == "b.jsonl" && line == 2
+    }
+    #expect(throws: TSRecError.self) { try PairedComparison(a, Array(b.prefix(1)), metrics: ["HR@10"]) }
+    #expect(throws: TSRecError.self) { try PairedComparison(a, a, metrics: ["MRR@10"]) }
+}
+
+// MARK: - report: CSV + interval figure from prediction files
+
+@Test func pairedReportWritesCSVAndFigure() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-paired-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    func result(_ method: String, ranks: [Int?]) throws -> RunResult {
+        let predictions = ranks.enumerated().map { row("u\($0.offset)", rank: $0.element) }
+        let url = dir.appendingPathComponent("\(method).jsonl")
+        try PredictionsFile.write(predictions, to: url)
+        return RunResult(dataset: "D", method: method, profile: "smoke", configHash: "-",
+                         metrics: MetricRow.evaluate(predictions, catalogue: []), trainSteps: 0, bestValidLoss: nil,
+                         trainSeconds: 0, evalSeconds: 0, validCurve: [], predictionsPath: url.path)
+    }
+    let ranks: [Int?] = [0, 1, nil, 3, nil, 12, 0, nil]
+    let reference = try result("Ref", ranks: ranks)
+    let worse = try result("Worse", ranks: ranks.map { $0.map { $0 + 2 } })
+    var noPredictions = try result("Popularity", ranks: ranks)
+    noPredictions.predictionsPath = nil
+    let report = PairedReport(reference: reference, others: [reference, worse, noPredictions], metrics: ["HR@3", "HR@10", "NDCG@10"])
+    #expect(report.pairs.map(\.other) == ["Worse"])
+    #expect(report.notes.count == 1 && report.notes[0].hasPrefix("Popularity"))
+    // NDCG@10 falls on every row hit within 10 (rank + 2): rows 0, 1, 3, 6 (row 5 is at rank 12)
+    let nd = try #require(report.pairs.first?.comparison.metrics.first { $0.name == "NDCG@10" })
+    #expect(nd.wins == 4 && nd.losses == 0 && nd.difference > 0)
+
+    try report.write(csv: dir.appendingPathComponent("paired.csv"), figure: dir.appendingPathComponent("paired"),
+                     title: "test", metadata: [("profile", "smoke")])
+    let table = try CSV.read(from: dir.appendingPathComponent("paired.csv"))
+    #expect(table.header == PairedReport.csvHeader)
+    #expect(try table.column("metric") == ["HR@3", "HR@10", "NDCG@10"])
+    // HR@3: only row 1 (rank 1 -> 3) drops out; HR@10: every hit stays inside 10
+    #expect(try table.column("rows_better") == ["1", "0", "4"])
+    #expect(try table.column("rows_worse") == ["0", "0", "0"])
+    for ext in ["gp", "png", "svg"] {
+        let size = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("paired.\(ext)").path)[.size] as? Int
+        #expect((size ?? 0) > 0)
+    }
+}
