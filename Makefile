@@ -23,7 +23,7 @@ endif
 TSREC_MIRROR ?= $(firstword $(wildcard ../shared/data/amazon18))
 export TSREC_MIRROR
 
-.PHONY: all setup build model data test bench table2 baselines ablations smoke sz clean
+.PHONY: all setup build model data test bench table2 baselines ablations seeds smoke sz clean
 
 all: build
 
@@ -70,6 +70,11 @@ baselines: data
 ABLATIONS := ablation-no-sainit ablation-no-tsalign ablation-init
 ablations: model data
 	for a in $(ABLATIONS); do $(BIN)/$$a --profile $(PROFILE) || exit 1; done
+
+# TS-Rec vs MiniOneRec-SFT over training seeds: make seeds SEEDS=42,43,44
+SEEDS ?= 42,43,44
+seeds: model data
+	$(BIN)/seeds --profile $(PROFILE) --seeds $(SEEDS)
 
 smoke: model data
 	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/table2 --profile smoke

@@ -5,7 +5,7 @@
 import PackageDescription
 
 /// Every Reproductions/<name>/main.swift becomes an executable of that name.
-let reproductions = ["table2", "baselines", "ablation-no-sainit", "ablation-no-tsalign", "ablation-init"]
+let reproductions = ["table2", "baselines", "ablation-no-sainit", "ablation-no-tsalign", "ablation-init", "seeds"]
 
 let package = Package(
     name: "tsrec",

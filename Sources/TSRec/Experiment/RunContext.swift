@@ -3,12 +3,14 @@ import Foundation
 /// What every reproduction starts with: its arguments, paths and a header that records the
 /// environment (profile, commit, BLAS kernel and threads), so a results file can be traced.
 ///
-/// Arguments: `--profile smoke|quick|paper` (or `PROFILE=`), `--seed N`, `--datasets A,B`,
-/// `--report-only` (or `REPORT_ONLY=1`).
+/// Arguments: `--profile smoke|quick|paper` (or `PROFILE=`), `--seed N`, `--seeds A,B,C` (studies
+/// over several training seeds), `--datasets A,B`, `--report-only` (or `REPORT_ONLY=1`).
 public struct RunContext: Sendable {
     public let name: String
     public let profile: Profile
     public let seed: UInt64?
+    /// `--seeds`: the training seeds of a seed study (nil = not given).
+    public let seeds: [UInt64]?
     /// Datasets to run (nil = every benchmark whose data is complete).
     public let datasets: [String]?
     public let paths: Paths
@@ -21,6 +23,7 @@ public struct RunContext: Sendable {
         self.name = name
         var profile = try environment["PROFILE"].map(Self.parseProfile) ?? .quick
         var seed: UInt64?
+        var seeds: [UInt64]?
         var datasets: [String]?
         var reportOnly = ["1", "true", "yes"].contains(environment["REPORT_ONLY"]?.lowercased() ?? "")
         var rest = arguments.dropFirst()[...]
@@ -35,6 +38,14 @@ public struct RunContext: Sendable {
                 let v = try value()
                 guard let s = UInt64(v) else { throw TSRecError(.config(field: "--seed", reason: "'\(v)' is not a non-negative integer")) }
                 seed = s
+            case "--seeds":
+                let v = try value()
+                let parsed = v.split(separator: ",").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+                guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else {
+                    throw TSRecError(.config(field: "--seeds", reason: "'\(v)' is not a comma-separated list of non-negative integers"),
+                                     hint: "e.g. --seeds 42,43,44")
+                }
+                seeds = parsed.map { $0! }
             case "--datasets": datasets = try value().split(separator: ",").map(String.init)
             case "--report-only": reportOnly = true
             case "-h", "--help":
@@ -47,12 +58,13 @@ public struct RunContext: Sendable {
         }
         self.profile = profile
         self.seed = seed
+        self.seeds = seeds
         self.datasets = datasets
         self.reportOnly = reportOnly
         self.paths = .fromEnvironment(environment)
     }
 
-    static let usage = "[--profile smoke|quick|paper] [--seed N] [--datasets A,B] [--report-only]"
+    static let usage = "[--profile smoke|quick|paper] [--seed N] [--seeds A,B,C] [--datasets A,B] [--report-only]"
 
     static func parseProfile(_ text: String) throws -> Profile {
         guard let p = Profile(rawValue: text) else {

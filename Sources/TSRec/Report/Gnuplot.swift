@@ -37,6 +37,11 @@ public enum Gnuplot {
         return "\(x)"
     }
 
+    /// An inline datablock `$name` holding `lines` (scripts stay self-contained: no data files).
+    static func datablock(_ name: String, _ lines: [String]) -> String {
+        "$\(name) << EOD\n" + lines.joined(separator: "\n") + "\nEOD"
+    }
+
     /// The full script for `body`: PNG first, then the same plot replotted to SVG.
     /// `body` must end in a `plot` command and define any data it uses.
     static func script(body: String, png: URL, svg: URL, size: Size) -> String {
@@ -139,9 +144,7 @@ public struct BarChart: Sendable {
                 + " \(fill) lc rgb '\(colour)' title \(Gnuplot.quoted(s.name))"
         }
         return """
-        $bars << EOD
-        \(rows.joined(separator: "\n"))
-        EOD
+        \(Gnuplot.datablock("bars", rows))
         set title \(Gnuplot.quoted(title))
         set ylabel \(Gnuplot.quoted(ylabel))
         set style data histogram
@@ -198,7 +201,7 @@ public struct LinePlot: Sendable {
         let drawn = series.enumerated().filter { !$0.element.points.filter { $0.x.isFinite && $0.y.isFinite }.isEmpty }
         for (j, s) in drawn {
             let rows = s.points.filter { $0.x.isFinite && $0.y.isFinite }.map { "\($0.x) \($0.y)" }
-            text += "$s\(j) << EOD\n\(rows.joined(separator: "\n"))\nEOD\n"
+            text += Gnuplot.datablock("s\(j)", rows) + "\n"
         }
         let plots = drawn.map { j, s in
             "$s\(j) using 1:2 with linespoints pt \(j % 13 + 1) ps 0.7 lw 1.5 title \(Gnuplot.quoted(s.name))"
@@ -252,9 +255,7 @@ public struct IntervalPlot: Sendable {
             "\(rows.count - 1 - i) \(Gnuplot.dataNumber(r.estimate)) \(Gnuplot.dataNumber(r.low)) \(Gnuplot.dataNumber(r.high)) \(Gnuplot.dataString(r.label))"
         }
         return """
-        $rows << EOD
-        \(data.joined(separator: "\n"))
-        EOD
+        \(Gnuplot.datablock("rows", data))
         set title \(Gnuplot.quoted(title))
         set xlabel \(Gnuplot.quoted(xlabel))
         unset ylabel
