@@ -56,6 +56,9 @@ test: model data
 	grep -v '^#' $(SMOKE_DIR)/table2.csv | cut -d, -f1-17 > $(SMOKE_DIR)/table2.rows
 	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/table2 --profile smoke --report-only
 	grep -v '^#' $(SMOKE_DIR)/table2.csv | cut -d, -f1-17 | diff $(SMOKE_DIR)/table2.rows - && echo "report-only table == trained table"
+	@# the seed study end to end: seed 42 reuses the runs above, seed 7 trains both methods again
+	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/seeds --profile smoke --seeds 42,7
+	grep -q '^# seeds: 42 7$$' $(SMOKE_DIR)/figures/seeds-smoke-seeds.csv && test -s $(SMOKE_DIR)/figures/seeds-smoke-paired.png
 	$(SWIFT) test $(SWIFTFLAGS) --skip-build
 
 bench: model

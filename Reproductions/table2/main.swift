@@ -27,7 +27,7 @@ for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) 
     }
 
     // MARK: Popularity floor (most popular train targets)
-    results.append(try .popularity(dataset, context.config(dataset: benchmark.name)))
+    results.append(try .popularity(dataset, context.config(dataset: benchmark.name), runsDirectory: context.paths.runs))
 
     // MARK: Traditional and generative baselines, same splits and metrics (Baselines/)
     let recData = try RecData(dataset)
