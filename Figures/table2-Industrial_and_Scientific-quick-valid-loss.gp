@@ -10,13 +10,22 @@ $s0 << EOD
 50.0 3.9115908294916153
 60.0 3.7935507744550705
 EOD
+$s1 << EOD
+10.0 5.194589197635651
+20.0 4.2988651394844055
+30.0 3.7901633977890015
+40.0 3.6146240681409836
+50.0 3.5176192075014114
+60.0 3.4390796571969986
+EOD
 set title 'table2: Industrial_and_Scientific validation loss (profile quick)'
 set xlabel 'training step'
 set ylabel 'validation loss (next item)'
 unset logscale y
 set key outside top center horizontal
 set grid
-plot $s0 using 1:2 with linespoints pt 1 ps 0.7 lw 1.5 title 'MiniOneRec-SFT'
+plot $s0 using 1:2 with linespoints pt 1 ps 0.7 lw 1.5 title 'MiniOneRec-SFT', \
+     $s1 using 1:2 with linespoints pt 2 ps 0.7 lw 1.5 title 'TS-Rec'
 set terminal svg size 900,540 noenhanced font 'Sans,11' background rgb 'white'
 set output '/work/main/Figures/table2-Industrial_and_Scientific-quick-valid-loss.svg'
 replot
