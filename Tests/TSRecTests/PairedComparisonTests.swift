@@ -132,3 +132,23 @@ private func row(_ user: String, rank: Int?) -> Prediction {
         #expect((size ?? 0) > 0)
     }
 }
+
+// MARK: - diagnostics: is the coarse part of the SID right?
+
+@Test func prefixHitsCountLevelsByHand() throws {
+    let target = "<a_1><b_2><c_3>"
+    let p = Prediction(user: "u", target: target, ranked: ["<a_1><b_9><c_3>", "<a_1><b_2><c_8>", "<a_5><b_2><c_3>"])
+    #expect(PairedComparison.prefixHit(p, levels: 1, k: 1) == 1)     // a right at rank 0
+    #expect(PairedComparison.prefixHit(p, levels: 2, k: 1) == 0)     // a+b wrong at rank 0 ...
+    #expect(PairedComparison.prefixHit(p, levels: 2, k: 2) == 1)     // ... right at rank 1
+    #expect(PairedComparison.prefixHit(p, levels: 3, k: 3) == 0)     // the item itself is absent
+    // a_1 must not match a_10: tokens are compared whole
+    let q = Prediction(user: "u", target: target, ranked: ["<a_10><b_2><c_3>"])
+    #expect(PairedComparison.prefixHit(q, levels: 1, k: 1) == 0)
+    // through the comparison: A gets level a right on both rows, B on one
+    let a = [p, Prediction(user: "v", target: "<a_4><b_4><c_4>", ranked: ["<a_4><b_0><c_0>"])]
+    let b = [p, Prediction(user: "v", target: "<a_4><b_4><c_4>", ranked: ["<a_0><b_4><c_4>"])]
+    let m = try PairedComparison(a, b, metrics: ["HR-a@1", "HR-ab@1"], resamples: 10).metrics
+    #expect(m[0].meanA == 1 && m[0].meanB == 0.5 && m[0].wins == 1 && m[0].losses == 0)
+    #expect(m[1].meanA == 0 && m[1].meanB == 0)
+}

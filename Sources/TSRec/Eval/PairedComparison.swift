@@ -53,14 +53,13 @@ public struct PairedComparison: Sendable, Hashable {
                              hint: "both prediction files must list the test rows in split order")
         }
         precondition(resamples > 0, "PairedComparison: resamples must be positive")
-        let ranksA = a.map(\.hitRank), ranksB = b.map(\.hitRank)
         let scorers = try names.map { name in
             guard let score = Self.scoring(name) else {
-                throw TSRecError(.config(field: "metrics", reason: "unknown metric \(name)"), hint: "use HR@K or NDCG@K")
+                throw TSRecError(.config(field: "metrics", reason: "unknown metric \(name)"), hint: "use HR@K, NDCG@K, HR-a@K or HR-ab@K")
             }
             return score
         }
-        let scoresA = scorers.map { ranksA.map($0) }, scoresB = scorers.map { ranksB.map($0) }   // [metric][row]
+        let scoresA = scorers.map { a.map($0) }, scoresB = scorers.map { b.map($0) }             // [metric][row]
         let diffs = zip(scoresA, scoresB).map { sa, sb in zip(sa, sb).map { $0 - $1 } }         // [metric][row]
         let n = a.count
 
@@ -89,15 +88,30 @@ public struct PairedComparison: Sendable, Hashable {
         }
     }
 
-    /// The per-row score of a metric named `HR@K` or `NDCG@K`, from the row's hit rank.
-    static func scoring(_ name: String) -> ((Int?) -> Double)? {
+    /// The per-row score of a metric: `HR@K`, `NDCG@K`, or the diagnostics `HR-a@K` / `HR-ab@K`
+    /// (1 if one of the top K SIDs starts with the target's level-a token / level-a and -b
+    /// tokens: is the coarse part of the item right even when the item is not?).
+    static func scoring(_ name: String) -> ((Prediction) -> Double)? {
         let parts = name.uppercased().split(separator: "@")
         guard parts.count == 2, let k = Int(parts[1]), k > 0 else { return nil }
         switch parts[0] {
-        case "HR": return { hitRatio(rank: $0, k: k) }
-        case "NDCG": return { ndcg(rank: $0, k: k) }
+        case "HR": return { hitRatio(rank: $0.hitRank, k: k) }
+        case "NDCG": return { ndcg(rank: $0.hitRank, k: k) }
+        case "HR-A": return { prefixHit($0, levels: 1, k: k) }
+        case "HR-AB": return { prefixHit($0, levels: 2, k: k) }
         default: return nil
         }
+    }
+
+    /// 1 if one of the top `k` ranked SIDs shares its first `levels` tokens with the target.
+    static func prefixHit(_ p: Prediction, levels: Int, k: Int) -> Double {
+        let target = sidTokens(p.target).prefix(levels)
+        return p.ranked.prefix(k).contains { sidTokens($0).prefix(levels).elementsEqual(target) } ? 1 : 0
+    }
+
+    /// `<a_12><b_200><c_7>` → `["<a_12", "<b_200", "<c_7"]` (split at each `>`; enough to compare levels).
+    static func sidTokens(_ sid: String) -> [Substring] {
+        sid.split(separator: ">", omittingEmptySubsequences: true).map { $0 }
     }
 
     /// Linear-interpolated percentile of sorted values (q in [0, 1]).

@@ -57,6 +57,10 @@ public struct PairedReport {
         }
     }
 
+    /// Diagnostics compared after the table's metrics: is the SID's coarse part right
+    /// (`PairedComparison.scoring`)? HR-a@1 / HR-ab@1 are the top-1 SID's prefix accuracy.
+    public static let diagnostics = ["HR-a@1", "HR-ab@1", "HR-a@10", "HR-ab@10"]
+
     /// The metrics drawn in the figure and summarised in `lines`.
     static let headline = ["HR@10", "NDCG@10"]
 

@@ -99,7 +99,7 @@ public struct ResultsReport {
     public func paired(dataset: String) -> PairedReport? {
         let here = results.filter { $0.dataset == dataset }
         guard let reference = pairedReferences.lazy.compactMap({ m in here.first { $0.method == m } }).first else { return nil }
-        return PairedReport(reference: reference, others: here, metrics: Self.tableMetrics)
+        return PairedReport(reference: reference, others: here, metrics: Self.tableMetrics + PairedReport.diagnostics)
     }
 
     public var markdown: String {
