@@ -21,7 +21,7 @@ import Testing
 @Test func oneSeedHasNoSpread() {
     let s = SeedSummary(metric: "NDCG@10", method: [0.2], baseline: [0.1])
     #expect(s.differenceSD == 0 && s.halfWidth == 0 && s.methodBetter == 1)
-    #expect(!s.line.contains("t 95%"))
+    #expect(!s.line.contains("t 95%") && !s.line.contains("±") && s.line.contains("+0.1000"))
 }
 
 // MARK: - the --seeds argument

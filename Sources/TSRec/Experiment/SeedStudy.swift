@@ -162,11 +162,16 @@ public struct SeedSummary: Sendable, Hashable {
     }
 
     /// `HR@10 over 3 seeds: method 0.1100 ± 0.0040, baseline 0.1017 ± 0.0030; difference +0.0083 ± 0.0020, t 95% [...], method better in 3/3`.
+    /// With one seed there is no spread to show, so none is printed.
     public var line: String {
-        "\(metric) over \(seeds) seed\(seeds == 1 ? "" : "s"): "
-            + String(format: "method %.4f ± %.4f, baseline %.4f ± %.4f; difference %+.4f ± %.4f",
-                     methodMean, methodSD, baselineMean, baselineSD, differenceMean, differenceSD)
-            + (seeds > 1 ? String(format: ", t 95%% [%+.4f, %+.4f]", differenceMean - halfWidth, differenceMean + halfWidth) : "")
+        guard seeds > 1 else {
+            return "\(metric), one seed (no spread yet): "
+                + String(format: "method %.4f, baseline %.4f, difference %+.4f", methodMean, baselineMean, differenceMean)
+        }
+        return "\(metric) over \(seeds) seeds: "
+            + String(format: "method %.4f ± %.4f, baseline %.4f ± %.4f; difference %+.4f ± %.4f, t 95%% [%+.4f, %+.4f]",
+                     methodMean, methodSD, baselineMean, baselineSD, differenceMean, differenceSD,
+                     differenceMean - halfWidth, differenceMean + halfWidth)
             + ", method better in \(methodBetter)/\(seeds)"
     }
 }
