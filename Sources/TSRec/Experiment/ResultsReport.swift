@@ -21,15 +21,25 @@ public struct ResultsReport {
         }
     }
 
-    /// The run every other run of its dataset is compared with row by row (`<name>-<dataset>-paired`):
-    /// the first of these methods that has a result.
-    public var pairedReferences = [Method.tsrec.rawValue, Method.minionerecSFT.rawValue]
+    /// Per dataset, one run against every other run there on the same test rows
+    /// (`<name>-<dataset>-paired`); computed once, here, because it reads every run's predictions.
+    public let paired: [String: PairedReport]
 
-    public init(name: String, results: [RunResult], skipped: [(dataset: String, reason: String)], context: RunContext) {
+    /// - Parameter pairedReferences: the method compared with all others, per dataset: the first
+    ///   of these with a result there.
+    public init(name: String, results: [RunResult], skipped: [(dataset: String, reason: String)], context: RunContext,
+                pairedReferences: [String] = [Method.tsrec.rawValue, Method.minionerecSFT.rawValue]) {
         self.name = name
         self.results = results
         self.skipped = skipped
         self.context = context
+        var paired: [String: PairedReport] = [:]
+        for dataset in Set(results.map(\.dataset)) {
+            let here = results.filter { $0.dataset == dataset }
+            guard let reference = pairedReferences.lazy.compactMap({ m in here.first { $0.method == m } }).first else { continue }
+            paired[dataset] = PairedReport(reference: reference, others: here, metrics: Self.tableMetrics + PairedReport.diagnostics)
+        }
+        self.paired = paired
     }
 
     /// The reported table (`ReportedTable.defaultURL`).
@@ -71,7 +81,7 @@ public struct ResultsReport {
             let base = "\(name)-\(dataset)-\(context.profile.rawValue)"
             try comparison.barChart(dataset: dataset, title: "\(name): \(dataset) (profile \(context.profile.rawValue))")
                 .render(to: figures.appendingPathComponent(base))
-            if let paired = paired(dataset: dataset) {
+            if let paired = paired[dataset] {
                 try paired.write(csv: context.output("\(name)-\(dataset)-paired.csv"), figure: figures.appendingPathComponent(base + "-paired"),
                                  title: "\(name): \(dataset), \(paired.pairs.first?.reference ?? "") minus each method (profile \(context.profile.rawValue))",
                                  metadata: context.metadata)
@@ -95,17 +105,10 @@ public struct ResultsReport {
             .render(to: base)
     }
 
-    /// The first of `pairedReferences` with a result on `dataset`, against every other method there.
-    public func paired(dataset: String) -> PairedReport? {
-        let here = results.filter { $0.dataset == dataset }
-        guard let reference = pairedReferences.lazy.compactMap({ m in here.first { $0.method == m } }).first else { return nil }
-        return PairedReport(reference: reference, others: here, metrics: Self.tableMetrics + PairedReport.diagnostics)
-    }
-
     public var markdown: String {
         var text = (try? comparison.markdown) ?? ""
         for dataset in Set(results.map(\.dataset)).sorted() {
-            guard let paired = paired(dataset: dataset), !paired.lines.isEmpty else { continue }
+            guard let paired = paired[dataset], !paired.lines.isEmpty else { continue }
             text += "\n\nPaired on the same test rows (\(dataset); difference, paired bootstrap 95% interval, sign test):\n"
             text += paired.lines.map { "- " + $0 }.joined(separator: "\n")
         }
