@@ -34,10 +34,11 @@ public struct PairedComparison: Sendable, Hashable {
     public var metrics: [Metric]
 
     /// Compares predictions `a` and `b`, which must cover the same rows in the same order (same
-    /// user and target in row i), on the metrics named `HR@K` / `NDCG@K`.
+    /// user and target in row i), on the metrics named `HR@K`, `NDCG@K`, `HR-a@K`, `HR-ab@K`.
     /// - Parameters:
-    ///   - resamples: bootstrap resamples of the rows (the interval's Monte-Carlo error is about
-    ///     ±0.1 of a standard error at 2,000).
+    ///   - resamples: bootstrap resamples of the rows. At 2,000 the Monte-Carlo error of each
+    ///     interval end is about 0.06 of the difference's standard error
+    ///     (√(0.025·0.975/2000) / φ(1.96)).
     ///   - seed: the bootstrap's generator; the same inputs and seed give the same interval.
     ///   - source: where `b` was read from, for the error when a row does not match.
     public init(_ a: [Prediction], _ b: [Prediction], metrics names: [String],
