@@ -145,11 +145,7 @@ extension Tape {
         precondition(keyValid == nil || keyValid!.count == rows, "attention: keyValid has \(keyValid!.count) entries for \(rows) rows")
         let y = Tensor(uninitialized: q.shape, requiresGrad: needsGrad(q, k, v))
         let probs = Tensor(uninitialized: [batch, heads, seq, seq], requiresGrad: false)
-        func withMask<R>(_ body: (UnsafePointer<Bool>?) -> R) -> R {
-            guard let keyValid else { return body(nil) }
-            return keyValid.withUnsafeBufferPointer { body($0.baseAddress) }
-        }
-        withMask { mask in
+        withKeyMask(keyValid) { mask in
             Kernels.attentionForward(out: y.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
                                      batch: batch, seq: seq, heads: heads, kvHeads: kvHeads, headDim: Dh, keyValid: mask)
         }
@@ -166,4 +162,12 @@ extension Tape {
         }
         return y
     }
+}
+
+/// Runs `body` with a pointer to the key-padding mask (`false` = padding), or nil when there is
+/// none: the form the attention kernels take. Shared by every attention op.
+@inline(__always)
+func withKeyMask<R>(_ keyValid: [Bool]?, _ body: (UnsafePointer<Bool>?) -> R) -> R {
+    guard let keyValid else { return body(nil) }
+    return keyValid.withUnsafeBufferPointer { body($0.baseAddress) }
 }

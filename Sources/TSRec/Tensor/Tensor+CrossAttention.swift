@@ -104,11 +104,7 @@ extension Tape {
         let Dh = width / heads
         let y = Tensor(uninitialized: q.shape, requiresGrad: needsGrad(q, k, v))
         let probs = Tensor(uninitialized: [batch, heads, tq, tk], requiresGrad: false)
-        func withMask<R>(_ body: (UnsafePointer<Bool>?) -> R) -> R {
-            guard let keyValid else { return body(nil) }
-            return keyValid.withUnsafeBufferPointer { body($0.baseAddress) }
-        }
-        withMask { mask in
+        withKeyMask(keyValid) { mask in
             Kernels.crossAttentionForward(out: y.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
                                           batch: batch, tq: tq, tk: tk, heads: heads, headDim: Dh, causal: causal, keyValid: mask)
         }

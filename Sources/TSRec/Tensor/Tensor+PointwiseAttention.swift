@@ -100,11 +100,7 @@ extension Tape {
         let needs = needsGrad(q, k, v) || (rab.map { needsGrad($0) } ?? false)
         let y = Tensor(uninitialized: q.shape, requiresGrad: needs)
         let pre = Tensor(zeros: [batch, heads, seq, seq])
-        func withMask<R>(_ body: (UnsafePointer<Bool>?) -> R) -> R {
-            guard let keyValid else { return body(nil) }
-            return keyValid.withUnsafeBufferPointer { body($0.baseAddress) }
-        }
-        withMask { mask in
+        withKeyMask(keyValid) { mask in
             Kernels.pointwiseAttentionForward(out: y.pointer, pre: pre.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
                                               rab: rab.map { UnsafePointer($0.pointer) }, batch: batch, seq: seq, heads: heads,
                                               headDim: Dh, keyValid: mask)
@@ -112,7 +108,7 @@ extension Tape {
         guard y.requiresGrad else { return y }
         record {
             guard let dy = y.gradStorage?.pointer else { return }
-            withMask { mask in
+            withKeyMask(keyValid) { mask in
                 Kernels.pointwiseAttentionBackward(dq: q.requiresGrad ? q.gradPointer().pointer : nil,
                                                    dk: k.requiresGrad ? k.gradPointer().pointer : nil,
                                                    dv: v.requiresGrad ? v.gradPointer().pointer : nil,
