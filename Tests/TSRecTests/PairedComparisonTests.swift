@@ -152,3 +152,17 @@ private func row(_ user: String, rank: Int?) -> Prediction {
     #expect(m[0].meanA == 1 && m[0].meanB == 0.5 && m[0].wins == 1 && m[0].losses == 0)
     #expect(m[1].meanA == 0 && m[1].meanB == 0)
 }
+
+@Test func unreadableReferencePredictionsAreNamedInTheNotes() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-paired-bad-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let bad = dir.appendingPathComponent("ref.jsonl")
+    try Data("{\"user\": \"u\"}\n".utf8).write(to: bad)
+    let reference = RunResult(dataset: "D", method: "Ref", profile: "smoke", configHash: "-",
+                              metrics: MetricRow.evaluate([row("u", rank: 0)], catalogue: []), trainSteps: 0,
+                              bestValidLoss: nil, trainSeconds: 0, evalSeconds: 0, validCurve: [], predictionsPath: bad.path)
+    let report = PairedReport(reference: reference, others: [], metrics: ["HR@10"])
+    #expect(report.pairs.isEmpty)
+    #expect(report.notes.count == 1 && report.notes[0].contains(bad.path) && report.notes[0].contains(":1"))
+}

@@ -17,15 +17,16 @@ public struct PairedReport {
     public var pairs: [Pair] = []
     /// Runs that could not be compared, and why.
     public var notes: [String] = []
-    /// The metrics compared, in CSV order.
-    public let metrics: [String]
-
-    /// Compares `reference` with each of `others` of the same dataset (itself excluded).
+    /// Compares `reference` with each of `others` of the same dataset (itself excluded) on
+    /// `metrics` (CSV order).
     public init(reference: RunResult, others: [RunResult], metrics: [String]) {
-        self.metrics = metrics
-        guard let referencePath = reference.predictionsPath,
-              let a = try? PredictionsFile.read(from: URL(fileURLWithPath: referencePath)) else {
+        guard let referencePath = reference.predictionsPath else {
             notes.append("\(reference.method): no predictions kept, nothing compared")
+            return
+        }
+        let a: [Prediction]
+        do { a = try PredictionsFile.read(from: URL(fileURLWithPath: referencePath)) } catch {
+            notes.append("\(reference.method): nothing compared: \(error)")   // names the file and line
             return
         }
         for other in others where other.dataset == reference.dataset && other.method != reference.method {
