@@ -37,3 +37,19 @@ import Testing
         return field == "--seeds"
     }
 }
+
+// MARK: - the per-run CSV shared by the seed study and the ablations
+
+@Test func studyRowLinesUpWithItsHeader() {
+    let r = RunResult(dataset: "D", method: "TS-Rec", profile: "quick", configHash: "abc123",
+                      metrics: MetricRow(rows: 10, hr: [0.1, 0.3, 0.5, 0.7, 0.9], ndcg: [0.1, 0.2, 0.4, 0.6, 0.8],
+                                         invalid: 0, invalidRate: 0),
+                      trainSteps: 60, bestValidLoss: 3.5, trainSeconds: 5730.4, evalSeconds: 770, validCurve: [], predictionsPath: nil)
+    let header = RunResult.studyHeader(nameColumn: "method", keyColumn: "seed")
+    let row = r.studyRow(key: "43")
+    #expect(row.count == header.count)
+    let cell = Dictionary(uniqueKeysWithValues: zip(header, row))
+    #expect(cell["method"] == "TS-Rec" && cell["seed"] == "43" && cell["config_hash"] == "abc123")
+    #expect(cell["HR@10"] == CSV.cell(0.7) && cell["NDCG@3"] == CSV.cell(0.2) && cell["HR@5"] == CSV.cell(0.5))
+    #expect(cell["best_valid_loss"] == CSV.cell(3.5) && cell["train_seconds"] == "5730")
+}

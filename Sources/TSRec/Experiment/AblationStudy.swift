@@ -58,11 +58,9 @@ public struct AblationStudy {
 
         // MARK: metrics per variant
         let metrics = ResultsReport.tableMetrics
-        let rows = results.map { r in [r.dataset, r.method, r.profile, r.configHash] + metrics.map { CSV.cell(r.metrics.value(named: $0)) }
-            + [CSV.cell(r.bestValidLoss), String(format: "%.0f", r.trainSeconds)] }
         let csv = figures.appendingPathComponent("\(name)-\(context.profile.rawValue).csv")
-        try CSV.write(header: ["dataset", "variant", "profile", "config_hash"] + metrics + ["best_valid_loss", "train_seconds"],
-                      rows: rows, to: csv, metadata: context.metadata)
+        try CSV.write(header: RunResult.studyHeader(nameColumn: "variant", keyColumn: "profile"),
+                      rows: results.map { $0.studyRow(key: $0.profile) }, to: csv, metadata: context.metadata)
         try BarChart(title: "\(name) (profile \(context.profile.rawValue))", ylabel: "metric value", categories: metrics,
                      series: results.map { r in .init(name: r.method, values: metrics.map { r.metrics.value(named: $0) }) })
             .render(to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-metrics"))

@@ -66,11 +66,8 @@ public struct SeedStudy {
         let metrics = Self.metrics
 
         // MARK: every finished run
-        let rows = runs.flatMap { s in [s.method, s.baseline].compactMap { $0 }.map { r in
-            [r.dataset, r.method, "\(s.seed)", r.configHash] + metrics.map { CSV.cell(r.metrics.value(named: $0)) }
-                + [CSV.cell(r.bestValidLoss), String(format: "%.0f", r.trainSeconds)]
-        } }
-        try CSV.write(header: ["dataset", "method", "seed", "config_hash"] + metrics + ["best_valid_loss", "train_seconds"],
+        let rows = runs.flatMap { s in [s.method, s.baseline].compactMap { $0 }.map { $0.studyRow(key: "\(s.seed)") } }
+        try CSV.write(header: RunResult.studyHeader(nameColumn: "method", keyColumn: "seed"),
                       rows: rows, to: figures.appendingPathComponent("\(base).csv"), metadata: context.metadata)
 
         // MARK: each seed's pair on the same test rows
