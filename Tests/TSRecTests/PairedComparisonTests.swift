@@ -166,3 +166,34 @@ private func row(_ user: String, rank: Int?) -> Prediction {
     #expect(report.pairs.isEmpty)
     #expect(report.notes.count == 1 && report.notes[0].contains(bad.path) && report.notes[0].contains(":1"))
 }
+
+// MARK: - tsrec compare: finding a run's predictions from a file, a folder or a hash
+
+@Test func runLocatorFindsPredictionsByFileFolderAndHash() throws {
+    let runs = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-locate-\(UUID().uuidString)/runs")
+    defer { try? FileManager.default.removeItem(at: runs.deletingLastPathComponent()) }
+    let folder = runs.appendingPathComponent("D/abc123"), empty = runs.appendingPathComponent("D/untested")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+    let file = folder.appendingPathComponent("predictions-beam20-n3.jsonl")
+    try PredictionsFile.write([row("u0", rank: 0)], to: file)
+    try Data().write(to: folder.appendingPathComponent("checkpoint.tsrc"))
+
+    #expect(try RunLocator.predictions(file.path, runs: runs) == file)
+    #expect(try RunLocator.predictions(folder.path, runs: runs) == file)
+    #expect(try RunLocator.predictions("abc123", runs: runs).standardizedFileURL == file.standardizedFileURL)
+    #expect(RunLocator.dataset(of: file, runs: runs) == "D")
+    #expect(RunLocator.dataset(of: URL(fileURLWithPath: "/elsewhere/p.jsonl"), runs: runs) == nil)
+    // an unknown hash and an unevaluated run say what to pass or do
+    #expect { try RunLocator.predictions("nope", runs: runs) } throws: { e in
+        guard let e = e as? TSRecError, case .missing = e.kind else { return false }
+        return e.description.contains("nope") && e.hint?.contains("hash") == true
+    }
+    #expect { try RunLocator.predictions("untested", runs: runs) } throws: { e in
+        guard let e = e as? TSRecError, case let .missing(_, path) = e.kind else { return false }
+        return path.hasSuffix("untested") && e.hint?.contains("not been evaluated") == true
+    }
+    // two evaluations in one folder: ambiguous, so ask for the file
+    try PredictionsFile.write([row("u0", rank: 1)], to: folder.appendingPathComponent("predictions-beam10-n3.jsonl"))
+    #expect(throws: TSRecError.self) { try RunLocator.predictions(folder.path, runs: runs) }
+}

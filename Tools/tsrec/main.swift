@@ -6,7 +6,7 @@ struct TSRecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tsrec",
         abstract: "TS-Rec reproduction harness: data, model, training, evaluation.",
-        subcommands: [DataCommand.self, ModelCommand.self, Tokenize.self, Logits.self, Generate.self, Run.self, Teacher.self]
+        subcommands: [DataCommand.self, ModelCommand.self, Tokenize.self, Logits.self, Generate.self, Run.self, Compare.self, Teacher.self]
     )
     func run() throws { print(BLAS.summary) }
 

@@ -71,7 +71,7 @@ public struct AblationStudy {
                                                 metadata: context.metadata)
         // MARK: each variant against the first (the full configuration), row by row
         if let reference = results.first(where: { $0.method == variants.first?.label }), results.count > 1 {
-            let paired = PairedReport(reference: reference, others: results, metrics: metrics + PairedReport.diagnostics)
+            let paired = PairedReport(reference: reference, others: results, metrics: PairedReport.defaultMetrics)
             try paired.write(csv: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-paired.csv"),
                              figure: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-paired"),
                              title: "\(name): \(reference.method) minus each variant (profile \(context.profile.rawValue))",

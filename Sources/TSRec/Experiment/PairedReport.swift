@@ -44,6 +44,17 @@ public struct PairedReport {
         }
     }
 
+    /// Two runs named by their prediction files (`tsrec compare`): `reference` minus `other`.
+    public init(dataset: String, reference: (label: String, predictions: URL), other: (label: String, predictions: URL),
+                metrics: [String] = PairedReport.defaultMetrics) throws {
+        let a = try PredictionsFile.read(from: reference.predictions), b = try PredictionsFile.read(from: other.predictions)
+        pairs = [Pair(dataset: dataset, reference: reference.label, other: other.label,
+                      comparison: try PairedComparison(a, b, metrics: metrics, source: other.predictions.path))]
+    }
+
+    /// The paper's table metrics, then the diagnostics: what every report here compares.
+    public static let defaultMetrics = ResultsReport.tableMetrics + diagnostics
+
     public static let csvHeader = ["dataset", "method", "versus", "metric", "rows", "mean_method", "mean_versus",
                                    "difference", "relative_difference", "ci95_low", "ci95_high",
                                    "rows_better", "rows_worse", "sign_test_p"]
@@ -77,7 +88,7 @@ public struct PairedReport {
         } + notes
     }
 
-    static func formatP(_ p: Double) -> String { p < 0.0001 ? String(format: "%.1e", p) : String(format: "%.4f", p) }
+    public static func formatP(_ p: Double) -> String { p < 0.0001 ? String(format: "%.1e", p) : String(format: "%.4f", p) }
 
     /// Writes the CSV and, when any pair was compared, the interval figure `<figure>.{gp,png,svg}`.
     public func write(csv: URL, figure: URL, title: String, metadata: [(key: String, value: String)]) throws {

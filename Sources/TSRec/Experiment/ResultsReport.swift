@@ -37,7 +37,7 @@ public struct ResultsReport {
         for dataset in Set(results.map(\.dataset)) {
             let here = results.filter { $0.dataset == dataset }
             guard let reference = pairedReferences.lazy.compactMap({ m in here.first { $0.method == m } }).first else { continue }
-            paired[dataset] = PairedReport(reference: reference, others: here, metrics: Self.tableMetrics + PairedReport.diagnostics)
+            paired[dataset] = PairedReport(reference: reference, others: here, metrics: PairedReport.defaultMetrics)
         }
         self.paired = paired
     }

@@ -72,7 +72,7 @@ public struct SeedStudy {
 
         // MARK: each seed's pair on the same test rows
         let complete = runs.compactMap { s in s.method.flatMap { m in s.baseline.map { (seed: s.seed, method: m, baseline: $0) } } }
-        let paired = complete.map { (seed: $0.seed, report: PairedReport(reference: $0.method, others: [$0.baseline], metrics: metrics + PairedReport.diagnostics)) }
+        let paired = complete.map { (seed: $0.seed, report: PairedReport(reference: $0.method, others: [$0.baseline], metrics: PairedReport.defaultMetrics)) }
         try CSV.write(header: ["seed"] + PairedReport.csvHeader, rows: paired.flatMap { p in p.report.csvRows.map { ["\(p.seed)"] + $0 } },
                       to: figures.appendingPathComponent("\(base)-paired.csv"),
                       metadata: context.metadata + paired.flatMap { p in p.report.notes.map { (key: "seed \(p.seed)", value: $0) } })

@@ -1,0 +1,54 @@
+import Foundation
+
+/// Finds a finished run's test predictions from what a researcher has at hand: a predictions
+/// file, a run folder, or a run's configuration hash (the folder name under
+/// `results/runs/<dataset>/`, as printed by every run and written in every results CSV).
+///
+/// Used by `tsrec compare`, which pairs any two runs on the same test rows.
+public enum RunLocator {
+    /// The predictions file `argument` names. A folder must hold exactly one
+    /// `predictions-*.jsonl` (a run evaluated at one beam width and row count); a hash is looked
+    /// up in every dataset folder under `runs`.
+    public static func predictions(_ argument: String, runs: URL) throws -> URL {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: argument, isDirectory: &isDirectory) {
+            let url = URL(fileURLWithPath: argument)
+            return isDirectory.boolValue ? try predictions(inRunFolder: url) : url
+        }
+        let datasets = (try? fm.contentsOfDirectory(atPath: runs.path)) ?? []
+        let folders = datasets.sorted().map { runs.appendingPathComponent($0).appendingPathComponent(argument) }
+            .filter { fm.fileExists(atPath: $0.path) }
+        guard let folder = folders.first else {
+            throw TSRecError(.missing(what: "run '\(argument)'", path: runs.path),
+                             hint: "pass a predictions file, a run folder, or the configuration hash of a finished run "
+                                 + "(a folder name under \(runs.path)/<dataset>/; set TSREC_RESULTS to the results folder used)")
+        }
+        guard folders.count == 1 else {
+            throw TSRecError(.config(field: "run", reason: "'\(argument)' names a run on several datasets: \(folders.map(\.path))"),
+                             hint: "pass the run folder instead of the hash")
+        }
+        return try predictions(inRunFolder: folder)
+    }
+
+    static func predictions(inRunFolder folder: URL) throws -> URL {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+            .filter { $0.hasPrefix("predictions-") && $0.hasSuffix(".jsonl") }.sorted()
+        switch files.count {
+        case 1: return folder.appendingPathComponent(files[0])
+        case 0: throw TSRecError(.missing(what: "test predictions (predictions-*.jsonl)", path: folder.path),
+                                 hint: "the run has not been evaluated yet: run it to the end (it resumes), then compare")
+        default: throw TSRecError(.config(field: "run", reason: "\(folder.path) holds several prediction files: \(files.joined(separator: ", "))"),
+                                  hint: "pass one of the files instead of the folder")
+        }
+    }
+}
+
+extension RunLocator {
+    /// The dataset folder a predictions file sits in (`runs/<dataset>/…`), else nil.
+    public static func dataset(of predictions: URL, runs: URL) -> String? {
+        let root = runs.standardizedFileURL.pathComponents, path = predictions.standardizedFileURL.pathComponents
+        guard path.count > root.count + 1, Array(path.prefix(root.count)) == root else { return nil }
+        return path[root.count]
+    }
+}

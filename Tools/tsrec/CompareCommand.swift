@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import TSRec
+
+/// Any two finished runs on the same test rows: the paired difference of every table metric
+/// and diagnostic with its bootstrap interval and sign test (what table2, the ablations and the
+/// seed study report for their own pairs), e.g. an ablation variant against MiniOneRec-SFT.
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Paired comparison of two finished runs on the same test rows (first minus second).",
+        discussion: """
+            Each run is a predictions file, a run folder, or a run's configuration hash (looked up under \
+            $TSREC_RESULTS/runs/<dataset>/). Example: tsrec compare fb2979a2cdc6 9f7a027cf823 --labels "w/o SA-Init,SFT"
+            """)
+
+    @Argument(help: "The reference run (predictions file, run folder or hash).") var reference: String
+    @Argument(help: "The run it is compared with.") var other: String
+    @Option(help: "Names for the two runs in the output, comma-separated (default: the arguments).") var labels: String?
+    @Option(help: "Also write the comparison as CSV to this path.") var csv: String?
+
+    func run() throws {
+        let paths = Paths.fromEnvironment()
+        let a = try RunLocator.predictions(reference, runs: paths.runs), b = try RunLocator.predictions(other, runs: paths.runs)
+        let names = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [reference, other]
+        guard names.count == 2 else { throw ValidationError("--labels needs two names separated by a comma, got '\(labels ?? "")'") }
+        let dataset = RunLocator.dataset(of: a, runs: paths.runs) ?? "-"
+        let report = try PairedReport(dataset: dataset, reference: (names[0], a), other: (names[1], b))
+        print("\(names[0]): \(a.path)\n\(names[1]): \(b.path)")
+        guard let comparison = report.pairs.first?.comparison else { return }
+        print("\(names[0]) minus \(names[1]), \(comparison.rows) test rows; paired bootstrap 95% interval; exact sign test")
+        print("metric      \(names[0].padding(8)) \(names[1].padding(8)) difference  [95% interval]       better/worse  p")
+        for m in comparison.metrics {
+            print(m.name.padding(11) + String(format: " %.4f   %.4f   %+.4f     [%+.4f, %+.4f]   ", m.meanA, m.meanB, m.difference, m.low, m.high)
+                  + "\(m.wins)/\(m.losses)".padding(13) + " " + PairedReport.formatP(m.pValue))
+        }
+        if let csv {
+            try CSV.write(header: PairedReport.csvHeader, rows: report.csvRows, to: URL(fileURLWithPath: csv),
+                          metadata: [("reference", a.path), ("other", b.path)])
+            print("wrote \(csv)")
+        }
+    }
+}
+
+private extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}
