@@ -3,13 +3,14 @@ set terminal pngcairo size 900,270 noenhanced font 'Sans,11'
 set output '/work/main/Figures/ablation-no-sainit-quick-paired.png'
 set datafile missing '?'
 $rows << EOD
-1 -0.003088462386940216 -0.009491506728435914 0.0037502757555702626 "vs TS-Rec w/o SA-Init: HR@10"
-0 -0.0014195190563406786 -0.004777211216654913 0.0018682059041066309 "vs TS-Rec w/o SA-Init: NDCG@10"
+2 -0.003088462386940216 -0.009491506728435914 0.0037502757555702626 "vs TS-Rec w/o SA-Init: HR@10"
+1 -0.0014195190563406786 -0.004777211216654913 0.0018682059041066309 "vs TS-Rec w/o SA-Init: NDCG@10"
+0 0.018310169865431283 0.011692036179130819 0.024928303551731746 "vs TS-Rec w/o SA-Init: HR-a@1"
 EOD
 set title 'ablation-no-sainit: TS-Rec minus each variant (profile quick)'
 set xlabel 'difference (TS-Rec minus the other), paired bootstrap 95% interval'
 unset ylabel
-set yrange [-0.7:1.7]
+set yrange [-0.7:2.7]
 set offsets graph 0.05, graph 0.05, 0, 0
 set grid xtics
 set key off

@@ -131,6 +131,12 @@ private func row(_ user: String, rank: Int?) -> Prediction {
         let size = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("paired.\(ext)").path)[.size] as? Int
         #expect((size ?? 0) > 0)
     }
+    // the figure draws the headline metrics by default, and what it is asked for otherwise
+    let script = { try String(contentsOf: dir.appendingPathComponent("paired.gp"), encoding: .utf8) }
+    #expect(try script().contains("vs Worse: HR@10") && !script().contains("vs Worse: HR@3"))
+    try report.write(csv: dir.appendingPathComponent("paired.csv"), figure: dir.appendingPathComponent("paired"),
+                     title: "test", metadata: [], figureMetrics: ["HR@3"])
+    #expect(try script().contains("vs Worse: HR@3") && !script().contains("vs Worse: HR@10"))
 }
 
 // MARK: - diagnostics: is the coarse part of the SID right?

@@ -75,7 +75,7 @@ public struct AblationStudy {
             try paired.write(csv: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-paired.csv"),
                              figure: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-paired"),
                              title: "\(name): \(reference.method) minus each variant (profile \(context.profile.rawValue))",
-                             metadata: context.metadata)
+                             metadata: context.metadata, figureMetrics: PairedReport.headline + ["HR-a@1"])
             paired.lines.forEach { print($0) }
         }
         print("wrote \(csv.path) and figures")

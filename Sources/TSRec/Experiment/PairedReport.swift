@@ -74,7 +74,7 @@ public struct PairedReport {
     public static let diagnostics = ["HR-a@1", "HR-ab@1", "HR-a@10", "HR-ab@10"]
 
     /// The metrics drawn in the figure and summarised in `lines`.
-    static let headline = ["HR@10", "NDCG@10"]
+    public static let headline = ["HR@10", "NDCG@10"]
 
     /// One line per pair: `TS-Rec vs SASRec: HR@10 -0.0123 [-0.0190, -0.0050] (-8.2%), 150 rows better, 210 worse, p = 0.002; …`.
     public var lines: [String] {
@@ -90,12 +90,15 @@ public struct PairedReport {
 
     public static func formatP(_ p: Double) -> String { p < 0.0001 ? String(format: "%.1e", p) : String(format: "%.4f", p) }
 
-    /// Writes the CSV and, when any pair was compared, the interval figure `<figure>.{gp,png,svg}`.
-    public func write(csv: URL, figure: URL, title: String, metadata: [(key: String, value: String)]) throws {
+    /// Writes the CSV and, when any pair was compared, the interval figure `<figure>.{gp,png,svg}`
+    /// of `figureMetrics` (default: the headline metrics; the ablations add the level-a
+    /// diagnostic, where SA-Init acts).
+    public func write(csv: URL, figure: URL, title: String, metadata: [(key: String, value: String)],
+                      figureMetrics: [String] = PairedReport.headline) throws {
         try CSV.write(header: Self.csvHeader, rows: csvRows, to: csv,
                       metadata: metadata + notes.map { (key: "not compared", value: $0) })
         let rows = pairs.flatMap { p in
-            p.comparison.metrics.filter { Self.headline.contains($0.name) }.map { m in
+            p.comparison.metrics.filter { figureMetrics.contains($0.name) }.map { m in
                 IntervalPlot.Row(label: "vs \(p.other): \(m.name)", estimate: m.difference, low: m.low, high: m.high)
             }
         }
