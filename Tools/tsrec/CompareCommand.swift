@@ -35,7 +35,8 @@ struct Compare: ParsableCommand {
         }
         if let csv {
             try CSV.write(header: PairedReport.csvHeader, rows: report.csvRows, to: URL(fileURLWithPath: csv),
-                          metadata: [("reference", a.path), ("other", b.path)])
+                          metadata: [("run", "tsrec compare"), ("commit", RunContext.gitCommit() ?? "unknown"),
+                                    ("date", ISO8601DateFormatter().string(from: Date())), ("reference", a.path), ("other", b.path)])
             print("wrote \(csv)")
         }
     }

@@ -96,7 +96,8 @@ public struct RunContext: Sendable {
     /// A path under `results/`.
     public func output(_ file: String) -> URL { paths.results.appendingPathComponent(file) }
 
-    static func gitCommit() -> String? {
+    /// The checkout's short commit, nil outside a git checkout.
+    public static func gitCommit() -> String? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["git", "rev-parse", "--short", "HEAD"]
