@@ -59,6 +59,7 @@ test: model data
 	@# the seed study end to end: seed 42 reuses the runs above, seed 7 trains both methods again
 	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/seeds --profile smoke --seeds 42,7
 	grep -q '^# seeds: 42 7$$' $(SMOKE_DIR)/figures/seeds-smoke-seeds.csv && test -s $(SMOKE_DIR)/figures/seeds-smoke-paired.png
+	grep -q ',TS-Rec seed 7,TS-Rec seed 42,HR@10,' $(SMOKE_DIR)/figures/seeds-smoke-seed-noise.csv
 	$(SWIFT) test $(SWIFTFLAGS) --skip-build
 
 bench: model

@@ -53,3 +53,37 @@ import Testing
     #expect(cell["HR@10"] == CSV.cell(0.7) && cell["NDCG@3"] == CSV.cell(0.2) && cell["HR@5"] == CSV.cell(0.5))
     #expect(cell["best_valid_loss"] == CSV.cell(3.5) && cell["train_seconds"] == "5730")
 }
+
+// MARK: - the same configuration at another seed
+
+@Test func sameConfigurationPairsCompareEachArmWithItsFirstSeed() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-seeds-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    func run(_ method: String, seed: Int, ranks: [Int?]) throws -> RunResult {
+        let predictions = ranks.enumerated().map { i, rank in
+            Prediction(user: "u\(i)", target: "<a_0><b_0><c_\(i)>",
+                       ranked: (0..<20).map { (k: Int) in k == rank ? "<a_0><b_0><c_\(i)>" : "<a_1><b_1><c_\(k)>" })
+        }
+        let url = dir.appendingPathComponent("\(method)-\(seed).jsonl")
+        try PredictionsFile.write(predictions, to: url)
+        return RunResult(dataset: "D", method: method, profile: "smoke", configHash: "-",
+                         metrics: MetricRow.evaluate(predictions, catalogue: []), trainSteps: 0, bestValidLoss: nil,
+                         trainSeconds: 0, evalSeconds: 0, validCurve: [], predictionsPath: url.path)
+    }
+    // TS-Rec at seeds 42, 43, 44; seed 43 finds two more targets within 10, seed 44 loses one.
+    // The baseline finished only at seed 43: nothing to pair it with.
+    let ranks: [Int?] = [0, 4, nil, nil, 12, 2]
+    let runs = [
+        SeedStudy.SeedRuns(seed: 42, method: try run("TS-Rec", seed: 42, ranks: ranks), baseline: nil),
+        SeedStudy.SeedRuns(seed: 43, method: try run("TS-Rec", seed: 43, ranks: [0, 4, 3, 9, 12, 2]),
+                           baseline: try run("SFT", seed: 43, ranks: ranks)),
+        SeedStudy.SeedRuns(seed: 44, method: try run("TS-Rec", seed: 44, ranks: [0, nil, nil, nil, 12, 2]), baseline: nil),
+    ]
+    let reports = try SeedStudy.sameConfigurationPairs(runs)
+    #expect(reports.flatMap(\.pairs).map { "\($0.reference) | \($0.other)" }
+            == ["TS-Rec seed 43 | TS-Rec seed 42", "TS-Rec seed 44 | TS-Rec seed 42"])
+    let hr = try reports.map { r in try #require(r.pairs[0].comparison.metrics.first { $0.name == "HR@10" }) }
+    #expect(hr[0].wins == 2 && hr[0].losses == 0 && abs(hr[0].difference - 2.0 / 6) < 1e-12)   // rows 2 and 3
+    #expect(hr[1].wins == 0 && hr[1].losses == 1 && abs(hr[1].difference + 1.0 / 6) < 1e-12)   // row 1
+}

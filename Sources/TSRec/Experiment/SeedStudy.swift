@@ -10,7 +10,8 @@ import Foundation
 ///
 /// Outputs (`figures` folder, like the ablations): `<name>-<profile>.csv` (one row per run),
 /// `<name>-<profile>-seeds.csv` (per metric: means, standard deviations, differences over seeds),
-/// `<name>-<profile>-paired.csv` (per seed and metric) and the figure `<name>-<profile>-paired`.
+/// `<name>-<profile>-paired.csv` (per seed and metric), `<name>-<profile>-seed-noise.csv` (each arm
+/// against itself at another seed) and the figure `<name>-<profile>-paired`.
 public struct SeedStudy {
     /// A method's configuration; the study overwrites its seed.
     public struct Arm {
@@ -87,7 +88,13 @@ public struct SeedStudy {
                       metadata: context.metadata + [("method", method.label), ("baseline", baseline.label),
                                                     ("seeds", complete.map { "\($0.seed)" }.joined(separator: " "))])
 
-        // MARK: figure: each seed's interval, then the across-seed interval
+        // MARK: the same configuration at another seed: training noise alone, on the same test rows
+        let noise = try Self.sameConfigurationPairs(runs)
+        try CSV.write(header: PairedReport.csvHeader, rows: noise.flatMap(\.csvRows),
+                      to: figures.appendingPathComponent("\(base)-seed-noise.csv"),
+                      metadata: context.metadata + [("what", "each arm at a later seed minus the same arm at its first finished seed")])
+
+        // MARK: figure: each seed's interval, the across-seed interval, then seed-to-seed noise
         var intervals: [IntervalPlot.Row] = []
         for m in PairedReport.headline {
             for p in paired {
@@ -98,6 +105,11 @@ public struct SeedStudy {
                 intervals.append(.init(label: "\(s.seeds) seeds (t): \(m)", estimate: s.differenceMean,
                                        low: s.differenceMean - s.halfWidth, high: s.differenceMean + s.halfWidth))
             }
+            for pair in noise.flatMap(\.pairs) {
+                guard let c = pair.comparison.metrics.first(where: { $0.name == m }) else { continue }
+                intervals.append(.init(label: "\(pair.reference) minus \(pair.other.split(separator: " ").last ?? ""): \(m)",
+                                       estimate: c.difference, low: c.low, high: c.high))
+            }
         }
         if !intervals.isEmpty {
             try IntervalPlot(title: "\(name): \(method.label) minus \(baseline.label) (profile \(context.profile.rawValue))",
@@ -105,7 +117,29 @@ public struct SeedStudy {
                 .render(to: figures.appendingPathComponent("\(base)-paired"))
         }
         for s in summary where PairedReport.headline.contains(s.metric) { print("\(method.label) vs \(baseline.label): \(s.line)") }
-        print("wrote \(figures.appendingPathComponent(base).path).csv, -seeds.csv, -paired.csv and the figure")
+        for line in noise.flatMap(\.lines) { print("same configuration, another seed: \(line)") }
+        print("wrote \(figures.appendingPathComponent(base).path).csv, -seeds.csv, -paired.csv, -seed-noise.csv and the figure")
+    }
+
+    /// Each arm at every later seed minus the same arm at its first finished seed, paired on the
+    /// test rows. Two runs of one configuration differ only by training noise (data order and
+    /// initialisation), so these intervals show what the paired test makes of noise alone: where it
+    /// calls such a difference significant, a single-seed comparison of two methods cannot tell
+    /// training noise from an effect. Runs without kept predictions are skipped.
+    static func sameConfigurationPairs(_ runs: [SeedRuns]) throws -> [PairedReport] {
+        var reports: [PairedReport] = []
+        for arm in [\SeedRuns.method, \SeedRuns.baseline] {
+            let finished = runs.compactMap { s in
+                s[keyPath: arm].flatMap { r in r.predictionsPath.map { (seed: s.seed, run: r, predictions: URL(fileURLWithPath: $0)) } }
+            }
+            guard let first = finished.first else { continue }
+            for later in finished.dropFirst() {
+                reports.append(try PairedReport(dataset: later.run.dataset,
+                                                reference: ("\(later.run.method) seed \(later.seed)", later.predictions),
+                                                other: ("\(first.run.method) seed \(first.seed)", first.predictions)))
+            }
+        }
+        return reports
     }
 }
 
