@@ -8,7 +8,7 @@ $rows << EOD
 1 0.0016455807237354212 -0.0018274598284619185 0.005103615817048997 "seed 42: NDCG@10"
 0 0.00025597472033034156 -0.0022246275252731772 0.002714582282587664 "TS-Rec seed 43 minus 42: NDCG@10"
 EOD
-set title 'seeds: TS-Rec minus MiniOneRec-SFT (profile quick)'
+set title 'seeds (quick): TS-Rec minus MiniOneRec-SFT; each method minus its first seed'
 set xlabel 'difference; per seed: paired bootstrap 95%; over seeds: t 95%'
 unset ylabel
 set yrange [-0.7:3.7]

@@ -112,7 +112,8 @@ public struct SeedStudy {
             }
         }
         if !intervals.isEmpty {
-            try IntervalPlot(title: "\(name): \(method.label) minus \(baseline.label) (profile \(context.profile.rawValue))",
+            let alsoNoise = noise.isEmpty ? "" : "; each method minus its first seed"
+            try IntervalPlot(title: "\(name) (\(context.profile.rawValue)): \(method.label) minus \(baseline.label)\(alsoNoise)",
                              xlabel: "difference; per seed: paired bootstrap 95%; over seeds: t 95%", rows: intervals)
                 .render(to: figures.appendingPathComponent("\(base)-paired"))
         }
