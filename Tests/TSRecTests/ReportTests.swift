@@ -92,6 +92,14 @@ private let pngMagic: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     #expect(try Data(contentsOf: fig.svg).count > 1000)
 }
 
+@Test func intervalPlotMarginFitsTheLongestLabel() {
+    let short = IntervalPlot(title: "t", xlabel: "x", rows: [.init(label: "seed 42: HR@10", estimate: 0, low: -1, high: 1)])
+    #expect(short.body.contains("set lmargin 34\n"))
+    let long = "TS-Rec seed 43 minus TS-Rec seed 42: NDCG@10"   // 44 characters
+    let plot = IntervalPlot(title: "t", xlabel: "x", rows: short.rows + [.init(label: long, estimate: 0, low: -1, high: 1)])
+    #expect(plot.body.contains("set lmargin 47\n"))   // 44 + 3
+}
+
 @Test func gnuplotFailureNamesTheScript() {
     let dir = scratch("broken")
     defer { try? FileManager.default.removeItem(at: dir) }

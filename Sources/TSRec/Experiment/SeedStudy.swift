@@ -107,7 +107,7 @@ public struct SeedStudy {
             }
             for pair in noise.flatMap(\.pairs) {
                 guard let c = pair.comparison.metrics.first(where: { $0.name == m }) else { continue }
-                intervals.append(.init(label: "\(pair.reference) minus \(pair.other.split(separator: " ").last ?? ""): \(m)",
+                intervals.append(.init(label: "\(pair.reference) minus \(pair.other): \(m)",
                                        estimate: c.difference, low: c.low, high: c.high))
             }
         }

@@ -249,6 +249,11 @@ public struct IntervalPlot: Sendable {
         (self.title, self.xlabel, self.rows) = (title, xlabel, rows)
     }
 
+    /// Left margin in character widths: the longest row label plus a little, at least 34 (the
+    /// labels are the y tics; a fixed margin cut long ones off at the image's edge). `render`
+    /// widens the image by as much.
+    var leftMargin: Int { max(34, (rows.map(\.label.count).max() ?? 0) + 3) }
+
     /// The plot commands; the first row is drawn at the top.
     public var body: String {
         let data = rows.enumerated().map { i, r in
@@ -263,7 +268,7 @@ public struct IntervalPlot: Sendable {
         set offsets graph 0.05, graph 0.05, 0, 0
         set grid xtics
         set key off
-        set lmargin 34
+        set lmargin \(leftMargin)
         set arrow 1 from first 0, graph 0 to first 0, graph 1 nohead dt 2 lc rgb '#555555'
         plot $rows using 2:1:3:4:ytic(5) with xerrorbars pt 7 ps 1.2 lw 1.5 lc rgb '\(BarChart.palette[0])'
         """
@@ -272,6 +277,8 @@ public struct IntervalPlot: Sendable {
     @discardableResult
     public func render(to base: URL, size: Gnuplot.Size = .standard) throws -> RenderedFigure {
         guard !rows.isEmpty else { throw TSRecError(.missing(what: "rows for figure '\(title)'", path: base.path)) }
-        return try Gnuplot.render(body: body, to: base, size: Gnuplot.Size(width: size.width, height: max(size.height / 2, 90 + 40 * rows.count)))
+        // a wider margin widens the image (≈ 8 px per character at 11 pt), so the plot keeps its width
+        return try Gnuplot.render(body: body, to: base, size: Gnuplot.Size(width: size.width + 8 * (leftMargin - 34),
+                                                                           height: max(size.height / 2, 90 + 40 * rows.count)))
     }
 }
