@@ -107,3 +107,12 @@ public struct PairedReport {
                          rows: rows).render(to: figure)
     }
 }
+
+extension IntervalPlot.Row {
+    /// The row of one metric of a paired comparison (its difference and bootstrap interval), nil
+    /// when the comparison did not measure that metric.
+    init?(_ label: String, _ comparison: PairedComparison, _ metric: String) {
+        guard let m = comparison.metrics.first(where: { $0.name == metric }) else { return nil }
+        self.init(label: label, estimate: m.difference, low: m.low, high: m.high)
+    }
+}

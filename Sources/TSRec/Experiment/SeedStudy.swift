@@ -97,19 +97,12 @@ public struct SeedStudy {
         // MARK: figure: each seed's interval, the across-seed interval, then seed-to-seed noise
         var intervals: [IntervalPlot.Row] = []
         for m in PairedReport.headline {
-            for p in paired {
-                guard let c = p.report.pairs.first?.comparison.metrics.first(where: { $0.name == m }) else { continue }
-                intervals.append(.init(label: "seed \(p.seed): \(m)", estimate: c.difference, low: c.low, high: c.high))
-            }
+            intervals += paired.compactMap { p in p.report.pairs.first.flatMap { IntervalPlot.Row("seed \(p.seed): \(m)", $0.comparison, m) } }
             if let s = summary.first(where: { $0.metric == m }), s.seeds > 1 {
                 intervals.append(.init(label: "\(s.seeds) seeds (t): \(m)", estimate: s.differenceMean,
                                        low: s.differenceMean - s.halfWidth, high: s.differenceMean + s.halfWidth))
             }
-            for pair in noise.flatMap(\.pairs) {
-                guard let c = pair.comparison.metrics.first(where: { $0.name == m }) else { continue }
-                intervals.append(.init(label: "\(pair.reference) minus \(pair.other): \(m)",
-                                       estimate: c.difference, low: c.low, high: c.high))
-            }
+            intervals += noise.flatMap(\.pairs).compactMap { IntervalPlot.Row("\($0.reference) minus \($0.other): \(m)", $0.comparison, m) }
         }
         if !intervals.isEmpty {
             let alsoNoise = noise.isEmpty ? "" : "; each method minus its first seed"

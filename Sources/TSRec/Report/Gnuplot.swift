@@ -252,7 +252,8 @@ public struct IntervalPlot: Sendable {
     /// Left margin in character widths: the longest row label plus a little, at least 34 (the
     /// labels are the y tics; a fixed margin cut long ones off at the image's edge). `render`
     /// widens the image by as much.
-    var leftMargin: Int { max(34, (rows.map(\.label.count).max() ?? 0) + 3) }
+    var leftMargin: Int { max(Self.minimumLeftMargin, (rows.map(\.label.count).max() ?? 0) + 3) }
+    static let minimumLeftMargin = 34
 
     /// The plot commands; the first row is drawn at the top.
     public var body: String {
@@ -278,7 +279,7 @@ public struct IntervalPlot: Sendable {
     public func render(to base: URL, size: Gnuplot.Size = .standard) throws -> RenderedFigure {
         guard !rows.isEmpty else { throw TSRecError(.missing(what: "rows for figure '\(title)'", path: base.path)) }
         // a wider margin widens the image (≈ 8 px per character at 11 pt), so the plot keeps its width
-        return try Gnuplot.render(body: body, to: base, size: Gnuplot.Size(width: size.width + 8 * (leftMargin - 34),
+        return try Gnuplot.render(body: body, to: base, size: Gnuplot.Size(width: size.width + 8 * (leftMargin - Self.minimumLeftMargin),
                                                                            height: max(size.height / 2, 90 + 40 * rows.count)))
     }
 }
