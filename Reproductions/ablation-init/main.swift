@@ -24,5 +24,10 @@ let study = AblationStudy(name: "ablation-init", context: context, variants: [
     variant(.keywords, levels: "a"), variant(.keywords, levels: "ab"),
 ])
 
+// MARK: - Before training: how alike do the SID rows start?
+// Per level, the mean cosine between the level's rows (1: the tokens start indistinguishable)
+// and to the mean pretrained row (the direction all real tokens share). No run needed.
+try study.writeInitialGeometry()
+
 // MARK: - Train, evaluate, report (CSV + figures)
 try study.run()

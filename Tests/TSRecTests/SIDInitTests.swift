@@ -77,6 +77,31 @@ struct SIDInitIntegrationTests {
         #expect(Array(rows[(c * 576)..<((c + 1) * 576)]) != keywordRow)
     }
 
+    /// The rows the pipeline actually puts in the model: vocab-mean gives every SID token the
+    /// same row (cosine 1 between rows, and with the mean row); random rows are near-orthogonal;
+    /// keyword rows (SA-Init) lie in between and keep the pretrained row length.
+    @Test func initialGeometryOfThePipelineRows() throws {
+        let base = ExperimentConfig.profile(.quick, dataset: Benchmark.industrial.name).applying(.tsrec)
+        func geometry(_ mode: SIDInit) throws -> [String: EmbeddingGeometry] {
+            var c = base
+            c.sidInit = mode
+            var pipeline = Pipeline(c, label: mode.rawValue)
+            pipeline.log = { _ in }
+            return Dictionary(uniqueKeysWithValues: try pipeline.initialSIDGeometry().map { ($0.level, $0.geometry) })
+        }
+        let mean = try geometry(.vocabMean), random = try geometry(.random), keywords = try geometry(.keywords)
+        #expect(mean.keys.sorted() == ["a", "b", "c", "pretrained"])
+        #expect(["a", "b", "c"].map { mean[$0]!.rows }.reduce(0, +) == 560)
+        #expect(mean["pretrained"]!.rows == 49_152 && mean["pretrained"] == keywords["pretrained"])
+        for level in ["a", "b", "c"] {
+            #expect(abs(mean[level]!.meanPairwiseCosine! - 1) < 1e-6 && abs(mean[level]!.meanCosineToReference! - 1) < 1e-6)
+            #expect(abs(random[level]!.meanPairwiseCosine!) < 0.05)
+            let k = keywords[level]!
+            #expect(k.meanPairwiseCosine! > random[level]!.meanPairwiseCosine! + 0.05 && k.meanPairwiseCosine! < 0.99)
+            #expect(abs(k.meanNorm - keywords["a"]!.meanNorm) < 1e-3)   // every keyword row rescaled to one length
+        }
+    }
+
     @Test func tsAlignHasTwoSamplesPerToken() throws {
         let paths = Paths.fromEnvironment()
         let dataset = try Dataset.load(.industrial, paths: paths)

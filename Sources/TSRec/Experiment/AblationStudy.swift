@@ -34,6 +34,49 @@ public struct AblationStudy {
         }
     }
 
+    /// Before any training: per variant and SID level, how long the initial rows are, how alike
+    /// they are to each other and to the mean pretrained row (CSV + bar chart). Needs no
+    /// trained run, only the data and the backbone, so it is cheap and never pending.
+    @discardableResult
+    public func writeInitialGeometry(figures: URL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["TSREC_FIGURES"] ?? "Figures"))
+        throws -> [(variant: String, level: String, geometry: EmbeddingGeometry)] {
+        var rows: [(variant: String, level: String, geometry: EmbeddingGeometry)] = []
+        var pretrained: EmbeddingGeometry?   // the same backbone under every variant
+        for v in variants {
+            var pipeline = Pipeline(v.config, label: v.label, paths: context.paths)
+            pipeline.log = { _ in }
+            for (level, g) in try pipeline.initialSIDGeometry() {
+                if level == "pretrained" { pretrained = g } else { rows.append((v.label, level, g)) }
+            }
+        }
+        if let pretrained { rows.append(("pretrained rows", "all", pretrained)) }
+        func fixed(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "" }
+        for r in rows {
+            print("initial rows \(r.variant), level \(r.level): norm \(fixed(r.geometry.meanNorm)), "
+                  + "pairwise cosine \(fixed(r.geometry.meanPairwiseCosine)), cosine to mean row \(fixed(r.geometry.meanCosineToReference))")
+        }
+        let stem = figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-init-geometry")
+        try CSV.write(header: ["variant", "level", "rows", "mean_norm", "mean_pairwise_cosine", "mean_cosine_to_vocab_mean"],
+                      rows: rows.map { [$0.variant, $0.level, "\($0.geometry.rows)", fixed($0.geometry.meanNorm),
+                                        fixed($0.geometry.meanPairwiseCosine), fixed($0.geometry.meanCosineToReference)] },
+                      to: stem.appendingPathExtension("csv"), metadata: context.metadata)
+        let levels = Prompt.levelNames
+        let categories = levels.map { "alike \($0)" } + levels.map { "to mean \($0)" }
+        try BarChart(title: "\(name): SID rows before training (cosine between rows of a level; to the mean pretrained row)",
+                     ylabel: "mean cosine", categories: categories,
+                     series: variants.map { v in
+                         let mine = rows.filter { $0.variant == v.label }
+                         func at(_ l: String) -> EmbeddingGeometry? { mine.first { $0.level == l }?.geometry }
+                         return .init(name: v.label, values: levels.map { at($0)?.meanPairwiseCosine }
+                                                            + levels.map { at($0)?.meanCosineToReference })
+                     } + (pretrained.map { p in
+                         [.init(name: "pretrained rows (\(p.rows))", values: levels.map { _ in p.meanPairwiseCosine }
+                                                                        + levels.map { _ in p.meanCosineToReference })]
+                     } ?? []))
+            .render(to: stem)
+        return rows
+    }
+
     /// Runs every variant (each resumes or reuses its cached run) and writes the report; with
     /// `--report-only`, reports the finished variants and lists the others as pending.
     @discardableResult

@@ -122,7 +122,11 @@ public struct Pipeline {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try encoder.encode(config), to: runDirectory.appendingPathComponent("config.json"))
+        return try assemble()
+    }
 
+    /// The stages before training, without touching the run folder: data, backbone, SID tokens.
+    func assemble() throws -> Prepared {
         // MARK: - Data
         guard let benchmark = Benchmark.named(config.dataset) else {
             throw TSRecError(.config(field: "dataset", reason: "unknown benchmark '\(config.dataset)'"),
@@ -147,6 +151,26 @@ public struct Pipeline {
         let builder = try SFTSampleBuilder(tokenizer: tokenizer, maxLength: config.maxLength)
         return Prepared(dataset: dataset, model: model, builder: builder, sidTokens: sidTokens, firstNewID: firstNewID,
                         semantics: semantics)
+    }
+
+    /// How the SID rows start, per level (`a`, `b`, `c`), before any training, then the
+    /// pretrained rows themselves (level `pretrained`: the scale to read the others against; the
+    /// backbone's rows share a common direction). See `EmbeddingGeometry`; the reference
+    /// direction is the mean of the pretrained rows. Loads the data and the backbone, writes nothing.
+    public func initialSIDGeometry() throws -> [(level: String, geometry: EmbeddingGeometry)] {
+        let p = try assemble()
+        let dim = p.model.tokenEmbedding.shape[1]
+        let table = UnsafeBufferPointer(start: p.model.tokenEmbedding.pointer, count: p.model.tokenEmbedding.shape[0] * dim)
+        let vocabMean = SIDEmbeddingInit(table: UnsafeBufferPointer(rebasing: table[0..<(p.firstNewID * dim)]),
+                                         vocab: p.firstNewID, dim: dim).vocabularyMean()
+        return Prompt.levelNames.enumerated().map { level, name in
+            let ids = p.sidTokens.indices.filter { SID.level(of: p.sidTokens[$0]) == level }.map { p.firstNewID + $0 }
+            var rows: [Float] = []
+            rows.reserveCapacity(ids.count * dim)
+            for id in ids { rows += table[(id * dim)..<((id + 1) * dim)] }
+            let g = rows.withUnsafeBufferPointer { EmbeddingGeometry(rows: $0, count: ids.count, dim: dim, reference: vocabMean) }
+            return (name, g)
+        } + [("pretrained", EmbeddingGeometry(rows: table, count: p.firstNewID, dim: dim, reference: vocabMean))]
     }
 
     /// Training, cached by configuration hash and resumable; leaves the best weights in the model.
