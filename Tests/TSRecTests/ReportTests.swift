@@ -100,6 +100,30 @@ private let pngMagic: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     #expect(plot.body.contains("set lmargin 47\n"))   // 44 + 3
 }
 
+/// A committed `.gp` must re-plot in any clone: moved to another folder and run from a third
+/// one, it writes its images beside itself (nothing names the folder it was generated in).
+@Test func gnuplotScriptReplotsWhereverItIsMoved() throws {
+    let made = scratch("made"), moved = scratch("moved"), cwd = scratch("cwd")
+    defer { for d in [made, moved, cwd] { try? FileManager.default.removeItem(at: d) } }
+    try Gnuplot.render(body: "plot x", to: made.appendingPathComponent("line"))
+    let script = try String(contentsOf: made.appendingPathComponent("line.gp"), encoding: .utf8)
+    #expect(!script.contains(made.path))
+    for d in [moved, cwd] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+    try FileManager.default.copyItem(at: made.appendingPathComponent("line.gp"), to: moved.appendingPathComponent("line.gp"))
+    let gnuplot = Process()
+    gnuplot.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    gnuplot.arguments = ["gnuplot", moved.appendingPathComponent("line.gp").path]
+    gnuplot.currentDirectoryURL = cwd
+    try gnuplot.run()
+    gnuplot.waitUntilExit()
+    #expect(gnuplot.terminationStatus == 0)
+    for ext in ["png", "svg"] {
+        let size = try FileManager.default.attributesOfItem(atPath: moved.appendingPathComponent("line.\(ext)").path)[.size] as? Int
+        #expect((size ?? 0) > 0, "line.\(ext) beside the moved script")
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: cwd.path).isEmpty)
+}
+
 @Test func gnuplotFailureNamesTheScript() {
     let dir = scratch("broken")
     defer { try? FileManager.default.removeItem(at: dir) }
