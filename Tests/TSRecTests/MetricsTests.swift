@@ -122,3 +122,16 @@ private let toy: [Prediction] = [
     journal.remove()
     #expect(!FileManager.default.fileExists(atPath: journal.url.path))
 }
+
+/// Three users: two get the same list, the third another list with the same first item.
+@Test func rankingDiversityByHand() {
+    let p = [Prediction(user: "u1", target: "x", ranked: ["A", "B", "C"]),
+             Prediction(user: "u2", target: "y", ranked: ["A", "B", "C"]),
+             Prediction(user: "u3", target: "z", ranked: ["A", "D", "E"])]
+    let d = RankingDiversity(p)
+    #expect(d.rows == 3 && d.distinctLists == 2 && d.distinctTop1 == 1 && d.topItemShare == 1 && d.distinctItems == 5)
+    // at k = 1 the lists are the first items only
+    #expect(RankingDiversity(p, k: 1).distinctLists == 1 && RankingDiversity(p, k: 1).distinctItems == 1)
+    let collapsed = RankingDiversity(Array(repeating: p[0], count: 4) + [Prediction(user: "u5", target: "x", ranked: ["B", "A"])])
+    #expect(collapsed.distinctLists == 2 && collapsed.distinctTop1 == 2 && abs(collapsed.topItemShare - 0.8) < 1e-12)
+}

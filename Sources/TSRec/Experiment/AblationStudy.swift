@@ -108,6 +108,17 @@ public struct AblationStudy {
                      series: results.map { r in .init(name: r.method, values: metrics.map { r.metrics.value(named: $0) }) })
             .render(to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-metrics"))
 
+        // MARK: do the rankings depend on the user? (a collapsed model gives everyone one list)
+        let diversity = try results.compactMap { r in
+            try r.predictionsPath.map { (r.method, RankingDiversity(try PredictionsFile.read(from: URL(fileURLWithPath: $0)))) }
+        }
+        try CSV.write(header: ["variant"] + RankingDiversity.csvHeader, rows: diversity.map { [$0.0] + $0.1.csvFields },
+                      to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-diversity.csv"), metadata: context.metadata)
+        for (method, d) in diversity {
+            print("\(method): \(d.distinctLists) distinct top-10 lists over \(d.rows) rows, \(d.distinctTop1) distinct first items "
+                  + "(most common first in \(String(format: "%.1f", 100 * d.topItemShare))% of rows), \(d.distinctItems) items in any top 10")
+        }
+
         // MARK: validation loss against training steps
         try ResultsReport.writeValidationCurves(results, title: "\(name): validation loss (profile \(context.profile.rawValue))",
                                                 to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-valid-loss"),
