@@ -87,7 +87,8 @@ struct SIDInitIntegrationTests {
             c.sidInit = mode
             var pipeline = Pipeline(c, label: mode.rawValue)
             pipeline.log = { _ in }
-            return Dictionary(uniqueKeysWithValues: try pipeline.initialSIDGeometry().map { ($0.level, $0.geometry) })
+            let g = try pipeline.initialSIDGeometry()
+            return Dictionary(uniqueKeysWithValues: g.levels.map { ($0.level, $0.geometry) } + [("pretrained", g.pretrained)])
         }
         let mean = try geometry(.vocabMean), random = try geometry(.random), keywords = try geometry(.keywords)
         #expect(mean.keys.sorted() == ["a", "b", "c", "pretrained"])

@@ -45,9 +45,9 @@ public struct AblationStudy {
         for v in variants {
             var pipeline = Pipeline(v.config, label: v.label, paths: context.paths)
             pipeline.log = { _ in }
-            for (level, g) in try pipeline.initialSIDGeometry() {
-                if level == "pretrained" { pretrained = g } else { rows.append((v.label, level, g)) }
-            }
+            let geometry = try pipeline.initialSIDGeometry()
+            for (level, g) in geometry.levels { rows.append((v.label, level, g)) }
+            pretrained = geometry.pretrained
         }
         if let pretrained { rows.append(("pretrained rows", "all", pretrained)) }
         func fixed(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "" }

@@ -153,24 +153,32 @@ public struct Pipeline {
                         semantics: semantics)
     }
 
-    /// How the SID rows start, per level (`a`, `b`, `c`), before any training, then the
-    /// pretrained rows themselves (level `pretrained`: the scale to read the others against; the
-    /// backbone's rows share a common direction). See `EmbeddingGeometry`; the reference
-    /// direction is the mean of the pretrained rows. Loads the data and the backbone, writes nothing.
-    public func initialSIDGeometry() throws -> [(level: String, geometry: EmbeddingGeometry)] {
+    /// How the SID rows start before any training, per level, beside the pretrained rows.
+    public struct InitialGeometry {
+        /// One entry per SID level, in order `a`, `b`, `c`.
+        public var levels: [(level: String, geometry: EmbeddingGeometry)]
+        /// The backbone's own rows: the scale to read the others against (they share a common direction).
+        public var pretrained: EmbeddingGeometry
+    }
+
+    /// See `EmbeddingGeometry`; the reference direction is the mean of the pretrained rows.
+    /// Loads the data and the backbone, writes nothing.
+    public func initialSIDGeometry() throws -> InitialGeometry {
         let p = try assemble()
         let dim = p.model.tokenEmbedding.shape[1]
         let table = UnsafeBufferPointer(start: p.model.tokenEmbedding.pointer, count: p.model.tokenEmbedding.shape[0] * dim)
         let vocabMean = SIDEmbeddingInit(table: UnsafeBufferPointer(rebasing: table[0..<(p.firstNewID * dim)]),
                                          vocab: p.firstNewID, dim: dim).vocabularyMean()
-        return Prompt.levelNames.enumerated().map { level, name in
+        let levels = Prompt.levelNames.enumerated().map { level, name in
             let ids = p.sidTokens.indices.filter { SID.level(of: p.sidTokens[$0]) == level }.map { p.firstNewID + $0 }
             var rows: [Float] = []
             rows.reserveCapacity(ids.count * dim)
             for id in ids { rows += table[(id * dim)..<((id + 1) * dim)] }
             let g = rows.withUnsafeBufferPointer { EmbeddingGeometry(rows: $0, count: ids.count, dim: dim, reference: vocabMean) }
-            return (name, g)
-        } + [("pretrained", EmbeddingGeometry(rows: table, count: p.firstNewID, dim: dim, reference: vocabMean))]
+            return (level: name, geometry: g)
+        }
+        return InitialGeometry(levels: levels,
+                               pretrained: EmbeddingGeometry(rows: table, count: p.firstNewID, dim: dim, reference: vocabMean))
     }
 
     /// Training, cached by configuration hash and resumable; leaves the best weights in the model.
