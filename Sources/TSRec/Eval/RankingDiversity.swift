@@ -36,6 +36,6 @@ public struct RankingDiversity: Sendable, Hashable {
 
     public static let csvHeader = ["rows", "distinct_top10_lists", "distinct_top1_items", "top1_most_common_share", "distinct_items_in_top10"]
     public var csvFields: [String] {
-        ["\(rows)", "\(distinctLists)", "\(distinctTop1)", String(format: "%.4f", topItemShare), "\(distinctItems)"]
+        ["\(rows)", "\(distinctLists)", "\(distinctTop1)", f4(topItemShare), "\(distinctItems)"]
     }
 }

@@ -50,7 +50,7 @@ public struct AblationStudy {
             pretrained = geometry.pretrained
         }
         if let pretrained { rows.append(("pretrained rows", "all", pretrained)) }
-        func fixed(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "" }
+        func fixed(_ x: Double?) -> String { x.map(f4) ?? "" }
         for r in rows {
             print("initial rows \(r.variant), level \(r.level): norm \(fixed(r.geometry.meanNorm)), "
                   + "pairwise cosine \(fixed(r.geometry.meanPairwiseCosine)), cosine to mean row \(fixed(r.geometry.meanCosineToReference))")
