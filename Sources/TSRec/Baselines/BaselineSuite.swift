@@ -147,9 +147,9 @@ public enum BaselineSuite {
                      "|---|---|" + String(repeating: "---:|", count: metrics.count + 2)]
         for r in results {
             let cells = metrics.map { m -> String in
-                let ours = String(format: "%.4f", r.metrics.value(named: m) ?? .nan)
+                let ours = f4(r.metrics.value(named: m) ?? .nan)
                 let theirs = r.reproduced.reportedMethod.flatMap { reported?.value(dataset: r.dataset, method: $0, metric: m) }
-                return ours + " (" + (theirs.map { String(format: "%.4f", $0) } ?? "–") + ")"
+                return ours + " (" + (theirs.map(f4) ?? "–") + ")"
             }
             lines.append("| \(r.dataset) | \(r.method) | " + cells.joined(separator: " | ")
                          + " | \(r.epochs) | " + String(format: "%.0f", r.wallSeconds) + " |")

@@ -135,8 +135,6 @@ public enum BaselineTrainer {
     }
 }
 
-func f4(_ x: Double) -> String { String(format: "%.4f", x) }
-
 /// Writes one line to standard output unbuffered, so logs of long runs show up in files as they happen
 /// (`print` is block-buffered when stdout is not a terminal).
 public func say(_ line: String) {

@@ -1,5 +1,9 @@
 import Foundation
 
+/// Four decimals: how every metric and cosine cell of the harness's CSV and markdown tables is written,
+/// so the same number reads the same in every file.
+func f4(_ x: Double) -> String { String(format: "%.4f", x) }
+
 /// A row type `CSV.write` can render: fixed column names, one cell per column, in the same order.
 public protocol CSVRow {
     static var csvHeader: [String] { get }

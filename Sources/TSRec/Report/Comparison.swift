@@ -140,15 +140,14 @@ public struct Comparison: Sendable {
 
     /// A markdown table; unknown reported cells read "unknown (not available offline)".
     public var markdown: String {
-        func f(_ x: Double) -> String { String(format: "%.4f", x) }
-        func signed(_ x: Double?) -> String { x.map { ($0 >= 0 ? "+" : "") + String(format: "%.4f", $0) } ?? "" }
+        func signed(_ x: Double?) -> String { x.map { ($0 >= 0 ? "+" : "") + f4($0) } ?? "" }
         func pct(_ x: Double?) -> String { x.map { ($0 >= 0 ? "+" : "") + String(format: "%.1f%%", $0 * 100) } ?? "" }
         func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
         var lines = ["| dataset | method | reported as | metric | reported | reproduced | difference | relative |",
                      "|---|---|---|---|---:|---:|---:|---:|"]
         for r in rows {
-            let rep = r.reported.map(f) ?? ComparisonRow.unknownNote
-            lines.append("| \(cell(r.dataset)) | \(cell(r.method)) | \(cell(r.reportedMethod)) | \(cell(r.metric)) | \(rep) | \(f(r.reproduced)) | \(signed(r.difference)) | \(pct(r.relativeDifference)) |")
+            let rep = r.reported.map(f4) ?? ComparisonRow.unknownNote
+            lines.append("| \(cell(r.dataset)) | \(cell(r.method)) | \(cell(r.reportedMethod)) | \(cell(r.metric)) | \(rep) | \(f4(r.reproduced)) | \(signed(r.difference)) | \(pct(r.relativeDifference)) |")
         }
         lines.append("")
         lines.append("Reported numbers: `\(reportedSource)`.")

@@ -106,20 +106,19 @@ public enum KeywordAgreement {
     /// CSV: one row per token, then summary rows `MEAN` (all tokens) and `MEAN_<level>` per level,
     /// whose `official_keywords` column holds the number of tokens averaged.
     public static func csv(_ rows: [Row]) -> String {
-        func f(_ x: Double) -> String { String(format: "%.4f", x) }
         var lines = ["token,level,cluster_size,official_keywords,exact,lenient,lemma,description_cosine,"
             + "baseline_token,baseline_exact,baseline_lenient,baseline_lemma,baseline_description_cosine"]
         for r in rows {
-            lines.append([r.token, r.level, "\(r.clusterSize)", "\(r.officialCount)", f(r.exact), f(r.lenient), f(r.lemma),
-                          f(r.descriptionCosine), r.baselineToken, f(r.baselineExact), f(r.baselineLenient),
-                          f(r.baselineLemma), f(r.baselineDescriptionCosine)].joined(separator: ","))
+            lines.append([r.token, r.level, "\(r.clusterSize)", "\(r.officialCount)", f4(r.exact), f4(r.lenient), f4(r.lemma),
+                          f4(r.descriptionCosine), r.baselineToken, f4(r.baselineExact), f4(r.baselineLenient),
+                          f4(r.baselineLemma), f4(r.baselineDescriptionCosine)].joined(separator: ","))
         }
         var groups: [(String, [Row])] = [("MEAN", rows)]
         for level in Array(Set(rows.map(\.level))).sorted() { groups.append(("MEAN_\(level)", rows.filter { $0.level == level })) }
         for (name, g) in groups {
             let s = summary(g)
-            lines.append([name, "", "", "\(s.tokens)", f(s.exact), f(s.lenient), f(s.lemma), f(s.descriptionCosine), "",
-                          f(s.baselineExact), f(s.baselineLenient), f(s.baselineLemma), f(s.baselineDescriptionCosine)]
+            lines.append([name, "", "", "\(s.tokens)", f4(s.exact), f4(s.lenient), f4(s.lemma), f4(s.descriptionCosine), "",
+                          f4(s.baselineExact), f4(s.baselineLenient), f4(s.baselineLemma), f4(s.baselineDescriptionCosine)]
                 .joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
