@@ -1,7 +1,10 @@
 // Reproductions/ablation-init/main.swift: how the SID tokens' embeddings start.
 //
-// Part 1: random vs vocabulary mean vs cluster titles vs keywords (SA-Init), all levels.
-// Part 2: SA-Init depth: keywords for level a only, a+b, or all three levels.
+// Part 1: keywords (SA-Init) vs the framework's default (mean resizing: N(μ, 1e-9·Σ), what
+// MiniOneRec and TS-Rec w/o SA-Init start from) vs independent Gaussian rows (tsrec's pre-fidelity
+// default, which the authors never use) vs the exact vocabulary mean vs cluster titles, all levels.
+// Part 2: SA-Init depth: keywords for level a only, a+b, or all three levels (the other levels
+// keep the mean-resized rows).
 // Everything else is the full TS-Rec configuration.
 import TSRec
 
@@ -20,7 +23,7 @@ func variant(_ mode: SIDInit, levels: String = "abc") -> AblationStudy.Variant {
     return .init("init=\(mode.rawValue) levels=\(levels)", c)
 }
 let study = AblationStudy(name: "ablation-init", context: context, variants: [
-    variant(.keywords), variant(.random), variant(.vocabMean), variant(.titles),
+    variant(.keywords), variant(.meanResize), variant(.random), variant(.vocabMean), variant(.titles),
     variant(.keywords, levels: "a"), variant(.keywords, levels: "ab"),
 ])
 

@@ -209,3 +209,26 @@ func severalPromptsAtOnceEqualOneAtATime(maxPrompts: Int) throws {
     #expect(batched.startSizes == chunks)
     #expect(batched.extendSizes == chunks.flatMap { [$0 * 3, $0 * 4] })
 }
+
+/// The authors' trie continues after the SID with "\n" and EOS, so a beam's score sums their
+/// log-probabilities too: at full width the search returns the SIDs ranked by the log-probability
+/// of SID + "\n" + EOS (exhaustively checked), and over a few tables that ranking differs from the
+/// SID-only one (the two forced tokens are not a constant).
+@Test func theForcedSuffixCountsInTheScore() throws {
+    let newline = 13, eos = 15
+    var reordered = 0
+    for seed in UInt64(0) ..< 6 {
+        let sids = tinyTrie(items: 12, seed: seed).allSequences()
+        let trie = PrefixTrie(sequences: sids.map { $0 + [newline, eos] })
+        #expect(trie.uniformLength == 5)
+        var scorer = TableScorer(vocab: 16, seed: seed)
+        let exact = sids.map { ($0, scorer.logProb($0 + [newline, eos])) }.sorted { $0.1 > $1.1 }
+        let beam = try beamSearch(&scorer, trie: trie, prompt: [1], width: 12)
+        #expect(beam.map { Array($0.tokens.prefix(3)) } == exact.map(\.0))
+        #expect(beam.allSatisfy { $0.tokens.suffix(2) == [newline, eos] })
+        #expect(zip(beam, exact).allSatisfy { isClose($0.score, $1.1) })
+        let sidOnly = sids.sorted { scorer.logProb($0) > scorer.logProb($1) }
+        if sidOnly != exact.map(\.0) { reordered += 1 }
+    }
+    #expect(reordered > 0)
+}

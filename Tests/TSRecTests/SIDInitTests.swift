@@ -25,6 +25,72 @@ import Testing
         }
     }
 
+    /// HF mean resizing: rows ~ N(μ, 1e-9·Σ) with Σ = CᵀC / vocab. A table with a known
+    /// covariance; μ and Σ against a direct Double computation, the draws' mean and covariance
+    /// against μ and 1e-9·Σ, and the exact mean when Σ is singular.
+    @Test func meanResizingMatchesTheDistribution() {
+        var rng = SplitMix64(seed: 11)
+        let vocab = 3000, dim = 3
+        // correlated columns: x0 = g0, x1 = 0.5 g0 + g1, x2 = 2 + 0.2 g2
+        var table: [Float] = []
+        for _ in 0..<vocab {
+            let g0 = rng.nextGaussian(), g1 = rng.nextGaussian(), g2 = rng.nextGaussian()
+            table += [g0, 0.5 * g0 + g1, 2 + 0.2 * g2]
+        }
+        table.withUnsafeBufferPointer { t in
+            let m = MeanResizing(table: t, vocab: vocab, dim: dim)
+            // direct μ and Σ (divided by vocab, as HF)
+            var mu = [Double](repeating: 0, count: dim)
+            for r in 0..<vocab { for j in 0..<dim { mu[j] += Double(t[r * dim + j]) / Double(vocab) } }
+            for j in 0..<dim { #expect(abs(m.mean[j] - mu[j]) < 1e-9) }
+            for i in 0..<dim {
+                for j in 0..<dim {
+                    var c = 0.0
+                    for r in 0..<vocab { c += (Double(t[r * dim + i]) - mu[i]) * (Double(t[r * dim + j]) - mu[j]) }
+                    #expect(abs(m.covariance[i * dim + j] - c / Double(vocab)) < 1e-9)
+                }
+            }
+            #expect(m.factor != nil)
+            // draws: their mean is μ within 5 standard errors, their covariance 1e-9·Σ within 10%
+            let n = 20000
+            var draws = SplitMix64(seed: 5)
+            var sum = [Double](repeating: 0, count: dim), rows: [[Double]] = []
+            for _ in 0..<n {
+                let row = m.sample(using: &draws).map(Double.init)
+                rows.append(row)
+                for j in 0..<dim { sum[j] += row[j] }
+            }
+            let drawMean = sum.map { $0 / Double(n) }
+            for j in 0..<dim {
+                let se = (1e-9 * m.covariance[j * dim + j] / Double(n)).squareRoot()
+                #expect(abs(drawMean[j] - m.mean[j]) < 5 * se + 1e-7 * abs(m.mean[j]), "mean \(j)")
+            }
+            for i in 0..<dim {
+                for j in 0...i {
+                    let c = rows.reduce(0.0) { $0 + ($1[i] - drawMean[i]) * ($1[j] - drawMean[j]) } / Double(n - 1)
+                    let want = 1e-9 * m.covariance[i * dim + j]
+                    let scale = 1e-9 * (m.covariance[i * dim + i] * m.covariance[j * dim + j]).squareRoot()
+                    #expect(abs(c - want) < 0.1 * scale, "cov \(i),\(j): \(c) vs \(want)")
+                }
+            }
+        }
+        // a constant column makes Σ singular: HF (and tsrec) fall back to the exact mean
+        let singular: [Float] = [1, 5, 2, 5, 4, 5, 0, 5]
+        singular.withUnsafeBufferPointer { t in
+            let m = MeanResizing(table: t, vocab: 4, dim: 2)
+            #expect(m.factor == nil)
+            var r = SplitMix64(seed: 1)
+            #expect(m.sample(using: &r) == [1.75, 5])
+        }
+    }
+
+    @Test func choleskyByHand() {
+        // [[4, 2], [2, 3]] = L Lᵀ with L = [[2, 0], [1, √2]]
+        let l = MeanResizing.cholesky([4, 2, 2, 3], 2)!
+        #expect(abs(l[0] - 2) < 1e-12 && l[1] == 0 && abs(l[2] - 1) < 1e-12 && abs(l[3] - 2.0.squareRoot()) < 1e-12)
+        #expect(MeanResizing.cholesky([1, 2, 2, 1], 2) == nil)   // indefinite
+    }
+
     @Test func levelsAndCodesOfTokens() {
         #expect(SID.level(of: "<a_12>") == 0 && SID.level(of: "<b_0>") == 1 && SID.level(of: "<c_255>") == 2)
         #expect(SID.code(of: "<b_17>") == 17)
@@ -41,7 +107,7 @@ struct SIDInitIntegrationTests {
         let tokenizer = try BPETokenizer(gguf: gguf)
         let embedding = Tensor(try gguf.dequantize("token_embd.weight"), shape: [tokenizer.vocabSize, 576])
         var config = ExperimentConfig.profile(.quick, dataset: dataset.benchmark.name).applying(.tsrec)
-        config.sidInitLevels = "ab"   // level c falls back to random
+        config.sidInitLevels = "ab"   // level c keeps the mean-resized row
         let tokens = dataset.sidTokens
         #expect(tokens.count == 560)
         #expect(tokens.prefix(48).allSatisfy { $0.hasPrefix("<a_") } && tokens.last!.hasPrefix("<c_"))
@@ -50,30 +116,48 @@ struct SIDInitIntegrationTests {
                                       baseVocab: tokenizer.vocabSize, semantics: keywords).rows(for: tokens, log: { _ in })
         #expect(rows.count == 560 * 576)
 
-        // independent recomputation for one token per level, in Double
-        for token in [tokens[0], tokens[48]] {
+        // Independent recomputation in Double of the authors' SA-Init for the first and the last
+        // initialised token of the keyword file: the keyword mean, rescaled to the mean norm of
+        // all rows of the resized table at that moment — pretrained rows, SID rows initialised
+        // earlier in the file (their final rows), the others still at their mean-resized row (≈ μ).
+        let table = embedding.array
+        let vocab = tokenizer.vocabSize
+        func rowNorm(_ r: ArraySlice<Float>) -> Double { r.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
+        var mu = [Double](repeating: 0, count: 576)
+        var baseNorms = 0.0
+        for r in 0..<vocab {
+            baseNorms += rowNorm(table[(r * 576)..<((r + 1) * 576)])
+            for j in 0..<576 { mu[j] += Double(table[r * 576 + j]) / Double(vocab) }
+        }
+        let muNorm = mu.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let order = keywords.entries.map(\.token).filter { SID.level(of: $0) < 2 }
+        #expect(order.count == 48 + 256)
+        for (k, token) in [(0, order[0]), (order.count - 1, order.last!)] {
+            let earlier = Set(order[..<k])
+            let sidNorms = tokens.enumerated().reduce(0.0) { sum, t in
+                sum + (earlier.contains(t.element) ? rowNorm(rows[(t.offset * 576)..<((t.offset + 1) * 576)]) : muNorm)
+            }
+            let target = (baseNorms + sidNorms) / Double(vocab + 560)
             let ids = tokenizer.encode(keywords[token]!.keywords.joined(separator: " "))
             var mean = [Double](repeating: 0, count: 576)
-            for id in ids { for j in 0..<576 { mean[j] += Double(embedding.data[id * 576 + j]) } }
-            var normSum = 0.0
-            for r in 0..<tokenizer.vocabSize {
-                var s = 0.0
-                for j in 0..<576 { s += Double(embedding.data[r * 576 + j]) * Double(embedding.data[r * 576 + j]) }
-                normSum += s.squareRoot()
-            }
-            let target = normSum / Double(tokenizer.vocabSize)
+            for id in ids { for j in 0..<576 { mean[j] += Double(table[id * 576 + j]) / Double(ids.count) } }
             let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            let expected = mean.map { $0 / norm * target }
+            let expected = mean.map { $0 * target / (norm + 1e-6) }
             let i = tokens.firstIndex(of: token)!
             let got = rows[(i * 576)..<((i + 1) * 576)]
             let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
             #expect(worst < 1e-4, "\(token): worst difference \(worst)")
         }
+        // level-c rows keep the mean-resized start: within 1e-3 of μ, yet not all identical
+        let cRows = tokens.indices.filter { SID.level(of: tokens[$0]) == 2 }
+        for i in cRows.prefix(5) {
+            #expect(zip(rows[(i * 576)..<((i + 1) * 576)], mu).allSatisfy { abs(Double($0) - $1) < 1e-3 })
+        }
+        #expect(Array(rows[(cRows[0] * 576)..<((cRows[0] + 1) * 576)]) != Array(rows[(cRows[1] * 576)..<((cRows[1] + 1) * 576)]))
         // a level-c token is not the keyword mean (depth "ab")
         let c = tokens.firstIndex { $0.hasPrefix("<c_") }!
         let cIDs = tokenizer.encode(keywords[tokens[c]]!.keywords.joined(separator: " "))
-        let table = UnsafeBufferPointer(start: embedding.pointer, count: embedding.count)
-        let keywordRow = SIDEmbeddingInit(table: table, vocab: tokenizer.vocabSize, dim: 576).rescaledMean(of: cIDs)!
+        let keywordRow = table.withUnsafeBufferPointer { SIDEmbeddingInit(table: $0, vocab: vocab, dim: 576).rescaledMean(of: cIDs)! }
         #expect(Array(rows[(c * 576)..<((c + 1) * 576)]) != keywordRow)
     }
 
@@ -91,6 +175,11 @@ struct SIDInitIntegrationTests {
             return Dictionary(uniqueKeysWithValues: g.levels.map { ($0.level, $0.geometry) } + [("pretrained", g.pretrained)])
         }
         let mean = try geometry(.vocabMean), random = try geometry(.random), keywords = try geometry(.keywords)
+        // the framework default: N(μ, 1e-9·Σ) rows, all but indistinguishable from the mean
+        let resized = try geometry(.meanResize)
+        for level in ["a", "b", "c"] {
+            #expect(resized[level]!.meanPairwiseCosine! > 0.9999 && resized[level]!.meanCosineToReference! > 0.9999)
+        }
         #expect(mean.keys.sorted() == ["a", "b", "c", "pretrained"])
         #expect(["a", "b", "c"].map { mean[$0]!.rows }.reduce(0, +) == 560)
         #expect(mean["pretrained"]!.rows == 49_152 && mean["pretrained"] == keywords["pretrained"])
@@ -99,7 +188,8 @@ struct SIDInitIntegrationTests {
             #expect(abs(random[level]!.meanPairwiseCosine!) < 0.05)
             let k = keywords[level]!
             #expect(k.meanPairwiseCosine! > random[level]!.meanPairwiseCosine! + 0.05 && k.meanPairwiseCosine! < 0.99)
-            #expect(abs(k.meanNorm - keywords["a"]!.meanNorm) < 1e-3)   // every keyword row rescaled to one length
+            // keyword rows are rescaled to the running mean norm of the table: nearly one length
+            #expect(abs(k.meanNorm - keywords["a"]!.meanNorm) < 0.02 * keywords["a"]!.meanNorm)
         }
     }
 
@@ -113,9 +203,10 @@ struct SIDInitIntegrationTests {
                                                              semantics: try dataset.requireKeywords())
         #expect(samples.count + dropped == 1_120)
         #expect(samples.count == 1_120)
-        // every SID token appears as a single response token in a description → token sample
+        // every SID token appears as a single answer token (then "\n" and EOS) in a description → token sample
         let tokenIDs = Set(dataset.sidTokens.map { tokenizer.id(for: $0)! })
-        let responses = samples.filter { $0.responseLength == 2 }.map { Int($0.tokens[$0.promptLength]) }
+        let responses = samples.filter { $0.responseLength == 3 }.map { Int($0.tokens[$0.promptLength]) }
+        #expect(samples.filter { $0.responseLength == 3 }.allSatisfy { Array($0.tokens.suffix(2)) == [198, Int32(tokenizer.eosID!)] })
         #expect(Set(responses) == tokenIDs)
     }
 }

@@ -52,6 +52,31 @@ private func temporaryDirectory() -> URL {
 }
 
 @Suite struct TrainerTests {
+    /// The authors' loss averaging (HF Trainer: mean over every response token of the step):
+    /// micro-batches with unequal response-token counts accumulate to the gradient of the same
+    /// samples in one micro-batch; the mean of micro-batch means (tsrec's old rule) does not.
+    @Test func accumulatedGradientEqualsOneMicroBatch() throws {
+        let samples = toySamples(count: 7, vocab: 13, seed: 21)
+        let parts = [SFTBatch(Array(samples[..<1])), SFTBatch(Array(samples[1..<3])), SFTBatch(Array(samples[3...]))]
+        #expect(Set(parts.map(\.targetCount)).count >= 2, "the test needs unequal token counts")
+        let trainer = Trainer(config: toyConfig(), runDirectory: temporaryDirectory())
+        func gradients(_ batches: [SFTBatch], _ averaging: LossAveraging) throws -> (Double, [[Float]]) {
+            let model = BigramModel(vocab: 13, dim: 5, seed: 4)
+            let loss = try trainer.accumulateGradients(model, batches, averaging: averaging, step: 1)
+            return (loss, model.namedParameters.map(\.tensor.gradArray))
+        }
+        let (wholeLoss, whole) = try gradients([SFTBatch(samples)], .responseTokens)
+        let (splitLoss, split) = try gradients(parts, .responseTokens)
+        #expect(abs(wholeLoss - splitLoss) < 1e-5 * abs(wholeLoss))
+        let scale = whole.joined().map { abs($0) }.max()!
+        #expect(scale > 0)
+        for (a, b) in zip(whole, split) { for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-5 * scale) } }
+        // the old rule weighs the 1-sample micro-batch as much as the 4-sample one: another gradient
+        let (_, means) = try gradients(parts, .microBatchMeans)
+        let worst = zip(whole.joined(), means.joined()).map { abs($0 - $1) }.max()!
+        #expect(worst > 1e-3 * scale)
+    }
+
     @Test func batchesTargetOnlyTheResponse() {
         let s = SFTSample(tokens: [5, 6, 7, 8], promptLength: 2, task: .nextItem)
         let b = SFTBatch([s, SFTSample(tokens: [1, 2, 3], promptLength: 1, task: .fusion)])
@@ -187,10 +212,12 @@ private func temporaryDirectory() -> URL {
         let json = String(decoding: try JSONEncoder().encode(quick.applying(.tsrec)), as: UTF8.self)
         #expect(json.contains(#""tasks":["nextItem","itemAlignment","fusion","tsAlign"]"#))
         #expect(try JSONDecoder().decode(ExperimentConfig.self, from: Data(json.utf8)) == quick.applying(.tsrec))
-        #expect(Pipeline(quick.applying(.minionerecSFT), label: "x").trainingHash == "9f7a027cf823")
+        // 784fb858148a since the fidelity pass (mean-resize init, token-mean loss, the authors'
+        // prompt format: new fields, new hashes; the pre-fidelity runs hashed 9f7a027cf823).
+        #expect(Pipeline(quick.applying(.minionerecSFT), label: "x").trainingHash == "784fb858148a")
         var teacher = quick.applying(.minionerecSFT)
         teacher.keywordSource = .teacher
-        #expect(Pipeline(teacher, label: "x").trainingHash != "9f7a027cf823")   // set fields do count
+        #expect(Pipeline(teacher, label: "x").trainingHash != "784fb858148a")   // set fields do count
     }
 }
 

@@ -7,6 +7,14 @@ extension Dataset {
         index.tokensPerLevel.flatMap { level in level.sorted { SID.code(of: $0) < SID.code(of: $1) } }
     }
 
+    /// SID → title as the authors' map holds it: items in id order, so a collided SID keeps the
+    /// title of its last item.
+    public func titleBySID() -> [String: String] {
+        var out: [String: String] = [:]
+        for item in 0..<index.count { out[index.sid(of: item)] = items[item].title }
+        return out
+    }
+
     /// A token's cluster: the items whose SID has that token (at its level).
     public func clusters() -> [String: [Int]] {
         var out: [String: [Int]] = [:]

@@ -27,8 +27,8 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     @SortedOnEncode public var tasks: Set<SFTTask> = [.nextItem, .itemAlignment, .fusion]
 
     // MARK: SID token initialisation (SA-Init when `.keywords`)
-    public var sidInit: SIDInit = .random
-    /// Levels whose tokens get `sidInit` (the others get `.random`): "a", "ab" or "abc".
+    public var sidInit: SIDInit = .meanResize
+    /// Levels whose tokens get `sidInit` (the others keep the framework's `.meanResize`): "a", "ab" or "abc".
     public var sidInitLevels: String = "abc"
     /// Standard deviation of `.random` rows, as a multiple of the pretrained rows' mean RMS entry.
     public var randomInitScale: Float = 1
@@ -53,6 +53,13 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     public var evalInterval: Int = 10
     public var patience: Int = 3
     public var maxLength: Int = 512
+    /// Validation every ceil(fraction × total optimizer steps) instead of `evalInterval`: the
+    /// authors pass HF `eval_steps=0.05`, a ratio of the whole run's steps (`paper`).
+    public var evalStepsFraction: Double? = nil
+    /// How the token losses of one optimizer step are averaged.
+    public var lossAveraging: LossAveraging = .responseTokens
+    /// Prompt format, answer endings and sample sets (the authors' by default).
+    public var promptFormat: PromptFormat = .alpaca
     /// Checkpoint every N optimizer steps.
     public var checkpointInterval: Int = 5
 
@@ -75,6 +82,16 @@ public enum Profile: String, Codable, Sendable, Hashable, CaseIterable {
     case paper
 }
 
+/// How the token losses of one optimizer step (all its micro-batches) become one number.
+public enum LossAveraging: String, Codable, Sendable, Hashable, CaseIterable {
+    /// Mean over every response token of the step, as HF Trainer does under gradient
+    /// accumulation (`num_items_in_batch`): a token weighs the same in a short or a long sample.
+    case responseTokens = "response-tokens"
+    /// Mean of the micro-batches' own token means (tsrec before the fidelity pass): samples in
+    /// micro-batches with few response tokens (4-token SID answers) weigh more.
+    case microBatchMeans = "micro-batch-means"
+}
+
 /// The SFT task families of METHOD.md.
 public enum SFTTask: String, Codable, Sendable, Hashable, CaseIterable, Comparable {
     case nextItem, itemAlignment, fusion, tsAlign
@@ -83,7 +100,12 @@ public enum SFTTask: String, Codable, Sendable, Hashable, CaseIterable, Comparab
 
 /// How the embedding rows of new SID tokens start.
 public enum SIDInit: String, Codable, Sendable, Hashable, CaseIterable {
-    /// Gaussian rows scaled to the pretrained rows (the MiniOneRec path's default here).
+    /// The framework's default in the authors' code: `resize_token_embeddings` with mean
+    /// resizing, N(μ, 1e-9·Σ) of the pretrained rows (`MeanResizing`). MiniOneRec's start, and
+    /// TS-Rec's without SA-Init.
+    case meanResize = "mean-resize"
+    /// Independent Gaussian rows scaled to the pretrained rows' RMS entry (an ablation variant:
+    /// the authors never use it; tsrec's MiniOneRec-SFT used it before the fidelity pass).
     case random
     /// The mean of all pretrained rows.
     case vocabMean = "vocab-mean"
@@ -120,7 +142,9 @@ extension ExperimentConfig {
             c.evalInterval = 10
             c.checkpointInterval = 2
         case .paper:
-            break
+            // The authors' schedule: all validation rows, every ceil(5%) of the run's steps.
+            c.validRows = nil
+            c.evalStepsFraction = 0.05
         }
         return c
     }
@@ -128,11 +152,11 @@ extension ExperimentConfig {
 
 /// The methods and ablations of the paper's tables, each a change to one configuration.
 public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
-    /// MiniOneRec-style SFT: tasks 1-3, default SID initialisation.
+    /// MiniOneRec-style SFT: tasks 1-3, the framework's default SID initialisation (mean resizing).
     case minionerecSFT = "MiniOneRec-SFT"
     /// TS-Rec: SA-Init (keywords, all levels) + TS-Align.
     case tsrec = "TS-Rec"
-    /// TS-Rec without SA-Init.
+    /// TS-Rec without SA-Init: the SID rows keep the framework's default (mean resizing).
     case noSAInit = "TS-Rec w/o SA-Init"
     /// TS-Rec without TS-Align.
     case noTSAlign = "TS-Rec w/o TS-Align"
@@ -144,7 +168,7 @@ extension ExperimentConfig {
         var c = self
         switch method {
         case .minionerecSFT:
-            c.sidInit = .random
+            c.sidInit = .meanResize
             c.tasks.remove(.tsAlign)
         case .tsrec:
             c.sidInit = .keywords
@@ -152,7 +176,7 @@ extension ExperimentConfig {
             c.tasks.insert(.tsAlign)
         case .noSAInit:
             c = c.applying(.tsrec)
-            c.sidInit = .random
+            c.sidInit = .meanResize
         case .noTSAlign:
             c = c.applying(.tsrec)
             c.tasks.remove(.tsAlign)

@@ -148,7 +148,7 @@ public struct Pipeline {
                                       baseVocab: firstNewID, semantics: semantics).rows(for: sidTokens, log: log)
         model.addTokens(count: sidTokens.count, initialRows: rows)
         log("  \(sidTokens.count) SID tokens added (init \(config.sidInit.rawValue), levels \(config.sidInitLevels))")
-        let builder = try SFTSampleBuilder(tokenizer: tokenizer, maxLength: config.maxLength)
+        let builder = try SFTSampleBuilder(tokenizer: tokenizer, maxLength: config.maxLength, format: config.promptFormat)
         return Prepared(dataset: dataset, model: model, builder: builder, sidTokens: sidTokens, firstNewID: firstNewID,
                         semantics: semantics)
     }
@@ -251,10 +251,13 @@ public struct Pipeline {
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
                   rows: [SplitRow], output: URL) throws -> [Prediction] {
         let idOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, firstID + $0) })
-        let sequences = Set(dataset.index.sids).sorted().map { sid in SID.tokens(sid)!.map { idOf[$0]! } }
-        let trie = PrefixTrie(sequences: sequences)
-        let sidOf = Dictionary(uniqueKeysWithValues: sequences.map { ($0, $0.map { tokens[$0 - firstID] }.joined()) })
-        let prompts = rows.map { builder.promptIDs(.nextItem(history: $0.historySIDs)).map(Int.init) }
+        // The trie holds what decoding must generate: each SID's tokens, then (the authors' format)
+        // "\n" and EOS, whose log-probabilities enter the beam scores too.
+        let sids = Set(dataset.index.sids).sorted().map { sid in SID.tokens(sid)!.map { idOf[$0]! } }
+        let trie = PrefixTrie(sequences: sids.map { builder.decodedSequence(sid: $0) })
+        let sidOf = Dictionary(uniqueKeysWithValues: sids.map { (builder.decodedSequence(sid: $0), $0.map { tokens[$0 - firstID] }.joined()) })
+        let query: ([String]) -> Prompt = { config.promptFormat == .alpaca ? .nextItemQuery(history: $0) : .nextItem(history: $0) }
+        let prompts = rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
 
         let journal = PredictionJournal(url: output.appendingPathExtension("partial"))
         var done = journal.load().filter { $0.key < rows.count }

@@ -64,6 +64,13 @@ public struct Trainer {
         return min(config.maxSteps ?? Int.max, perEpoch * config.epochs)
     }
 
+    /// Optimizer steps between validations: `evalInterval`, or ceil(fraction × total steps)
+    /// when `evalStepsFraction` is set (HF's `eval_steps < 1`, the authors' schedule).
+    public func evalInterval(sampleCount: Int) -> Int {
+        guard let f = config.evalStepsFraction else { return max(1, config.evalInterval) }
+        return max(1, Int((f * Double(totalSteps(sampleCount: sampleCount))).rounded(.up)))
+    }
+
     /// Trains `model` (resuming from a checkpoint when there is one) and leaves the best
     /// validation weights in it. Returns nil when stopped by `stepLimitThisInvocation`.
     @discardableResult
@@ -76,6 +83,7 @@ public struct Trainer {
         guard !samples.isEmpty else { throw TSRecError(.config(field: "trainRows", reason: "no training samples")) }
         let accumulation = config.effectiveBatch / config.microBatch
         let total = totalSteps(sampleCount: samples.count)
+        let evalEvery = evalInterval(sampleCount: samples.count)
         if config.warmupSteps > total { log("train: warm-up of \(config.warmupSteps) steps cut to the \(total) steps of this run") }
         let schedule = LRSchedule(warmupSteps: min(config.warmupSteps, total), totalSteps: total,
                                   peak: config.learningRate, kind: .linear)
@@ -111,7 +119,8 @@ public struct Trainer {
         let firstStep = state.step
         while state.step < total && !state.stopped {
             let t0 = Date()
-            var lossSum = 0.0, targets = 0, tokens = 0
+            // The step's micro-batches first: their response-token total weighs each one.
+            var stepBatches: [SFTBatch] = []
             for _ in 0..<accumulation {
                 if state.cursor == batches.count {  // next epoch: its order comes from the RNG state after this one
                     state.epoch += 1
@@ -119,19 +128,12 @@ public struct Trainer {
                     state.epochRNG = epochRNG
                     batches = makeMicroBatches(samples, microBatch: config.microBatch, using: &epochRNG)
                 }
-                let batch = SFTBatch(batches[state.cursor])
+                stepBatches.append(SFTBatch(batches[state.cursor]))
                 state.cursor += 1
-                let tape = Tape()
-                let loss = model.loss(tape: tape, batch: batch)
-                guard loss.item.isFinite else {
-                    throw TSRecError(.numeric("loss is \(loss.item) at step \(state.step + 1)"),
-                                     hint: "lower the learning rate or check the data")
-                }
-                lossSum += Double(loss.item)
-                targets += batch.targetCount
-                tokens += batch.batch * batch.seq
-                tape.backward(from: loss, seed: 1 / Float(accumulation))  // mean over micro-batches
             }
+            let loss = try accumulateGradients(model, stepBatches, averaging: config.lossAveraging, step: state.step + 1)
+            let targets = stepBatches.reduce(0) { $0 + $1.targetCount }
+            let tokens = stepBatches.reduce(0) { $0 + $1.batch * $1.seq }
             let tensors = params.map(\.tensor)
             let gradNorm = clipGradNorm(tensors, maxNorm: config.gradClip)
             let lr = schedule.lr(at: state.step)
@@ -139,12 +141,12 @@ public struct Trainer {
             for t in tensors { t.zeroGrad() }
             state.step += 1
             stepsThisInvocation += 1
-            var row = TrainLogRow(step: state.step, epoch: state.epoch, loss: lossSum / Double(accumulation),
+            var row = TrainLogRow(step: state.step, epoch: state.epoch, loss: loss,
                                   learningRate: Double(lr), gradNorm: Double(gradNorm), targetTokens: targets,
                                   tokens: tokens, milliseconds: Date().timeIntervalSince(t0) * 1000, validLoss: nil)
 
             let stepSeconds = row.milliseconds / 1000
-            if state.step % config.evalInterval == 0 || state.step == total {
+            if state.step % evalEvery == 0 || state.step == total {
                 let v = validationLoss(model, valid)
                 row.validLoss = v
                 if v < (state.bestValidLoss ?? .infinity) {
@@ -186,6 +188,33 @@ public struct Trainer {
                                       wallSeconds: rows.reduce(0) { $0 + $1.milliseconds } / 1000, log: rows)
         try AtomicFile.write(try JSONEncoder().encode(summary), to: summaryURL)
         return summary
+    }
+
+    /// Backward over one optimizer step's micro-batches, leaving the step's gradient in the
+    /// parameters; returns the step's loss under `averaging`.
+    ///
+    /// `.responseTokens`: each micro-batch's mean loss is seeded with its share of the step's
+    /// response tokens (n_i / N), so the gradient is that of the mean over all N tokens, as HF
+    /// Trainer computes it under gradient accumulation; the same samples in one micro-batch give
+    /// the same gradient (tested). `.microBatchMeans`: every micro-batch weighs 1/k.
+    func accumulateGradients(_ model: some TrainableModel, _ stepBatches: [SFTBatch], averaging: LossAveraging,
+                             step: Int) throws -> Double {
+        let total = stepBatches.reduce(0) { $0 + $1.targetCount }
+        var loss = 0.0
+        for batch in stepBatches {
+            let weight = switch averaging {
+            case .responseTokens: total == 0 ? 0 : Double(batch.targetCount) / Double(total)
+            case .microBatchMeans: 1 / Double(stepBatches.count)
+            }
+            let tape = Tape()
+            let l = model.loss(tape: tape, batch: batch)
+            guard l.item.isFinite else {
+                throw TSRecError(.numeric("loss is \(l.item) at step \(step)"), hint: "lower the learning rate or check the data")
+            }
+            loss += Double(l.item) * weight
+            tape.backward(from: l, seed: Float(weight))
+        }
+        return loss
     }
 
     /// Mean response-only loss over `samples` (no graph is recorded).
