@@ -51,14 +51,15 @@ struct SIDInitIntegrationTests {
         #expect(rows.count == 560 * 576)
 
         // independent recomputation for one token per level, in Double
+        let table = embedding.array                                  // [V, 576]
         for token in [tokens[0], tokens[48]] {
             let ids = tokenizer.encode(keywords[token]!.keywords.joined(separator: " "))
             var mean = [Double](repeating: 0, count: 576)
-            for id in ids { for j in 0..<576 { mean[j] += Double(embedding.data[id * 576 + j]) } }
+            for id in ids { for j in 0..<576 { mean[j] += Double(table[id * 576 + j]) } }
             var normSum = 0.0
             for r in 0..<tokenizer.vocabSize {
                 var s = 0.0
-                for j in 0..<576 { s += Double(embedding.data[r * 576 + j]) * Double(embedding.data[r * 576 + j]) }
+                for j in 0..<576 { s += Double(table[r * 576 + j]) * Double(table[r * 576 + j]) }
                 normSum += s.squareRoot()
             }
             let target = normSum / Double(tokenizer.vocabSize)
@@ -72,8 +73,9 @@ struct SIDInitIntegrationTests {
         // a level-c token is not the keyword mean (depth "ab")
         let c = tokens.firstIndex { $0.hasPrefix("<c_") }!
         let cIDs = tokenizer.encode(keywords[tokens[c]]!.keywords.joined(separator: " "))
-        let table = UnsafeBufferPointer(start: embedding.pointer, count: embedding.count)
-        let keywordRow = SIDEmbeddingInit(table: table, vocab: tokenizer.vocabSize, dim: 576).rescaledMean(of: cIDs)!
+        let keywordRow = table.withUnsafeBufferPointer {
+            SIDEmbeddingInit(table: $0, vocab: tokenizer.vocabSize, dim: 576).rescaledMean(of: cIDs)!
+        }
         #expect(Array(rows[(c * 576)..<((c + 1) * 576)]) != keywordRow)
     }
 

@@ -65,7 +65,7 @@ public struct Checkpoint {
         json.withUnsafeBytes { put($0.baseAddress!, json.count) }
         for (_, source) in tensors {
             switch source {
-            case let .tensor(t): put(UnsafeRawPointer(t.pointer), t.count * 4)
+            case let .tensor(t): t.withUnsafeBufferPointer { if let base = $0.baseAddress { put(base, $0.count * 4) } }
             case let .array(a): a.withUnsafeBytes { if let base = $0.baseAddress { put(base, $0.count) } }
             }
         }
@@ -123,7 +123,7 @@ public struct Checkpoint {
                 guard t.count == count else {
                     throw TSRecError(.checkpoint(path: url.path, reason: "tensor \(name): \(count) values, model has \(t.count)"))
                 }
-                read = fread(t.pointer, 4, count, file)
+                read = t.withUnsafeMutableBufferPointer { count == 0 ? 0 : fread($0.baseAddress!, 4, count, file) }
             } else {
                 var a = [Float](repeating: 0, count: count)
                 read = a.withUnsafeMutableBufferPointer { count == 0 ? 0 : fread($0.baseAddress!, 4, count, file) }
