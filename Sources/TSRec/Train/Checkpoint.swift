@@ -45,12 +45,20 @@ public struct Checkpoint {
         }
     }
 
+    /// The header as stored: JSON with sorted keys, so the same state always gives the same
+    /// bytes (two identical runs write byte-identical checkpoints; a file hash means something).
+    static func headerJSON(_ header: Header) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(header)
+    }
+
     /// Writes `tensors` (name, values) after the header, atomically.
     public static func save(_ header: Header, tensors: [(String, Source)], to url: URL) throws {
         var header = header
         header.tensorNames = tensors.map(\.0)
         header.tensorCounts = tensors.map(\.1.count)
-        let json = try JSONEncoder().encode(header)
+        let json = try headerJSON(header)
         let dir = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
