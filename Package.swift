@@ -16,6 +16,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.20.0"),
+        // SHA-256 / SHA-1 for download and file checks (Sources/TSRec/Support/SHA256.swift).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -33,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "TSRec",
-            dependencies: ["COpenBLAS", "CArchive", "CGnuplot"],
+            dependencies: ["COpenBLAS", "CArchive", "CGnuplot", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/TSRec",
             swiftSettings: [.define("TSREC_CHECKS", .when(configuration: .debug))]
         ),

@@ -9,7 +9,7 @@ import Testing
     static func awayFromZero(_ shape: [Int], seed: UInt64) -> Tensor {
         var rng = SplitMix64(seed: seed)
         let t = Tensor.randn(shape, requiresGrad: true, using: &rng)
-        for i in 0..<t.count { t.pointer[i] += t.pointer[i] >= 0 ? 0.1 : -0.1 }
+        t.withUnsafeMutableBufferPointer { t in for i in t.indices { t[i] += t[i] >= 0 ? 0.1 : -0.1 } }
         return t
     }
 
@@ -32,7 +32,8 @@ import Testing
         let x = Tensor.randn([2, 3, 4], requiresGrad: true, using: &rng), b = Tensor.randn([4], requiresGrad: true, using: &rng)
         let y = Tape(recording: false).addBias(x, b)
         #expect(y.shape == [2, 3, 4])
-        for i in 0..<24 { #expect(y.pointer[i] == x.pointer[i] + b.pointer[i % 4]) }
+        let (yv, xv, bv) = (y.array, x.array, b.array)
+        for i in 0..<24 { #expect(yv[i] == xv[i] + bv[i % 4]) }
         expectGradientsMatchFiniteDifferences([x, b]) { tape, p in tape.addBias(p[0], p[1]) }
     }
 
@@ -68,7 +69,7 @@ import Testing
         let x = Tensor.randn([3, 7], requiresGrad: true, using: &rng)
         let tape = Tape(recording: false)
         let a = tape.sliceColumns(x, start: 0, width: 2), b = tape.sliceColumns(x, start: 2, width: 5)
-        #expect(a.shape == [3, 2] && b.array[0] == x.pointer[2] && b.array[5] == x.pointer[7 + 2])
+        #expect(a.shape == [3, 2] && b.array[0] == x.array[2] && b.array[5] == x.array[7 + 2])
         #expect(tape.concatColumns([a, b]).array == x.array)
         expectGradientsMatchFiniteDifferences([x]) { tape, p in tape.sliceColumns(p[0], start: 3, width: 3) }
         let c = Tensor.randn([3, 2], requiresGrad: true, using: &rng)
@@ -80,7 +81,8 @@ import Testing
         let x = Tensor.randn([2, 3, 4], requiresGrad: true, using: &rng)
         let y = Tape(recording: false).transposeLastTwo(x)
         #expect(y.shape == [2, 4, 3])
-        for b in 0..<2 { for i in 0..<3 { for j in 0..<4 { #expect(y.pointer[b * 12 + j * 3 + i] == x.pointer[b * 12 + i * 4 + j]) } } }
+        let (yv, xv) = (y.array, x.array)
+        for b in 0..<2 { for i in 0..<3 { for j in 0..<4 { #expect(yv[b * 12 + j * 3 + i] == xv[b * 12 + i * 4 + j]) } } }
         expectGradientsMatchFiniteDifferences([x]) { tape, p in tape.transposeLastTwo(p[0]) }
     }
 
@@ -89,8 +91,9 @@ import Testing
         let x = Tensor.randn([2, 5, 3], requiresGrad: true, using: &rng)
         let y = Tape(recording: false).windows(x, height: 2)
         #expect(y.shape == [2, 4, 6])
+        let (yv, xv) = (y.array, x.array)
         for b in 0..<2 { for t in 0..<4 { for i in 0..<2 { for d in 0..<3 {
-            #expect(y.pointer[(b * 4 + t) * 6 + i * 3 + d] == x.pointer[(b * 5 + t + i) * 3 + d])
+            #expect(yv[(b * 4 + t) * 6 + i * 3 + d] == xv[(b * 5 + t + i) * 3 + d])
         } } } }
         expectGradientsMatchFiniteDifferences([x]) { tape, p in tape.windows(p[0], height: 3) }
     }
@@ -102,8 +105,9 @@ import Testing
         values.shuffle(using: &rng)
         let x = Tensor(values, shape: [2, 4, 3], requiresGrad: true)
         let y = Tape(recording: false).maxOverTime(x)
+        let (yv, xv) = (y.array, x.array)
         for b in 0..<2 { for c in 0..<3 {
-            #expect(y.pointer[b * 3 + c] == (0..<4).map { x.pointer[(b * 4 + $0) * 3 + c] }.max()!)
+            #expect(yv[b * 3 + c] == (0..<4).map { xv[(b * 4 + $0) * 3 + c] }.max()!)
         } }
         expectGradientsMatchFiniteDifferences([x]) { tape, p in tape.maxOverTime(p[0]) }
     }

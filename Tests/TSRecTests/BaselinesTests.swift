@@ -120,9 +120,10 @@ enum BaselineToy {
         let ha = encode(HistoryBatch([RecSample(userID: "u", user: 0, history: a, target: 0)]))
         let hb = encode(HistoryBatch([RecSample(userID: "u", user: 0, history: b, target: 0)]))
         var before: Float = 0, after: Float = 0
+        let (av, bv) = (ha.array, hb.array)
         for t in 0..<10 {
             var m: Float = 0
-            for j in 0..<dim { m = max(m, abs(ha.pointer[t * dim + j] - hb.pointer[t * dim + j])) }
+            for j in 0..<dim { m = max(m, abs(av[t * dim + j] - bv[t * dim + j])) }
             if t < changed { before = max(before, m) } else { after = max(after, m) }
         }
         return (before, after)
@@ -206,8 +207,9 @@ enum BaselineToy {
                                       memoryValid: enc.valid, memoryLength: enc.length, tape: tape, training: false, rng: &r)
             let V = model.vocabulary.size
             var lp = 0.0
+            let values = logits.array                              // [3, V]
             for (pos, tok) in t.enumerated() {
-                let row = (0..<V).map { Double(logits.pointer[pos * V + $0]) }
+                let row = (0..<V).map { Double(values[pos * V + $0]) }
                 let m = row.max()!
                 lp += row[tok] - (m + log(row.map { exp($0 - m) }.reduce(0, +)))
             }

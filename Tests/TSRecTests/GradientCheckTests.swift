@@ -36,10 +36,14 @@ import Testing
         for n in [1, 7, 16, 33, 577] {
             let a = Tensor.randn([n], using: &rng), b = Tensor.randn([n], using: &rng)
             var d: Double = 0, s: Double = 0, m = -Float.infinity
-            for i in 0..<n { d += Double(a.pointer[i] * b.pointer[i]); s += Double(a.pointer[i]); m = max(m, a.pointer[i]) }
-            #expect(abs(Double(Kernels.dot(a.pointer, b.pointer, n)) - d) < 1e-4)
-            #expect(abs(Double(Kernels.rowSum(a.pointer, n)) - s) < 1e-4)
-            #expect(Kernels.rowMax(a.pointer, n) == m)
+            let (av, bv) = (a.array, b.array)
+            for i in 0..<n { d += Double(av[i] * bv[i]); s += Double(av[i]); m = max(m, av[i]) }
+            let (dot, sum, max) = withPointers(a, b) { a, b in
+                (Kernels.dot(a, b, n), Kernels.rowSum(a, n), Kernels.rowMax(a, n))
+            }
+            #expect(abs(Double(dot) - d) < 1e-4)
+            #expect(abs(Double(sum) - s) < 1e-4)
+            #expect(max == m)
         }
     }
 
@@ -136,7 +140,7 @@ import Testing
         for r in 0..<4 {
             for h in 0..<heads {
                 let o = r * heads * dh + h * dh
-                let nx = Kernels.dot(x.pointer + o, x.pointer + o, dh), ny = Kernels.dot(y.pointer + o, y.pointer + o, dh)
+                let (nx, ny) = withPointers(x, y) { x, y in (Kernels.dot(x + o, x + o, dh), Kernels.dot(y + o, y + o, dh)) }
                 #expect(abs(nx - ny) <= 1e-5 * nx, "row \(r) head \(h): |x|² \(nx) vs |rope(x)|² \(ny)")
             }
         }
@@ -227,7 +231,9 @@ import Testing
         let k = Tensor.randn([B * T, Hkv * Dh], using: &rng), v = Tensor.randn([B * T, Hkv * Dh], using: &rng)
         let tape = Tape(recording: false)
         let before = tape.attention(q: q, k: k, v: v, batch: B, seq: T, heads: H, kvHeads: Hkv).array
-        for row in 3 * Hkv * Dh..<4 * Hkv * Dh { k.pointer[row] += 5; v.pointer[row] -= 7 }  // token 3 of sequence 0
+        withPointers(k, v) { k, v in                                   // token 3 of sequence 0
+            for row in 3 * Hkv * Dh..<4 * Hkv * Dh { k[row] += 5; v[row] -= 7 }
+        }
         let after = tape.attention(q: q, k: k, v: v, batch: B, seq: T, heads: H, kvHeads: Hkv).array
         let width = H * Dh
         #expect(Array(after[0..<3 * width]) == Array(before[0..<3 * width]), "tokens 0–2 must not see token 3")
@@ -244,10 +250,12 @@ import Testing
         let k = Tensor.randn([T, Hkv * Dh], using: &rng), v = Tensor.randn([T, Hkv * Dh], using: &rng)
         let full = Tape(recording: false).attention(q: q, k: k, v: v, batch: 1, seq: T, heads: H, kvHeads: Hkv)
         let out = Tensor(zeros: [2, H * Dh]), probs = Tensor(zeros: [2, T])
-        for h in 0..<H {
-            Kernels.attentionHeadForward(out: out.pointer + h * Dh, ldo: H * Dh, probs: probs.pointer,
-                                         q: q.pointer + 3 * H * Dh + h * Dh, ldq: H * Dh, k: k.pointer, v: v.pointer,
-                                         ldkv: Hkv * Dh, tq: 2, tk: T, headDim: Dh, keyValid: nil)
+        withPointers(out, probs, q, k, v) { out, probs, q, k, v in
+            for h in 0..<H {
+                Kernels.attentionHeadForward(out: out + h * Dh, ldo: H * Dh, probs: probs,
+                                             q: q + 3 * H * Dh + h * Dh, ldq: H * Dh, k: k, v: v,
+                                             ldkv: Hkv * Dh, tq: 2, tk: T, headDim: Dh, keyValid: nil)
+            }
         }
         let lastTwo: [Float] = Array(full.array.dropFirst(3 * H * Dh))
         expectClose(out.array, lastTwo, atol: 1e-6, rtol: 1e-5)

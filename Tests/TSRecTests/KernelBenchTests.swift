@@ -50,7 +50,7 @@ struct KernelBenchTests {
         // sgemm reference speeds.
         for (m, n, k, tb) in [(N, F, D, true), (N, D, F, true), (N, V, D, true)] {
             let a = Tensor.randn([m, k], using: &rng), b = Tensor.randn([n, k], using: &rng), c = Tensor(zeros: [m, n])
-            let s = Self.seconds(3) { sgemm(transA: false, transB: tb, m: m, n: n, k: k, a: a.pointer, b: b.pointer, c: c.pointer) }
+            let s = Self.seconds(3) { sgemm(transA: false, transB: tb, m: m, n: n, k: k, a: a, b: b, c: c) }
             print("sgemm \(m)x\(n)x\(k): \(Self.ms(s)) \(Self.cpu)  \(String(format: "%.1f", 2 * Double(m * n * k) / s / 1e9)) GFLOP/s")
         }
         /// Forward alone, and backward alone (of Σ y ⊙ probe, the probe seeded directly as y's gradient).
@@ -61,7 +61,7 @@ struct KernelBenchTests {
                 for t in inputs { t.zeroGrad() }
                 let tape = Tape()
                 let y = f(tape, inputs)
-                y.grad.update(repeating: 1e-3)
+                y.withUnsafeMutableGradBuffer { $0.update(repeating: 1e-3) }
                 return (tape, y)
             }) { tape, y in
                 let loss = Tensor(zeros: [1], requiresGrad: true)   // backward(from:) needs a scalar; y's grad is seeded
@@ -97,7 +97,7 @@ struct KernelBenchTests {
         print("crossEntropy [1024, 49152]: forward \(Self.ms(ceF)) \(ceFCPU), backward \(Self.ms(ceB)) \(Self.cpu)")
         // AdamW over 30M parameters.
         let p = Tensor.randn([30_000_000 / 1000, 1000], requiresGrad: true, using: &rng)
-        p.grad.update(repeating: 1e-3)
+        p.withUnsafeMutableGradBuffer { $0.update(repeating: 1e-3) }
         var opt = AdamW()
         let st = Self.seconds(3) { opt.step([p], learningRate: 1e-4) }
         print("AdamW step, 30M params: \(Self.ms(st)) \(Self.cpu)")
@@ -164,9 +164,9 @@ struct KernelBenchTests {
         let ys = Tensor(zeros: [N, maxOut]), gw = Tensor(zeros: [maxOut, maxIn])
         let gemmOnly = Self.seconds(1) {
             for (o, i) in shapes {
-                sgemm(transA: false, transB: true, m: N, n: o, k: i, a: xs.pointer, b: ws.pointer, c: ys.pointer)
-                sgemm(transA: false, transB: false, m: N, n: i, k: o, a: ys.pointer, b: ws.pointer, beta: 1, c: xs.pointer)
-                sgemm(transA: true, transB: false, m: o, n: i, k: N, a: ys.pointer, b: xs.pointer, beta: 1, c: gw.pointer)
+                sgemm(transA: false, transB: true, m: N, n: o, k: i, a: xs, b: ws, c: ys)
+                sgemm(transA: false, transB: false, m: N, n: i, k: o, a: ys, b: ws, beta: 1, c: xs)
+                sgemm(transA: true, transB: false, m: o, n: i, k: N, a: ys, b: xs, beta: 1, c: gw)
             }
         }
         let gemmFlops = shapes.reduce(0.0) { $0 + 6 * Double(N) * Double($1.0 * $1.1) }

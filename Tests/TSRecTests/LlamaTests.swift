@@ -31,7 +31,7 @@ enum LlamaFixtures {
 
     static func row(_ t: Tensor, _ i: Int) -> [Float] {
         let V = t.shape.last!
-        return Array(t.data[(i * V)..<((i + 1) * V)])
+        return Array(t.array[(i * V)..<((i + 1) * V)])
     }
 }
 
@@ -156,7 +156,8 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
         // hidden states + a restricted head give the same scores as the full head's columns
         let sub = m.logits(hidden: m.decodeHidden([10, 11], cache: copy2), tokens: [3, 49, 0])
         #expect(sub.shape == [2, 3])
-        #expect(maxAbsDiff(sub.array, [b.data[3], b.data[49], b.data[0], b.data[53], b.data[99], b.data[50]]) < 1e-5)
+        let bv = b.array
+        #expect(maxAbsDiff(sub.array, [bv[3], bv[49], bv[0], bv[53], bv[99], bv[50]]) < 1e-5)
     }
 
     @Test func multiPromptBeamsMatchFullForward() throws {
@@ -224,15 +225,15 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
         let rows = (0..<(3 * 32)).map { _ in rng.nextGaussian() }
         m.addTokens(count: 3, initialRows: rows)
         #expect(m.config.vocabSize == 53 && m.tokenEmbedding.shape == [53, 32])
-        #expect(Array(m.tokenEmbedding.data[(50 * 32)...]) == rows)
+        #expect(Array(m.tokenEmbedding.array[(50 * 32)...]) == rows)
         #expect(m.parameters[0].tensor === m.tokenEmbedding)
         let after = LlamaFixtures.fullLogits(m, tokens + [52])
-        let h = m.forward(tape: Tape(recording: false), tokens: tokens, batch: 1, seq: tokens.count)
+        let h = m.forward(tape: Tape(recording: false), tokens: tokens, batch: 1, seq: tokens.count).array
         for t in 0..<tokens.count {
             let old = LlamaFixtures.row(before, t), new = LlamaFixtures.row(after, t)
             #expect(maxAbsDiff(Array(new.prefix(50)), old) < 1e-5)
             // the tied head scores a new token by h·row
-            let dot = (0..<32).reduce(Float(0)) { $0 + h.pointer[t * 32 + $1] * rows[32 + $1] }
+            let dot = (0..<32).reduce(Float(0)) { $0 + h[t * 32 + $1] * rows[32 + $1] }
             #expect(abs(new[51] - dot) < 1e-4)
         }
     }

@@ -24,11 +24,11 @@ import Testing
             let d = (0..<p.count).map { _ in rng.nextGaussian() }
             let analytic = zip(p.gradArray, d).reduce(Double(0)) { $0 + Double($1.0) * Double($1.1) }
             let saved = p.array
-            for i in 0..<p.count { p.pointer[i] = saved[i] + eps * d[i] }
+            p.copy(from: (0..<p.count).map { saved[$0] + eps * d[$0] })
             let up = loss(Tape(recording: false)).item
-            for i in 0..<p.count { p.pointer[i] = saved[i] - eps * d[i] }
+            p.copy(from: (0..<p.count).map { saved[$0] - eps * d[$0] })
             let down = loss(Tape(recording: false)).item
-            _ = p.data.update(from: saved)
+            p.copy(from: saved)
             let numeric = Double(up - down) / Double(2 * eps)
             let excess = abs(numeric - analytic) - max(2e-3, 3e-2 * abs(analytic))
             if excess > 0 { report.append("\(name): analytic \(analytic) numeric \(numeric)") }

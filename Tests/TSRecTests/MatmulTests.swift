@@ -32,8 +32,8 @@ import Testing
         let c = Tensor.randn([m * ldc], using: &rng)
         let expected = Self.naive(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.7, a: a.array, lda: lda,
                                   b: b.array, ldb: ldb, beta: 0.5, c: c.array, ldc: ldc)
-        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.7, a: a.pointer, lda: lda,
-              b: b.pointer, ldb: ldb, beta: 0.5, c: c.pointer, ldc: ldc)
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.7, a: a, lda: lda,
+              b: b, ldb: ldb, beta: 0.5, c: c, ldc: ldc)
         expectClose(c.array, expected, atol: 1e-5, rtol: 1e-5, "sgemm transA=\(transA) transB=\(transB)")
     }
 

@@ -79,8 +79,10 @@ import Testing
         let lengths = [5, 2, 0]                     // full, padded, empty (outputs 0)
         let valid = (0..<(B * T)).map { ($0 % T) < lengths[$0 / T] }
         let out = Tensor(zeros: [B * T, D])
-        valid.withUnsafeBufferPointer {
-            MiniLM.bidirectionalAttention(out: out.pointer, qkv: qkv.pointer, keyValid: $0.baseAddress!, batch: B, seq: T, heads: H, headDim: Dh)
+        valid.withUnsafeBufferPointer { valid in
+            withPointers(out, qkv) { out, qkv in
+                MiniLM.bidirectionalAttention(out: out, qkv: qkv, keyValid: valid.baseAddress!, batch: B, seq: T, heads: H, headDim: Dh)
+            }
         }
         let x = qkv.array
         var expected = [Float](repeating: 0, count: B * T * D)

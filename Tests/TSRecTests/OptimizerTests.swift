@@ -17,8 +17,8 @@ import Testing
         // First step: m̂ = g, v̂ = g², so the step is lr·g/(|g| + ε) ≈ lr·sign(g).
         // p = 1, g = 0.5, lr = 0.1, wd = 0.1: matrix → 1·(1 − 0.01) − 0.1 = 0.89; vector (no decay) → 0.9.
         let w = Tensor([1, 1, 1, 1], shape: [2, 2], requiresGrad: true), b = Tensor([1, 1], shape: [2], requiresGrad: true)
-        for i in 0..<4 { w.grad[i] = 0.5 }
-        for i in 0..<2 { b.grad[i] = 0.5 }
+        w.withUnsafeMutableGradBuffer { $0.update(repeating: 0.5) }
+        b.withUnsafeMutableGradBuffer { $0.update(repeating: 0.5) }
         var opt = AdamW(learningRate: 0.1, weightDecay: 0.1)
         opt.step([w, b])
         expectClose(w.array, [0.89, 0.89, 0.89, 0.89], atol: 1e-6, rtol: 1e-6)
@@ -37,11 +37,12 @@ import Testing
         let decay = [false, true]
         var ref = [w, b].map { t in t.array.map { (Double($0), 0.0, 0.0) } }
         for step in 1...3 {
-            for t in [w, b] { for i in 0..<t.count { t.grad[i] = rng.nextGaussian() } }
+            for t in [w, b] { t.withUnsafeMutableGradBuffer { g in for i in g.indices { g[i] = rng.nextGaussian() } } }
             for (k, t) in [w, b].enumerated() {
+                let grad = t.gradArray
                 for i in 0..<t.count {
                     let (p, m, v) = ref[k][i]
-                    ref[k][i] = Self.reference(p: p, g: Double(t.grad[i]), m: m, v: v, t: step, lr: Double(lr), b1: Double(b1),
+                    ref[k][i] = Self.reference(p: p, g: Double(grad[i]), m: m, v: v, t: step, lr: Double(lr), b1: Double(b1),
                                                b2: Double(b2), eps: Double(eps), wd: decay[k] ? Double(wd) : 0)
                 }
             }
@@ -58,9 +59,9 @@ import Testing
         var opt = AdamW(learningRate: 0.05)
         func setGrads(_ seed: UInt64) {
             var r = SplitMix64(seed: seed)
-            for t in [a, c] { t.zeroGrad(); for i in 0..<t.count { t.grad[i] = r.nextGaussian() } }
+            for t in [a, c] { t.withUnsafeMutableGradBuffer { g in for i in g.indices { g[i] = r.nextGaussian() } } }
             r = SplitMix64(seed: seed)
-            for t in [a2, c2] { t.zeroGrad(); for i in 0..<t.count { t.grad[i] = r.nextGaussian() } }
+            for t in [a2, c2] { t.withUnsafeMutableGradBuffer { g in for i in g.indices { g[i] = r.nextGaussian() } } }
         }
         for s in 0..<3 { setGrads(UInt64(s)); opt.step([a, c]) }
         // Checkpoint: parameters and optimizer state through JSON, into a fresh optimizer.
@@ -103,13 +104,13 @@ import Testing
     @Test func clipGradNormScalesToMaxNorm() {
         let a = Tensor([0, 0], shape: [2], requiresGrad: true), b = Tensor([0], shape: [1], requiresGrad: true)
         let untouched = Tensor([0], shape: [1], requiresGrad: true)   // no gradient: counts as zero
-        a.grad[0] = 3; b.grad[0] = 4                                   // global norm 5
+        a.withUnsafeMutableGradBuffer { $0[0] = 3 }; b.withUnsafeMutableGradBuffer { $0[0] = 4 }   // global norm 5
         #expect(clipGradNorm([a, b, untouched], maxNorm: 10) == 5)
         #expect(a.gradArray == [3, 0] && b.gradArray == [4])
         #expect(clipGradNorm([a, b, untouched], maxNorm: 1) == 5)
         expectClose(a.gradArray + b.gradArray, [0.6, 0, 0.8], atol: 1e-6, rtol: 1e-5)
         #expect(abs(clipGradNorm([a, b], maxNorm: 100) - 1) < 1e-5)
-        #expect(untouched.gradStorage == nil)
+        #expect(!untouched.hasGrad)
     }
 
     /// Gradient accumulation relies on grads being `+=`: with mean-per-micro-batch losses,

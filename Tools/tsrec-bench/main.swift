@@ -44,19 +44,19 @@ func replay(_ gemms: [Gemm], _ buffers: [Gemm: (Tensor, Tensor, Tensor)]) -> Dou
     let t0 = now()
     for g in gemms {
         let (a, b, y) = buffers[g]!
-        sgemm(transA: g.ta, transB: g.tb, m: g.m, n: g.n, k: g.k, a: a.pointer, b: b.pointer, beta: g.ta ? 1 : 0, c: y.pointer)
+        sgemm(transA: g.ta, transB: g.tb, m: g.m, n: g.n, k: g.k, a: a, b: b, beta: g.ta ? 1 : 0, c: y)
     }
     return now() - t0
 }
 /// Best GFLOP/s of `reps` runs of one sgemm shape.
 func sgemmRate(m: Int, n: Int, k: Int, transB: Bool = false, reps: Int) -> Double {
     let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [k, n]), y = Tensor(zeros: [m, n])
-    for i in 0..<a.count { a.pointer[i] = Float(i % 7) * 0.1 }
-    for i in 0..<b.count { b.pointer[i] = Float(i % 5) * 0.1 }
+    a.copy(from: (0..<a.count).map { Float($0 % 7) * 0.1 })
+    b.copy(from: (0..<b.count).map { Float($0 % 5) * 0.1 })
     var best = Double.infinity
     for _ in 0..<reps {
         let t0 = now()
-        sgemm(transA: false, transB: transB, m: m, n: n, k: k, a: a.pointer, b: b.pointer, c: y.pointer)
+        sgemm(transA: false, transB: transB, m: m, n: n, k: k, a: a, b: b, c: y)
         best = min(best, now() - t0)
     }
     return 2 * Double(m * n * k) / best / 1e9
@@ -144,7 +144,7 @@ if mode != "infer" {
     var headF: [Double] = [], headB: [Double] = []
     for _ in 0..<3 {
         let hidden = Tensor(zeros: [N, c.dim], requiresGrad: true)
-        for i in 0..<hidden.count { hidden.pointer[i] = Float(i % 13) * 0.01 }
+        hidden.copy(from: (0..<hidden.count).map { Float($0 % 13) * 0.01 })
         let tape = Tape()
         let t0 = now()
         let l = tape.crossEntropy(logits: model.logits(tape: tape, hidden: hidden), targets: targets)

@@ -65,11 +65,9 @@ struct Logits: ParsableCommand {
         let (gguf, tokenizer) = try backbone.load()
         let model = try Llama.load(gguf: gguf, layers: backbone.layers)
         let ids = tokenizer.encode(text).map(Int32.init)
-        let cache = model.makeCache(promptCapacity: ids.count, maxNewTokens: 1)
-        let logits = Array(model.prefill(ids, cache: cache).data)
-        let order = logits.indices.sorted { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }.prefix(top)
-        try printJSON(Output(text: text, ids: Array(order), tokens: order.map { tokenizer.decode([$0]) },
-                             logits: order.map { logits[$0] }))
+        let best = model.topNextTokens(after: ids, k: top)
+        try printJSON(Output(text: text, ids: best.map(\.id), tokens: best.map { tokenizer.decode([$0.id]) },
+                             logits: best.map(\.logit)))
     }
 }
 

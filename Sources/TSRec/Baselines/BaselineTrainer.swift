@@ -103,7 +103,7 @@ public enum BaselineTrainer {
                 + " s \(String(format: "%.1f", row.seconds))\(improved ? " *" : "")")
             if sinceBest >= s.patience { break }
         }
-        for (p, w) in zip(params, best.weights) { w.withUnsafeBufferPointer { p.pointer.update(from: $0.baseAddress!, count: p.count) } }
+        for (p, w) in zip(params, best.weights) { p.copy(from: w) }
         return TrainOutcome(epochs: epochs, bestEpoch: best.epoch, bestValid: best.value, seconds: Date().timeIntervalSince(start))
     }
 

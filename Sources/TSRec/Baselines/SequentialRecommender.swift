@@ -69,8 +69,10 @@ extension SequentialRecommender {
             let s = scores(HistoryBatch(chunk), tape: Tape(recording: false), training: false, rng: &noDropout)
             let n = itemSIDs.count
             precondition(s.shape == [chunk.count, n], "\(name).scores: shape \(s.shape), expected [\(chunk.count), \(n)]")
-            for b in 0..<chunk.count {
-                out.append(try CatalogueRanking.topSIDs(s.pointer + b * n, count: n, itemSIDs: itemSIDs, k: k))
+            try s.withPointer { s in                   // [chunk, n] scores
+                for b in 0..<chunk.count {
+                    out.append(try CatalogueRanking.topSIDs(s + b * n, count: n, itemSIDs: itemSIDs, k: k))
+                }
             }
             start += chunk.count
         }
@@ -114,7 +116,9 @@ public struct HistoryBatch: Sendable {
     /// `[size·length, 1]`-broadcastable mask as a `[size·length, dim]` tensor of 0/1.
     func mask(dim: Int) -> Tensor {
         let m = Tensor(zeros: [size * length, dim])
-        for r in 0..<size * length where valid[r] { for j in 0..<dim { m.pointer[r * dim + j] = 1 } }
+        m.withUnsafeMutableBufferPointer { m in
+            for r in 0..<size * length where valid[r] { for j in 0..<dim { m[r * dim + j] = 1 } }
+        }
         return m
     }
 }
@@ -145,7 +149,7 @@ public enum Init {
     /// U(−bound, bound) entries.
     public static func uniform(_ shape: [Int], bound: Float, rng: inout SplitMix64) -> Tensor {
         let t = Tensor(zeros: shape, requiresGrad: true)
-        for i in 0..<t.count { t.pointer[i] = (2 * rng.nextUniformFloat() - 1) * bound }
+        t.withUnsafeMutableBufferPointer { t in for i in t.indices { t[i] = (2 * rng.nextUniformFloat() - 1) * bound } }
         return t
     }
 
@@ -157,13 +161,13 @@ public enum Init {
     /// An embedding table `[rows, dim]` ~ N(0, std²) whose row 0 (padding) is zero.
     public static func embedding(rows: Int, dim: Int, std: Float, rng: inout SplitMix64) -> Tensor {
         let t = normal([rows, dim], std: std, rng: &rng)
-        for j in 0..<dim { t.pointer[j] = 0 }
+        t.withUnsafeMutableBufferPointer { t in for j in 0..<dim { t[j] = 0 } }
         return t
     }
 
     public static func constant(_ shape: [Int], _ value: Float) -> Tensor {
         let t = Tensor(zeros: shape, requiresGrad: true)
-        for i in 0..<t.count { t.pointer[i] = value }
+        t.withUnsafeMutableBufferPointer { $0.update(repeating: value) }
         return t
     }
 }

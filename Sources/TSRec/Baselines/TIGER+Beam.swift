@@ -45,6 +45,8 @@ struct TIGERScorer: BeamScorer {
                                memoryValid: Array((0..<W).map { _ in promptValid }.joined()), memoryLength: S,
                                tape: tape, training: false, rng: &noDropout)
         let V = model.vocabulary.size
-        return (0..<W).map { b in Array(UnsafeBufferPointer(start: out.pointer + ((b * L) + L - 1) * V, count: V)) }
+        return out.withUnsafeBufferPointer { out in                        // [W·L, V]: each beam's last row
+            (0..<W).map { b in Array(out[((b * L) + L - 1) * V ..< ((b * L) + L) * V]) }
+        }
     }
 }

@@ -39,6 +39,6 @@ public struct LlamaBeamScorer: BeamScorer {
     /// The rows of a [M, V] logits tensor as arrays.
     private func rows(_ logits: Tensor) -> [[Float]] {
         let (M, V) = logits.dims2()
-        return (0..<M).map { b in Array(UnsafeBufferPointer(start: logits.pointer.advanced(by: b * V), count: V)) }
+        return logits.withUnsafeBufferPointer { all in (0..<M).map { b in Array(all[(b * V)..<((b + 1) * V)]) } }
     }
 }

@@ -166,19 +166,20 @@ public struct Pipeline {
     public func initialSIDGeometry() throws -> InitialGeometry {
         let p = try assemble()
         let dim = p.model.tokenEmbedding.shape[1]
-        let table = UnsafeBufferPointer(start: p.model.tokenEmbedding.pointer, count: p.model.tokenEmbedding.shape[0] * dim)
-        let vocabMean = SIDEmbeddingInit(table: UnsafeBufferPointer(rebasing: table[0..<(p.firstNewID * dim)]),
-                                         vocab: p.firstNewID, dim: dim).vocabularyMean()
-        let levels = Prompt.levelNames.enumerated().map { level, name in
-            let ids = p.sidTokens.indices.filter { SID.level(of: p.sidTokens[$0]) == level }.map { p.firstNewID + $0 }
-            var rows: [Float] = []
-            rows.reserveCapacity(ids.count * dim)
-            for id in ids { rows += table[(id * dim)..<((id + 1) * dim)] }
-            let g = rows.withUnsafeBufferPointer { EmbeddingGeometry(rows: $0, count: ids.count, dim: dim, reference: vocabMean) }
-            return (level: name, geometry: g)
+        return p.model.tokenEmbedding.withUnsafeBufferPointer { table in     // [V, dim]
+            let vocabMean = SIDEmbeddingInit(table: UnsafeBufferPointer(rebasing: table[0..<(p.firstNewID * dim)]),
+                                             vocab: p.firstNewID, dim: dim).vocabularyMean()
+            let levels = Prompt.levelNames.enumerated().map { level, name in
+                let ids = p.sidTokens.indices.filter { SID.level(of: p.sidTokens[$0]) == level }.map { p.firstNewID + $0 }
+                var rows: [Float] = []
+                rows.reserveCapacity(ids.count * dim)
+                for id in ids { rows += table[(id * dim)..<((id + 1) * dim)] }
+                let g = rows.withUnsafeBufferPointer { EmbeddingGeometry(rows: $0, count: ids.count, dim: dim, reference: vocabMean) }
+                return (level: name, geometry: g)
+            }
+            return InitialGeometry(levels: levels,
+                                   pretrained: EmbeddingGeometry(rows: table, count: p.firstNewID, dim: dim, reference: vocabMean))
         }
-        return InitialGeometry(levels: levels,
-                               pretrained: EmbeddingGeometry(rows: table, count: p.firstNewID, dim: dim, reference: vocabMean))
     }
 
     /// Training, cached by configuration hash and resumable; leaves the best weights in the model.

@@ -85,10 +85,9 @@ public final class KVCache {
         let rowFloats = suffixLength * kvDim
         let beamStride = suffixCapacity * kvDim
         for l in 0..<layers {
-            let (fromK, fromV, toK, toV) = (suffixK[l].pointer, suffixV[l].pointer, spareK[l].pointer, spareV[l].pointer)
             for (b, p) in parents.enumerated() {
-                toK.advanced(by: b * beamStride).update(from: fromK.advanced(by: p * beamStride), count: rowFloats)
-                toV.advanced(by: b * beamStride).update(from: fromV.advanced(by: p * beamStride), count: rowFloats)
+                spareK[l].update(at: b * beamStride, from: suffixK[l], at: p * beamStride, count: rowFloats)
+                spareV[l].update(at: b * beamStride, from: suffixV[l], at: p * beamStride, count: rowFloats)
             }
         }
         swap(&suffixK, &spareK)
@@ -105,16 +104,28 @@ public final class KVCache {
         for l in 0..<layers {
             for (p, n) in prefixLengths.enumerated() {
                 let o = prefixOffset(prompt: p)
-                c.prefixK[l].pointer.advanced(by: o).update(from: prefixK[l].pointer.advanced(by: o), count: n * kvDim)
-                c.prefixV[l].pointer.advanced(by: o).update(from: prefixV[l].pointer.advanced(by: o), count: n * kvDim)
+                c.prefixK[l].update(at: o, from: prefixK[l], at: o, count: n * kvDim)
+                c.prefixV[l].update(at: o, from: prefixV[l], at: o, count: n * kvDim)
             }
             for b in 0..<beams {
                 let o = suffixOffset(beam: b, position: 0)
-                c.suffixK[l].pointer.advanced(by: o).update(from: suffixK[l].pointer.advanced(by: o), count: suffixLength * kvDim)
-                c.suffixV[l].pointer.advanced(by: o).update(from: suffixV[l].pointer.advanced(by: o), count: suffixLength * kvDim)
+                c.suffixK[l].update(at: o, from: suffixK[l], at: o, count: suffixLength * kvDim)
+                c.suffixV[l].update(at: o, from: suffixV[l], at: o, count: suffixLength * kvDim)
             }
         }
         return c
+    }
+
+    /// Runs `body` with layer `l`'s prefix keys, prefix values, suffix keys and suffix values
+    /// (layouts in the type comment); the buffers outlive the call.
+    @inline(__always)
+    func withLayer<R>(_ l: Int, _ body: (_ prefixK: UnsafeMutablePointer<Float>, _ prefixV: UnsafeMutablePointer<Float>,
+                                         _ suffixK: UnsafeMutablePointer<Float>, _ suffixV: UnsafeMutablePointer<Float>) -> R) -> R {
+        prefixK[l].withPointer { pK in
+            prefixV[l].withPointer { pV in
+                suffixK[l].withPointer { sK in suffixV[l].withPointer { sV in body(pK, pV, sK, sV) } }
+            }
+        }
     }
 
     /// Start of prompt `p`'s prefix rows in a layer's prefix key (or value) buffer.

@@ -42,8 +42,8 @@ extension Llama {
             let v = tape.matmul(h, b.wv, transposeB: true)                                   // [G·T, Hkv·Dh]
             for (p, n) in lengths.enumerated() {
                 let o = cache.prefixOffset(prompt: p)
-                cache.prefixK[l].pointer.advanced(by: o).update(from: k.pointer.advanced(by: p * T * c.kvDim), count: n * c.kvDim)
-                cache.prefixV[l].pointer.advanced(by: o).update(from: v.pointer.advanced(by: p * T * c.kvDim), count: n * c.kvDim)
+                cache.prefixK[l].update(at: o, from: k.storage, at: p * T * c.kvDim, count: n * c.kvDim)
+                cache.prefixV[l].update(at: o, from: v.storage, at: p * T * c.kvDim, count: n * c.kvDim)
             }
             let a = tape.attention(q: q, k: k, v: v, batch: G, seq: T, heads: c.heads, kvHeads: c.kvHeads, keyValid: keyValid)
             x = tape.add(x, tape.matmul(a, b.wo, transposeB: true))
@@ -83,8 +83,8 @@ extension Llama {
             let v = tape.matmul(h, b.wv, transposeB: true)                                   // [M, Hkv·Dh]
             for beam in 0..<M {
                 let o = cache.suffixOffset(beam: beam, position: s)
-                cache.suffixK[l].pointer.advanced(by: o).update(from: k.pointer.advanced(by: beam * c.kvDim), count: c.kvDim)
-                cache.suffixV[l].pointer.advanced(by: o).update(from: v.pointer.advanced(by: beam * c.kvDim), count: c.kvDim)
+                cache.suffixK[l].update(at: o, from: k.storage, at: beam * c.kvDim, count: c.kvDim)
+                cache.suffixV[l].update(at: o, from: v.storage, at: beam * c.kvDim, count: c.kvDim)
             }
             let a = cachedAttention(q: q, cache: cache, layer: l, groups: groups, suffixLength: s + 1) // [M, H·Dh]
             x = tape.add(x, tape.matmul(a, b.wo, transposeB: true))
@@ -100,13 +100,24 @@ extension Llama {
         let (M, D) = hidden.dims2()
         precondition(D == config.dim, "logits(hidden:tokens:): hidden \(hidden.shape), dim \(config.dim)")
         precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < config.vocabSize }, "logits: token id outside 0..<\(config.vocabSize)")
-        let rows = Tensor(uninitialized: [tokens.count, D], requiresGrad: false)
+        let rows = Tensor(uninitialized: [tokens.count, D], requiresGrad: false)      // E[tokens]
         for (j, t) in tokens.enumerated() {
-            rows.pointer.advanced(by: j * D).update(from: tokenEmbedding.pointer.advanced(by: Int(t) * D), count: D)
+            rows.storage.update(at: j * D, from: tokenEmbedding.storage, at: Int(t) * D, count: D)
         }
         let out = Tensor(uninitialized: [M, tokens.count], requiresGrad: false)
-        sgemm(transA: false, transB: true, m: M, n: tokens.count, k: D, a: hidden.pointer, b: rows.pointer, c: out.pointer)
+        withPointers(out, hidden, rows) { out, hidden, rows in
+            sgemm(transA: false, transB: true, m: M, n: tokens.count, k: D, a: hidden, b: rows, c: out)
+        }
         return out
+    }
+
+    /// The `k` largest next-token logits after `tokens` (ties: the lower id first), from one
+    /// fresh prefill: what `tsrec logits` prints.
+    public func topNextTokens(after tokens: [Int32], k: Int) -> [(id: Int, logit: Float)] {
+        let cache = makeCache(promptCapacity: tokens.count, maxNewTokens: 1)
+        let logits = prefill(tokens, cache: cache).array                     // [1, V], copied out
+        let order = logits.indices.sorted { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }.prefix(k)
+        return order.map { (id: $0, logit: logits[$0]) }
     }
 
     /// Greedy decoding for the CLI: the prompt's continuation, at most `maxTokens` ids,
@@ -117,7 +128,7 @@ extension Llama {
         var logits = prefill(prompt, cache: cache)
         var out: [Int32] = []
         while true {
-            let next = Int32(argmax(logits.pointer, count: config.vocabSize))
+            let next = Int32(logits.withPointer { argmax($0, count: config.vocabSize) })
             out.append(next)
             if stop.contains(next) || out.count == maxTokens { return out }
             logits = decode([next], cache: cache)
@@ -152,44 +163,47 @@ extension Llama {
         let og = UnsafeMutablePointer<Float>.allocate(capacity: max(maxRows * Dh, 1))
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(maxRows * maxL, 1))
         defer { qg.deallocate(); og.deallocate(); scores.deallocate() }
-        let sK = cache.suffixK[l].pointer, sV = cache.suffixV[l].pointer
-        for (p, beams) in groups.enumerated() where !beams.isEmpty {
-            let P = cache.prefixLengths[p], L = P + S, R = beams.count * r
-            let pK = cache.prefixK[l].pointer.advanced(by: cache.prefixOffset(prompt: p))
-            let pV = cache.prefixV[l].pointer.advanced(by: cache.prefixOffset(prompt: p))
-            for g in 0..<c.kvHeads {
-                for (i, b) in beams.enumerated() {              // pack: row i·r + j = beam i, head g·r + j
-                    qg.advanced(by: i * r * Dh).update(from: q.pointer.advanced(by: b * qDim + g * r * Dh), count: r * Dh)
-                }
-                // prefix scores [R, P] (columns 0..<P of the [R, L] score matrix)
-                sgemm(transA: false, transB: true, m: R, n: P, k: Dh, alpha: scale, a: qg, lda: Dh,
-                      b: pK.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: scores, ldc: L)
-                for row in 0..<R {
-                    let b = beams[row / r]
-                    let qrow = qg.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
-                    for t in 0..<S {                            // suffix scores, columns P..<L
-                        srow[P + t] = Kernels.dot(qrow, sK.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh), Dh) * scale
+        withPointers(q, out) { q, out in                     // [M, H·Dh] each
+            cache.withLayer(l) { prefixK, prefixV, sK, sV in
+                for (p, beams) in groups.enumerated() where !beams.isEmpty {
+                    let P = cache.prefixLengths[p], L = P + S, R = beams.count * r
+                    let pK = prefixK.advanced(by: cache.prefixOffset(prompt: p))
+                    let pV = prefixV.advanced(by: cache.prefixOffset(prompt: p))
+                    for g in 0..<c.kvHeads {
+                        for (i, b) in beams.enumerated() {              // pack: row i·r + j = beam i, head g·r + j
+                            qg.advanced(by: i * r * Dh).update(from: q.advanced(by: b * qDim + g * r * Dh), count: r * Dh)
+                        }
+                        // prefix scores [R, P] (columns 0..<P of the [R, L] score matrix)
+                        sgemm(transA: false, transB: true, m: R, n: P, k: Dh, alpha: scale, a: qg, lda: Dh,
+                              b: pK.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: scores, ldc: L)
+                        for row in 0..<R {
+                            let b = beams[row / r]
+                            let qrow = qg.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
+                            for t in 0..<S {                            // suffix scores, columns P..<L
+                                srow[P + t] = Kernels.dot(qrow, sK.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh), Dh) * scale
+                            }
+                            let mx = Kernels.rowMax(srow, L)             // softmax over the L keys
+                            var z: Float = 0
+                            for j in 0..<L { let e = Kernels.exp(srow[j] - mx); srow[j] = e; z += e }
+                            let inv = 1 / z
+                            for j in 0..<L { srow[j] *= inv }
+                        }
+                        // O = P_prefix V_g [R, Dh], then the suffix terms
+                        sgemm(transA: false, transB: false, m: R, n: Dh, k: P, a: scores, lda: L,
+                              b: pV.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: og, ldc: Dh)
+                        for row in 0..<R {
+                            let b = beams[row / r]
+                            let orow = og.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
+                            for t in 0..<S {
+                                let w = srow[P + t]
+                                let vrow = sV.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh)
+                                for i in 0..<Dh { orow[i] += w * vrow[i] }
+                            }
+                        }
+                        for (i, b) in beams.enumerated() {              // unpack
+                            out.advanced(by: b * qDim + g * r * Dh).update(from: og.advanced(by: i * r * Dh), count: r * Dh)
+                        }
                     }
-                    let mx = Kernels.rowMax(srow, L)             // softmax over the L keys
-                    var z: Float = 0
-                    for j in 0..<L { let e = Kernels.exp(srow[j] - mx); srow[j] = e; z += e }
-                    let inv = 1 / z
-                    for j in 0..<L { srow[j] *= inv }
-                }
-                // O = P_prefix V_g [R, Dh], then the suffix terms
-                sgemm(transA: false, transB: false, m: R, n: Dh, k: P, a: scores, lda: L,
-                      b: pV.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: og, ldc: Dh)
-                for row in 0..<R {
-                    let b = beams[row / r]
-                    let orow = og.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
-                    for t in 0..<S {
-                        let w = srow[P + t]
-                        let vrow = sV.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh)
-                        for i in 0..<Dh { orow[i] += w * vrow[i] }
-                    }
-                }
-                for (i, b) in beams.enumerated() {              // unpack
-                    out.pointer.advanced(by: b * qDim + g * r * Dh).update(from: og.advanced(by: i * r * Dh), count: r * Dh)
                 }
             }
         }

@@ -38,7 +38,7 @@ extension Llama {
             guard info.shape == tensor.shape else {
                 throw TSRecError(.shape(name: "\(path): \(name)", expected: tensor.shape, got: info.shape))
             }
-            try gguf.dequantize(name, into: tensor.data)
+            try tensor.withUnsafeMutableBufferPointer { try gguf.dequantize(name, into: $0) }
             unused.remove(name)
         }
         for l in config.layers..<full.layers {                   // skipped on purpose (truncated)

@@ -77,10 +77,10 @@ public final class Llama {
         let residualStd = std / Float(2 * config.layers).squareRoot()
         for (name, t) in parameters {
             if t.rank == 1 {
-                t.data.update(repeating: 1)
+                t.withUnsafeMutableBufferPointer { $0.update(repeating: 1) }
             } else {
                 let s = name.hasSuffix("attn_output.weight") || name.hasSuffix("ffn_down.weight") ? residualStd : std
-                for i in 0..<t.count { t.pointer[i] = rng.nextGaussian() * s }
+                t.withUnsafeMutableBufferPointer { t in for i in t.indices { t[i] = rng.nextGaussian() * s } }
             }
         }
     }
@@ -109,8 +109,11 @@ public final class Llama {
         guard count > 0 else { return }
         let old = tokenEmbedding
         let grown = Tensor(uninitialized: [config.vocabSize + count, config.dim], requiresGrad: true)
-        grown.pointer.update(from: old.pointer, count: old.count)
-        initialRows.withUnsafeBufferPointer { grown.pointer.advanced(by: old.count).update(from: $0.baseAddress!, count: $0.count) }
+        let n = old.count
+        withPointers(grown, old) { grown, old in                 // the [V, D] rows, then the [count, D] new ones
+            grown.update(from: old, count: n)
+            initialRows.withUnsafeBufferPointer { (grown + n).update(from: $0.baseAddress!, count: $0.count) }
+        }
         tokenEmbedding = grown
         config.vocabSize += count
     }

@@ -199,8 +199,10 @@ public final class MiniLM {
             let qkv = linear(tape, x, blk.wqkv, blk.bqkv)                      // [B·T, 3D]
             let ctx = Tensor(zeros: [B * T, D])
             valid.withUnsafeBufferPointer { v in
-                Self.bidirectionalAttention(out: ctx.pointer, qkv: qkv.pointer, keyValid: v.baseAddress!,
-                                            batch: B, seq: T, heads: config.heads, headDim: config.headDim)
+                withPointers(ctx, qkv) { ctx, qkv in
+                    Self.bidirectionalAttention(out: ctx, qkv: qkv, keyValid: v.baseAddress!,
+                                                batch: B, seq: T, heads: config.heads, headDim: config.headDim)
+                }
             }
             let a = linear(tape, ctx, blk.wo, blk.bo)
             x = tape.layerNorm(tape.add(x, a), weight: blk.norm1W, bias: blk.norm1B, eps: config.layerNormEps)
@@ -220,10 +222,10 @@ public final class MiniLM {
 
     /// y[n, :] += b for every row, in place (inference only: no graph edge).
     static func addRowBias(_ y: Tensor, _ b: [Float]) {
-        let n = b.count, rows = y.count / max(n, 1), p = y.pointer
+        let n = b.count, rows = y.count / max(n, 1)
         precondition(rows * n == y.count, "addRowBias: \(y.shape) vs [\(n)]")
         b.withUnsafeBufferPointer { bias in
-            for r in 0..<rows { let row = p + r * n; for j in 0..<n { row[j] += bias[j] } }
+            y.withPointer { p in for r in 0..<rows { let row = p + r * n; for j in 0..<n { row[j] += bias[j] } } }
         }
     }
 
@@ -291,9 +293,11 @@ public final class MiniLM {
             for (b, item) in order[start..<end].enumerated() {
                 var v = [Float](repeating: 0, count: D)
                 let n = batch[b].count
-                for t in 0..<n {
-                    let row = h.pointer + (b * T + t) * D
-                    for j in 0..<D { v[j] += row[j] }
+                h.withPointer { h in                   // [B·T, D]
+                    for t in 0..<n {
+                        let row = h + (b * T + t) * D
+                        for j in 0..<D { v[j] += row[j] }
+                    }
                 }
                 result[item] = Self.normalized(v.map { $0 / Float(n) })
             }

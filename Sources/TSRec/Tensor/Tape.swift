@@ -26,7 +26,7 @@ public final class Tape {
     public func backward(from loss: Tensor, seed: Float = 1) {
         precondition(loss.count == 1, "backward: loss must have one element, got shape \(loss.shape)")
         precondition(loss.requiresGrad, "backward: loss does not depend on any parameter")
-        loss.grad[0] += seed
+        loss.withGradPointer { $0[0] += seed }
         while let step = backwards.popLast() { step() }
     }
 

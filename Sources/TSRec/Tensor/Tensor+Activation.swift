@@ -107,13 +107,16 @@ extension Tape {
     public func swiglu(gate: Tensor, up: Tensor) -> Tensor {
         precondition(gate.shape == up.shape, "swiglu: gate \(gate.shape) vs up \(up.shape)")
         let y = Tensor(uninitialized: gate.shape, requiresGrad: needsGrad(gate, up))
-        Kernels.swigluForward(out: y.pointer, gate: gate.pointer, up: up.pointer, n: gate.count)
+        withPointers(y, gate, up) { out, gate, up in Kernels.swigluForward(out: out, gate: gate, up: up, n: y.count) }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.swigluBackward(dgate: gate.requiresGrad ? gate.gradPointer().pointer : nil,
-                                   dup: up.requiresGrad ? up.gradPointer().pointer : nil,
-                                   dout: dy, gate: gate.pointer, up: up.pointer, n: gate.count)
+            y.withAccumulatedGrad { dy in
+                withGradPointersIfRequired(gate, up) { dgate, dup in
+                    withPointers(gate, up) { g, u in
+                        Kernels.swigluBackward(dgate: dgate, dup: dup, dout: dy, gate: g, up: u, n: y.count)
+                    }
+                }
+            }
         }
         return y
     }
@@ -131,13 +134,16 @@ extension Tape {
         precondition(p >= 0 && p < 1, "dropout: p = \(p) must be in [0, 1)")
         if p == 0 { return x }
         let mask = Tensor(uninitialized: x.shape, requiresGrad: false)
-        Kernels.dropoutMask(mask.pointer, n: x.count, p: p, rng: &rng)
+        mask.withPointer { Kernels.dropoutMask($0, n: x.count, p: p, rng: &rng) }
         let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
-        Kernels.dropoutForward(out: y.pointer, x: x.pointer, mask: mask.pointer, n: x.count)
+        withPointers(y, x, mask) { out, x, mask in Kernels.dropoutForward(out: out, x: x, mask: mask, n: y.count) }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.dropoutBackward(dx: x.gradPointer().pointer, dout: dy, mask: mask.pointer, n: x.count)
+            y.withAccumulatedGrad { dy in
+                x.withGradPointer { dx in
+                    mask.withPointer { mask in Kernels.dropoutBackward(dx: dx, dout: dy, mask: mask, n: x.count) }
+                }
+            }
         }
         return y
     }

@@ -146,19 +146,23 @@ extension Tape {
         let y = Tensor(uninitialized: q.shape, requiresGrad: needsGrad(q, k, v))
         let probs = Tensor(uninitialized: [batch, heads, seq, seq], requiresGrad: false)
         withKeyMask(keyValid) { mask in
-            Kernels.attentionForward(out: y.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-                                     batch: batch, seq: seq, heads: heads, kvHeads: kvHeads, headDim: Dh, keyValid: mask)
+            withPointers(y, probs, q, k, v) { out, probs, q, k, v in
+                Kernels.attentionForward(out: out, probs: probs, q: q, k: k, v: v, batch: batch, seq: seq,
+                                         heads: heads, kvHeads: kvHeads, headDim: Dh, keyValid: mask)
+            }
         }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            let scratch = Tensor(uninitialized: probs.shape, requiresGrad: false)
-            Kernels.attentionBackward(dq: q.requiresGrad ? q.gradPointer().pointer : nil,
-                                      dk: k.requiresGrad ? k.gradPointer().pointer : nil,
-                                      dv: v.requiresGrad ? v.gradPointer().pointer : nil,
-                                      dout: dy, probs: probs.pointer, scratch: scratch.pointer,
-                                      q: q.pointer, k: k.pointer, v: v.pointer,
-                                      batch: batch, seq: seq, heads: heads, kvHeads: kvHeads, headDim: Dh)
+            y.withAccumulatedGrad { dy in
+                let scratch = Tensor(uninitialized: probs.shape, requiresGrad: false)   // dP, then dS
+                withGradPointersIfRequired(q, k, v) { dq, dk, dv in
+                    withPointers(probs, scratch, q, k, v) { probs, scratch, q, k, v in
+                        Kernels.attentionBackward(dq: dq, dk: dk, dv: dv, dout: dy, probs: probs, scratch: scratch,
+                                                  q: q, k: k, v: v, batch: batch, seq: seq, heads: heads,
+                                                  kvHeads: kvHeads, headDim: Dh)
+                    }
+                }
+            }
         }
         return y
     }

@@ -5,14 +5,14 @@ extension Tape {
     public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
         precondition(a.shape == b.shape, "add: \(a.shape) vs \(b.shape)")
         let y = Tensor(uninitialized: a.shape, requiresGrad: needsGrad(a, b))
-        let n = a.count, pa = a.pointer, pb = b.pointer, py = y.pointer
-        for i in 0..<n { py[i] = pa[i] + pb[i] }
+        let n = a.count
+        withPointers(y, a, b) { py, pa, pb in for i in 0..<n { py[i] = pa[i] + pb[i] } }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            for t in [a, b] where t.requiresGrad {
-                let g = t.gradPointer().pointer
-                for i in 0..<n { g[i] += dy[i] }
+            y.withAccumulatedGrad { dy in
+                for t in [a, b] where t.requiresGrad {
+                    t.withGradPointer { g in for i in 0..<n { g[i] += dy[i] } }
+                }
             }
         }
         return y
@@ -22,13 +22,16 @@ extension Tape {
     public func mul(_ a: Tensor, _ b: Tensor) -> Tensor {
         precondition(a.shape == b.shape, "mul: \(a.shape) vs \(b.shape)")
         let y = Tensor(uninitialized: a.shape, requiresGrad: needsGrad(a, b))
-        let n = a.count, pa = a.pointer, pb = b.pointer, py = y.pointer
-        for i in 0..<n { py[i] = pa[i] * pb[i] }
+        let n = a.count
+        withPointers(y, a, b) { py, pa, pb in for i in 0..<n { py[i] = pa[i] * pb[i] } }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            if a.requiresGrad { let g = a.gradPointer().pointer; for i in 0..<n { g[i] += dy[i] * pb[i] } }
-            if b.requiresGrad { let g = b.gradPointer().pointer; for i in 0..<n { g[i] += dy[i] * pa[i] } }
+            y.withAccumulatedGrad { dy in
+                withPointers(a, b) { pa, pb in
+                    if a.requiresGrad { a.withGradPointer { g in for i in 0..<n { g[i] += dy[i] * pb[i] } } }
+                    if b.requiresGrad { b.withGradPointer { g in for i in 0..<n { g[i] += dy[i] * pa[i] } } }
+                }
+            }
         }
         return y
     }
@@ -36,13 +39,13 @@ extension Tape {
     /// `y = s · x`. dX += s · dY.
     public func scale(_ x: Tensor, by s: Float) -> Tensor {
         let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
-        let n = x.count, px = x.pointer, py = y.pointer
-        for i in 0..<n { py[i] = s * px[i] }
+        let n = x.count
+        withPointers(y, x) { py, px in for i in 0..<n { py[i] = s * px[i] } }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            let g = x.gradPointer().pointer
-            for i in 0..<n { g[i] += s * dy[i] }
+            y.withAccumulatedGrad { dy in
+                x.withGradPointer { g in for i in 0..<n { g[i] += s * dy[i] } }
+            }
         }
         return y
     }
@@ -50,14 +53,12 @@ extension Tape {
     /// `y = Σ x` (a one-element tensor). dX += dY (broadcast).
     public func sum(_ x: Tensor) -> Tensor {
         let y = Tensor(uninitialized: [1], requiresGrad: needsGrad(x))
-        var s: Double = 0
-        for i in 0..<x.count { s += Double(x.pointer[i]) }
-        y.pointer[0] = Float(s)
+        let s = x.withUnsafeBufferPointer { px in px.reduce(0) { $0 + Double($1) } }
+        y.withPointer { $0[0] = Float(s) }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer[0] else { return }
-            let g = x.gradPointer().pointer
-            for i in 0..<x.count { g[i] += dy }
+            guard let dy = y.withAccumulatedGrad({ $0[0] }) else { return }
+            x.withGradPointer { g in for i in 0..<x.count { g[i] += dy } }
         }
         return y
     }
@@ -67,9 +68,9 @@ extension Tape {
         let y = Tensor(sharing: x, shape: shape, requiresGrad: needsGrad(x))
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            let g = x.gradPointer().pointer
-            for i in 0..<x.count { g[i] += dy[i] }
+            y.withAccumulatedGrad { dy in
+                x.withGradPointer { g in for i in 0..<x.count { g[i] += dy[i] } }
+            }
         }
         return y
     }
@@ -85,11 +86,12 @@ extension Tape {
                backward: @escaping (_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>,
                                     _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Void) -> Tensor {
         let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
-        forward(y.pointer, x.pointer, x.count)
+        withPointers(y, x) { py, px in forward(py, px, x.count) }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            backward(x.gradPointer().pointer, dy, x.pointer, y.pointer, x.count)
+            y.withAccumulatedGrad { dy in
+                x.withGradPointer { dx in withPointers(x, y) { px, py in backward(dx, dy, px, py, x.count) } }
+            }
         }
         return y
     }

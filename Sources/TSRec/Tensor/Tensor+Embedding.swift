@@ -46,14 +46,17 @@ extension Tape {
         let y = Tensor(uninitialized: [ids.count, D], requiresGrad: needsGrad(table))
         ids.withUnsafeBufferPointer { ip in
             guard let ip = ip.baseAddress else { return }
-            Kernels.embeddingForward(out: y.pointer, table: table.pointer, ids: ip, n: ids.count, d: D)
+            withPointers(y, table) { out, table in Kernels.embeddingForward(out: out, table: table, ids: ip, n: ids.count, d: D) }
         }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            ids.withUnsafeBufferPointer { ip in
-                guard let ip = ip.baseAddress else { return }
-                Kernels.embeddingBackward(dtable: table.gradPointer().pointer, dout: dy, ids: ip, n: ids.count, d: D)
+            y.withAccumulatedGrad { dy in
+                ids.withUnsafeBufferPointer { ip in
+                    guard let ip = ip.baseAddress else { return }
+                    table.withGradPointer { dtable in
+                        Kernels.embeddingBackward(dtable: dtable, dout: dy, ids: ip, n: ids.count, d: D)
+                    }
+                }
             }
         }
         return y
@@ -66,14 +69,15 @@ extension Tape {
         let y = Tensor(uninitialized: [rows.count, D], requiresGrad: needsGrad(x))
         rows.withUnsafeBufferPointer { rp in
             guard let rp = rp.baseAddress else { return }
-            Kernels.gatherRowsForward(out: y.pointer, x: x.pointer, rows: rp, r: rows.count, d: D)
+            withPointers(y, x) { out, x in Kernels.gatherRowsForward(out: out, x: x, rows: rp, r: rows.count, d: D) }
         }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            rows.withUnsafeBufferPointer { rp in
-                guard let rp = rp.baseAddress else { return }
-                Kernels.gatherRowsBackward(dx: x.gradPointer().pointer, dout: dy, rows: rp, r: rows.count, d: D)
+            y.withAccumulatedGrad { dy in
+                rows.withUnsafeBufferPointer { rp in
+                    guard let rp = rp.baseAddress else { return }
+                    x.withGradPointer { dx in Kernels.gatherRowsBackward(dx: dx, dout: dy, rows: rp, r: rows.count, d: D) }
+                }
             }
         }
         return y

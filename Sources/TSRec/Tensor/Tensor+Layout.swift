@@ -82,11 +82,16 @@ extension Tape {
         let (R, C) = x.dims2()
         precondition(start >= 0 && width >= 0 && start + width <= C, "sliceColumns: \(start)..<\(start + width) of \(C) columns")
         let y = Tensor(uninitialized: [R, width], requiresGrad: needsGrad(x))
-        Kernels.sliceColumnsForward(out: y.pointer, x: x.pointer, rows: R, cols: C, start: start, width: width)
+        withPointers(y, x) { out, x in
+            Kernels.sliceColumnsForward(out: out, x: x, rows: R, cols: C, start: start, width: width)
+        }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.sliceColumnsBackward(dx: x.gradPointer().pointer, dout: dy, rows: R, cols: C, start: start, width: width)
+            y.withAccumulatedGrad { dy in
+                x.withGradPointer { dx in
+                    Kernels.sliceColumnsBackward(dx: dx, dout: dy, rows: R, cols: C, start: start, width: width)
+                }
+            }
         }
         return y
     }
@@ -100,19 +105,23 @@ extension Tape {
         let y = Tensor(uninitialized: [R, total], requiresGrad: xs.contains { $0.requiresGrad } && isRecording)
         var start = 0
         for (x, w) in zip(xs, widths) {        // the forward of y[:, start..<start+w] = x is the slice backward's transpose
-            for r in 0..<R { (y.pointer + r * total + start).update(from: x.pointer + r * w, count: w) }
+            withPointers(y, x) { py, px in
+                for r in 0..<R { (py + r * total + start).update(from: px + r * w, count: w) }
+            }
             start += w
         }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            var start = 0
-            for (x, w) in zip(xs, widths) {    // dxᵢ += dy[:, startᵢ ..< startᵢ + wᵢ]
-                if x.requiresGrad {
-                    let g = x.gradPointer().pointer
-                    for r in 0..<R { for j in 0..<w { g[r * w + j] += dy[r * total + start + j] } }
+            y.withAccumulatedGrad { dy in
+                var start = 0
+                for (x, w) in zip(xs, widths) {    // dxᵢ += dy[:, startᵢ ..< startᵢ + wᵢ]
+                    if x.requiresGrad {
+                        x.withGradPointer { g in
+                            for r in 0..<R { for j in 0..<w { g[r * w + j] += dy[r * total + start + j] } }
+                        }
+                    }
+                    start += w
                 }
-                start += w
             }
         }
         return y
@@ -122,13 +131,15 @@ extension Tape {
     public func transposeLastTwo(_ x: Tensor) -> Tensor {
         let (B, M, N) = x.dims3()
         let y = Tensor(uninitialized: [B, N, M], requiresGrad: needsGrad(x))
-        Kernels.transposeLastTwo(out: y.pointer, x: x.pointer, batch: B, m: M, n: N)
+        withPointers(y, x) { out, x in Kernels.transposeLastTwo(out: out, x: x, batch: B, m: M, n: N) }
         guard y.requiresGrad else { return y }
         record {                               // dx = transpose(dy), accumulated
-            guard let dy = y.gradStorage?.pointer else { return }
-            let g = x.gradPointer().pointer
-            for b in 0..<B {
-                for i in 0..<M { for j in 0..<N { g[b * M * N + i * N + j] += dy[b * M * N + j * M + i] } }
+            y.withAccumulatedGrad { dy in
+                x.withGradPointer { g in
+                    for b in 0..<B {
+                        for i in 0..<M { for j in 0..<N { g[b * M * N + i * N + j] += dy[b * M * N + j * M + i] } }
+                    }
+                }
             }
         }
         return y
@@ -140,11 +151,12 @@ extension Tape {
         let (B, T, D) = x.dims3()
         precondition(h >= 1 && h <= T, "windows: height \(h) for \(T) steps")
         let y = Tensor(uninitialized: [B, T - h + 1, h * D], requiresGrad: needsGrad(x))
-        Kernels.windowsForward(out: y.pointer, x: x.pointer, batch: B, seq: T, d: D, h: h)
+        withPointers(y, x) { out, x in Kernels.windowsForward(out: out, x: x, batch: B, seq: T, d: D, h: h) }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.windowsBackward(dx: x.gradPointer().pointer, dout: dy, batch: B, seq: T, d: D, h: h)
+            y.withAccumulatedGrad { dy in
+                x.withGradPointer { dx in Kernels.windowsBackward(dx: dx, dout: dy, batch: B, seq: T, d: D, h: h) }
+            }
         }
         return y
     }
@@ -156,13 +168,18 @@ extension Tape {
         let y = Tensor(uninitialized: [B, C], requiresGrad: needsGrad(x))
         var argmax = [Int32](repeating: 0, count: B * C)
         argmax.withUnsafeMutableBufferPointer { a in
-            Kernels.maxOverTimeForward(out: y.pointer, argmax: a.baseAddress!, x: x.pointer, batch: B, seq: T, c: C)
+            withPointers(y, x) { out, x in
+                Kernels.maxOverTimeForward(out: out, argmax: a.baseAddress!, x: x, batch: B, seq: T, c: C)
+            }
         }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            argmax.withUnsafeBufferPointer { a in
-                Kernels.maxOverTimeBackward(dx: x.gradPointer().pointer, dout: dy, argmax: a.baseAddress!, batch: B, seq: T, c: C)
+            y.withAccumulatedGrad { dy in
+                argmax.withUnsafeBufferPointer { a in
+                    x.withGradPointer { dx in
+                        Kernels.maxOverTimeBackward(dx: dx, dout: dy, argmax: a.baseAddress!, batch: B, seq: T, c: C)
+                    }
+                }
             }
         }
         return y

@@ -65,19 +65,25 @@ extension Tape {
         let stats = Tensor(uninitialized: [2, N], requiresGrad: false)   // losses, lse
         targets.withUnsafeBufferPointer { tp in
             guard let tp = tp.baseAddress else { return }
-            Kernels.crossEntropyForward(losses: stats.pointer, lse: stats.pointer + N, logits: logits.pointer,
-                                        targets: tp, n: N, v: V, ignoreIndex: ignoreIndex)
+            withPointers(stats, logits) { stats, logits in
+                Kernels.crossEntropyForward(losses: stats, lse: stats + N, logits: logits,
+                                            targets: tp, n: N, v: V, ignoreIndex: ignoreIndex)
+            }
         }
         var total: Double = 0                      // fixed row order: deterministic
-        for r in 0..<N { total += Double(stats.pointer[r]) }
-        y.pointer[0] = valid == 0 ? 0 : Float(total / Double(valid))
+        stats.withPointer { losses in for r in 0..<N { total += Double(losses[r]) } }
+        y.withPointer { $0[0] = valid == 0 ? 0 : Float(total / Double(valid)) }
         guard y.requiresGrad, valid > 0 else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer[0] else { return }
+            guard let dy = y.withAccumulatedGrad({ $0[0] }) else { return }
             targets.withUnsafeBufferPointer { tp in
-                Kernels.crossEntropyBackward(dlogits: logits.gradPointer().pointer, logits: logits.pointer,
-                                             lse: stats.pointer + N, targets: tp.baseAddress!, n: N, v: V,
-                                             ignoreIndex: ignoreIndex, scale: dy / Float(valid))
+                logits.withGradPointer { dlogits in
+                    withPointers(logits, stats) { logits, stats in
+                        Kernels.crossEntropyBackward(dlogits: dlogits, logits: logits, lse: stats + N,
+                                                     targets: tp.baseAddress!, n: N, v: V,
+                                                     ignoreIndex: ignoreIndex, scale: dy / Float(valid))
+                    }
+                }
             }
         }
         return y

@@ -22,6 +22,23 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                 beta, c, Int32(ldc ?? n))
 }
 
+/// `sgemm` on whole tensors (no graph edge): the same product, with every operand's extent
+/// checked against its leading dimension first, so it cannot read or write past a tensor.
+public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                  alpha: Float = 1, a: Tensor, lda: Int? = nil, b: Tensor, ldb: Int? = nil,
+                  beta: Float = 0, c: Tensor, ldc: Int? = nil) {
+    /// Floats spanned by `rows` rows of `cols` values, `ld` apart.
+    func extent(_ rows: Int, _ cols: Int, _ ld: Int) -> Int { rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols }
+    let (aRows, aCols) = transA ? (k, m) : (m, k), (bRows, bCols) = transB ? (n, k) : (k, n)
+    precondition(extent(aRows, aCols, lda ?? aCols) <= a.count && extent(bRows, bCols, ldb ?? bCols) <= b.count
+                 && extent(m, n, ldc ?? n) <= c.count,
+                 "sgemm: [\(m), \(k)]·[\(k), \(n)] does not fit a \(a.shape), b \(b.shape), c \(c.shape)")
+    withPointers(a, b, c) { pa, pb, pc in
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa, lda: lda, b: pb, ldb: ldb,
+              beta: beta, c: pc, ldc: ldc)
+    }
+}
+
 extension Tape {
     /// Matrix product over the last dimension of `a`: `a [..., K] · b [K, N] → [..., N]`, or
     /// with `transposeB`, `a [..., K] · bᵀ` for `b [N, K]` (the layout of a linear layer's
@@ -37,21 +54,27 @@ extension Tape {
         precondition((transposeB ? bCols : bRows) == K,
                      "matmul: a \(a.shape) · b\(transposeB ? "ᵀ" : "") \(b.shape): inner dimensions differ")
         let y = Tensor(uninitialized: Array(a.shape.dropLast()) + [N], requiresGrad: needsGrad(a, b))
-        sgemm(transA: false, transB: transposeB, m: M, n: N, k: K, a: a.pointer, b: b.pointer, c: y.pointer)
+        withPointers(y, a, b) { py, pa, pb in
+            sgemm(transA: false, transB: transposeB, m: M, n: N, k: K, a: pa, b: pb, c: py)
+        }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            if a.requiresGrad {  // dA[M,K] += dY[M,N] · op(B)ᵀ
-                sgemm(transA: false, transB: !transposeB, m: M, n: K, k: N,
-                      a: dy, b: b.pointer, beta: 1, c: a.gradPointer().pointer)
-            }
-            if b.requiresGrad {
-                if transposeB {  // dB[N,K] += dYᵀ[N,M] · A[M,K]
-                    sgemm(transA: true, transB: false, m: N, n: K, k: M,
-                          a: dy, b: a.pointer, beta: 1, c: b.gradPointer().pointer)
-                } else {         // dB[K,N] += Aᵀ[K,M] · dY[M,N]
-                    sgemm(transA: true, transB: false, m: K, n: N, k: M,
-                          a: a.pointer, b: dy, beta: 1, c: b.gradPointer().pointer)
+            y.withAccumulatedGrad { dy in
+                withPointers(a, b) { pa, pb in
+                    if a.requiresGrad {  // dA[M,K] += dY[M,N] · op(B)ᵀ
+                        a.withGradPointer { da in
+                            sgemm(transA: false, transB: !transposeB, m: M, n: K, k: N, a: dy, b: pb, beta: 1, c: da)
+                        }
+                    }
+                    if b.requiresGrad {
+                        b.withGradPointer { db in
+                            if transposeB {  // dB[N,K] += dYᵀ[N,M] · A[M,K]
+                                sgemm(transA: true, transB: false, m: N, n: K, k: M, a: dy, b: pa, beta: 1, c: db)
+                            } else {         // dB[K,N] += Aᵀ[K,M] · dY[M,N]
+                                sgemm(transA: true, transB: false, m: K, n: N, k: M, a: pa, b: dy, beta: 1, c: db)
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -113,14 +113,20 @@ extension Tape {
         let N = D == 0 ? 0 : x.count / D
         let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x, weight))
         let rstd = y.requiresGrad ? Tensor(uninitialized: [N], requiresGrad: false) : nil
-        Kernels.rmsNormForward(out: y.pointer, rstd: rstd?.pointer, x: x.pointer, weight: weight.pointer,
-                               n: N, d: D, eps: eps)
+        withOptionalPointer(rstd) { rstd in
+            withPointers(y, x, weight) { out, x, w in
+                Kernels.rmsNormForward(out: out, rstd: rstd, x: x, weight: w, n: N, d: D, eps: eps)
+            }
+        }
         guard y.requiresGrad, let rstd else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.rmsNormBackward(dx: x.requiresGrad ? x.gradPointer().pointer : nil,
-                                    dweight: weight.requiresGrad ? weight.gradPointer().pointer : nil,
-                                    dout: dy, x: x.pointer, weight: weight.pointer, rstd: rstd.pointer, n: N, d: D)
+            y.withAccumulatedGrad { dy in
+                withGradPointersIfRequired(x, weight) { dx, dw in
+                    withPointers(x, weight, rstd) { x, w, rstd in
+                        Kernels.rmsNormBackward(dx: dx, dweight: dw, dout: dy, x: x, weight: w, rstd: rstd, n: N, d: D)
+                    }
+                }
+            }
         }
         return y
     }
@@ -134,16 +140,22 @@ extension Tape {
         let N = D == 0 ? 0 : x.count / D
         let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x, weight, bias))
         let stats = y.requiresGrad ? Tensor(uninitialized: [2, N], requiresGrad: false) : nil  // mean, rstd
-        Kernels.layerNormForward(out: y.pointer, mean: stats?.pointer, rstd: stats.map { $0.pointer + N },
-                                 x: x.pointer, weight: weight.pointer, bias: bias.pointer, n: N, d: D, eps: eps)
+        withOptionalPointer(stats) { stats in
+            withPointers(y, x, weight, bias) { out, x, w, b in
+                Kernels.layerNormForward(out: out, mean: stats, rstd: stats.map { $0 + N },
+                                         x: x, weight: w, bias: b, n: N, d: D, eps: eps)
+            }
+        }
         guard y.requiresGrad, let stats else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.layerNormBackward(dx: x.requiresGrad ? x.gradPointer().pointer : nil,
-                                      dweight: weight.requiresGrad ? weight.gradPointer().pointer : nil,
-                                      dbias: bias.requiresGrad ? bias.gradPointer().pointer : nil,
-                                      dout: dy, x: x.pointer, weight: weight.pointer,
-                                      mean: stats.pointer, rstd: stats.pointer + N, n: N, d: D)
+            y.withAccumulatedGrad { dy in
+                withGradPointersIfRequired(x, weight, bias) { dx, dw, db in
+                    withPointers(x, weight, stats) { x, w, stats in
+                        Kernels.layerNormBackward(dx: dx, dweight: dw, dbias: db, dout: dy, x: x, weight: w,
+                                                  mean: stats, rstd: stats + N, n: N, d: D)
+                    }
+                }
+            }
         }
         return y
     }

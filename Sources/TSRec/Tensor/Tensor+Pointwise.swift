@@ -108,12 +108,14 @@ extension Tape {
         precondition(b.shape == [D], "addBias: x \(x.shape) with bias \(b.shape)")
         let rows = x.count / max(D, 1)
         let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x, b))
-        Kernels.addBiasForward(out: y.pointer, x: x.pointer, b: b.pointer, rows: rows, d: D)
+        withPointers(y, x, b) { out, x, b in Kernels.addBiasForward(out: out, x: x, b: b, rows: rows, d: D) }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.addBiasBackward(dx: x.requiresGrad ? x.gradPointer().pointer : nil,
-                                    db: b.requiresGrad ? b.gradPointer().pointer : nil, dout: dy, rows: rows, d: D)
+            y.withAccumulatedGrad { dy in
+                withGradPointersIfRequired(x, b) { dx, db in
+                    Kernels.addBiasBackward(dx: dx, db: db, dout: dy, rows: rows, d: D)
+                }
+            }
         }
         return y
     }
@@ -123,12 +125,18 @@ extension Tape {
         let D = x.shape.last ?? 0, rows = x.count / max(D, 1)
         let y = Tensor(uninitialized: x.shape, requiresGrad: needsGrad(x))
         let norms = Tensor(uninitialized: [rows], requiresGrad: false)
-        Kernels.l2NormalizeForward(out: y.pointer, norms: norms.pointer, x: x.pointer, rows: rows, d: D, eps: eps)
+        withPointers(y, norms, x) { out, norms, x in
+            Kernels.l2NormalizeForward(out: out, norms: norms, x: x, rows: rows, d: D, eps: eps)
+        }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            Kernels.l2NormalizeBackward(dx: x.gradPointer().pointer, dout: dy, y: y.pointer, x: x.pointer,
-                                        norms: norms.pointer, rows: rows, d: D, eps: eps)
+            y.withAccumulatedGrad { dy in
+                x.withGradPointer { dx in
+                    withPointers(y, x, norms) { py, px, norms in
+                        Kernels.l2NormalizeBackward(dx: dx, dout: dy, y: py, x: px, norms: norms, rows: rows, d: D, eps: eps)
+                    }
+                }
+            }
         }
         return y
     }
@@ -142,19 +150,22 @@ extension Tape {
     /// dL/dx = (σ(x) − y) / N.
     public func binaryCrossEntropy(logits x: Tensor, labels: [Float]) -> Tensor {
         precondition(labels.count == x.count && x.count > 0, "binaryCrossEntropy: \(labels.count) labels for \(x.count) logits")
-        let n = x.count, px = x.pointer
+        let n = x.count
         let y = Tensor(uninitialized: [1], requiresGrad: needsGrad(x))
         var total: Double = 0
-        for i in 0..<n {
-            let v = px[i]
-            total += Double(max(v, 0) - v * labels[i] + Foundation.log1p(Kernels.exp(-abs(v))))
+        x.withPointer { px in
+            for i in 0..<n {
+                let v = px[i]
+                total += Double(max(v, 0) - v * labels[i] + Foundation.log1p(Kernels.exp(-abs(v))))
+            }
         }
-        y.pointer[0] = Float(total / Double(n))
+        y.withPointer { $0[0] = Float(total / Double(n)) }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer[0] else { return }
-            let g = x.gradPointer().pointer
-            for i in 0..<n { g[i] += dy * (Kernels.sigmoid(px[i]) - labels[i]) / Float(n) }
+            guard let dy = y.withAccumulatedGrad({ $0[0] }) else { return }
+            x.withGradPointer { g in
+                x.withPointer { px in for i in 0..<n { g[i] += dy * (Kernels.sigmoid(px[i]) - labels[i]) / Float(n) } }
+            }
         }
         return y
     }

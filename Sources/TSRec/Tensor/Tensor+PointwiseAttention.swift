@@ -101,20 +101,27 @@ extension Tape {
         let y = Tensor(uninitialized: q.shape, requiresGrad: needs)
         let pre = Tensor(zeros: [batch, heads, seq, seq])
         withKeyMask(keyValid) { mask in
-            Kernels.pointwiseAttentionForward(out: y.pointer, pre: pre.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-                                              rab: rab.map { UnsafePointer($0.pointer) }, batch: batch, seq: seq, heads: heads,
-                                              headDim: Dh, keyValid: mask)
+            withOptionalPointer(rab) { rab in
+                withPointers(y, pre, q, k, v) { out, pre, q, k, v in
+                    Kernels.pointwiseAttentionForward(out: out, pre: pre, q: q, k: k, v: v, rab: rab, batch: batch,
+                                                      seq: seq, heads: heads, headDim: Dh, keyValid: mask)
+                }
+            }
         }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            withKeyMask(keyValid) { mask in
-                Kernels.pointwiseAttentionBackward(dq: q.requiresGrad ? q.gradPointer().pointer : nil,
-                                                   dk: k.requiresGrad ? k.gradPointer().pointer : nil,
-                                                   dv: v.requiresGrad ? v.gradPointer().pointer : nil,
-                                                   drab: (rab?.requiresGrad ?? false) ? rab!.gradPointer().pointer : nil,
-                                                   dout: dy, pre: pre.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-                                                   batch: batch, seq: seq, heads: heads, headDim: Dh, keyValid: mask)
+            y.withAccumulatedGrad { dy in
+                withKeyMask(keyValid) { mask in
+                    withOptionalGradPointerIfRequired(rab) { drab in
+                        withGradPointersIfRequired(q, k, v) { dq, dk, dv in
+                            withPointers(pre, q, k, v) { pre, q, k, v in
+                                Kernels.pointwiseAttentionBackward(dq: dq, dk: dk, dv: dv, drab: drab, dout: dy, pre: pre,
+                                                                   q: q, k: k, v: v, batch: batch, seq: seq, heads: heads,
+                                                                   headDim: Dh, keyValid: mask)
+                            }
+                        }
+                    }
+                }
             }
         }
         return y

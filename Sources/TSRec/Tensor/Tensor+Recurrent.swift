@@ -78,18 +78,24 @@ extension Tape {
         let z = Tensor(uninitialized: [B, H], requiresGrad: false)
         let n = Tensor(uninitialized: [B, H], requiresGrad: false)
         active.withUnsafeBufferPointer { a in
-            Kernels.gruCellForward(out: y.pointer, r: r.pointer, z: z.pointer, n: n.pointer, gi: gi.pointer, gh: gh.pointer,
-                                   h: h.pointer, active: a.baseAddress!, batch: B, hidden: H)
+            withPointers(y, r, z, n) { out, r, z, n in            // outputs: h', and the gates saved for backward
+                withPointers(gi, gh, h) { gi, gh, h in
+                    Kernels.gruCellForward(out: out, r: r, z: z, n: n, gi: gi, gh: gh, h: h, active: a.baseAddress!,
+                                           batch: B, hidden: H)
+                }
+            }
         }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            active.withUnsafeBufferPointer { a in
-                Kernels.gruCellBackward(dgi: gi.requiresGrad ? gi.gradPointer().pointer : nil,
-                                        dgh: gh.requiresGrad ? gh.gradPointer().pointer : nil,
-                                        dh: h.requiresGrad ? h.gradPointer().pointer : nil,
-                                        dout: dy, r: r.pointer, z: z.pointer, n: n.pointer, gh: gh.pointer, h: h.pointer,
-                                        active: a.baseAddress!, batch: B, hidden: H)
+            y.withAccumulatedGrad { dy in
+                active.withUnsafeBufferPointer { a in
+                    withGradPointersIfRequired(gi, gh, h) { dgi, dgh, dh in
+                        withPointers(r, z, n, gh, h) { r, z, n, gh, h in
+                            Kernels.gruCellBackward(dgi: dgi, dgh: dgh, dh: dh, dout: dy, r: r, z: z, n: n, gh: gh, h: h,
+                                                    active: a.baseAddress!, batch: B, hidden: H)
+                        }
+                    }
+                }
             }
         }
         return y

@@ -14,7 +14,7 @@ extension Kernels {
     struct RopeAngles {
         let half: Int
         /// [2, P, Dh/2]: cos for P slots, then sin for P slots.
-        let table: Tensor
+        let table: [Float]
         let first: Int32, perRow: Bool, slots: Int
 
         init(positions: UnsafePointer<Int32>, n: Int, headDim: Int, base: Float) {
@@ -25,23 +25,31 @@ extension Kernels {
             perRow = span > max(n, 256)
             first = n == 0 ? 0 : lo
             slots = perRow ? n : span
-            table = Tensor(uninitialized: [2, slots, half], requiresGrad: false)
             var invFreq = [Double](repeating: 0, count: half)
             for i in 0..<half { invFreq[i] = pow(Double(base), -2 * Double(i) / Double(headDim)) }
-            let c = table.pointer, s = table.pointer + slots * half
-            for k in 0..<slots {
-                let pos = perRow ? Double(positions[k]) : Double(Int(first) + k)
-                for i in 0..<half {
-                    let theta = pos * invFreq[i]
-                    c[k * half + i] = Float(Foundation.cos(theta))
-                    s[k * half + i] = Float(Foundation.sin(theta))
+            var table = [Float](repeating: 0, count: max(2 * slots * half, 1))
+            let (slots, half, perRow, first) = (slots, half, perRow, first)
+            table.withUnsafeMutableBufferPointer { t in
+                let c = t.baseAddress!, s = c + slots * half
+                for k in 0..<slots {
+                    let pos = perRow ? Double(positions[k]) : Double(Int(first) + k)
+                    for i in 0..<half {
+                        let theta = pos * invFreq[i]
+                        c[k * half + i] = Float(Foundation.cos(theta))
+                        s[k * half + i] = Float(Foundation.sin(theta))
+                    }
                 }
             }
+            self.table = table
         }
 
         @inline(__always) func slot(row r: Int, position p: Int32) -> Int { perRow ? r : Int(p - first) }
-        var cos: UnsafePointer<Float> { UnsafePointer(table.pointer) }
-        var sin: UnsafePointer<Float> { UnsafePointer(table.pointer + slots * half) }
+
+        /// Runs `body` with the cos table and the sin table, each [P, Dh/2].
+        @inline(__always)
+        func withCosSin<R>(_ body: (_ cos: UnsafePointer<Float>, _ sin: UnsafePointer<Float>) throws -> R) rethrows -> R {
+            try table.withUnsafeBufferPointer { t in try body(t.baseAddress!, t.baseAddress! + slots * half) }
+        }
     }
 
     /// (y₀, y₁) = (x₀ cos θ − x₁ sin θ, x₀ sin θ + x₁ cos θ) for each adjacent pair of each head.
@@ -51,18 +59,19 @@ extension Kernels {
                             n: Int, heads: Int, headDim: Int, base: Float, angles: RopeAngles? = nil) {
         let angles = angles ?? RopeAngles(positions: positions, n: n, headDim: headDim, base: base)
         let half = headDim / 2, width = heads * headDim
-        let cosT = angles.cos, sinT = angles.sin
-        parallelChunks(n, costPerItem: 3 * width) { rows in
-            for r in rows {
-                let cr = cosT + angles.slot(row: r, position: positions[r]) * half
-                let sr = sinT + angles.slot(row: r, position: positions[r]) * half
-                for h in 0..<heads {
-                    let xi = x + r * width + h * headDim, yi = out + r * width + h * headDim
-                    for i in 0..<half {
-                        let c = cr[i], s = sr[i]
-                        let x0 = xi[2 * i], x1 = xi[2 * i + 1]
-                        yi[2 * i] = x0 * c - x1 * s
-                        yi[2 * i + 1] = x0 * s + x1 * c
+        angles.withCosSin { cosT, sinT in
+            parallelChunks(n, costPerItem: 3 * width) { rows in
+                for r in rows {
+                    let cr = cosT + angles.slot(row: r, position: positions[r]) * half
+                    let sr = sinT + angles.slot(row: r, position: positions[r]) * half
+                    for h in 0..<heads {
+                        let xi = x + r * width + h * headDim, yi = out + r * width + h * headDim
+                        for i in 0..<half {
+                            let c = cr[i], s = sr[i]
+                            let x0 = xi[2 * i], x1 = xi[2 * i + 1]
+                            yi[2 * i] = x0 * c - x1 * s
+                            yi[2 * i + 1] = x0 * s + x1 * c
+                        }
                     }
                 }
             }
@@ -74,18 +83,19 @@ extension Kernels {
     static func ropeBackward(dx: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, positions: UnsafePointer<Int32>,
                              n: Int, heads: Int, headDim: Int, angles: RopeAngles) {
         let half = headDim / 2, width = heads * headDim
-        let cosT = angles.cos, sinT = angles.sin
-        parallelChunks(n, costPerItem: 3 * width) { rows in
-            for r in rows {
-                let cr = cosT + angles.slot(row: r, position: positions[r]) * half
-                let sr = sinT + angles.slot(row: r, position: positions[r]) * half
-                for h in 0..<heads {
-                    let gi = dx + r * width + h * headDim, dyi = dout + r * width + h * headDim
-                    for i in 0..<half {
-                        let c = cr[i], s = sr[i]
-                        let d0 = dyi[2 * i], d1 = dyi[2 * i + 1]
-                        gi[2 * i] += d0 * c + d1 * s
-                        gi[2 * i + 1] += -d0 * s + d1 * c
+        angles.withCosSin { cosT, sinT in
+            parallelChunks(n, costPerItem: 3 * width) { rows in
+                for r in rows {
+                    let cr = cosT + angles.slot(row: r, position: positions[r]) * half
+                    let sr = sinT + angles.slot(row: r, position: positions[r]) * half
+                    for h in 0..<heads {
+                        let gi = dx + r * width + h * headDim, dyi = dout + r * width + h * headDim
+                        for i in 0..<half {
+                            let c = cr[i], s = sr[i]
+                            let d0 = dyi[2 * i], d1 = dyi[2 * i + 1]
+                            gi[2 * i] += d0 * c + d1 * s
+                            gi[2 * i + 1] += -d0 * s + d1 * c
+                        }
                     }
                 }
             }
@@ -111,15 +121,20 @@ extension Tape {
             Kernels.RopeAngles(positions: pp.baseAddress!, n: N, headDim: headDim, base: base)
         }
         positions.withUnsafeBufferPointer { pp in
-            Kernels.ropeForward(out: y.pointer, x: x.pointer, positions: pp.baseAddress!, n: N, heads: heads,
-                                headDim: headDim, base: base, angles: angles)
+            withPointers(y, x) { out, x in
+                Kernels.ropeForward(out: out, x: x, positions: pp.baseAddress!, n: N, heads: heads,
+                                    headDim: headDim, base: base, angles: angles)
+            }
         }
         guard y.requiresGrad else { return y }
         record {
-            guard let dy = y.gradStorage?.pointer else { return }
-            positions.withUnsafeBufferPointer { pp in
-                Kernels.ropeBackward(dx: x.gradPointer().pointer, dout: dy, positions: pp.baseAddress!, n: N,
-                                     heads: heads, headDim: headDim, angles: angles)
+            y.withAccumulatedGrad { dy in
+                positions.withUnsafeBufferPointer { pp in
+                    x.withGradPointer { dx in
+                        Kernels.ropeBackward(dx: dx, dout: dy, positions: pp.baseAddress!, n: N,
+                                             heads: heads, headDim: headDim, angles: angles)
+                    }
+                }
             }
         }
         return y

@@ -67,26 +67,30 @@ public struct AdamW: Sendable {
         let (b1, b2, eps) = (beta1, beta2, epsilon)
         let stepSize = lr / bc1, invSqrtBC2 = 1 / bc2.squareRoot()
         for (i, p) in params.enumerated() {
-            guard let g = p.gradStorage?.pointer else { continue }
+            guard p.hasGrad else { continue }
             if state.m[i].isEmpty {
                 state.m[i] = [Float](repeating: 0, count: p.count)
                 state.v[i] = [Float](repeating: 0, count: p.count)
             }
             precondition(state.m[i].count == p.count, "AdamW.step: parameter \(i) has \(p.count) elements, moments \(state.m[i].count)")
             let shrink = (decay?[i] ?? Self.decaysByDefault(p)) ? 1 - lr * weightDecay : 1
-            let x = p.pointer, n = p.count
+            let n = p.count
             // Move the moments out so they can be mutated in place side by side (no copy: unique).
             var mi = state.m[i], vi = state.v[i]
             state.m[i] = []; state.v[i] = []
             mi.withUnsafeMutableBufferPointer { mb in
                 vi.withUnsafeMutableBufferPointer { vb in
-                    let m = mb.baseAddress!, v = vb.baseAddress!
-                    Kernels.parallelChunks(n, costPerItem: 12) { r in
-                        for j in r {
-                            m[j] = b1 * m[j] + (1 - b1) * g[j]
-                            v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j]
-                            // m̂ / (sqrt(v̂) + ε) with m̂ = m / bc1, v̂ = v / bc2 (torch's arrangement)
-                            x[j] = x[j] * shrink - stepSize * m[j] / (v[j].squareRoot() * invSqrtBC2 + eps)
+                    p.withGradPointer { g in
+                        p.withPointer { x in
+                            let m = mb.baseAddress!, v = vb.baseAddress!
+                            Kernels.parallelChunks(n, costPerItem: 12) { r in
+                                for j in r {
+                                    m[j] = b1 * m[j] + (1 - b1) * g[j]
+                                    v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j]
+                                    // m̂ / (sqrt(v̂) + ε) with m̂ = m / bc1, v̂ = v / bc2 (torch's arrangement)
+                                    x[j] = x[j] * shrink - stepSize * m[j] / (v[j].squareRoot() * invSqrtBC2 + eps)
+                                }
+                            }
                         }
                     }
                 }

@@ -45,12 +45,20 @@ public struct Checkpoint {
         }
     }
 
+    /// The header as stored: JSON with sorted keys, so the same state always gives the same
+    /// bytes (two identical runs write byte-identical checkpoints; a file hash means something).
+    static func headerJSON(_ header: Header) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(header)
+    }
+
     /// Writes `tensors` (name, values) after the header, atomically.
     public static func save(_ header: Header, tensors: [(String, Source)], to url: URL) throws {
         var header = header
         header.tensorNames = tensors.map(\.0)
         header.tensorCounts = tensors.map(\.1.count)
-        let json = try JSONEncoder().encode(header)
+        let json = try headerJSON(header)
         let dir = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
@@ -65,7 +73,7 @@ public struct Checkpoint {
         json.withUnsafeBytes { put($0.baseAddress!, json.count) }
         for (_, source) in tensors {
             switch source {
-            case let .tensor(t): put(UnsafeRawPointer(t.pointer), t.count * 4)
+            case let .tensor(t): t.withUnsafeBufferPointer { if let base = $0.baseAddress { put(base, $0.count * 4) } }
             case let .array(a): a.withUnsafeBytes { if let base = $0.baseAddress { put(base, $0.count) } }
             }
         }
@@ -123,7 +131,7 @@ public struct Checkpoint {
                 guard t.count == count else {
                     throw TSRecError(.checkpoint(path: url.path, reason: "tensor \(name): \(count) values, model has \(t.count)"))
                 }
-                read = fread(t.pointer, 4, count, file)
+                read = t.withUnsafeMutableBufferPointer { count == 0 ? 0 : fread($0.baseAddress!, 4, count, file) }
             } else {
                 var a = [Float](repeating: 0, count: count)
                 read = a.withUnsafeMutableBufferPointer { count == 0 ? 0 : fread($0.baseAddress!, 4, count, file) }

@@ -7,13 +7,12 @@
 public func clipGradNorm(_ params: [Tensor], maxNorm: Float) -> Float {
     precondition(maxNorm > 0, "clipGradNorm: maxNorm \(maxNorm) must be positive")
     var total: Double = 0                 // per-block Float sums, accumulated in Double
-    for p in params { if let g = p.gradStorage { total += Kernels.sumOfSquaresDouble(g.pointer, p.count) } }
+    for p in params { total += p.withAccumulatedGrad { Kernels.sumOfSquaresDouble($0, p.count) } ?? 0 }
     let norm = Float(total.squareRoot())
     guard norm.isFinite, norm > maxNorm else { return norm }
     let factor = maxNorm / (norm + 1e-6)
     for p in params {
-        guard let g = p.gradStorage?.pointer else { continue }
-        for i in 0..<p.count { g[i] *= factor }
+        p.withAccumulatedGrad { g in for i in 0..<p.count { g[i] *= factor } }
     }
     return norm
 }

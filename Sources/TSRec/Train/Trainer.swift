@@ -186,7 +186,9 @@ public struct Trainer {
         }
         let summary = TrainingSummary(steps: state.step, bestValidLoss: state.bestValidLoss, stoppedEarly: state.stopped,
                                       wallSeconds: rows.reduce(0) { $0 + $1.milliseconds } / 1000, log: rows)
-        try AtomicFile.write(try JSONEncoder().encode(summary), to: summaryURL)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]                 // stable key order, like every JSON file written
+        try AtomicFile.write(try encoder.encode(summary), to: summaryURL)
         return summary
     }
 

@@ -53,21 +53,19 @@ func expectGradientsMatchFiniteDifferences(
     func lossValue() -> Double {
         let y = f(Tape(recording: false), inputs)
         precondition(y.shape == probe.shape, "gradient check: output shape changed")
-        var s: Double = 0
-        for i in 0..<y.count { s += Double(y.pointer[i]) * Double(probe.pointer[i]) }
-        return s
+        return zip(y.array, probe.array).reduce(0) { $0 + Double($1.0) * Double($1.1) }
     }
 
     var worst = GradCheckReport()
     for (k, x) in inputs.enumerated() where x.requiresGrad {
         for i in 0..<x.count {
-            let v = x.pointer[i]
+            let v = x[i]
             let up = v + eps, down = v - eps
-            x.pointer[i] = up
+            x[i] = up
             let lUp = lossValue()
-            x.pointer[i] = down
+            x[i] = down
             let lDown = lossValue()
-            x.pointer[i] = v
+            x[i] = v
             let numeric = (lUp - lDown) / (Double(up) - Double(down))
             let analytic = grads[k][i]
             let excess = abs(Double(analytic) - numeric) - max(atol, rtol * max(abs(Double(analytic)), abs(numeric)))
