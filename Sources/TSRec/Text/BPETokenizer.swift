@@ -17,8 +17,9 @@ import Synchronization
 /// Piece encodings are cached (shared by copies, thread-safe). No BOS is added
 /// (`tokenizer.ggml.add_bos_token` is false for SmolLM2).
 ///
-/// Checked against the HF `tokenizers` library on SmolLM2's vocabulary (TokenizerTests, fixture
-/// `Fixtures/smollm2_tokenizer_reference.json`).
+/// Checked against the HF `tokenizers` library on SmolLM2's vocabulary: TokenizerTests
+/// (`Fixtures/smollm2_reference.json`) and TokenizerParityTests (every item text of both
+/// benchmarks, `Fixtures/smollm2_item_texts.jsonl.xz` from `scripts/tokenizer-fixture.sh`).
 public struct BPETokenizer: Sendable {
     /// Id -> token string (byte-level spelling for ordinary tokens, raw text for added ones).
     private(set) var tokens: [String]
@@ -209,14 +210,20 @@ public struct BPETokenizer: Sendable {
 
     private func encodeSegment(_ u: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into ids: inout [Int]) {
         guard !range.isEmpty else { return }
-        for piece in preTokenizer.pieces(u, range) {
-            let bytes = Array(u[piece])
+        preTokenizer.forEachPiece(u, range) { piece in
+            if piece.count == 1 {  // one byte: its own token (or nothing, as in bpe())
+                let id = idForByte[Int(u[piece.lowerBound])]
+                if id >= 0 { ids.append(Int(id)) }
+                return
+            }
+            let bytes = UnsafeBufferPointer(rebasing: u[piece])
             if let hit = cache.get(bytes) {
-                ids.append(contentsOf: hit.lazy.map(Int.init))
+                for id in hit { ids.append(Int(id)) }
             } else {
-                let merged = bpe(bytes)
-                cache.put(bytes, merged)
-                ids.append(contentsOf: merged.lazy.map(Int.init))
+                let key = Array(bytes)
+                let merged = bpe(key)
+                cache.put(key, merged)
+                for id in merged { ids.append(Int(id)) }
             }
         }
     }
@@ -349,16 +356,41 @@ struct MinHeap {
 
 /// Piece bytes -> BPE ids, shared by all copies of a tokenizer (merges never change, so adding
 /// tokens does not invalidate it). Cleared when it grows past `capacity` entries.
+/// Pieces of up to 15 bytes (nearly all) are keyed by value, two words built from the bytes in
+/// place, so a hit allocates nothing; longer ones by their byte array.
 final class PieceCache: Sendable {
-    private let table = Mutex<[[UInt8]: [Int32]]>([:])
+    struct ShortKey: Hashable { var low: UInt64, high: UInt64 }
+    private struct Tables {
+        var short: [ShortKey: [Int32]] = [:]
+        var long: [[UInt8]: [Int32]] = [:]
+    }
+    private let tables = Mutex(Tables())
     let capacity = 200_000
 
-    func get(_ key: [UInt8]) -> [Int32]? { table.withLock { $0[key] } }
+    /// The bytes packed little-endian into 15 bytes, the length in the top byte; nil if longer.
+    @inline(__always)
+    static func shortKey(_ b: UnsafeBufferPointer<UInt8>) -> ShortKey? {
+        guard b.count <= 15 else { return nil }
+        var low: UInt64 = 0, high = UInt64(b.count) << 56
+        for i in 0..<min(b.count, 8) { low |= UInt64(b[i]) << (8 * UInt64(i)) }
+        if b.count > 8 { for i in 8..<b.count { high |= UInt64(b[i]) << (8 * UInt64(i - 8)) } }
+        return ShortKey(low: low, high: high)
+    }
+
+    func get(_ bytes: UnsafeBufferPointer<UInt8>) -> [Int32]? {
+        if let k = Self.shortKey(bytes) { return tables.withLock { $0.short[k] } }
+        let key = Array(bytes)
+        return tables.withLock { $0.long[key] }
+    }
 
     func put(_ key: [UInt8], _ value: [Int32]) {
-        table.withLock {
-            if $0.count >= capacity { $0.removeAll(keepingCapacity: true) }
-            $0[key] = value
+        let short = key.withUnsafeBufferPointer { Self.shortKey($0) }
+        tables.withLock {
+            if $0.short.count + $0.long.count >= capacity {
+                $0.short.removeAll(keepingCapacity: true)
+                $0.long.removeAll(keepingCapacity: true)
+            }
+            if let short { $0.short[short] = value } else { $0.long[key] = value }
         }
     }
 }
