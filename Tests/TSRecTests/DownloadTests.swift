@@ -60,7 +60,8 @@ final class LoopbackServer: Sendable {
         })
         self.server = server
         runTask = Task { try await server.run() }
-        try await server.waitUntilListening()
+        // generous: under a loaded machine (a training run, parallel tests) the default 5 s flaked
+        try await server.waitUntilListening(timeout: 60)
         guard case let .ip4(_, port) = await server.listeningAddress else {
             throw TSRecError(.io(path: "loopback", reason: "server has no IPv4 address"))
         }
