@@ -23,7 +23,7 @@ endif
 TSREC_MIRROR ?= $(firstword $(wildcard ../shared/data/amazon18))
 export TSREC_MIRROR
 
-.PHONY: all setup build model data test bench table2 baselines ablations seeds smoke sz clean
+.PHONY: all setup build model data test bench table2 baselines ablations seeds smoke sz clean sanitize sanitize-thread
 
 all: build
 
@@ -61,6 +61,44 @@ test: model data
 	grep -q '^# seeds: 42 7$$' $(SMOKE_DIR)/figures/seeds-smoke-seeds.csv && test -s $(SMOKE_DIR)/figures/seeds-smoke-paired.png
 	grep -q ',TS-Rec seed 7,TS-Rec seed 42,HR@10,' $(SMOKE_DIR)/figures/seeds-smoke-seed-noise.csv
 	$(SWIFT) test $(SWIFTFLAGS) --skip-build
+
+# Sanitizers, each in its own build folder (a full rebuild, release like the tests). Reports go to
+# files under <folder>/reports (from every process: tests, table2, their threads); the target
+# fails when a run fails or any report file exists, and prints them. TSREC_SANITIZER turns off
+# the tests' wall-time floors (Support/TimingFloors.swift).
+#   make sanitize         AddressSanitizer (with LeakSanitizer; scripts/lsan.supp lists the leaks
+#                         of the Swift runtime libraries it ignores): the smoke table2 pipeline,
+#                         then every unit test. (swiftc 6.3 on Linux rejects -sanitize=undefined, so
+#                         UBSan is not combined in.)
+#   make sanitize-thread  ThreadSanitizer: the tests that run the threaded kernels (row-parallel
+#                         Kernels.parallelChunks, AdamW, GGUF dequantisation) at sizes that really split.
+ASAN_SCRATCH := .build-asan
+TSAN_SCRATCH := .build-tsan
+ASAN_FLAGS = $(SWIFTFLAGS) --sanitize=address --scratch-path $(ASAN_SCRATCH)
+TSAN_FLAGS = $(SWIFTFLAGS) --sanitize=thread --scratch-path $(TSAN_SCRATCH)
+ASAN_BIN = $(shell $(SWIFT) build $(ASAN_FLAGS) --show-bin-path 2>/dev/null)
+ASAN_ENV = TSREC_SANITIZER=address ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(CURDIR)/$(ASAN_SCRATCH)/reports/asan \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0
+TSAN_ENV = TSREC_SANITIZER=thread TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:log_path=$(CURDIR)/$(TSAN_SCRATCH)/reports/tsan
+# (TSREC_BENCH=1 turns on KernelBenchTests: every threaded kernel, forward and backward, at the
+# SmolLM2 training shapes; the other tests' shapes are mostly too small to split.)
+TSAN_TESTS ?= KernelBenchTests/kernelsAtTrainingShapes|DeterminismTests/logits|LlamaTests|LlamaTrainingTests|OptimizerTests|MiniLMTests|GGUFTests
+# Fails (and prints them) when sanitizer report files exist in $(1).
+no_reports = if ls $(1)/* >/dev/null 2>&1; then cat $(1)/*; echo "sanitizer reports in $(1)"; exit 1; fi; echo "no sanitizer reports"
+
+sanitize: model data
+	rm -rf $(ASAN_SCRATCH)/reports $(ASAN_SCRATCH)/smoke && mkdir -p $(ASAN_SCRATCH)/reports $(ASAN_SCRATCH)/smoke/figures
+	$(SWIFT) build $(ASAN_FLAGS) --build-tests
+	$(ASAN_ENV) TSREC_RESULTS=$(ASAN_SCRATCH)/smoke TSREC_FIGURES=$(ASAN_SCRATCH)/smoke/figures $(ASAN_BIN)/table2 --profile smoke
+	test -s $(ASAN_SCRATCH)/smoke/table2.csv
+	$(ASAN_ENV) $(SWIFT) test $(ASAN_FLAGS) --skip-build
+	@$(call no_reports,$(ASAN_SCRATCH)/reports)
+
+sanitize-thread: model
+	rm -rf $(TSAN_SCRATCH)/reports && mkdir -p $(TSAN_SCRATCH)/reports
+	$(SWIFT) build $(TSAN_FLAGS) --build-tests
+	$(TSAN_ENV) TSREC_BENCH=1 $(SWIFT) test $(TSAN_FLAGS) --skip-build --filter '$(TSAN_TESTS)'
+	@$(call no_reports,$(TSAN_SCRATCH)/reports)
 
 bench: model
 	$(BIN)/tsrec-bench

@@ -485,6 +485,6 @@ func tinyFile(alignment: Int = 32) -> TinyGGUF {
         let done = ContinuousClock.now
         print("GGUF: parse \(parsed - start), dequantize \(elements) elements in \(done - parsed)")
         #expect(elements == 134_515_008)
-        #expect(done - parsed < .seconds(10))
+        if TimingFloors.apply { #expect(done - parsed < .seconds(10)) }
     }
 }
