@@ -270,13 +270,13 @@ enum Archive {
             archive_read_support_format_gnutar(a)
             archive_read_support_format_zip(a)
             archive_read_support_format_raw(a)   // bids last: only a bare compressed file lands here
+            // Every stored property is set: a throw from here on runs `deinit`, which frees the
+            // handle (freeing it here too was a double free, a crash on a missing or corrupt archive).
             guard FileManager.default.fileExists(atPath: url.path) else {
-                archive_read_free(a)
                 throw TSRecError(.missing(what: "archive", path: url.path))
             }
             if archive_read_open_filename(a, url.path, 1 << 16) != ARCHIVE_OK {
                 let message = Reader.errorString(a)
-                archive_read_free(a)
                 throw TSRecError(.archive(path: url.path, reason: "cannot open: \(message)"),
                                  hint: "the file may be truncated or not an archive; delete it and fetch again")
             }
