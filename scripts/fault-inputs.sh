@@ -26,7 +26,8 @@ rm -rf "$WORK" && mkdir -p "$WORK/cache/models" "$WORK/cache/datasets"
 cp -r "$SOURCE_CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf" "$SOURCE_CACHE/models/wheels" "$WORK/cache/models/"
 cp -r "$SOURCE_CACHE/datasets/Industrial_and_Scientific" "$WORK/cache/datasets/"
 export TSREC_CACHE=$WORK/cache
-args=(run --profile smoke --method MiniOneRec-SFT)
+read -r -a extra <<< "${EXTRA---batch 8 --test-rows 24}"     # as scripts/fault-kill.sh
+args=(run --profile smoke --method MiniOneRec-SFT "${extra[@]}")
 failures=0 cases=0
 
 # check NAME EXPECTED-STATUS RESULTS-ROOT [grep pattern the message must hold]

@@ -12,7 +12,7 @@
 #      time       a uniform moment of the reference's wall time (loading, training, evaluation);
 #      write      while a checkpoint (checkpoint.tsrc or best.tsrc) is being written: its
 #                 temporary `.…tmp-<pid>` exists, the k-th such write of the run (k drawn);
-#      journal    during evaluation, once the prediction journal holds j batches (j drawn), after
+#      journal    during evaluation, once the prediction journal holds j batches (j of 1-2), after
 #                 a drawn delay of 0-400 ms (lands in the beam search or the next append).
 #    Each restart is itself killed again at a uniform moment with probability 1/3 (at most 3
 #    kills per trial); the last run is left to finish.
@@ -22,7 +22,8 @@
 #    file may be left in the run folder. A run that exits non-zero without being killed is a crash.
 #
 # Environment: BIN (folder of the built tools, default .build/release), WORK (scratch folder,
-# default /tmp/tsrec-fault-kill, emptied first), METHOD (default MiniOneRec-SFT), TSREC_CACHE
+# default /tmp/tsrec-fault-kill, emptied first), METHOD (default MiniOneRec-SFT), EXTRA (more
+# `tsrec run` options, default "--batch 8 --test-rows 24"), TSREC_CACHE
 # (model and data, read only). Prints one line per trial and a summary; exits 1 on any mismatch
 # or crash.
 set -uo pipefail
@@ -43,7 +44,11 @@ RANDOM=$SEED
 # A uniform integer in [0, n).
 draw() { echo $(( (RANDOM * 32768 + RANDOM) % $1 )); }
 
-run_args=(run --profile smoke --method "$METHOD")
+# The smoke profile with one micro-batch per step and 24 test rows (EXTRA, same for the
+# reference and the trials): 6 steps, checkpoints after steps 2, 4, 6, validation (best.tsrc)
+# after steps 3 and 6, 3 journal appends; about a minute per run on 2 busy cores.
+read -r -a extra <<< "${EXTRA---batch 8 --test-rows 24}"
+run_args=(run --profile smoke --method "$METHOD" "${extra[@]}")
 
 # The run folder of a results root (one dataset, one configuration).
 run_dir() { ls -d "$1"/runs/*/*/ 2>/dev/null | head -1; }
@@ -122,7 +127,7 @@ for trial in $(seq 1 "$TRIALS"); do
                 done
                 where="in checkpoint write #$seen (${last%%.tmp-*})" ;;
             journal)
-                j=$(( $(draw 5) + 1 )); ms=$(draw 400)
+                j=$(( $(draw 2) + 1 )); ms=$(draw 400)
                 while kill -0 "$pid" 2>/dev/null; do
                     n=$(cat "$(run_dir "$TSREC_RESULTS")"/*.partial 2>/dev/null | wc -l)
                     [ "$n" -ge $((j * 8)) ] && break
@@ -166,7 +171,7 @@ done
 elapsed=$(( $(date +%s) - started ))
 
 echo
-echo "summary: $TRIALS trials (seed $SEED, $METHOD, smoke profile), $kills SIGKILLs, $survived kills survived" \
+echo "summary: $TRIALS trials (seed $SEED, $METHOD, smoke profile ${extra[*]}), $kills SIGKILLs, $survived kills survived" \
      "(resumed run bit-identical to the reference), $mismatches mismatching trials, $crashes crashes;" \
      "reference ${T}s, trials ${elapsed}s"
 [ "$mismatches" = 0 ] && [ "$crashes" = 0 ]

@@ -300,6 +300,12 @@ enum Archive {
             if r == ARCHIVE_EOF { return nil }
             guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e = entryPointer else { throw fail("cannot read entry header") }
             isRaw = archive_format(handle) == ARCHIVE_FORMAT_RAW
+            // libarchive's raw format takes any bytes; only a compressed stream (gzip, ...) is a
+            // bare file worth unpacking. Anything else is a corrupt archive, not a file named "data".
+            if isRaw && archive_filter_code(handle, 0) == ARCHIVE_FILTER_NONE {
+                throw TSRecError(.archive(path: url.path, reason: "not a tar or zip archive, nor a compressed file"),
+                                 hint: "the file is corrupt or of another kind; delete it and fetch again")
+            }
             var path = (archive_entry_pathname_utf8(e) ?? archive_entry_pathname(e)).map { String(cString: $0) } ?? ""
             if isRaw {
                 // A bare compressed file: libarchive calls its one entry "data"; name it after the file.
