@@ -10,27 +10,29 @@ import TSRec
 
 Launch.prepare()
 
-let context = try RunContext(CommandLine.arguments, name: "ablation-init")
-context.printHeader()
+Launch.run("ablation-init") {
+    let context = try RunContext(CommandLine.arguments, name: "ablation-init")
+    context.printHeader()
 
-// MARK: - Variants: the initialisation, then the depth
-let dataset = context.datasets?.first ?? Benchmark.industrial.name
-let tsrec = context.config(dataset: dataset).applying(.tsrec)
-func variant(_ mode: SIDInit, levels: String = "abc") -> AblationStudy.Variant {
-    var c = tsrec
-    c.sidInit = mode
-    c.sidInitLevels = levels
-    return .init("init=\(mode.rawValue) levels=\(levels)", c)
+    // MARK: - Variants: the initialisation, then the depth
+    let dataset = context.datasets?.first ?? Benchmark.industrial.name
+    let tsrec = context.config(dataset: dataset).applying(.tsrec)
+    func variant(_ mode: SIDInit, levels: String = "abc") -> AblationStudy.Variant {
+        var c = tsrec
+        c.sidInit = mode
+        c.sidInitLevels = levels
+        return .init("init=\(mode.rawValue) levels=\(levels)", c)
+    }
+    let study = AblationStudy(name: "ablation-init", context: context, variants: [
+        variant(.keywords), variant(.meanResize), variant(.random), variant(.vocabMean), variant(.titles),
+        variant(.keywords, levels: "a"), variant(.keywords, levels: "ab"),
+    ])
+
+    // MARK: - Before training: how alike do the SID rows start?
+    // Per level, the mean cosine between the level's rows (1: the tokens start indistinguishable)
+    // and to the mean pretrained row (the direction all real tokens share). No run needed.
+    try study.writeInitialGeometry()
+
+    // MARK: - Train, evaluate, report (CSV + figures)
+    try study.run()
 }
-let study = AblationStudy(name: "ablation-init", context: context, variants: [
-    variant(.keywords), variant(.meanResize), variant(.random), variant(.vocabMean), variant(.titles),
-    variant(.keywords, levels: "a"), variant(.keywords, levels: "ab"),
-])
-
-// MARK: - Before training: how alike do the SID rows start?
-// Per level, the mean cosine between the level's rows (1: the tokens start indistinguishable)
-// and to the mean pretrained row (the direction all real tokens share). No run needed.
-try study.writeInitialGeometry()
-
-// MARK: - Train, evaluate, report (CSV + figures)
-try study.run()

@@ -6,16 +6,18 @@ import TSRec
 
 Launch.prepare()
 
-let context = try RunContext(CommandLine.arguments, name: "ablation-no-sainit")
-context.printHeader()
+Launch.run("ablation-no-sainit") {
+    let context = try RunContext(CommandLine.arguments, name: "ablation-no-sainit")
+    context.printHeader()
 
-// MARK: - Variants: one configuration each
-let dataset = context.datasets?.first ?? Benchmark.industrial.name
-let base = context.config(dataset: dataset)
-let study = AblationStudy(name: "ablation-no-sainit", context: context, variants: [
-    .init(Method.tsrec.rawValue, base.applying(.tsrec)),
-    .init(Method.noSAInit.rawValue, base.applying(.noSAInit)),
-])
+    // MARK: - Variants: one configuration each
+    let dataset = context.datasets?.first ?? Benchmark.industrial.name
+    let base = context.config(dataset: dataset)
+    let study = AblationStudy(name: "ablation-no-sainit", context: context, variants: [
+        .init(Method.tsrec.rawValue, base.applying(.tsrec)),
+        .init(Method.noSAInit.rawValue, base.applying(.noSAInit)),
+    ])
 
-// MARK: - Train, evaluate, report (CSV + figures)
-try study.run()
+    // MARK: - Train, evaluate, report (CSV + figures)
+    try study.run()
+}

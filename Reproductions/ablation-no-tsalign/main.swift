@@ -6,16 +6,18 @@ import TSRec
 
 Launch.prepare()
 
-let context = try RunContext(CommandLine.arguments, name: "ablation-no-tsalign")
-context.printHeader()
+Launch.run("ablation-no-tsalign") {
+    let context = try RunContext(CommandLine.arguments, name: "ablation-no-tsalign")
+    context.printHeader()
 
-// MARK: - Variants: one configuration each
-let dataset = context.datasets?.first ?? Benchmark.industrial.name
-let base = context.config(dataset: dataset)
-let study = AblationStudy(name: "ablation-no-tsalign", context: context, variants: [
-    .init(Method.tsrec.rawValue, base.applying(.tsrec)),
-    .init(Method.noTSAlign.rawValue, base.applying(.noTSAlign)),
-])
+    // MARK: - Variants: one configuration each
+    let dataset = context.datasets?.first ?? Benchmark.industrial.name
+    let base = context.config(dataset: dataset)
+    let study = AblationStudy(name: "ablation-no-tsalign", context: context, variants: [
+        .init(Method.tsrec.rawValue, base.applying(.tsrec)),
+        .init(Method.noTSAlign.rawValue, base.applying(.noTSAlign)),
+    ])
 
-// MARK: - Train, evaluate, report (CSV + figures)
-try study.run()
+    // MARK: - Train, evaluate, report (CSV + figures)
+    try study.run()
+}

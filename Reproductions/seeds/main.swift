@@ -9,16 +9,18 @@ import TSRec
 
 Launch.prepare()
 
-let context = try RunContext(CommandLine.arguments, name: "seeds")
-context.printHeader()
+Launch.run("seeds") {
+    let context = try RunContext(CommandLine.arguments, name: "seeds")
+    context.printHeader()
 
-// MARK: - The two arms: full TS-Rec and the MiniOneRec-SFT path, one configuration each
-let dataset = context.datasets?.first ?? Benchmark.industrial.name
-let base = context.config(dataset: dataset)
-let study = SeedStudy(name: "seeds", context: context,
-                      method: .init(Method.tsrec.rawValue, base.applying(.tsrec)),
-                      baseline: .init(Method.minionerecSFT.rawValue, base.applying(.minionerecSFT)),
-                      seeds: context.seeds ?? [42, 43, 44])
+    // MARK: - The two arms: full TS-Rec and the MiniOneRec-SFT path, one configuration each
+    let dataset = context.datasets?.first ?? Benchmark.industrial.name
+    let base = context.config(dataset: dataset)
+    let study = SeedStudy(name: "seeds", context: context,
+                          method: .init(Method.tsrec.rawValue, base.applying(.tsrec)),
+                          baseline: .init(Method.minionerecSFT.rawValue, base.applying(.minionerecSFT)),
+                          seeds: context.seeds ?? [42, 43, 44])
 
-// MARK: - Train, evaluate, report (per run, per seed, over seeds; CSV + figure)
-try study.run()
+    // MARK: - Train, evaluate, report (per run, per seed, over seeds; CSV + figure)
+    try study.run()
+}

@@ -10,51 +10,53 @@ import TSRec
 
 Launch.prepare()
 
-let context = try RunContext(CommandLine.arguments, name: "table2")
-context.printHeader()
+Launch.run("table2") {
+    let context = try RunContext(CommandLine.arguments, name: "table2")
+    context.printHeader()
 
-// MARK: - Datasets: run the complete ones, say why the others are skipped
-// (`--report-only`: no training; the table holds the finished runs, the others are "pending")
-var results: [RunResult] = []
-var skipped: [(dataset: String, reason: String)] = []
-var pending: [String] = []
-for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) ?? true {
-    let dataset = try Dataset.load(benchmark, paths: context.paths)
-    if let reason = dataset.reasonCannotTrain {
-        skipped.append((benchmark.name, reason))
-        print("skip \(benchmark.name): \(reason)")
-        continue
-    }
-
-    // MARK: Popularity floor (most popular train targets)
-    results.append(try .popularity(dataset, context.config(dataset: benchmark.name), runsDirectory: context.paths.runs))
-
-    // MARK: Traditional and generative baselines, same splits and metrics (Baselines/)
-    let recData = try RecData(dataset)
-    let budget = BaselineBudget.of(context.profile), seed = context.seed ?? 42
-    for method in BaselineMethod.allCases where method != .popularity {
-        guard let b = try BaselineSuite.result(method, data: recData, budget: budget, seed: seed,
-                                               runsDirectory: context.paths.runs, reportOnly: context.reportOnly) else {
-            pending.append("\(benchmark.name) \(method.rawValue)")
+    // MARK: - Datasets: run the complete ones, say why the others are skipped
+    // (`--report-only`: no training; the table holds the finished runs, the others are "pending")
+    var results: [RunResult] = []
+    var skipped: [(dataset: String, reason: String)] = []
+    var pending: [String] = []
+    for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) ?? true {
+        let dataset = try Dataset.load(benchmark, paths: context.paths)
+        if let reason = dataset.reasonCannotTrain {
+            skipped.append((benchmark.name, reason))
+            print("skip \(benchmark.name): \(reason)")
             continue
         }
-        results.append(RunResult(b, profile: context.profile))
+
+        // MARK: Popularity floor (most popular train targets)
+        results.append(try .popularity(dataset, context.config(dataset: benchmark.name), runsDirectory: context.paths.runs))
+
+        // MARK: Traditional and generative baselines, same splits and metrics (Baselines/)
+        let recData = try RecData(dataset)
+        let budget = BaselineBudget.of(context.profile), seed = context.seed ?? 42
+        for method in BaselineMethod.allCases where method != .popularity {
+            guard let b = try BaselineSuite.result(method, data: recData, budget: budget, seed: seed,
+                                                   runsDirectory: context.paths.runs, reportOnly: context.reportOnly) else {
+                pending.append("\(benchmark.name) \(method.rawValue)")
+                continue
+            }
+            results.append(RunResult(b, profile: context.profile))
+        }
+
+        // MARK: MiniOneRec-SFT and TS-Rec: one configuration each
+        for method in [Method.minionerecSFT, .tsrec] {
+            let pipeline = Pipeline(context.config(dataset: benchmark.name).applying(method), label: method.rawValue,
+                                    paths: context.paths)
+            guard let r = try pipeline.result(reportOnly: context.reportOnly) else {
+                pending.append("\(benchmark.name) \(method.rawValue) (run \(pipeline.trainingHash))")
+                continue
+            }
+            results.append(r)
+        }
     }
 
-    // MARK: MiniOneRec-SFT and TS-Rec: one configuration each
-    for method in [Method.minionerecSFT, .tsrec] {
-        let pipeline = Pipeline(context.config(dataset: benchmark.name).applying(method), label: method.rawValue,
-                                paths: context.paths)
-        guard let r = try pipeline.result(reportOnly: context.reportOnly) else {
-            pending.append("\(benchmark.name) \(method.rawValue) (run \(pipeline.trainingHash))")
-            continue
-        }
-        results.append(r)
-    }
+    // MARK: - Report: table, comparison with reported numbers, figure
+    var report = ResultsReport(name: "table2", results: results, skipped: skipped, context: context)
+    report.pending = pending
+    try report.write()
+    print(report.markdown)
 }
-
-// MARK: - Report: table, comparison with reported numbers, figure
-var report = ResultsReport(name: "table2", results: results, skipped: skipped, context: context)
-report.pending = pending
-try report.write()
-print(report.markdown)

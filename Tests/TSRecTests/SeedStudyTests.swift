@@ -33,8 +33,8 @@ import Testing
     #expect {
         try RunContext(["seeds", "--seeds", "42,x"], name: "seeds", environment: [:])
     } throws: { e in
-        guard let e = e as? TSRecError, case let .config(field, _) = e.kind else { return false }
-        return field == "--seeds"
+        guard let e = e as? TSRecError, case let .usage(argument, _) = e.kind else { return false }
+        return argument == "--seeds" && e.exitCode == ExitStatus.usage
     }
 }
 

@@ -74,20 +74,20 @@ struct DataCommand: ParsableCommand {
         func run() throws {
             let paths = Paths.fromEnvironment()
             var rows: [DatasetStats] = []
-            var failures: [String] = []
+            var firstFailure: Error?
             for b in try DataCommand.benchmarks(datasets) {
                 do {
                     let ds = try Dataset.load(b, paths: paths)
                     print(ds.summary)
                     rows.append(DatasetStats(ds))
                 } catch {
-                    failures.append("\(error)")
+                    firstFailure = firstFailure ?? error
                     FileHandle.standardError.write(Data("\(b.name): \(error)\n".utf8))
                 }
             }
-            guard !rows.isEmpty else {
-                throw ValidationError("no dataset could be loaded:\n" + failures.joined(separator: "\n"))
-            }
+            // No dataset loaded: the first failure is the error (its own exit status: a corrupt
+            // split is bad data, not a wrong command line).
+            if rows.isEmpty, let firstFailure { throw firstFailure }
             let dir = out.map { URL(fileURLWithPath: $0) } ?? paths.results.appendingPathComponent("data")
             let csv = dir.appendingPathComponent("stats.csv"), md = dir.appendingPathComponent("stats.md")
             try AtomicFile.write(DatasetStats.csv(rows), to: csv)

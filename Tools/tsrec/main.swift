@@ -11,8 +11,27 @@ struct TSRecCommand: ParsableCommand {
     func run() throws { print(BLAS.summary) }
 
     /// Relaunch with the right OpenBLAS kernels first (see `BLAS.relaunchWithRecommendedCoreTypeIfNeeded`).
+    ///
+    /// Exit statuses: a wrong command line (ArgumentParser's parse errors, `ValidationError`)
+    /// exits 64 with the usage text, as ArgumentParser does; every other error of a command
+    /// (bad data 65, missing input 66, I/O 74, ...: `TSRecError.exitCode`) exits with its own
+    /// status and its message only (`Launch.fail`), so a corrupt file never reads as a typo.
     static func main() {
         Launch.prepare()
-        main(nil)
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch let error as TSRecError where error.exitCode == ExitStatus.usage {
+            exit(withError: ValidationError(error.description))
+        } catch where error is ValidationError || error is CleanExit || error is ExitCode {
+            exit(withError: error)
+        } catch {
+            Launch.fail(error, program: "tsrec")
+        }
     }
 }

@@ -270,13 +270,13 @@ enum Archive {
             archive_read_support_format_gnutar(a)
             archive_read_support_format_zip(a)
             archive_read_support_format_raw(a)   // bids last: only a bare compressed file lands here
+            // Every stored property is set: a throw from here on runs `deinit`, which frees the
+            // handle (freeing it here too was a double free, a crash on a missing or corrupt archive).
             guard FileManager.default.fileExists(atPath: url.path) else {
-                archive_read_free(a)
                 throw TSRecError(.missing(what: "archive", path: url.path))
             }
             if archive_read_open_filename(a, url.path, 1 << 16) != ARCHIVE_OK {
                 let message = Reader.errorString(a)
-                archive_read_free(a)
                 throw TSRecError(.archive(path: url.path, reason: "cannot open: \(message)"),
                                  hint: "the file may be truncated or not an archive; delete it and fetch again")
             }
@@ -300,6 +300,12 @@ enum Archive {
             if r == ARCHIVE_EOF { return nil }
             guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e = entryPointer else { throw fail("cannot read entry header") }
             isRaw = archive_format(handle) == ARCHIVE_FORMAT_RAW
+            // libarchive's raw format takes any bytes; only a compressed stream (gzip, ...) is a
+            // bare file worth unpacking. Anything else is a corrupt archive, not a file named "data".
+            if isRaw && archive_filter_code(handle, 0) == ARCHIVE_FILTER_NONE {
+                throw TSRecError(.archive(path: url.path, reason: "not a tar or zip archive, nor a compressed file"),
+                                 hint: "the file is corrupt or of another kind; delete it and fetch again")
+            }
             var path = (archive_entry_pathname_utf8(e) ?? archive_entry_pathname(e)).map { String(cString: $0) } ?? ""
             if isRaw {
                 // A bare compressed file: libarchive calls its one entry "data"; name it after the file.

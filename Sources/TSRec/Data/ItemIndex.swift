@@ -49,9 +49,10 @@ public struct ItemIndex: Sendable {
         var tokens = [[String]](repeating: [], count: dict.count)
         var levels: Int?
         for (key, value) in dict {
-            guard let id = Int(key), id >= 0, id < dict.count else {
+            // `String(id) == key`: "01" and "1" would both be item 1 and leave a gap.
+            guard let id = Int(key), String(id) == key, id >= 0, id < dict.count else {
                 throw TSRecError(.format(path: url.path, line: 0, field: key,
-                                         reason: "item ids must be the integers 0..<\(dict.count) (the item count)"))
+                                         reason: "item ids must be the integers 0..<\(dict.count) (the item count), each written once"))
             }
             guard let list = value as? [String], !list.isEmpty else {
                 throw TSRecError(.format(path: url.path, line: 0, field: key, reason: "expected a non-empty list of token strings"))

@@ -57,8 +57,9 @@ public struct ItemInfo: Sendable, Hashable {
         }
         var items = [ItemInfo?](repeating: nil, count: expectedCount)
         for (key, value) in dict {
-            guard let id = Int(key), id >= 0, id < expectedCount else {
-                throw TSRecError(.format(path: url.path, line: 0, field: key, reason: "item id is not in 0..<\(expectedCount)"))
+            // `String(id) == key`: "01" beside "1" would leave an item without an entry.
+            guard let id = Int(key), String(id) == key, id >= 0, id < expectedCount else {
+                throw TSRecError(.format(path: url.path, line: 0, field: key, reason: "item id is not one of the integers 0..<\(expectedCount)"))
             }
             guard let fields = value as? [String: Any] else {
                 throw TSRecError(.format(path: url.path, line: 0, field: key, reason: "expected an object with title, description, brand, categories"))
@@ -75,7 +76,10 @@ public struct ItemInfo: Sendable, Hashable {
             items[id] = ItemInfo(title: try text("title", required: true), description: try text("description", required: false),
                                  brand: try text("brand", required: false), categories: try text("categories", required: false))
         }
-        return items.map { $0! }
+        return try items.enumerated().map { id, item in
+            guard let item else { throw TSRecError(.format(path: url.path, line: 0, field: "\(id)", reason: "item \(id) has no entry")) }
+            return item
+        }
     }
 }
 

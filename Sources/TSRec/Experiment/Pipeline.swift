@@ -118,7 +118,13 @@ public struct Pipeline {
     func prepare() throws -> Prepared {
         log("run \(label): \(config.dataset), profile \(config.profile.rawValue), hash \(trainingHash)")
         log("  folder \(runDirectory.path)")
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw TSRecError(.io(path: runDirectory.path, reason: "cannot create the run folder: \(AtomicFile.systemReason(error))"),
+                             hint: "set TSREC_RESULTS to a writable folder (now \(paths.results.path))")
+        }
+        AtomicFile.removeStaleTemporaries(in: runDirectory)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try encoder.encode(config), to: runDirectory.appendingPathComponent("config.json"))
@@ -212,6 +218,7 @@ public struct Pipeline {
         var evalSeconds: Double?
         if let cached = try? PredictionsFile.read(from: predictionsURL), cached.count == test.count {
             predictions = cached
+            PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove()   // killed before its removal
             log("  evaluation: predictions found, metrics recomputed")
         } else {
             predictions = try evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,

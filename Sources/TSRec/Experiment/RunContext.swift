@@ -29,20 +29,21 @@ public struct RunContext: Sendable {
         var rest = arguments.dropFirst()[...]
         while let arg = rest.popFirst() {
             func value() throws -> String {
-                guard let v = rest.popFirst() else { throw TSRecError(.config(field: arg, reason: "needs a value")) }
+                guard let v = rest.popFirst() else { throw TSRecError(.usage(argument: arg, reason: "needs a value"), hint: "usage: \(name) \(Self.usage)") }
                 return v
             }
             switch arg {
             case "--profile": profile = try Self.parseProfile(try value())
             case "--seed":
                 let v = try value()
-                guard let s = UInt64(v) else { throw TSRecError(.config(field: "--seed", reason: "'\(v)' is not a non-negative integer")) }
+                guard let s = UInt64(v) else { throw TSRecError(.usage(argument: "--seed", reason: "'\(v)' is not a non-negative integer"),
+                                                         hint: "usage: \(name) \(Self.usage)") }
                 seed = s
             case "--seeds":
                 let v = try value()
                 let parsed = v.split(separator: ",").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
                 guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else {
-                    throw TSRecError(.config(field: "--seeds", reason: "'\(v)' is not a comma-separated list of non-negative integers"),
+                    throw TSRecError(.usage(argument: "--seeds", reason: "'\(v)' is not a comma-separated list of non-negative integers"),
                                      hint: "e.g. --seeds 42,43,44")
                 }
                 seeds = parsed.map { $0! }
@@ -52,7 +53,7 @@ public struct RunContext: Sendable {
                 print("usage: \(name) \(Self.usage)")
                 exit(0)
             default:
-                throw TSRecError(.config(field: arg, reason: "unknown argument"),
+                throw TSRecError(.usage(argument: arg, reason: "unknown argument"),
                                  hint: "usage: \(name) \(Self.usage)")
             }
         }
@@ -68,7 +69,7 @@ public struct RunContext: Sendable {
 
     static func parseProfile(_ text: String) throws -> Profile {
         guard let p = Profile(rawValue: text) else {
-            throw TSRecError(.config(field: "profile", reason: "'\(text)' is not one of \(Profile.allCases.map(\.rawValue).joined(separator: ", "))"))
+            throw TSRecError(.usage(argument: "--profile", reason: "'\(text)' is not one of \(Profile.allCases.map(\.rawValue).joined(separator: ", "))"))
         }
         return p
     }

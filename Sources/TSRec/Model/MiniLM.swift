@@ -20,15 +20,19 @@ public struct MiniLMConfig: Sendable, Hashable, Codable {
 
     /// Reads `config.json`; only a post-LayerNorm BERT with exact GELU and absolute positions is supported.
     public init(contentsOf url: URL) throws {
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) } catch {
-            throw TSRecError(.io(path: url.path, reason: "cannot read model config: \(error.localizedDescription)"))
+        let data: Data, object: Any
+        do { data = try Data(contentsOf: url) } catch {
+            throw TSRecError(.io(path: url.path, reason: "cannot read model config: \(AtomicFile.systemReason(error))"))
+        }
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw TSRecError(.format(path: url.path, line: 0, field: "", reason: "invalid JSON: \(error.localizedDescription)"),
+                             hint: "fetch the model again: tsrec model fetch --minilm")
         }
         guard let d = object as? [String: Any] else {
             throw TSRecError(.format(path: url.path, line: 0, field: "", reason: "expected a JSON object"))
         }
         func int(_ key: String) throws -> Int {
-            guard let v = (d[key] as? NSNumber)?.intValue, v > 0 else {
+            guard let n = d[key] as? NSNumber, let v = Int(exactly: n.doubleValue), v > 0 else {
                 throw TSRecError(.format(path: url.path, line: 0, field: key, reason: "missing or not a positive integer"))
             }
             return v

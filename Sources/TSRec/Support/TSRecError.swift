@@ -25,6 +25,9 @@ public struct TSRecError: Error, CustomStringConvertible, Sendable {
         case missing(what: String, path: String)
         /// A configuration value is invalid.
         case config(field: String, reason: String)
+        /// The command line itself is wrong (unknown argument, bad value): the one kind that
+        /// exits 64 (EX_USAGE) and is shown with the usage text.
+        case usage(argument: String, reason: String)
         /// A numeric failure (NaN loss, ...).
         case numeric(String)
     }
@@ -36,6 +39,21 @@ public struct TSRecError: Error, CustomStringConvertible, Sendable {
     public init(_ kind: Kind, hint: String? = nil) {
         self.kind = kind
         self.hint = hint
+    }
+
+    /// The process exit status for this error (BSD `sysexits.h`), so a script can tell a wrong
+    /// command line (64) from bad input data (65) or a failed read/write (74) without parsing
+    /// the message. `Launch.run` and the `tsrec` tool exit with it.
+    public var exitCode: Int32 {
+        switch kind {
+        case .usage: ExitStatus.usage
+        case .format, .gguf, .shape, .archive, .checkpoint, .checksum: ExitStatus.dataError
+        case .missing: ExitStatus.noInput
+        case .download: ExitStatus.unavailable
+        case .numeric: ExitStatus.software
+        case .io: ExitStatus.ioError
+        case .config: ExitStatus.config
+        }
     }
 
     public var description: String {
@@ -57,9 +75,28 @@ public struct TSRecError: Error, CustomStringConvertible, Sendable {
         case let .checkpoint(path, reason): text = "\(path): checkpoint: \(reason)"
         case let .missing(what, path): text = "missing \(what): \(path)"
         case let .config(field, reason): text = "config '\(field)': \(reason)"
+        case let .usage(argument, reason): text = "argument '\(argument)': \(reason)"
         case let .numeric(reason): text = "numeric failure: \(reason)"
         }
         if let hint { text += "\n  hint: \(hint)" }
         return text
     }
+}
+
+/// The exit statuses of tsrec's executables (the BSD `sysexits.h` values).
+public enum ExitStatus {
+    /// EX_USAGE: the command line is wrong (unknown argument or option, bad value); usage is printed.
+    public static let usage: Int32 = 64
+    /// EX_DATAERR: an input file is malformed (CSV/JSON row, GGUF, archive, checkpoint, checksum).
+    public static let dataError: Int32 = 65
+    /// EX_NOINPUT: a required input (dataset split, model file) is missing.
+    public static let noInput: Int32 = 66
+    /// EX_UNAVAILABLE: a download failed.
+    public static let unavailable: Int32 = 69
+    /// EX_SOFTWARE: an internal failure (non-finite loss, an unexpected error type).
+    public static let software: Int32 = 70
+    /// EX_IOERR: a file could not be read or written (unwritable folder, full disk).
+    public static let ioError: Int32 = 74
+    /// EX_CONFIG: a configuration value is invalid (profile override, run folder ambiguity, ...).
+    public static let config: Int32 = 78
 }

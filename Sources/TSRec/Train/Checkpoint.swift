@@ -59,30 +59,19 @@ public struct Checkpoint {
         header.tensorNames = tensors.map(\.0)
         header.tensorCounts = tensors.map(\.1.count)
         let json = try headerJSON(header)
-        let dir = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        guard let file = fopen(tmp.path, "wb") else {
-            throw TSRecError(.checkpoint(path: tmp.path, reason: "cannot create: \(String(cString: strerror(errno)))"))
-        }
-        var ok = true
-        func put(_ p: UnsafeRawPointer, _ n: Int) { if ok, n > 0 { ok = fwrite(p, 1, n, file) == n } }
-        put(magic, 4)
-        withUnsafeBytes(of: version.littleEndian) { put($0.baseAddress!, 4) }
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { put($0.baseAddress!, 8) }
-        json.withUnsafeBytes { put($0.baseAddress!, json.count) }
-        for (_, source) in tensors {
-            switch source {
-            case let .tensor(t): t.withUnsafeBufferPointer { if let base = $0.baseAddress { put(base, $0.count * 4) } }
-            case let .array(a): a.withUnsafeBytes { if let base = $0.baseAddress { put(base, $0.count) } }
+        // Temporary sibling + fsync + rename (AtomicFile): a run killed while saving, or a full
+        // disk, leaves the previous checkpoint intact and no partial file under the final name.
+        try AtomicFile.write(to: url) { put in
+            var ok = magic.withUnsafeBytes { put($0) }
+            ok = ok && withUnsafeBytes(of: version.littleEndian) { put($0) }
+            ok = ok && withUnsafeBytes(of: UInt64(json.count).littleEndian) { put($0) }
+            ok = ok && json.withUnsafeBytes { put($0) }
+            for (_, source) in tensors where ok {
+                switch source {
+                case let .tensor(t): ok = t.withUnsafeBufferPointer { put(UnsafeRawBufferPointer($0)) }
+                case let .array(a): ok = a.withUnsafeBytes { put($0) }
+                }
             }
-        }
-        ok = ok && fflush(file) == 0 && fsync(fileno(file)) == 0
-        fclose(file)
-        guard ok, rename(tmp.path, url.path) == 0 else {
-            unlink(tmp.path)
-            throw TSRecError(.checkpoint(path: url.path, reason: "write failed: \(String(cString: strerror(errno)))"),
-                             hint: "check free disk space; the previous checkpoint (if any) is untouched")
         }
     }
 

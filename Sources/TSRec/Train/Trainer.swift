@@ -96,6 +96,7 @@ public struct Trainer {
                                       bestValidLoss: nil, evalsWithoutImprovement: 0, stopped: false,
                                       optimizerStep: 0, tensorNames: [], tensorCounts: [])
         var rows: [TrainLogRow] = []
+        AtomicFile.removeStaleTemporaries(in: runDirectory)     // checkpoints of a killed run, half written
         if FileManager.default.fileExists(atPath: checkpointURL.path) {
             let (found, _) = try Checkpoint.readHeader(checkpointURL)
             guard found.configHash == configHash else {
@@ -171,9 +172,12 @@ public struct Trainer {
                        row.milliseconds, row.validLoss.map { String(format: " val %.4f", $0) } ?? "",
                        formatDuration(eta)))
             if state.step % config.checkpointInterval == 0 || state.step == total || state.stopped {
+                // The log first: a run killed between the two writes then resumes from the previous
+                // checkpoint and drops the log's extra rows (`step <= state.step`); the other order
+                // would lose the log rows since the previous checkpoint for good.
+                try TrainLogCSV.write(rows, to: logURL)
                 state.optimizerStep = optimizer.state.step
                 try Checkpoint.save(state, tensors: checkpointSources(params, optimizer), to: checkpointURL)
-                try TrainLogCSV.write(rows, to: logURL)
             }
             if let limit = stepLimitThisInvocation, stepsThisInvocation >= limit, state.step < total, !state.stopped {
                 return nil
