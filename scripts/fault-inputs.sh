@@ -30,9 +30,9 @@ read -r -a extra <<< "${EXTRA---batch 8 --test-rows 24}"     # as scripts/fault-
 args=(run --profile smoke --method MiniOneRec-SFT "${extra[@]}")
 failures=0 cases=0
 
-# check NAME EXPECTED-STATUS RESULTS-ROOT [grep pattern the message must hold]
+# check NAME EXPECTED-STATUS RESULTS-ROOT [grep pattern the message must hold] [a file damaged on purpose]
 check() {
-    local name=$1 expected=$2 root=$3 pattern=${4:-}
+    local name=$1 expected=$2 root=$3 pattern=${4:-} damaged=${5:-}
     cases=$((cases + 1))
     local status=$(cat "$WORK/$name.status") msg
     msg=$(grep -m1 -E "error:|checkpoint:|GGUF|archive" "$WORK/$name.err" | cut -c1-220)
@@ -40,6 +40,7 @@ check() {
     for f in $(find "$root" -name '.*.tmp-*' -o -name '*.part-*' 2>/dev/null); do partial="$partial leftover:$(basename "$f")"; done
     # a final-named checkpoint must be complete: readable header and the full size it announces
     for f in $(find "$root" -name '*.tsrc' 2>/dev/null); do
+        [ "$f" = "$damaged" ] && continue
         python3 - "$f" <<'EOF' || partial="$partial partial:$(basename "$f")"
 import json, struct, sys, os
 p = sys.argv[1]; b = open(p, "rb").read(16)
@@ -87,9 +88,9 @@ dir=$(ls -d "$WORK"/mnt-mid/runs/*/*/)
 rm -f "$dir/summary.json"
 cp "$dir/checkpoint.tsrc" "$WORK/checkpoint.good"
 truncate -s 1000000 "$dir/checkpoint.tsrc"
-run checkpoint-truncated "$WORK/mnt-mid"; check checkpoint-truncated 65 "$WORK/mnt-mid" "checkpoint\.tsrc: checkpoint: truncated"
+run checkpoint-truncated "$WORK/mnt-mid"; check checkpoint-truncated 65 "$WORK/mnt-mid" "checkpoint\.tsrc: checkpoint: truncated" "${dir}checkpoint.tsrc"
 printf 'XXXX' | dd of="$dir/checkpoint.tsrc" conv=notrunc status=none
-run checkpoint-bad-magic "$WORK/mnt-mid"; check checkpoint-bad-magic 65 "$WORK/mnt-mid" "bad magic"
+run checkpoint-bad-magic "$WORK/mnt-mid"; check checkpoint-bad-magic 65 "$WORK/mnt-mid" "bad magic" "${dir}checkpoint.tsrc"
 cp "$WORK/checkpoint.good" "$dir/checkpoint.tsrc"
 umount "$WORK/mnt-full" "$WORK/mnt-ro"
 

@@ -119,10 +119,9 @@ public struct Pipeline {
         log("run \(label): \(config.dataset), profile \(config.profile.rawValue), hash \(trainingHash)")
         log("  folder \(runDirectory.path)")
         do {
-            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw TSRecError(.io(path: runDirectory.path, reason: "cannot create the run folder: \(AtomicFile.systemReason(error))"),
-                             hint: "set TSREC_RESULTS to a writable folder (now \(paths.results.path))")
+            try AtomicFile.createDirectory(runDirectory)
+        } catch let error as TSRecError {
+            throw TSRecError(error.kind, hint: "set TSREC_RESULTS to a writable folder (now \(paths.results.path))")
         }
         AtomicFile.removeStaleTemporaries(in: runDirectory)
         let encoder = JSONEncoder()

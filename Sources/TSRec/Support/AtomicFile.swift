@@ -29,12 +29,7 @@ public enum AtomicFile {
     /// false from `put` after a failed write), then flushes and renames it into place.
     public static func write(to url: URL, _ body: (_ put: (UnsafeRawBufferPointer) -> Bool) throws -> Void) throws {
         let dir = url.deletingLastPathComponent()
-        do {
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        } catch {
-            throw TSRecError(.io(path: dir.path, reason: "cannot create directory: \(systemReason(error))"),
-                             hint: "check that the parent folder exists and is writable")
-        }
+        try createDirectory(dir)
         let tmp = temporaryURL(for: url)
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -86,6 +81,19 @@ public enum AtomicFile {
             if kill(pid, 0) != 0 && errno == ESRCH {
                 unlink(dir.appendingPathComponent(name).path)
             }
+        }
+    }
+
+    /// `mkdir -p`, with the system's reason in the error ("Read-only file system", "Not a
+    /// directory"), which Foundation's `createDirectory` replaces by a generic sentence.
+    public static func createDirectory(_ dir: URL) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue { return }
+        let parent = dir.deletingLastPathComponent()
+        if parent.path != dir.path { try createDirectory(parent) }
+        if mkdir(dir.path, 0o755) != 0 && errno != EEXIST {
+            throw TSRecError(.io(path: dir.path, reason: "cannot create directory: \(String(cString: strerror(errno)))"),
+                             hint: "check that the folder's parent is a writable folder")
         }
     }
 
