@@ -50,6 +50,9 @@ test: model data
 	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/table2 --profile smoke
 	test -s $(SMOKE_DIR)/table2.csv && test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke.png
 	test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-valid-loss.png
+	test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-rl.png && test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-rl.csv
+	grep -q ',TS-Rec,TS-Rec-SFT,HR@10,' $(SMOKE_DIR)/table2-Industrial_and_Scientific-paired.csv
+	grep -q ',MiniOneRec,MiniOneRec-SFT,HR@10,' $(SMOKE_DIR)/table2-Industrial_and_Scientific-paired.csv
 	test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-paired.png && test -s $(SMOKE_DIR)/table2-Industrial_and_Scientific-paired.csv
 	@# a second process finds every run by its hash: the report-only table has the same rows
 	@# (all columns up to best_valid_loss; the popularity row's timing is measured afresh)
@@ -59,7 +62,7 @@ test: model data
 	@# the seed study end to end: seed 42 reuses the runs above, seed 7 trains both methods again
 	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/seeds --profile smoke --seeds 42,7
 	grep -q '^# seeds: 42 7$$' $(SMOKE_DIR)/figures/seeds-smoke-seeds.csv && test -s $(SMOKE_DIR)/figures/seeds-smoke-paired.png
-	grep -q ',TS-Rec seed 7,TS-Rec seed 42,HR@10,' $(SMOKE_DIR)/figures/seeds-smoke-seed-noise.csv
+	grep -q ',TS-Rec-SFT seed 7,TS-Rec-SFT seed 42,HR@10,' $(SMOKE_DIR)/figures/seeds-smoke-seed-noise.csv
 	$(SWIFT) test $(SWIFTFLAGS) --skip-build
 
 # Sanitizers, each in its own build folder (a full rebuild, release like the tests). Reports go to

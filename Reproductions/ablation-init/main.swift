@@ -16,7 +16,7 @@ Launch.run("ablation-init") {
 
     // MARK: - Variants: the initialisation, then the depth
     let dataset = context.datasets?.first ?? Benchmark.industrial.name
-    let tsrec = context.config(dataset: dataset).applying(.tsrec)
+    let tsrec = context.config(dataset: dataset).applying(.tsrecSFT)
     func variant(_ mode: SIDInit, levels: String = "abc") -> AblationStudy.Variant {
         var c = tsrec
         c.sidInit = mode

@@ -14,7 +14,7 @@ Launch.run("ablation-no-sainit") {
     let dataset = context.datasets?.first ?? Benchmark.industrial.name
     let base = context.config(dataset: dataset)
     let study = AblationStudy(name: "ablation-no-sainit", context: context, variants: [
-        .init(Method.tsrec.rawValue, base.applying(.tsrec)),
+        .init(Method.tsrecSFT.rawValue, base.applying(.tsrecSFT)),
         .init(Method.noSAInit.rawValue, base.applying(.noSAInit)),
     ])
 

@@ -14,7 +14,7 @@ Launch.run("ablation-no-tsalign") {
     let dataset = context.datasets?.first ?? Benchmark.industrial.name
     let base = context.config(dataset: dataset)
     let study = AblationStudy(name: "ablation-no-tsalign", context: context, variants: [
-        .init(Method.tsrec.rawValue, base.applying(.tsrec)),
+        .init(Method.tsrecSFT.rawValue, base.applying(.tsrecSFT)),
         .init(Method.noTSAlign.rawValue, base.applying(.noTSAlign)),
     ])
 

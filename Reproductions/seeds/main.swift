@@ -17,7 +17,7 @@ Launch.run("seeds") {
     let dataset = context.datasets?.first ?? Benchmark.industrial.name
     let base = context.config(dataset: dataset)
     let study = SeedStudy(name: "seeds", context: context,
-                          method: .init(Method.tsrec.rawValue, base.applying(.tsrec)),
+                          method: .init(Method.tsrecSFT.rawValue, base.applying(.tsrecSFT)),
                           baseline: .init(Method.minionerecSFT.rawValue, base.applying(.minionerecSFT)),
                           seeds: context.seeds ?? [42, 43, 44])
 

@@ -1,10 +1,13 @@
 // Reproductions/table2/main.swift: the TS-Rec paper's main table.
 //
 // For every benchmark whose data is complete: the popularity floor, the baselines (GRU4Rec,
-// Caser, SASRec, HSTU, TIGER), MiniOneRec-SFT (tasks 1-3, default SID initialisation) and
-// TS-Rec (SA-Init + TS-Align), trained and evaluated under one
-// profile (`--profile`, default quick). Then the comparison with the reported numbers that are
-// available offline; the TS-Rec rows of the paper are not among them and stay "unknown".
+// Caser, SASRec, HSTU, TIGER), and four LLM rows trained and evaluated under one profile
+// (`--profile`, default quick): MiniOneRec-SFT (tasks 1-3, default SID initialisation), MiniOneRec
+// (MiniOneRec-SFT + the RL stage), TS-Rec-SFT (SA-Init + TS-Align) and TS-Rec (TS-Rec-SFT + the
+// RL stage). Each RL row starts from its SFT row's run (the same folder). Then the comparison
+// with the reported numbers available offline (MiniOneRec's; the TS-Rec rows of the paper are
+// not among them and stay "unknown"), paired comparisons on the test rows (TS-Rec against every
+// row, each RL row against its SFT start, TS-Rec-SFT against MiniOneRec-SFT) and the RL figure.
 import Foundation
 import TSRec
 
@@ -42,12 +45,13 @@ Launch.run("table2") {
             results.append(RunResult(b, profile: context.profile))
         }
 
-        // MARK: MiniOneRec-SFT and TS-Rec: one configuration each
-        for method in [Method.minionerecSFT, .tsrec] {
+        // MARK: MiniOneRec-SFT, MiniOneRec, TS-Rec-SFT, TS-Rec: one configuration each
+        // (MiniOneRec and TS-Rec are the SFT runs followed by the RL stage)
+        for method in [Method.minionerecSFT, .minionerec, .tsrecSFT, .tsrec] {
             let pipeline = Pipeline(context.config(dataset: benchmark.name).applying(method), label: method.rawValue,
                                     paths: context.paths)
             guard let r = try pipeline.result(reportOnly: context.reportOnly) else {
-                pending.append("\(benchmark.name) \(method.rawValue) (run \(pipeline.trainingHash))")
+                pending.append("\(benchmark.name) \(method.rawValue) (run \(pipeline.resultHash))")
                 continue
             }
             results.append(r)

@@ -92,6 +92,24 @@ private let pngMagic: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     #expect(try Data(contentsOf: fig.svg).count > 1000)
 }
 
+/// The RL figure: stacked panels (multiplot), drawn to both terminals (a multiplot cannot be replotted).
+@Test func gnuplotRendersPanelPlot() throws {
+    let dir = scratch("panels")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let reward = LinePlot.Series(name: "TS-Rec", points: (1...5).map { (x: Double($0), y: 0.1 * Double($0)) })
+    let kl = LinePlot.Series(name: "TS-Rec", points: (1...5).map { (x: Double($0), y: 1e-4 * Double($0)) })
+    let empty = LinePlot.Series(name: "none", points: [])
+    let plot = PanelPlot(title: "RL", panels: [LinePlot(title: "reward", ylabel: "r", series: [reward]),
+                                              LinePlot(title: "kl", ylabel: "kl", series: [kl]),
+                                              LinePlot(title: "nothing", ylabel: "-", series: [empty])])
+    let fig = try plot.render(to: dir.appendingPathComponent("rl"))
+    let script = try String(contentsOf: fig.script, encoding: .utf8)
+    #expect(script.components(separatedBy: "set multiplot layout 2,1").count == 3)   // png and svg; the empty panel is left out
+    #expect(script.contains("$p1s0 << EOD") && !script.contains("replot"))
+    #expect(Array(try Data(contentsOf: fig.png).prefix(8)) == pngMagic)
+    #expect(try String(contentsOf: fig.svg, encoding: .utf8).contains("</svg>"))
+}
+
 @Test func intervalPlotMarginFitsTheLongestLabel() {
     let short = IntervalPlot(title: "t", xlabel: "x", rows: [.init(label: "seed 42: HR@10", estimate: 0, low: -1, high: 1)])
     #expect(short.body.contains("set lmargin 34\n"))
@@ -223,6 +241,18 @@ private func metrics(hr3: Double, ndcg3: Double) -> MetricRow {
     #expect(lines.count == 10)  // 10%, …, 90%, then the summary
     #expect(lines[4] == "eval: 50% 50/100 10.0 it/s ETA 0:05\n")
     #expect(lines[9] == "eval: done 100/100 in 0:10 (10.0 it/s)\n")
+}
+
+@Test func progressShowsItsUnitAndNote() {
+    var lines: [String] = []
+    var t = 0.0
+    let bar = ProgressBar(total: 64, label: "rl", unit: "rollouts", isTTY: false, now: { t }, write: { lines.append($0) })
+    bar.note = "reward 0.120"
+    for _ in 0 ..< 4 { t += 2; bar.advance(by: 16) }
+    bar.finish()
+    #expect(lines.count == 4)
+    #expect(lines[0] == "rl: 25% 16/64 8.0 rollouts/s ETA 0:06 reward 0.120\n")
+    #expect(lines.last == "rl: done 64/64 in 0:08 (8.0 rollouts/s) reward 0.120\n")
 }
 
 @Test func progressRedrawsAtMostFiveTimesPerSecond() {

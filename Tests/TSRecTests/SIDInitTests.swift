@@ -106,7 +106,7 @@ struct SIDInitIntegrationTests {
         let gguf = try GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf"))
         let tokenizer = try BPETokenizer(gguf: gguf)
         let embedding = Tensor(try gguf.dequantize("token_embd.weight"), shape: [tokenizer.vocabSize, 576])
-        var config = ExperimentConfig.profile(.quick, dataset: dataset.benchmark.name).applying(.tsrec)
+        var config = ExperimentConfig.profile(.quick, dataset: dataset.benchmark.name).applying(.tsrecSFT)
         config.sidInitLevels = "ab"   // level c keeps the mean-resized row
         let tokens = dataset.sidTokens
         #expect(tokens.count == 560)
@@ -165,7 +165,7 @@ struct SIDInitIntegrationTests {
     /// same row (cosine 1 between rows, and with the mean row); random rows are near-orthogonal;
     /// keyword rows (SA-Init) lie in between and keep the pretrained row length.
     @Test func initialGeometryOfThePipelineRows() throws {
-        let base = ExperimentConfig.profile(.quick, dataset: Benchmark.industrial.name).applying(.tsrec)
+        let base = ExperimentConfig.profile(.quick, dataset: Benchmark.industrial.name).applying(.tsrecSFT)
         func geometry(_ mode: SIDInit) throws -> [String: EmbeddingGeometry] {
             var c = base
             c.sidInit = mode

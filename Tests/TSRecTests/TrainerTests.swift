@@ -185,10 +185,14 @@ private func temporaryDirectory() -> URL {
     /// Each method and ablation changes only the fields it names.
     @Test func ablationsChangeOnlyTheirField() throws {
         let base = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
-        let full = base.applying(.tsrec)
+        let full = base.applying(.tsrecSFT)
         #expect(try AblationStudy.differences(full.applying(.noSAInit), from: full) == ["sidInit"])
         #expect(try AblationStudy.differences(full.applying(.noTSAlign), from: full) == ["tasks"])
         #expect(try AblationStudy.differences(base.applying(.minionerecSFT), from: full) == ["sidInit", "tasks"])
+        // the RL methods: their SFT method plus the RL stage, nothing else
+        #expect(try AblationStudy.differences(base.applying(.tsrec), from: full) == ["rl"])
+        #expect(try AblationStudy.differences(base.applying(.minionerec), from: base.applying(.minionerecSFT)) == ["rl"])
+        #expect(try AblationStudy.differences(base.applying(.tsrec), from: base.applying(.minionerec)) == ["sidInit", "tasks"])
         #expect(full.applying(.noTSAlign).tasks == [.nextItem, .itemAlignment, .fusion])
         #expect(full.tasks.contains(.tsAlign) && full.sidInit == .keywords && full.sidInitLevels == "abc")
         var depth = full
@@ -209,9 +213,9 @@ private func temporaryDirectory() -> URL {
     @Test func runHashIsStable() throws {
         let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
         // Sets encode sorted: the same in every process (Swift seeds Set order per process).
-        let json = String(decoding: try JSONEncoder().encode(quick.applying(.tsrec)), as: UTF8.self)
+        let json = String(decoding: try JSONEncoder().encode(quick.applying(.tsrecSFT)), as: UTF8.self)
         #expect(json.contains(#""tasks":["nextItem","itemAlignment","fusion","tsAlign"]"#))
-        #expect(try JSONDecoder().decode(ExperimentConfig.self, from: Data(json.utf8)) == quick.applying(.tsrec))
+        #expect(try JSONDecoder().decode(ExperimentConfig.self, from: Data(json.utf8)) == quick.applying(.tsrecSFT))
         // 784fb858148a since the fidelity pass (mean-resize init, token-mean loss, the authors'
         // prompt format: new fields, new hashes; the pre-fidelity runs hashed 9f7a027cf823).
         #expect(Pipeline(quick.applying(.minionerecSFT), label: "x").trainingHash == "784fb858148a")

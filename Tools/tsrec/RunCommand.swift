@@ -6,11 +6,18 @@ import TSRec
 /// what a reproduction does for each of its rows, exposed for exploration.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train and evaluate one method (resumes; reuses a finished run with the same configuration).")
+        abstract: "Train and evaluate one method (resumes; reuses a finished run with the same configuration).",
+        discussion: """
+        TS-Rec and MiniOneRec are SFT followed by the RL stage (GRPO), as in the paper; TS-Rec-SFT and \
+        MiniOneRec-SFT stop after SFT. Until the RL stage existed, `--method TS-Rec` named the SFT-only run: \
+        that run is TS-Rec-SFT now (same configuration, same run folder, nothing retrains), and \
+        `--method TS-Rec --sft-only` is the same run. Method names are matched case-insensitively, \
+        with `_` or spaces for `-`.
+        """)
 
     @Option(help: "Dataset (Industrial_and_Scientific or Office_Products, or an alias).")
     var dataset = "Industrial_and_Scientific"
-    @Option(help: "Method: \(Method.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Method: \(Method.allCases.map(\.rawValue).joined(separator: ", ")) (TS-Rec and MiniOneRec include the RL stage).")
     var method = Method.tsrec.rawValue
     @Option(help: "Profile: smoke, quick or paper.")
     var profile = "quick"
@@ -21,16 +28,27 @@ struct Run: ParsableCommand {
     @Option(help: "Use the first N train rows.") var trainRows: Int?
     @Option(help: "Beam width.") var beam: Int?
     @Option(help: "Seed.") var seed: UInt64?
-    @Flag(help: "Train (or resume) only; evaluate in a later call.") var trainOnly = false
+    @Option(help: "RL stage: override the number of optimizer steps.") var rlSteps: Int?
+    @Option(help: "RL stage: override the prompts per optimizer step.") var rlPrompts: Int?
+    @Flag(help: "Stop after SFT (the method's SFT-only run, e.g. TS-Rec → TS-Rec-SFT).") var sftOnly = false
+    @Flag(help: "Train (or resume) only, the RL stage included; evaluate in a later call.") var trainOnly = false
 
     func run() throws {
         print(BLAS.summary)
-        guard let m = Method(rawValue: method) else {
+        guard var m = Method.named(method) else {
             throw ValidationError("unknown method '\(method)'; one of \(Method.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let p = Profile(rawValue: profile) else { throw ValidationError("unknown profile '\(profile)'") }
         guard let benchmark = Benchmark.named(dataset) else { throw ValidationError("unknown dataset '\(dataset)'") }
+        if sftOnly { m = m.sftStage }
         var config = ExperimentConfig.profile(p, dataset: benchmark.name).applying(m)
+        if let rlSteps { config.rl?.maxSteps = rlSteps }
+        if let rlPrompts, var rl = config.rl {
+            rl.promptsPerStep = rlPrompts
+            rl.promptsPerMicroBatch = min(rl.promptsPerMicroBatch, rlPrompts)
+            config.rl = rl
+        }
+        if m.hasRL { print("\(m.rawValue): SFT, then the RL stage (the SFT-only run is \(m.sftStage.rawValue); --sft-only stops there)") }
         if let layers { config.backboneLayers = layers }
         if let steps { config.maxSteps = steps }
         if let batch { config.effectiveBatch = batch; config.microBatch = min(config.microBatch, batch) }

@@ -28,10 +28,13 @@ public struct AblationStudy {
         encoder.outputFormatting = [.sortedKeys]
         let a = try JSONSerialization.jsonObject(with: encoder.encode(base)) as! [String: Any]
         let b = try JSONSerialization.jsonObject(with: encoder.encode(config)) as! [String: Any]
-        return Set(a.keys).union(b.keys).sorted().filter { key in
-            let x = a[key].map { "\($0)" }, y = b[key].map { "\($0)" }
-            return x != y
+        // Values compare as JSON with sorted keys: a nested object (e.g. `rl`) printed as a
+        // dictionary would list its keys in hash order, which differs between two equal values.
+        func canonical(_ value: Any) -> String {
+            (try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys]))
+                .map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
         }
+        return Set(a.keys).union(b.keys).sorted().filter { key in a[key].map(canonical) != b[key].map(canonical) }
     }
 
     /// Before any training: per variant and SID level, how long the initial rows are, how alike

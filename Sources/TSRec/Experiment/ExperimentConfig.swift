@@ -66,6 +66,13 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     // MARK: Evaluation
     public var beamWidth: Int = 20
 
+    // MARK: RL stage (GRPO after SFT)
+    /// nil: SFT only. Set: the RL stage runs from the SFT run's best weights, in its own folder
+    /// under the SFT run's, and evaluation uses the RL weights. (Optional and absent from the
+    /// JSON when nil, so the SFT-only configurations hash exactly as before the field existed;
+    /// the SFT run's hash never includes it, so an RL method shares its SFT run.)
+    public var rl: RLConfig? = nil
+
     public init(dataset: String, profile: Profile) {
         self.dataset = dataset
         self.profile = profile
@@ -151,34 +158,66 @@ extension ExperimentConfig {
 }
 
 /// The methods and ablations of the paper's tables, each a change to one configuration.
+///
+/// The raw value is the row's name in every table. `TS-Rec` and `MiniOneRec` are the paper's
+/// rows: SFT then the RL stage. Before the RL stage existed (issue #18) `TS-Rec` named the
+/// SFT-only run, which is `TS-Rec-SFT` now: the same configuration, so the same run folder.
 public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
     /// MiniOneRec-style SFT: tasks 1-3, the framework's default SID initialisation (mean resizing).
     case minionerecSFT = "MiniOneRec-SFT"
-    /// TS-Rec: SA-Init (keywords, all levels) + TS-Align.
+    /// MiniOneRec: MiniOneRec-SFT, then the RL stage (the authors' GRPO recipe).
+    case minionerec = "MiniOneRec"
+    /// TS-Rec's SFT stage alone: SA-Init (keywords, all levels) + TS-Align.
+    case tsrecSFT = "TS-Rec-SFT"
+    /// TS-Rec: TS-Rec-SFT, then the RL stage.
     case tsrec = "TS-Rec"
-    /// TS-Rec without SA-Init: the SID rows keep the framework's default (mean resizing).
+    /// TS-Rec-SFT without SA-Init: the SID rows keep the framework's default (mean resizing).
     case noSAInit = "TS-Rec w/o SA-Init"
-    /// TS-Rec without TS-Align.
+    /// TS-Rec-SFT without TS-Align.
     case noTSAlign = "TS-Rec w/o TS-Align"
+
+    /// The method named `name`: its raw value, matched case-insensitively and with `_` or spaces
+    /// accepted for `-` (`ts-rec-sft`, `TS_Rec_SFT`).
+    public static func named(_ name: String) -> Method? {
+        if let m = Method(rawValue: name) { return m }
+        func key(_ s: String) -> String { s.lowercased().replacingOccurrences(of: "_", with: "-").replacingOccurrences(of: " ", with: "-") }
+        return allCases.first { key($0.rawValue) == key(name) }
+    }
+
+    /// Whether the method ends with the RL stage.
+    public var hasRL: Bool { self == .minionerec || self == .tsrec }
+
+    /// The method's SFT stage alone (itself when it has no RL stage).
+    public var sftStage: Method {
+        switch self {
+        case .minionerec: .minionerecSFT
+        case .tsrec: .tsrecSFT
+        default: self
+        }
+    }
 }
 
 extension ExperimentConfig {
-    /// This configuration with a method's switches set; nothing else changes.
+    /// This configuration with a method's switches set; nothing else changes. The RL methods set
+    /// `rl` to the profile's RL budget (`RLConfig.profile`).
     public func applying(_ method: Method) -> ExperimentConfig {
         var c = self
         switch method {
         case .minionerecSFT:
             c.sidInit = .meanResize
             c.tasks.remove(.tsAlign)
-        case .tsrec:
+        case .tsrecSFT:
             c.sidInit = .keywords
             c.sidInitLevels = "abc"
             c.tasks.insert(.tsAlign)
+        case .minionerec, .tsrec:
+            c = c.applying(method.sftStage)
+            c.rl = RLConfig.profile(c.profile)
         case .noSAInit:
-            c = c.applying(.tsrec)
+            c = c.applying(.tsrecSFT)
             c.sidInit = .meanResize
         case .noTSAlign:
-            c = c.applying(.tsrec)
+            c = c.applying(.tsrecSFT)
             c.tasks.remove(.tsAlign)
         }
         return c

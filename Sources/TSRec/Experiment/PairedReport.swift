@@ -44,6 +44,12 @@ public struct PairedReport {
         }
     }
 
+    /// Adds another report's pairs and notes (a second reference, e.g. each RL row against its SFT start).
+    public mutating func append(_ other: PairedReport) {
+        pairs += other.pairs
+        notes += other.notes
+    }
+
     /// Two runs named by their prediction files (`tsrec compare`): `reference` minus `other`.
     public init(dataset: String, reference: (label: String, predictions: URL), other: (label: String, predictions: URL),
                 metrics: [String] = PairedReport.defaultMetrics) throws {
@@ -97,14 +103,18 @@ public struct PairedReport {
                       figureMetrics: [String] = PairedReport.headline) throws {
         try CSV.write(header: Self.csvHeader, rows: csvRows, to: csv,
                       metadata: metadata + notes.map { (key: "not compared", value: $0) })
+        // One reference: "vs <other>" rows; several (extra pairs): "<method> − <other>" rows.
+        let oneReference = Set(pairs.map(\.reference)).count == 1
         let rows = pairs.flatMap { p in
             p.comparison.metrics.filter { figureMetrics.contains($0.name) }.map { m in
-                IntervalPlot.Row(label: "vs \(p.other): \(m.name)", estimate: m.difference, low: m.low, high: m.high)
+                IntervalPlot.Row(label: (oneReference ? "vs \(p.other)" : "\(p.reference) − \(p.other)") + ": \(m.name)",
+                                 estimate: m.difference, low: m.low, high: m.high)
             }
         }
         guard !rows.isEmpty else { return }
-        try IntervalPlot(title: title, xlabel: "difference (\(pairs[0].reference) minus the other), paired bootstrap 95% interval",
-                         rows: rows).render(to: figure)
+        let xlabel = oneReference ? "difference (\(pairs[0].reference) minus the other), paired bootstrap 95% interval"
+                                  : "difference (first minus second), paired bootstrap 95% interval"
+        try IntervalPlot(title: title, xlabel: xlabel, rows: rows).render(to: figure)
     }
 }
 

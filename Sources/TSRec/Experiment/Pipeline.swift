@@ -15,16 +15,35 @@ public struct RunResult: Codable, Sendable {
     public var validCurve: [ValidPoint]
     /// The test predictions behind `metrics` (nil when they were not kept), for paired comparisons.
     public var predictionsPath: String? = nil
+    /// RL stage (nil for SFT-only runs): optimizer steps, summed step wall time, validation of the
+    /// SFT weights before the first step, and one point per step for the RL figure.
+    public var rlSteps: Int? = nil
+    public var rlSeconds: Double? = nil
+    public var rlStart: RLValidation? = nil
+    public var rlCurve: [RLPoint]? = nil
 
     public struct ValidPoint: Codable, Sendable { public var step: Int; public var loss: Double }
+
+    /// One RL step: mean reward and KL of its rollouts, and the validation values when it validated.
+    public struct RLPoint: Codable, Sendable {
+        public var step: Int
+        public var meanReward: Double
+        public var kl: Double
+        public var validReward: Double?
+        public var validHR10: Double?
+    }
 }
 
-/// prepare → train → evaluate for one configuration, skipping every stage whose outputs exist.
+/// prepare → train → (RL) → evaluate for one configuration, skipping every stage whose outputs exist.
 ///
-/// Stages and their outputs (under `results/runs/<dataset>/<label>-<hash>/`):
+/// Stages and their outputs (under `results/runs/<dataset>/<hash>/`):
 /// 1. data and model (cached downloads), SID tokens added with the configured initialisation;
-/// 2. training (`checkpoint.tsrc`, `best.tsrc`, `train_log.csv`, `summary.json`), resumable;
-/// 3. constrained beam search over the test rows (`predictions-*.jsonl`) and metrics.
+/// 2. SFT (`checkpoint.tsrc`, `best.tsrc`, `train_log.csv`, `summary.json`), resumable;
+/// 3. with `config.rl`, the RL stage from the best SFT weights, in `rl-<rl hash>/` inside the SFT
+///    folder (`checkpoint.tsrc`, `policy.tsrc`, `train_log.csv`, `start_validation.json`,
+///    `summary.json`), resumable; an RL method shares its SFT run with its SFT-only method;
+/// 4. constrained beam search over the test rows (`predictions-*.jsonl`, in the RL folder for an
+///    RL method) and metrics.
 public struct Pipeline {
     public let config: ExperimentConfig
     public let paths: Paths
@@ -41,14 +60,26 @@ public struct Pipeline {
         self.paths = paths
     }
 
-    /// Hash of everything that changes the trained weights (not the evaluation budget).
+    /// Hash of everything that changes the SFT weights (not the evaluation budget, not the RL stage).
     public var trainingHash: String {
         var c = config
         c.testRows = nil
         c.beamWidth = 0
+        c.rl = nil
+        return Self.hash(c)
+    }
+
+    /// Hash of the RL stage's configuration (nil without one): the RL folder is `rl-<hash>` in the SFT run's.
+    public var rlHash: String? { config.rl.map(Self.hash) }
+
+    /// The results-table hash: the SFT hash, then `/rl-<hash>` for an RL method.
+    public var resultHash: String { trainingHash + (rlHash.map { "/rl-\($0)" } ?? "") }
+
+    /// First 12 hex digits of the SHA-256 of the value's JSON with sorted keys.
+    static func hash<T: Encodable>(_ value: T) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(c)) ?? Data()
+        let data = (try? encoder.encode(value)) ?? Data()
         return String(SHA256.hash(data).prefix(12))
     }
 
@@ -58,6 +89,12 @@ public struct Pipeline {
     public var runDirectory: URL {
         paths.runs.appendingPathComponent(config.dataset).appendingPathComponent(trainingHash)
     }
+
+    /// `<run folder>/rl-<rl hash>/` (nil without an RL stage).
+    public var rlDirectory: URL? { rlHash.map { runDirectory.appendingPathComponent("rl-\($0)") } }
+
+    /// Where the test predictions go: the RL folder for an RL method, else the run folder.
+    var evaluationDirectory: URL { rlDirectory ?? runDirectory }
 
     /// What training and evaluation share: the data, the backbone with its SID tokens, the prompts.
     struct Prepared {
@@ -71,11 +108,12 @@ public struct Pipeline {
         var semantics: Keywords?
     }
 
-    /// Train (or load the finished run) and evaluate.
+    /// Train (or load the finished run), run the RL stage when configured, and evaluate.
     public func run() throws -> RunResult {
         let prepared = try prepare()
         let summary = try train(prepared)
-        return try evaluate(prepared, summary: summary)
+        let rl = try reinforce(prepared)
+        return try evaluate(prepared, summary: summary, rl: rl)
     }
 
     /// `run()`; with `reportOnly`, only `finishedResult()` (nil: not finished yet, never trains).
@@ -87,11 +125,13 @@ public struct Pipeline {
     /// otherwise); loads no model, only the dataset and the cached summary and predictions.
     public func finishedResult() throws -> RunResult? {
         guard let benchmark = Benchmark.named(config.dataset), let summary = finishedTraining() else { return nil }
+        let rl = finishedRL()
+        if config.rl != nil && rl == nil { return nil }
         let dataset = try Dataset.load(benchmark, paths: paths)
         let test = try dataset.split(.test).rows.prefix(config.testRows ?? .max)
         let url = predictionsURL(testRows: test.count)
         guard let predictions = try? PredictionsFile.read(from: url), predictions.count == test.count else { return nil }
-        return result(summary: summary, predictions: predictions, predictionsURL: url, catalogue: Set(dataset.index.sids),
+        return result(summary: summary, rl: rl, predictions: predictions, predictionsURL: url, catalogue: Set(dataset.index.sids),
                       evalSeconds: nil)
     }
 
@@ -103,20 +143,34 @@ public struct Pipeline {
         return try? JSONDecoder().decode(TrainingSummary.self, from: data)
     }
 
-    /// `predictions-beam<W>-n<rows>.jsonl` in the run folder.
-    func predictionsURL(testRows: Int) -> URL {
-        runDirectory.appendingPathComponent("predictions-beam\(config.beamWidth)-n\(testRows).jsonl")
+    /// The summary of a finished RL stage (its `summary.json` and `policy.tsrc` both exist); nil
+    /// without one or when it has not finished.
+    func finishedRL() -> RLSummary? {
+        guard let dir = rlDirectory else { return nil }
+        let trainer = Trainer(config: config, runDirectory: dir)
+        guard FileManager.default.fileExists(atPath: trainer.policyURL.path),
+              let data = try? Data(contentsOf: trainer.summaryURL) else { return nil }
+        return try? JSONDecoder().decode(RLSummary.self, from: data)
     }
 
-    /// Train only (or confirm a finished run): lets a long queue of runs train first and
-    /// evaluate later, with whatever evaluation code is current then.
+    /// `predictions-beam<W>-n<rows>.jsonl` in the run folder (the RL folder for an RL method).
+    func predictionsURL(testRows: Int) -> URL {
+        evaluationDirectory.appendingPathComponent("predictions-beam\(config.beamWidth)-n\(testRows).jsonl")
+    }
+
+    /// Train only (or confirm a finished run), the RL stage included: lets a long queue of runs
+    /// train first and evaluate later, with whatever evaluation code is current then. Returns
+    /// the SFT summary.
     @discardableResult
     public func trainOnly() throws -> TrainingSummary {
-        try train(try prepare())
+        let p = try prepare()
+        let summary = try train(p)
+        try reinforce(p)
+        return summary
     }
 
     func prepare() throws -> Prepared {
-        log("run \(label): \(config.dataset), profile \(config.profile.rawValue), hash \(trainingHash)")
+        log("run \(label): \(config.dataset), profile \(config.profile.rawValue), hash \(resultHash)")
         log("  folder \(runDirectory.path)")
         do {
             try AtomicFile.createDirectory(runDirectory)
@@ -126,7 +180,9 @@ public struct Pipeline {
         AtomicFile.removeStaleTemporaries(in: runDirectory)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try AtomicFile.write(try encoder.encode(config), to: runDirectory.appendingPathComponent("config.json"))
+        var sft = config
+        sft.rl = nil                                  // the SFT run's own configuration (the RL folder keeps its part)
+        try AtomicFile.write(try encoder.encode(sft), to: runDirectory.appendingPathComponent("config.json"))
         return try assemble()
     }
 
@@ -208,8 +264,58 @@ public struct Pipeline {
         return s
     }
 
+    /// The RL stage (nil without one): loads the finished stage's weights, or runs (resumes) it
+    /// from the best SFT weights in `p.model`; leaves the RL weights in `p.model`.
+    @discardableResult
+    func reinforce(_ p: Prepared) throws -> RLSummary? {
+        guard let rl = config.rl, let dir = rlDirectory, let hash = rlHash else { return nil }
+        var trainer = Trainer(config: config, runDirectory: dir)
+        trainer.log = log
+        trainer.rolloutPromptsPerBatch = evalPromptsPerBatch
+        if let s = finishedRL() {
+            _ = try Checkpoint.load(trainer.policyURL, tensors: Dictionary(uniqueKeysWithValues: p.model.parameters.map { ($0.name, $0.tensor) }))
+            log("  RL: finished earlier (\(s.steps) steps), weights loaded")
+            return s
+        }
+        guard config.promptFormat == .alpaca else {
+            throw TSRecError(.config(field: "rl", reason: "the RL stage follows the authors' recipe and needs promptFormat alpaca"))
+        }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try AtomicFile.write(try encoder.encode(rl), to: dir.appendingPathComponent("config.json"))
+        log("  RL stage: folder \(dir.path)")
+        var sampling = Trainer.rlStreams(seed: config.seed).sampling
+        let (prompts, truncated) = try p.builder.rlPrompts(p.dataset, trainRows: config.trainRows, rl: rl, using: &sampling)
+        let decoding = Self.decodingTrie(builder: p.builder, dataset: p.dataset, tokens: p.sidTokens, firstID: p.firstNewID)
+        let examples = prompts.map { RLExample(prompt: $0.tokens, target: decoding.sequenceOf[$0.target]!) }
+        let valid = try p.dataset.split(.valid).rows.prefix(rl.validRows ?? .max).map { row in
+            RLExample(prompt: p.builder.rlPromptIDs(.nextItem(history: row.historySIDs), maxLength: rl.maxPromptLength).ids,
+                      target: decoding.sequenceOf[row.targetSID]!)
+        }
+        let bySource = Dictionary(grouping: prompts, by: \.source).mapValues(\.count)
+        log("  RL prompts: " + RLPrompt.Source.allCases.map { "\($0.rawValue) \(bySource[$0] ?? 0)" }.joined(separator: ", ")
+            + " (\(truncated) cut to \(rl.maxPromptLength) tokens); \(rl.totalSteps(promptCount: prompts.count)) steps of "
+            + "\(rl.promptsPerStep) prompts × \(rl.completionsPerPrompt); validation on \(valid.count) rows")
+        guard let s = try trainer.reinforce(p.model, examples: examples, valid: valid, trie: decoding.trie, configHash: hash) else {
+            throw TSRecError(.config(field: "stepLimit", reason: "RL stage stopped before the end"))
+        }
+        return s
+    }
+
+    /// The trie constrained decoding follows (each SID's tokens, then, in the authors' format,
+    /// "\n" and EOS), with each SID's sequence and back.
+    static func decodingTrie(builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int)
+        -> (trie: PrefixTrie, sequenceOf: [String: [Int]], sidOf: [[Int]: String]) {
+        let idOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, firstID + $0) })
+        let sids = Set(dataset.index.sids).sorted()
+        let sequences = sids.map { builder.decodedSequence(sid: SID.tokens($0)!.map { idOf[$0]! }) }
+        return (PrefixTrie(sequences: sequences), Dictionary(uniqueKeysWithValues: zip(sids, sequences)),
+                Dictionary(uniqueKeysWithValues: zip(sequences, sids)))
+    }
+
     /// Constrained beam search over the test rows (predictions cached per beam width and row count), then metrics.
-    func evaluate(_ p: Prepared, summary: TrainingSummary) throws -> RunResult {
+    func evaluate(_ p: Prepared, summary: TrainingSummary, rl: RLSummary? = nil) throws -> RunResult {
         let test = Array(try p.dataset.split(.test).rows.prefix(config.testRows ?? .max))
         let predictionsURL = predictionsURL(testRows: test.count)
         let evalStart = Date()
@@ -227,7 +333,7 @@ public struct Pipeline {
             try PredictionsFile.write(predictions, to: predictionsURL)
             PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove()
         }
-        let result = result(summary: summary, predictions: predictions, predictionsURL: predictionsURL,
+        let result = result(summary: summary, rl: rl, predictions: predictions, predictionsURL: predictionsURL,
                             catalogue: Set(p.dataset.index.sids), evalSeconds: evalSeconds)
         log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows)", label, result.metrics.hr10, result.metrics.ndcg10, test.count))
         return result
@@ -237,17 +343,27 @@ public struct Pipeline {
     /// file, so a table built later from cached predictions still reports it.
     func secondsURL(of predictionsURL: URL) -> URL { predictionsURL.appendingPathExtension("seconds") }
 
-    /// A table row from a finished run; `evalSeconds` nil = read back beside the predictions (0 if absent).
-    func result(summary: TrainingSummary, predictions: [Prediction], predictionsURL: URL, catalogue: Set<String>,
-                evalSeconds: Double?) -> RunResult {
+    /// A table row from a finished run; `evalSeconds` nil = read back beside the predictions (0 if
+    /// absent). An RL row's training time is SFT + RL; its SFT validation curve is left to the
+    /// SFT-only row (the same run).
+    func result(summary: TrainingSummary, rl: RLSummary? = nil, predictions: [Prediction], predictionsURL: URL,
+                catalogue: Set<String>, evalSeconds: Double?) -> RunResult {
         let seconds = evalSeconds ?? (try? String(contentsOf: secondsURL(of: predictionsURL), encoding: .utf8))
             .flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
-        return RunResult(dataset: config.dataset, method: label, profile: config.profile.rawValue,
-                         configHash: trainingHash, metrics: MetricRow.evaluate(predictions, catalogue: catalogue),
-                         trainSteps: summary.steps, bestValidLoss: summary.bestValidLoss, trainSeconds: summary.wallSeconds,
-                         evalSeconds: seconds,
-                         validCurve: summary.log.compactMap { r in r.validLoss.map { .init(step: r.step, loss: $0) } },
-                         predictionsPath: predictionsURL.path)
+        var r = RunResult(dataset: config.dataset, method: label, profile: config.profile.rawValue,
+                          configHash: resultHash, metrics: MetricRow.evaluate(predictions, catalogue: catalogue),
+                          trainSteps: summary.steps, bestValidLoss: summary.bestValidLoss,
+                          trainSeconds: summary.wallSeconds + (rl?.wallSeconds ?? 0), evalSeconds: seconds,
+                          validCurve: rl != nil ? [] : summary.log.compactMap { r in r.validLoss.map { .init(step: r.step, loss: $0) } },
+                          predictionsPath: predictionsURL.path)
+        if let rl {
+            r.rlSteps = rl.steps
+            r.rlSeconds = rl.wallSeconds
+            r.rlStart = rl.startValidation
+            r.rlCurve = rl.log.map { .init(step: $0.step, meanReward: $0.meanReward, kl: $0.kl, validReward: $0.validReward,
+                                           validHR10: $0.validHR10) }
+        }
+        return r
     }
 
     /// Ranked SIDs for every row: beam search constrained to the catalogue's SIDs.
@@ -257,12 +373,9 @@ public struct Pipeline {
     /// evaluation resumes at the rows it had not finished. Returns predictions in row order.
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
                   rows: [SplitRow], output: URL) throws -> [Prediction] {
-        let idOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, firstID + $0) })
         // The trie holds what decoding must generate: each SID's tokens, then (the authors' format)
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
-        let sids = Set(dataset.index.sids).sorted().map { sid in SID.tokens(sid)!.map { idOf[$0]! } }
-        let trie = PrefixTrie(sequences: sids.map { builder.decodedSequence(sid: $0) })
-        let sidOf = Dictionary(uniqueKeysWithValues: sids.map { (builder.decodedSequence(sid: $0), $0.map { tokens[$0 - firstID] }.joined()) })
+        let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
         let query: ([String]) -> Prompt = { config.promptFormat == .alpaca ? .nextItemQuery(history: $0) : .nextItem(history: $0) }
         let prompts = rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
 

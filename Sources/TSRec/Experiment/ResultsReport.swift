@@ -12,11 +12,12 @@ public struct ResultsReport {
     public let context: RunContext
     /// Runs not finished yet (`--report-only`), e.g. "Industrial_and_Scientific TS-Rec (hash …)".
     public var pending: [String] = []
-    /// Our method name → its row name in the reported table (nil: nothing reported to compare with).
+    /// Our method name → its row name in the reported table (nil: nothing reported to compare
+    /// with). The reported MiniOneRec is SFT + RL: our MiniOneRec row, not MiniOneRec-SFT.
     public var reportedName: (String) -> String? = { method in
         switch method {
-        case Method.minionerecSFT.rawValue: "MiniOneRec"
-        case Method.tsrec.rawValue, "Popularity": nil
+        case Method.minionerec.rawValue: "MiniOneRec"
+        case Method.minionerecSFT.rawValue, Method.tsrec.rawValue, Method.tsrecSFT.rawValue, "Popularity": nil
         default: method
         }
     }
@@ -27,8 +28,12 @@ public struct ResultsReport {
 
     /// - Parameter pairedReferences: the method compared with all others, per dataset: the first
     ///   of these with a result there.
+    /// - Parameter pairedExtras: further (method, versus) pairs compared when both have a result
+    ///   and the pair is not compared already (each RL row against its SFT start, TS-Rec-SFT
+    ///   against MiniOneRec-SFT).
     public init(name: String, results: [RunResult], skipped: [(dataset: String, reason: String)], context: RunContext,
-                pairedReferences: [String] = [Method.tsrec.rawValue, Method.minionerecSFT.rawValue]) {
+                pairedReferences: [String] = [Method.tsrec.rawValue, Method.tsrecSFT.rawValue, Method.minionerecSFT.rawValue],
+                pairedExtras: [(String, String)] = ResultsReport.defaultPairedExtras) {
         self.name = name
         self.results = results
         self.skipped = skipped
@@ -37,10 +42,20 @@ public struct ResultsReport {
         for dataset in Set(results.map(\.dataset)) {
             let here = results.filter { $0.dataset == dataset }
             guard let reference = pairedReferences.lazy.compactMap({ m in here.first { $0.method == m } }).first else { continue }
-            paired[dataset] = PairedReport(reference: reference, others: here, metrics: PairedReport.defaultMetrics)
+            var report = PairedReport(reference: reference, others: here, metrics: PairedReport.defaultMetrics)
+            for (a, b) in pairedExtras where !report.pairs.contains(where: { Set([$0.reference, $0.other]) == Set([a, b]) }) {
+                guard let ra = here.first(where: { $0.method == a }), let rb = here.first(where: { $0.method == b }) else { continue }
+                report.append(PairedReport(reference: ra, others: [rb], metrics: PairedReport.defaultMetrics))
+            }
+            paired[dataset] = report
         }
         self.paired = paired
     }
+
+    public static let defaultPairedExtras: [(String, String)] = [
+        (Method.tsrec.rawValue, Method.tsrecSFT.rawValue), (Method.minionerec.rawValue, Method.minionerecSFT.rawValue),
+        (Method.tsrec.rawValue, Method.minionerec.rawValue), (Method.tsrecSFT.rawValue, Method.minionerecSFT.rawValue),
+    ]
 
     /// The reported table (`ReportedTable.defaultURL`).
     public static func reportedTable() throws -> ReportedTable {
@@ -83,7 +98,7 @@ public struct ResultsReport {
                 .render(to: figures.appendingPathComponent(base))
             if let paired = paired[dataset] {
                 try paired.write(csv: context.output("\(name)-\(dataset)-paired.csv"), figure: figures.appendingPathComponent(base + "-paired"),
-                                 title: "\(name): \(dataset), \(paired.pairs.first?.reference ?? "") minus each method (profile \(context.profile.rawValue))",
+                                 title: "\(name): \(dataset), paired differences on the test rows (profile \(context.profile.rawValue))",
                                  metadata: context.metadata)
             }
             let trained = results.filter { $0.dataset == dataset && !$0.validCurve.isEmpty }
@@ -91,7 +106,41 @@ public struct ResultsReport {
                 try Self.writeValidationCurves(trained, title: "\(name): \(dataset) validation loss (profile \(context.profile.rawValue))",
                                                to: figures.appendingPathComponent(base + "-valid-loss"), metadata: context.metadata)
             }
+            let reinforced = results.filter { $0.dataset == dataset && !($0.rlCurve ?? []).isEmpty }
+            if !reinforced.isEmpty {
+                try Self.writeRLCurves(reinforced, title: "\(name): \(dataset) RL stage (profile \(context.profile.rawValue))",
+                                       to: figures.appendingPathComponent(base + "-rl"), metadata: context.metadata)
+            }
         }
+    }
+
+    /// The RL stage against its optimizer step, one line per run: the rollouts' mean reward, the
+    /// KL estimate to the reference, and the validation reward and HR@10 (step 0 = the SFT
+    /// weights). `<base>.csv` (run, step, mean_reward, kl, valid_reward, valid_hr10) and the
+    /// three-panel figure `<base>.{gp,png,svg}`.
+    public static func writeRLCurves(_ results: [RunResult], title: String, to base: URL,
+                                     metadata: [(key: String, value: String)]) throws {
+        func points(_ r: RunResult) -> [RunResult.RLPoint] {
+            let start = r.rlStart.map { RunResult.RLPoint(step: 0, meanReward: .nan, kl: .nan, validReward: $0.meanReward, validHR10: $0.hr10) }
+            return (start.map { [$0] } ?? []) + (r.rlCurve ?? [])
+        }
+        let rows = results.flatMap { r in
+            points(r).map { p in [r.method, "\(p.step)", CSV.cell(p.meanReward.isNaN ? nil : p.meanReward),
+                                  CSV.cell(p.kl.isNaN ? nil : p.kl), CSV.cell(p.validReward), CSV.cell(p.validHR10)] }
+        }
+        try CSV.write(header: ["run", "step", "mean_reward", "kl", "valid_reward", "valid_hr10"], rows: rows,
+                      to: base.appendingPathExtension("csv"), metadata: metadata)
+        func series(_ value: (RunResult.RLPoint) -> Double?, suffix: String = "") -> [LinePlot.Series] {
+            results.map { r in
+                .init(name: r.method + suffix, points: points(r).compactMap { p in value(p).map { (x: Double(p.step), y: $0) } })
+            }
+        }
+        try PanelPlot(title: title, panels: [
+            LinePlot(title: "mean reward of the step's rollouts", xlabel: "RL step", ylabel: "reward", series: series { $0.meanReward }),
+            LinePlot(title: "KL to the reference (k3, mean per token)", xlabel: "RL step", ylabel: "KL", series: series { $0.kl }),
+            LinePlot(title: "validation (next item): mean reward and HR@10", xlabel: "RL step", ylabel: "value",
+                     series: series({ $0.validReward }, suffix: " reward") + series({ $0.validHR10 }, suffix: " HR@10")),
+        ]).render(to: base)
     }
 
     /// Validation loss (next-item task) against optimizer step, one line per run: `<base>.csv`

@@ -15,6 +15,10 @@ import Foundation
 public final class ProgressBar {
     public let total: Int
     public let label: String
+    /// What an item is, in the rate (`it/s` by default; the RL stage counts `rollouts`).
+    public let unit: String
+    /// Appended to every status line (e.g. the RL stage's mean reward); set it before `advance`.
+    public var note = ""
     public private(set) var done = 0
 
     /// Minimum seconds between two redraws on a terminal.
@@ -29,16 +33,17 @@ public final class ProgressBar {
     private var finished = false
 
     /// A bar on stderr; the display mode follows `isatty(2)`.
-    public convenience init(total: Int, label: String) {
-        self.init(total: total, label: label, isTTY: isatty(2) != 0,
+    public convenience init(total: Int, label: String, unit: String = "it") {
+        self.init(total: total, label: label, unit: unit, isTTY: isatty(2) != 0,
                   now: { ProcessInfo.processInfo.systemUptime },
                   write: { FileHandle.standardError.write(Data($0.utf8)) })
     }
 
     /// Injectable terminal flag, clock (seconds, monotonic) and sink, for tests.
-    init(total: Int, label: String, isTTY: Bool, now: @escaping () -> Double, write: @escaping (String) -> Void) {
+    init(total: Int, label: String, unit: String = "it", isTTY: Bool, now: @escaping () -> Double,
+         write: @escaping (String) -> Void) {
         precondition(total >= 0, "ProgressBar: total \(total) < 0")
-        (self.total, self.label, self.isTTY, self.now, self.write) = (total, label, isTTY, now, write)
+        (self.total, self.label, self.unit, self.isTTY, self.now, self.write) = (total, label, unit, isTTY, now, write)
         start = now()
         if isTTY { draw(at: start) }
     }
@@ -66,7 +71,8 @@ public final class ProgressBar {
         finished = true
         let t = now()
         let elapsed = t - start
-        let summary = "\(label): done \(done)/\(total) in \(Self.duration(elapsed)) (\(Self.rate(Double(done), elapsed)))"
+        let summary = "\(label): done \(done)/\(total) in \(Self.duration(elapsed)) (\(Self.rate(Double(done), elapsed, unit: unit)))"
+            + (note.isEmpty ? "" : " \(note)")
         write(isTTY ? "\r\u{1B}[K\(summary)\n" : "\(summary)\n")
     }
 
@@ -78,20 +84,20 @@ public final class ProgressBar {
         write("\r\u{1B}[K\(label) [\(bar)] \(statusText(at: t))")
     }
 
-    /// `45% 450/1000 12.3 it/s ETA 0:45` (ETA `?` before the first item).
+    /// `45% 450/1000 12.3 it/s ETA 0:45` (ETA `?` before the first item), then the note.
     func statusText(at t: Double) -> String {
         let elapsed = t - start
         let pct = total == 0 ? 100 : done * 100 / total
         let perSecond = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = perSecond > 0 ? Self.duration(Double(total - done) / perSecond) : "?"
-        return "\(pct)% \(done)/\(total) \(Self.rate(Double(done), elapsed)) ETA \(eta)"
+        return "\(pct)% \(done)/\(total) \(Self.rate(Double(done), elapsed, unit: unit)) ETA \(eta)" + (note.isEmpty ? "" : " \(note)")
     }
 
-    /// `12.3 it/s`, or `4.1 s/it` when slower than one item per second.
-    static func rate(_ items: Double, _ seconds: Double) -> String {
-        guard items > 0, seconds > 0 else { return "- it/s" }
+    /// `12.3 it/s`, or `4.1 s/it` when slower than one item per second (`unit` in place of `it`).
+    static func rate(_ items: Double, _ seconds: Double, unit: String = "it") -> String {
+        guard items > 0, seconds > 0 else { return "- \(unit)/s" }
         let r = items / seconds
-        return r >= 1 ? String(format: "%.1f it/s", r) : String(format: "%.1f s/it", 1 / r)
+        return r >= 1 ? String(format: "%.1f %@/s", r, unit) : String(format: "%.1f s/%@", 1 / r, unit)
     }
 
     /// `m:ss`, or `h:mm:ss` from one hour.

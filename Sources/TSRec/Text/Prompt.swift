@@ -30,6 +30,10 @@ public enum Prompt: Sendable, Hashable {
     /// Task 4b (TS-Align): a cluster description → its SID token. `level` is used by `.chatML`
     /// only (the authors' prompt does not name the level).
     case tokenWithMeaning(description: String, level: Int)
+    /// RL only: an item's description (the first element of its description list) → its SID.
+    case itemWithDescription(description: String)
+    /// RL only: the titles of the history, each in double quotes, oldest first → the next SID.
+    case nextItemFromTitles(titles: [String])
 
     /// The task family, for logs and mixing statistics.
     public var task: String {
@@ -38,6 +42,8 @@ public enum Prompt: Sendable, Hashable {
         case .titleOfItem, .itemWithTitle: "item-alignment"
         case .nextTitle: "fusion"
         case .meaningOfToken, .tokenWithMeaning: "ts-align"
+        case .itemWithDescription: "description-to-item"
+        case .nextItemFromTitles: "title-history"
         }
     }
 
@@ -51,8 +57,8 @@ public enum Prompt: Sendable, Hashable {
     /// The `### Instruction:` sentence, per task family.
     var taskSentence: String {
         switch self {
-        case .nextItem, .nextItemQuery: "Which item will the user most likely want next?"
-        case .titleOfItem, .itemWithTitle: "Answer this question about identifying an item."
+        case .nextItem, .nextItemQuery, .nextItemFromTitles: "Which item will the user most likely want next?"
+        case .titleOfItem, .itemWithTitle, .itemWithDescription: "Answer this question about identifying an item."
         case .nextTitle: "Recommend the user's next item from their past interactions."
         case .meaningOfToken, .tokenWithMeaning: "Answer this question about what a Semantic ID token identifies."
         }
@@ -75,6 +81,10 @@ public enum Prompt: Sendable, Hashable {
             "What range of items, and what traits they share, does the token \(token) stand for?"
         case let .tokenWithMeaning(description, _):
             "Which token is carried by the items with this range and these shared traits: \"\(description)\"?"
+        case let .itemWithDescription(description):
+            "Here is how an item is described: \"\(description)\". Which item does this describe?"
+        case let .nextItemFromTitles(titles):
+            "These are the titles of the items the user interacted with, in order: \(titles.map { "\"\($0)\"" }.joined(separator: ", ")). Which item would suit the user next?"
         }
     }
 
@@ -95,6 +105,10 @@ public enum Prompt: Sendable, Hashable {
             "What kind of items does the code \(token) stand for?"
         case let .tokenWithMeaning(description, level):
             "Which level-\(Prompt.levelNames[level]) code stands for these items: \(description)"
+        case let .itemWithDescription(description):
+            "Which item is described as \"\(description)\"?"
+        case let .nextItemFromTitles(titles):
+            "A shopper bought these items, oldest first: \(titles.map { "\"\($0)\"" }.joined(separator: ", ")). Which item do they buy next?"
         }
     }
 
@@ -110,6 +124,11 @@ public enum Prompt: Sendable, Hashable {
             return ["<|im_start|>user\n\(chatInstruction)<|im_end|>\n<|im_start|>assistant\n"]
         }
     }
+
+    /// The RL stage's prompt (the authors' RL datasets): only the input block, with no preamble
+    /// and no `### Instruction:` section, as ONE text that is tokenized in one piece. The
+    /// next-item input keeps the training wording. Independent of `PromptFormat`.
+    public var rlText: String { "### User Input: \n" + inputSentence + "\n\n### Response:\n" }
 
     /// The whole prompt as one text (for display; tokenize `segments`).
     public func rendered(_ format: PromptFormat) -> String { segments(format).joined() }

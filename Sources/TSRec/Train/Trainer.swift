@@ -46,6 +46,9 @@ public struct Trainer {
     public let runDirectory: URL
     /// Stop (as if killed) after this many optimizer steps in this invocation; for tests.
     public var stepLimitThisInvocation: Int? = nil
+    /// RL stage: prompts whose rollouts are decoded together (an execution detail, like
+    /// `Pipeline.evalPromptsPerBatch`: not part of the configuration).
+    public var rolloutPromptsPerBatch = 8
     public var log: @Sendable (String) -> Void = { print($0) }
 
     public init(config: ExperimentConfig, runDirectory: URL) {
@@ -237,8 +240,8 @@ public struct Trainer {
         return weighted / Double(max(count, 1))
     }
 
-    /// Parameters then optimizer moments, in a fixed order.
-    private func checkpointSources(_ params: [(name: String, tensor: Tensor)], _ optimizer: AdamW)
+    /// Parameters then optimizer moments, in a fixed order (the SFT and RL checkpoints).
+    func checkpointSources(_ params: [(name: String, tensor: Tensor)], _ optimizer: AdamW)
         -> [(String, Checkpoint.Source)] {
         var out = params.map { ($0.name, Checkpoint.Source.tensor($0.tensor)) }
         let st = optimizer.state

@@ -1,0 +1,59 @@
+/// Teacher-forced scoring of completions (the RL stage): P prompts with G completions of L tokens
+/// each. Each prompt runs once and its completions attend to it (`Tape.prefixAttention`), so a
+/// step costs P·T + P·G·(L − 1) rows instead of P·G·(T + L); the logits equal those of the
+/// concatenated sequences through `forward` (tested).
+extension Llama {
+    /// Rows of the LM head input, the logits and the targets of every completion token.
+    public struct CompletionLogits {
+        /// `[P·G·L, V]`: row (c·L + j) predicts token j of completion c (c = p·G + g).
+        public let logits: Tensor
+        /// The completion tokens, flattened in the same order.
+        public let targets: [Int32]
+    }
+
+    /// Logits of every completion token given its prompt and the completion's earlier tokens.
+    ///
+    /// - prompts: P prompts (1...`maxLength` tokens each).
+    /// - completions: P·G completions, prompt p's at p·G ..< (p + 1)·G, all of the same length L ≥ 2.
+    /// Every op goes through `tape` (a non-recording tape builds no graph: the reference model).
+    public func completionLogits(tape: Tape, prompts: [[Int32]], completions: [[Int32]]) -> CompletionLogits {
+        let c = config
+        let P = prompts.count
+        precondition(P > 0 && completions.count % P == 0 && !completions.isEmpty,
+                     "completionLogits: \(completions.count) completions for \(P) prompts")
+        let G = completions.count / P, L = completions[0].count, S = L - 1
+        precondition(L >= 2 && completions.allSatisfy { $0.count == L }, "completionLogits: completions must share one length ≥ 2")
+        let lengths = prompts.map(\.count), T = lengths.max()!
+        precondition(lengths.allSatisfy { $0 >= 1 }, "completionLogits: empty prompt")
+        let tokens = prompts.flatMap { $0 + [Int32](repeating: 0, count: T - $0.count) }
+            + completions.flatMap { $0.prefix(S) }
+        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize }, "completionLogits: token id outside 0..<\(c.vocabSize)")
+        let positions = (0..<(P * T)).map { Int32($0 % T) }
+            + (0..<(P * G * S)).map { r in Int32(lengths[r / (G * S)] + r % S) }
+
+        var x = tape.embedding(tokenEmbedding, ids: tokens)                                 // [R, D]
+        for b in blocks {
+            let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)
+            let q = tape.rope(tape.matmul(h, b.wq, transposeB: true), heads: c.heads, positions: positions, base: c.ropeBase)
+            let k = tape.rope(tape.matmul(h, b.wk, transposeB: true), heads: c.kvHeads, positions: positions, base: c.ropeBase)
+            let v = tape.matmul(h, b.wv, transposeB: true)
+            let a = tape.prefixAttention(q: q, k: k, v: v, lengths: lengths, seq: T, group: G, suffix: S,
+                                         heads: c.heads, kvHeads: c.kvHeads)
+            x = tape.add(x, tape.matmul(a, b.wo, transposeB: true))
+            x = tape.add(x, feedForward(tape: tape, x, b))
+        }
+        // Token 0 of a completion is predicted by its prompt's last row, token j ≥ 1 by its own row j − 1.
+        let rows = (0..<(P * G)).flatMap { cIndex in
+            (0..<L).map { j in j == 0 ? (cIndex / G) * T + lengths[cIndex / G] - 1 : P * T + cIndex * S + j - 1 }
+        }
+        let hidden = tape.rmsNorm(tape.gatherRows(x, rows: rows), weight: outputNorm, eps: c.rmsEps)     // [P·G·L, D]
+        return CompletionLogits(logits: logits(tape: tape, hidden: hidden), targets: completions.flatMap { $0 })
+    }
+
+    /// A copy of this model's configuration and weights (no gradients): the RL stage's reference.
+    public func copy() throws -> Llama {
+        let twin = try Llama(zeros: config)
+        for (a, b) in zip(twin.parameters, parameters) { a.tensor.copy(from: b.tensor) }
+        return twin
+    }
+}

@@ -1,0 +1,332 @@
+import Foundation
+
+/// One RL prompt as the stage consumes it: prompt ids and the token sequence of its own target
+/// (the SID's tokens and what the trie appends after them), compared with each completion.
+public struct RLExample: Sendable, Hashable {
+    public var prompt: [Int32]
+    public var target: [Int]
+    public init(prompt: [Int32], target: [Int]) { (self.prompt, self.target) = (prompt, target) }
+}
+
+/// Rewards and advantages of one group of completions (the authors' `ranking` reward: exact
+/// match plus a rank penalty; group-normalised advantages).
+public enum GroupRewards {
+    /// Σ_{i<n} 1 / log2(i + 2): the rank term's normaliser for a group of n completions.
+    public static func rankNormaliser(_ n: Int) -> Double {
+        (0..<n).reduce(0) { $0 + 1 / log2(Double($1 + 2)) }
+    }
+
+    /// Per completion, in beam order (best first): 1 when it equals `target`; when the target is
+    /// in the group, a miss at rank r (0-based) adds −(1/log2(r + 2)) / Σ_{i<n} 1/log2(i + 2) and
+    /// a hit adds 0; when the target is not in the group every completion gets 0.
+    public static func rewards(_ completions: [[Int]], target: [Int]) -> [Double] {
+        let hit = completions.map { $0 == target }
+        guard hit.contains(true) else { return [Double](repeating: 0, count: completions.count) }
+        let z = rankNormaliser(completions.count)
+        return hit.enumerated().map { r, h in h ? 1 : -(1 / log2(Double(r + 2))) / z }
+    }
+
+    /// (R − mean) / (std + ε) with the unbiased standard deviation (n − 1); 0 for a group of one.
+    public static func advantages(_ rewards: [Double], epsilon: Double = 1e-4) -> [Double] {
+        let n = Double(rewards.count)
+        guard rewards.count > 1 else { return rewards.map { _ in 0 } }
+        let mean = rewards.reduce(0, +) / n
+        let std = (rewards.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
+        return rewards.map { ($0 - mean) / (std + epsilon) }
+    }
+}
+
+/// One row of the RL log (`train_log.csv` in the RL folder), one per optimizer step.
+public struct RLLogRow: Sendable, Codable, Equatable {
+    public var step: Int
+    public var epoch: Int
+    /// Mean reward over the step's completions.
+    public var meanReward: Double
+    /// Mean of the exact-match term over the completions (the authors' `rule_reward`).
+    public var exactMatch: Double
+    /// Fraction of prompts whose target is among their completions.
+    public var targetInGroup: Double
+    /// Mean k3 over completion tokens (each completion's token mean, then over completions).
+    public var kl: Double
+    public var loss: Double
+    public var learningRate: Double
+    public var gradNorm: Double
+    /// Wall time of the step, its validation included.
+    public var seconds: Double
+    /// Validation mean reward and HR@10 when this step validated.
+    public var validReward: Double?
+    public var validHR10: Double?
+}
+
+/// The rollout statistics of a set of prompts (validation).
+public struct RLValidation: Sendable, Codable, Equatable {
+    public var meanReward: Double
+    public var exactMatch: Double
+    /// Fraction of prompts whose target is among the first 10 completions.
+    public var hr10: Double
+}
+
+/// How an RL stage ended.
+public struct RLSummary: Sendable, Codable {
+    public var steps: Int
+    /// Summed step wall times (survives resumes).
+    public var wallSeconds: Double
+    public var prompts: Int
+    /// Validation before the first step (the SFT weights).
+    public var startValidation: RLValidation?
+    public var log: [RLLogRow]
+}
+
+extension Trainer {
+    /// The RL stage's last weights (what evaluation uses).
+    var policyURL: URL { runDirectory.appendingPathComponent("policy.tsrc") }
+    var startValidationURL: URL { runDirectory.appendingPathComponent("start_validation.json") }
+
+    /// The RL stage's random streams, forked from the seed after the SFT stage's two: the
+    /// title-history draw and the per-epoch prompt order.
+    public static func rlStreams(seed: UInt64) -> (sampling: SplitMix64, order: SplitMix64) {
+        var root = SplitMix64(seed: seed)
+        _ = root.fork(); _ = root.fork()
+        let sampling = root.fork()
+        return (sampling, root.fork())
+    }
+
+    /// GRPO from the weights in `policy` (the SFT run's best), under `config.rl`; leaves the last
+    /// step's weights in `policy`. Returns nil when stopped by `stepLimitThisInvocation`.
+    ///
+    /// Per optimizer step: `promptsPerStep` prompts in the epoch's seeded order; for each, the
+    /// constrained beam search over `trie` (width `completionsPerPrompt`, every beam kept) gives
+    /// the group; rewards and advantages per group; the reference model's log-probabilities (no
+    /// graph); the policy's teacher-forced logits with `Tape.policyLoss`, accumulated over
+    /// micro-batches of `promptsPerMicroBatch` prompts (mean over a completion's tokens, then over
+    /// the step's completions); clip, cosine schedule, AdamW (the SFT trainer's pieces). Every
+    /// `refSyncSteps` the reference moves toward the policy. The completions of this trie all end
+    /// at their EOS (SID, "\n", EOS), so every token is in the loss.
+    ///
+    /// Resumable: the checkpoint holds the policy, AdamW's moments, the reference weights, the
+    /// step, epoch, prompt cursor and the epoch's RNG state; a resumed stage ends bit-identical
+    /// to an uninterrupted one (tested).
+    @discardableResult
+    public func reinforce(_ policy: Llama, examples: [RLExample], valid: [RLExample], trie: PrefixTrie,
+                          configHash: String) throws -> RLSummary? {
+        guard let rl = config.rl else { throw TSRecError(.config(field: "rl", reason: "no RL stage configured")) }
+        guard !examples.isEmpty else { throw TSRecError(.config(field: "rl", reason: "no RL prompts")) }
+        guard let depth = trie.uniformLength, depth >= 2 else {
+            throw TSRecError(.config(field: "rl", reason: "the trie's sequences must share one length ≥ 2"))
+        }
+        guard rl.promptsPerStep > 0, rl.promptsPerMicroBatch > 0, rl.completionsPerPrompt > 0 else {
+            throw TSRecError(.config(field: "rl", reason: "prompts per step, per micro-batch and completions per prompt must be positive"))
+        }
+        let params = policy.parameters
+        let total = rl.totalSteps(promptCount: examples.count)
+        let schedule = LRSchedule(warmupSteps: rl.warmupSteps(total: total), totalSteps: total, peak: rl.learningRate, kind: .cosine)
+        let validEvery = rl.validationInterval(total: total)
+        var optimizer = AdamW(learningRate: rl.learningRate, weightDecay: rl.weightDecay)
+        let reference = try policy.copy()
+        let refParams = reference.parameters
+
+        // MARK: state: fresh, or from the last checkpoint
+        var state = Checkpoint.Header(configHash: configHash, step: 0, epoch: 0, cursor: 0,
+                                      epochRNG: Self.rlStreams(seed: config.seed).order, dropoutRNG: SplitMix64(seed: 0),
+                                      bestValidLoss: nil, evalsWithoutImprovement: 0, stopped: false,
+                                      optimizerStep: 0, tensorNames: [], tensorCounts: [])
+        var rows: [RLLogRow] = []
+        if FileManager.default.fileExists(atPath: checkpointURL.path) {
+            let (found, _) = try Checkpoint.readHeader(checkpointURL)
+            guard found.configHash == configHash else {
+                throw TSRecError(.checkpoint(path: checkpointURL.path, reason: "belongs to RL configuration \(found.configHash), not \(configHash)"),
+                                 hint: "delete \(runDirectory.path) to start this RL stage afresh")
+            }
+            var tensors = Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) })
+            for p in refParams { tensors["ref." + p.name] = p.tensor }
+            let (header, arrays) = try Checkpoint.load(checkpointURL, tensors: tensors)
+            state = header
+            optimizer.restore(AdamW.State(step: header.optimizerStep,
+                                          m: params.map { arrays["adam.m." + $0.name] ?? [] },
+                                          v: params.map { arrays["adam.v." + $0.name] ?? [] }))
+            rows = (try? RLLogCSV.read(logURL))?.filter { $0.step <= state.step } ?? []
+            log("rl: resumed from \(checkpointURL.lastPathComponent) at step \(state.step)/\(total)")
+        }
+
+        let G = rl.completionsPerPrompt
+        var scorer = LlamaBeamScorer(model: policy, promptCapacity: rl.maxPromptLength, depth: depth, width: G,
+                                     maxPrompts: max(1, rolloutPromptsPerBatch))
+        var startValidation = try? JSONDecoder().decode(RLValidation.self, from: Data(contentsOf: startValidationURL))
+        if startValidation == nil, !valid.isEmpty {
+            let v = try validate(&scorer, valid, trie: trie, width: G)
+            try AtomicFile.write(try Self.sortedJSON(v), to: startValidationURL)
+            log(String(format: "rl: start (SFT weights) validation reward %.4f HR@10 %.4f", v.meanReward, v.hr10))
+            startValidation = v
+        }
+
+        // MARK: the loop
+        var epochRNG = state.epochRNG
+        var order = Array(examples.indices).shuffled(using: &epochRNG)
+        var stepsThisInvocation = 0
+        let progress = ProgressBar(total: (total - state.step) * rl.promptsPerStep * G, label: "rl", unit: "rollouts")
+        while state.step < total {
+            let t0 = Date()
+            var batch: [Int] = []
+            for _ in 0..<rl.promptsPerStep {
+                if state.cursor == order.count {        // next epoch: its order comes from the RNG state after this one
+                    state.epoch += 1
+                    state.cursor = 0
+                    state.epochRNG = epochRNG
+                    order = Array(examples.indices).shuffled(using: &epochRNG)
+                }
+                batch.append(order[state.cursor])
+                state.cursor += 1
+            }
+            let stats = try step(policy: policy, reference: reference, scorer: &scorer, batch: batch.map { examples[$0] },
+                                 trie: trie, rl: rl)
+            let tensors = params.map(\.tensor)
+            let gradNorm = clipGradNorm(tensors, maxNorm: rl.gradClip)
+            guard gradNorm.isFinite else {
+                throw TSRecError(.numeric("RL gradient norm is \(gradNorm) at step \(state.step + 1)"), hint: "lower the RL learning rate")
+            }
+            let lr = schedule.lr(at: state.step)
+            optimizer.step(tensors, learningRate: lr)
+            for t in tensors { t.zeroGrad() }
+            state.step += 1
+            stepsThisInvocation += 1
+            if state.step % rl.refSyncSteps == 0 { Self.mix(reference: refParams, toward: params, alpha: rl.refSyncAlpha) }
+            var row = RLLogRow(step: state.step, epoch: state.epoch, meanReward: stats.meanReward, exactMatch: stats.exactMatch,
+                               targetInGroup: stats.targetInGroup, kl: stats.kl, loss: stats.loss, learningRate: Double(lr),
+                               gradNorm: Double(gradNorm), seconds: 0, validReward: nil, validHR10: nil)
+            if !valid.isEmpty && (state.step % validEvery == 0 || state.step == total) {
+                let v = try validate(&scorer, valid, trie: trie, width: G)
+                (row.validReward, row.validHR10) = (v.meanReward, v.hr10)
+            }
+            row.seconds = Date().timeIntervalSince(t0)
+            rows.append(row)
+            progress.note = String(format: "reward %.3f kl %.2e", row.meanReward, row.kl)
+            progress.advance(by: rl.promptsPerStep * G)
+            log(String(format: "rl step %d/%d reward %.4f exact %.4f in-group %.3f kl %.3e loss %.3e lr %.2e gnorm %.3f %.1fs%@",
+                       state.step, total, row.meanReward, row.exactMatch, row.targetInGroup, row.kl, row.loss, lr, gradNorm,
+                       row.seconds, row.validReward.map { String(format: " valid reward %.4f HR@10 %.4f", $0, row.validHR10!) } ?? ""))
+            if state.step % max(1, rl.checkpointInterval) == 0 || state.step == total {
+                state.optimizerStep = optimizer.state.step
+                try Checkpoint.save(state, tensors: checkpointSources(params, optimizer)
+                                        + refParams.map { ("ref." + $0.name, Checkpoint.Source.tensor($0.tensor)) },
+                                    to: checkpointURL)
+                try RLLogCSV.write(rows, to: logURL)
+            }
+            if let limit = stepLimitThisInvocation, stepsThisInvocation >= limit, state.step < total {
+                progress.finish()
+                return nil
+            }
+        }
+        progress.finish()
+
+        // MARK: end: the last weights are the result
+        try Checkpoint.save(state, tensors: params.map { ($0.name, .tensor($0.tensor)) }, to: policyURL)
+        let summary = RLSummary(steps: state.step, wallSeconds: rows.reduce(0) { $0 + $1.seconds }, prompts: examples.count,
+                                startValidation: startValidation, log: rows)
+        try AtomicFile.write(try Self.sortedJSON(summary), to: summaryURL)
+        return summary
+    }
+
+    /// Statistics of one RL step (its gradient is left in the policy's parameters).
+    struct RLStepStats { var meanReward, exactMatch, targetInGroup, kl, loss: Double }
+
+    /// Rollouts, rewards and advantages for `batch`, then the policy-gradient backward over
+    /// micro-batches of prompts. Every group must have the same size (the trie's sequence count
+    /// when it holds fewer than the beam width).
+    func step(policy: Llama, reference: Llama, scorer: inout LlamaBeamScorer, batch: [RLExample], trie: PrefixTrie,
+              rl: RLConfig) throws -> RLStepStats {
+        let groups = try beamSearch(&scorer, trie: trie, prompts: batch.map { $0.prompt.map(Int.init) }, width: rl.completionsPerPrompt)
+        let G = groups[0].count
+        precondition(G > 0 && groups.allSatisfy { $0.count == G }, "reinforce: groups of unequal size")
+        let completions = groups.map { $0.map(\.tokens) }
+        let rewards = zip(completions, batch).map { GroupRewards.rewards($0, target: $1.target) }
+        let advantages = rewards.map { GroupRewards.advantages($0) }
+        let L = completions[0][0].count, C = batch.count * G
+        let weight = 1 / Float(L * C)
+        var loss = 0.0, klSum = 0.0
+        for start in stride(from: 0, to: batch.count, by: rl.promptsPerMicroBatch) {
+            let part = start..<min(start + rl.promptsPerMicroBatch, batch.count)
+            let prompts = part.map { batch[$0].prompt }
+            let tokens = part.flatMap { p in completions[p].map { $0.map(Int32.init) } }
+            let adv = part.flatMap { p in advantages[p].flatMap { a in [Float](repeating: Float(a), count: L) } }
+            let refOut = reference.completionLogits(tape: Tape(recording: false), prompts: prompts, completions: tokens)
+            let refLogp = Tape.targetLogProbs(logits: refOut.logits, targets: refOut.targets)
+            let tape = Tape()
+            let out = policy.completionLogits(tape: tape, prompts: prompts, completions: tokens)
+            let pl = tape.policyLoss(logits: out.logits, targets: out.targets, advantages: adv, reference: refLogp,
+                                     weights: [Float](repeating: weight, count: out.targets.count), beta: rl.beta)
+            guard pl.loss.item.isFinite else { throw TSRecError(.numeric("RL loss is \(pl.loss.item)"), hint: "lower the RL learning rate") }
+            loss += Double(pl.loss.item)
+            klSum += pl.k3.reduce(0) { $0 + Double($1) }
+            tape.backward(from: pl.loss)
+        }
+        let allRewards = rewards.joined()
+        return RLStepStats(meanReward: allRewards.reduce(0, +) / Double(C),
+                           exactMatch: Double(zip(completions, batch).reduce(0) { n, g in n + g.0.filter { $0 == g.1.target }.count }) / Double(C),
+                           targetInGroup: Double(zip(completions, batch).filter { $0.0.contains($0.1.target) }.count) / Double(batch.count),
+                           kl: klSum / Double(L * C), loss: loss)
+    }
+
+    /// Rollouts over `examples` with the current policy: mean reward, exact-match rate and HR@10.
+    func validate(_ scorer: inout LlamaBeamScorer, _ examples: [RLExample], trie: PrefixTrie, width: Int) throws -> RLValidation {
+        var reward = 0.0, exact = 0.0, hits = 0, completions = 0
+        for start in stride(from: 0, to: examples.count, by: max(1, scorer.maxPrompts)) {
+            let chunk = examples[start..<min(start + scorer.maxPrompts, examples.count)]
+            let groups = try beamSearch(&scorer, trie: trie, prompts: chunk.map { $0.prompt.map(Int.init) }, width: width)
+            for (group, example) in zip(groups, chunk) {
+                let tokens = group.map(\.tokens)
+                reward += GroupRewards.rewards(tokens, target: example.target).reduce(0, +)
+                exact += Double(tokens.filter { $0 == example.target }.count)
+                if tokens.prefix(10).contains(example.target) { hits += 1 }
+                completions += tokens.count
+            }
+        }
+        return RLValidation(meanReward: reward / Double(max(completions, 1)), exactMatch: exact / Double(max(completions, 1)),
+                            hr10: Double(hits) / Double(max(examples.count, 1)))
+    }
+
+    /// ref ← α·π + (1 − α)·ref, parameter by parameter (trl's reference sync).
+    static func mix(reference: [(name: String, tensor: Tensor)], toward policy: [(name: String, tensor: Tensor)], alpha: Float) {
+        for (r, p) in zip(reference, policy) {
+            precondition(r.name == p.name && r.tensor.count == p.tensor.count, "mix: \(r.name) vs \(p.name)")
+            p.tensor.withUnsafeBufferPointer { src in
+                r.tensor.withUnsafeMutableBufferPointer { dst in
+                    for i in dst.indices { dst[i] = alpha * src[i] + (1 - alpha) * dst[i] }
+                }
+            }
+        }
+    }
+
+    static func sortedJSON<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(value)
+    }
+}
+
+/// The RL log as CSV, read back on resume.
+enum RLLogCSV {
+    static let header = ["step", "epoch", "mean_reward", "exact_match", "target_in_group", "kl", "loss", "lr", "grad_norm",
+                         "seconds", "valid_reward", "valid_hr10"]
+
+    static func write(_ rows: [RLLogRow], to url: URL) throws {
+        try CSV.write(header: header, rows: rows.map { r in
+            ["\(r.step)", "\(r.epoch)", "\(r.meanReward)", "\(r.exactMatch)", "\(r.targetInGroup)", "\(r.kl)", "\(r.loss)",
+             "\(r.learningRate)", "\(r.gradNorm)", "\(r.seconds)", CSV.cell(r.validReward), CSV.cell(r.validHR10)]
+        }, to: url)
+    }
+
+    static func read(_ url: URL) throws -> [RLLogRow] {
+        let table = try CSV.read(from: url)
+        guard table.header == header else {
+            throw TSRecError(.format(path: url.path, line: 1, field: "", reason: "unexpected RL-log header \(table.header)"))
+        }
+        return try table.rows.enumerated().map { i, f in
+            let d = f.map { Double($0) }
+            guard f.count == header.count, let step = Int(f[0]), let epoch = Int(f[1]), let reward = d[2], let exact = d[3],
+                  let inGroup = d[4], let kl = d[5], let loss = d[6], let lr = d[7], let g = d[8], let s = d[9]
+            else { throw TSRecError(.format(path: url.path, line: i + 2, field: "", reason: "malformed RL-log row")) }
+            return RLLogRow(step: step, epoch: epoch, meanReward: reward, exactMatch: exact, targetInGroup: inGroup, kl: kl,
+                            loss: loss, learningRate: lr, gradNorm: g, seconds: s, validReward: d[10], validHR10: d[11])
+        }
+    }
+}
