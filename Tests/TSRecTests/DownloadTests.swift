@@ -244,6 +244,7 @@ struct HalfThenFail: AsyncBufferedSequence, Sendable {
             process.executableURL = bin
             process.arguments = ["data", "fetch", "office", "--mirror", server.url("stall").absoluteString, "--quiet"]
             process.environment = ["TSREC_CACHE": dir.path, "PATH": "/usr/bin:/bin"]
+                .merging(FaultInjectionTests.sanitizerEnvironment) { a, _ in a }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()

@@ -240,6 +240,13 @@ import Testing
 
     struct Outcome { var status: Int32; var stdout: String; var stderr: String }
 
+    /// The sanitizer settings of `make sanitize` (suppressions, report files), passed on to the
+    /// child processes these tests start: without them a child under ASan reports the runtime's
+    /// known leaks on stderr and LeakSanitizer replaces the exit status the test checks.
+    static var sanitizerEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { ["ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS", "TSREC_SANITIZER"].contains($0.key) }
+    }
+
     /// Runs `program arguments` (through `sh -c` when `shell` is given, e.g. a ulimit first).
     static func run(_ bin: URL, _ arguments: [String], environment: [String: String], shell: String? = nil) throws -> Outcome {
         let p = Process()
@@ -251,6 +258,7 @@ import Testing
             p.arguments = arguments
         }
         p.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+            .merging(sanitizerEnvironment) { a, _ in a }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
