@@ -84,13 +84,7 @@ extension Tape {
         precondition(targets.count == N && advantages.count == N && reference.count == N && weights.count == N,
                      "policyLoss: \(N) rows, \(targets.count) targets, \(advantages.count) advantages, \(reference.count) reference values, \(weights.count) weights")
         for t in targets { precondition(t >= 0 && Int(t) < V, "policyLoss: target \(t) outside vocabulary of \(V)") }
-        let stats = Tensor(uninitialized: [2, N], requiresGrad: false)     // logp, lse
-        targets.withUnsafeBufferPointer { tp in
-            guard let tp = tp.baseAddress else { return }
-            withPointers(stats, logits) { stats, logits in
-                Kernels.targetLogProbs(logp: stats, lse: stats + N, logits: logits, targets: tp, n: N, v: V)
-            }
-        }
+        let stats = targetLogProbStats(logits: logits, targets: targets)     // [2, N]: logp, lse
         let logp = Array(stats.array.prefix(N))
         let k3 = (0..<N).map { k3Estimate(policy: logp[$0], reference: reference[$0]) }
         var total = 0.0
@@ -101,6 +95,28 @@ extension Tape {
         let coefPerUnit = (0..<N).map { n in
             weights[n] * (-advantages[n] + beta * (1 - Foundation.exp(reference[n] - logp[n])))
         }
+        recordTargetLogProbBackward(loss: y, logits: logits, stats: stats, targets: targets, coefPerUnit: coefPerUnit)
+        return PolicyLoss(loss: y, logProbs: logp, k3: k3)
+    }
+
+    /// The [2, N] table (log-probability of each row's target, log-sum-exp of the row) that the
+    /// token-level losses over `[N, V]` logits are built from.
+    func targetLogProbStats(logits: Tensor, targets: [Int32]) -> Tensor {
+        let (N, V) = logits.dims2()
+        let stats = Tensor(uninitialized: [2, N], requiresGrad: false)     // logp, lse
+        targets.withUnsafeBufferPointer { tp in
+            guard let tp = tp.baseAddress else { return }
+            withPointers(stats, logits) { stats, logits in
+                Kernels.targetLogProbs(logp: stats, lse: stats + N, logits: logits, targets: tp, n: N, v: V)
+            }
+        }
+        return stats
+    }
+
+    /// Records the backward of a scalar loss `y` that depends on the logits only through the
+    /// target log-probabilities l_n: dL/dl_n = coefPerUnit[n] · dy, then through the log-softmax.
+    func recordTargetLogProbBackward(loss y: Tensor, logits: Tensor, stats: Tensor, targets: [Int32], coefPerUnit: [Float]) {
+        let N = targets.count, V = logits.dims2().1
         record {
             guard let dy = y.withAccumulatedGrad({ $0[0] }) else { return }
             let coef = coefPerUnit.map { $0 * dy }
@@ -115,7 +131,6 @@ extension Tape {
                 }
             }
         }
-        return PolicyLoss(loss: y, logProbs: logp, k3: k3)
     }
 
     /// log softmax(z)[t] per row without a graph (the reference model's values): `[N, V]` → `[N]`.
@@ -123,13 +138,7 @@ extension Tape {
         let (N, V) = logits.dims2()
         precondition(targets.count == N, "targetLogProbs: \(targets.count) targets for \(N) rows")
         for t in targets { precondition(t >= 0 && Int(t) < V, "targetLogProbs: target \(t) outside vocabulary of \(V)") }
-        let stats = Tensor(uninitialized: [2, N], requiresGrad: false)
-        targets.withUnsafeBufferPointer { tp in
-            guard let tp = tp.baseAddress else { return }
-            withPointers(stats, logits) { stats, logits in
-                Kernels.targetLogProbs(logp: stats, lse: stats + N, logits: logits, targets: tp, n: N, v: V)
-            }
-        }
+        let stats = Tape(recording: false).targetLogProbStats(logits: logits, targets: targets)
         return Array(stats.array.prefix(N))
     }
 }

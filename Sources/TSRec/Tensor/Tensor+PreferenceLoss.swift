@@ -58,13 +58,7 @@ extension Tape {
                      "softmaxDPOLoss: the groups must cover the \(S) answers once each")
         precondition(!groups.isEmpty, "softmaxDPOLoss: no groups")
 
-        let stats = Tensor(uninitialized: [2, N], requiresGrad: false)     // logp, lse
-        targets.withUnsafeBufferPointer { tp in
-            guard let tp = tp.baseAddress else { return }
-            withPointers(stats, logits) { stats, logits in
-                Kernels.targetLogProbs(logp: stats, lse: stats + N, logits: logits, targets: tp, n: N, v: V)
-            }
-        }
+        let stats = targetLogProbStats(logits: logits, targets: targets)     // [2, N]: logp, lse
         let logp = Array(stats.array.prefix(N))
         var summed = [Double](repeating: 0, count: S)
         for n in 0..<N { summed[sequenceOfToken[n]] += Double(logp[n]) }
@@ -90,20 +84,7 @@ extension Tape {
         let result = PreferenceLoss(loss: y, margins: margin.map(Float.init), chosenFirst: chosenFirst)
         guard y.requiresGrad, N > 0 else { return result }
         let coefPerUnit = (0..<N).map { Float(dMargin[sequenceOfToken[$0]]) }
-        record {
-            guard let dy = y.withAccumulatedGrad({ $0[0] }) else { return }
-            let coef = coefPerUnit.map { $0 * dy }
-            targets.withUnsafeBufferPointer { tp in
-                coef.withUnsafeBufferPointer { cp in
-                    logits.withGradPointer { dlogits in
-                        withPointers(logits, stats) { logits, stats in
-                            Kernels.targetLogProbsBackward(dlogits: dlogits, logits: logits, lse: stats + N,
-                                                           targets: tp.baseAddress!, coef: cp.baseAddress!, n: N, v: V)
-                        }
-                    }
-                }
-            }
-        }
+        recordTargetLogProbBackward(loss: y, logits: logits, stats: stats, targets: targets, coefPerUnit: coefPerUnit)
         return result
     }
 }
