@@ -159,7 +159,14 @@ public struct Trainer {
             let targets = stepBatches.reduce(0) { $0 + $1.targetCount }
             let tokens = stepBatches.reduce(0) { $0 + $1.batch * $1.seq }
             let tensors = params.map(\.tensor)
+            // With several ranks: ms waiting for the slowest rank, then ms of the all-reduce itself
+            // (a barrier first separates the two; it costs microseconds against the step).
+            var sync: (wait: Double, reduce: Double)?
             if comm.isParallel {
+                let w0 = Date()
+                comm.barrier()
+                let r0 = Date()
+                defer { sync = (r0.timeIntervalSince(w0) * 1000, Date().timeIntervalSince(r0) * 1000) }
                 loss = try sumOverRanks(tensors, loss: loss, localTargets: mine.reduce(0) { $0 + stepBatches[$1].targetCount },
                                         expectedTargets: targets, step: state.step + 1)
             }
@@ -194,9 +201,10 @@ public struct Trainer {
             // One line per step (logs are data; the same row goes to train_log.csv), with an ETA.
             let elapsed = Date().timeIntervalSince(started)
             let eta = elapsed / Double(state.step - firstStep) * Double(total - state.step)
-            log(String(format: "step %d/%d loss %.4f lr %.2e gnorm %.2f tok/s %.0f ms %.0f%@ eta %@",
+            log(String(format: "step %d/%d loss %.4f lr %.2e gnorm %.2f tok/s %.0f ms %.0f%@%@ eta %@",
                        state.step, total, row.loss, lr, gradNorm, Double(tokens) / stepSeconds,
-                       row.milliseconds, row.validLoss.map { String(format: " val %.4f", $0) } ?? "",
+                       row.milliseconds, sync.map { String(format: " wait-ms %.0f allreduce-ms %.0f", $0.wait, $0.reduce) } ?? "",
+                       row.validLoss.map { String(format: " val %.4f", $0) } ?? "",
                        formatDuration(eta)))
             if comm.isParallel && (state.step % max(1, parameterCheckInterval) == 0 || state.step == total) {
                 try comm.checkSame(Self.stateHash(params, state), what: "parameters after step \(state.step)")
