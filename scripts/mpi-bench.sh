@@ -4,15 +4,16 @@
 #
 #   scripts/mpi-bench.sh [REPEATS] [THREADS]          (defaults 2 and 2)
 #
-# Each trial is `tsrec run --train-only` of the quick profile's model (all 30 layers) for STEPS
-# steps of BATCH sequences (micro-batches of 16) into a fresh results folder; the two
+# Each trial is `tsrec run --train-only` of the smoke profile with all 30 layers (SmolLM2-135M
+# whole; micro-batches of 8, validation on 32 rows at the end) for STEPS steps of BATCH sequences,
+# into a fresh results folder; the two
 # configurations alternate (A B A B …) so that a job sharing the machine weighs on both alike.
 # Reported per trial: the median tokens/s of steps 2..STEPS (step 1 warms caches), from the
 # `step` log lines (tokens of the whole global batch / the step's wall time, validation excluded).
 # Writes $WORK/bench.csv and prints it.
 #
 # Environment: BIN, WORK (default /tmp/tsrec-mpi-bench, emptied first), STEPS (default 4),
-# BATCH (default 64), MPIRUN (default mpirun).
+# BATCH (default 32: 4 micro-batches per step, 2 per rank at np 2), MPIRUN (default mpirun).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPEATS=${1:-2}
@@ -20,12 +21,12 @@ THREADS=${2:-2}
 BIN=${BIN:-$(swift build -c release -Xswiftc -enable-testing --show-bin-path 2>/dev/null)}
 WORK=${WORK:-/tmp/tsrec-mpi-bench}
 STEPS=${STEPS:-4}
-BATCH=${BATCH:-64}
+BATCH=${BATCH:-32}
 MPIRUN=${MPIRUN:-mpirun}
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-$(scripts/openblas-coretype.sh)}
 mpiflags=(--oversubscribe --bind-to none)
 [ "$(id -u)" -eq 0 ] && mpiflags+=(--allow-run-as-root)
-args=(run --profile quick --method TS-Rec-SFT --steps "$STEPS" --batch "$BATCH" --train-only)
+args=(run --profile smoke --layers 30 --method TS-Rec-SFT --steps "$STEPS" --batch "$BATCH" --train-only)
 rm -rf "$WORK" && mkdir -p "$WORK"
 echo "trial,layout,ranks,threads_per_rank,median_tok_s,steps,started" > "$WORK/bench.csv"
 
@@ -47,7 +48,8 @@ for i in $(seq 1 "$REPEATS"); do
             ranks=$THREADS; per=1
         fi || { tail "$out.log"; echo "mpi-bench: trial $layout-$i failed" >&2; exit 1; }
         echo "$i,$layout,$ranks,$per,$(median_tok_s "$out.log"),$(grep -c '^step' "$out.log"),$started" | tee -a "$WORK/bench.csv"
-        rm -rf "$out"                                # 0.5 GB of checkpoints per trial
+        cp "$(ls -d "$out"/runs/*/*/ | head -1)/train_log.csv" "$out-train_log.csv"
+        rm -rf "$out"                                # 1.6 GB of checkpoints per trial
     done
 done
 cat "$WORK/bench.csv"

@@ -351,3 +351,14 @@ private func temporaryDirectory() -> URL {
         #expect(throws: Never.self) { try SingleProcess().checkSame(h, what: "one rank") }
     }
 }
+
+extension DataParallelTests {
+    /// The row-parallel kernels use at most `OPENBLAS_NUM_THREADS` threads (the threads per rank).
+    @Test func kernelThreadsFollowOpenBLASThreads() {
+        #expect(Kernels.threadCount(environment: [:], cores: 2) == 2)
+        #expect(Kernels.threadCount(environment: ["OPENBLAS_NUM_THREADS": "1"], cores: 2) == 1)
+        #expect(Kernels.threadCount(environment: ["OPENBLAS_NUM_THREADS": "4"], cores: 2) == 2)
+        #expect(Kernels.threadCount(environment: ["OPENBLAS_NUM_THREADS": "0"], cores: 2) == 2)
+        #expect(Kernels.threadCount(environment: [:], cores: 64) == 8)
+    }
+}
