@@ -55,7 +55,8 @@ public struct Pipeline {
     public var evalPromptsPerBatch = 8
     /// The ranks this run is spread over: training takes a share of every step per rank and
     /// evaluation a share of the test rows (docs/mpi.md); rank 0 alone writes files and logs.
-    /// Not part of the configuration: results do not depend on it (tested).
+    /// Not part of the configuration or its hash: losses agree with one process's within fp32
+    /// rounding and predictions are identical (`scripts/mpi-equivalence.sh`, in `make test`).
     public let communicator: any Communicator
 
     /// `communicator` defaults to this process's (`Launch.communicator`: MPI's world under

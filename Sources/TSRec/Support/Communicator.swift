@@ -76,7 +76,7 @@ public func parameterHash(_ tensors: [Tensor]) -> UInt64 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     for t in tensors {
         t.withUnsafeBufferPointer { v in
-            // 4 independent lanes so the loop is not one long dependency chain (~4× faster).
+            // 4 independent lanes, so the loop is not one long chain of dependent multiplies.
             var lanes: (UInt64, UInt64, UInt64, UInt64) = (h, h ^ 1, h ^ 2, h ^ 3)
             let prime: UInt64 = 0x100_0000_01b3
             var i = 0

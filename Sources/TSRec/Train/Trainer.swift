@@ -55,8 +55,8 @@ public struct Trainer {
     /// ranks before the update, and rank 0 alone writes and logs (docs/mpi.md).
     public var communicator: any Communicator = SingleProcess()
     /// With several ranks: optimizer steps between checks that the parameters are identical on
-    /// every rank (also checked at the start and the end). A check hashes every weight once
-    /// (~0.1 s for SmolLM2-135M), against a step of seconds.
+    /// every rank (also checked at the start and the end). A check hashes every weight once:
+    /// one pass over memory, against a step that multiplies every weight thousands of times.
     public var parameterCheckInterval = 10
 
     public init(config: ExperimentConfig, runDirectory: URL) {
