@@ -107,10 +107,9 @@ extension Trainer {
     /// step, epoch, prompt cursor and the epoch's RNG state; a resumed stage ends bit-identical
     /// to an uninterrupted one (tested).
     ///
-    /// With several ranks (`communicator`): rollout chunks (`rolloutPromptsPerBatch` prompts, the
-    /// one-process chunks) and the loss's micro-batches are shared round robin, completions are
-    /// gathered on every rank, gradients and statistics summed (`rollouts`, `step`); rank 0
-    /// alone writes and logs (docs/mpi.md).
+    /// With several ranks (`communicator`) every rank runs the whole stage, redundantly and
+    /// identically (it is deterministic), and rank 0 alone writes and logs: the stage is not
+    /// data-parallel yet (docs/mpi.md), it only keeps the ranks' weights equal for evaluation.
     @discardableResult
     public func reinforce(_ policy: Llama, examples: [RLExample], valid: [RLExample], trie: PrefixTrie,
                           configHash: String) throws -> RLSummary? {
@@ -159,11 +158,6 @@ extension Trainer {
         var scorer = LlamaBeamScorer(model: policy, promptCapacity: rl.maxPromptLength, depth: depth, width: G,
                                      maxPrompts: max(1, rolloutPromptsPerBatch))
         var startValidation = try? JSONDecoder().decode(RLValidation.self, from: Data(contentsOf: startValidationURL))
-        if communicator.isParallel {     // rank 0's file decides: validation is a collective
-            let bytes = communicator.broadcast(startValidation.flatMap { try? Self.sortedJSON($0) }.map { Array($0) } ?? [])
-            startValidation = bytes.isEmpty ? nil : try JSONDecoder().decode(RLValidation.self, from: Data(bytes))
-        }
-        try communicator.checkSame(Trainer.stateHash(params, state), what: "RL weights and prompt position at step \(state.step)")
         if startValidation == nil, !valid.isEmpty {
             let v = try validate(&scorer, valid, trie: trie, width: G)
             if writes { try AtomicFile.write(try Self.sortedJSON(v), to: startValidationURL) }
@@ -190,13 +184,9 @@ extension Trainer {
                 batch.append(order[state.cursor])
                 state.cursor += 1
             }
-            var stats = try step(policy: policy, reference: reference, scorer: &scorer, batch: batch.map { examples[$0] },
+            let stats = try step(policy: policy, reference: reference, scorer: &scorer, batch: batch.map { examples[$0] },
                                  trie: trie, rl: rl)
             let tensors = params.map(\.tensor)
-            if communicator.isParallel {
-                let sums = sumGradientsOverRanks(tensors, with: [stats.loss, stats.kl])
-                (stats.loss, stats.kl) = (sums[0], sums[1])
-            }
             let gradNorm = clipGradNorm(tensors, maxNorm: rl.gradClip)
             guard gradNorm.isFinite else {
                 throw TSRecError(.numeric("RL gradient norm is \(gradNorm) at step \(state.step + 1)"), hint: "lower the RL learning rate")
@@ -207,9 +197,6 @@ extension Trainer {
             state.step += 1
             stepsThisInvocation += 1
             if state.step % rl.refSyncSteps == 0 { Self.mix(reference: refParams, toward: params, alpha: rl.refSyncAlpha) }
-            if communicator.isParallel && (state.step % max(1, parameterCheckInterval) == 0 || state.step == total) {
-                try communicator.checkSame(Trainer.stateHash(params, state), what: "RL weights after step \(state.step)")
-            }
             var row = RLLogRow(step: state.step, epoch: state.epoch, meanReward: stats.meanReward, exactMatch: stats.exactMatch,
                                targetInGroup: stats.targetInGroup, kl: stats.kl, loss: stats.loss, learningRate: Double(lr),
                                gradNorm: Double(gradNorm), seconds: 0, validReward: nil, validHR10: nil)
@@ -255,17 +242,16 @@ extension Trainer {
     /// when it holds fewer than the beam width).
     func step(policy: Llama, reference: Llama, scorer: inout LlamaBeamScorer, batch: [RLExample], trie: PrefixTrie,
               rl: RLConfig) throws -> RLStepStats {
-        let completions = try rollouts(&scorer, trie: trie, prompts: batch.map { $0.prompt.map(Int.init) },
-                                       width: rl.completionsPerPrompt)
-        let G = completions[0].count
-        precondition(G > 0 && completions.allSatisfy { $0.count == G }, "reinforce: groups of unequal size")
+        let groups = try beamSearch(&scorer, trie: trie, prompts: batch.map { $0.prompt.map(Int.init) }, width: rl.completionsPerPrompt)
+        let G = groups[0].count
+        precondition(G > 0 && groups.allSatisfy { $0.count == G }, "reinforce: groups of unequal size")
+        let completions = groups.map { $0.map(\.tokens) }
         let rewards = zip(completions, batch).map { GroupRewards.rewards($0, target: $1.target) }
         let advantages = rewards.map { GroupRewards.advantages($0) }
         let L = completions[0][0].count, C = batch.count * G
         let weight = 1 / Float(L * C)
         var loss = 0.0, klSum = 0.0
-        let starts = Array(stride(from: 0, to: batch.count, by: rl.promptsPerMicroBatch))
-        for start in communicator.share(of: starts.count).map({ starts[$0] }) {       // this rank's micro-batches
+        for start in stride(from: 0, to: batch.count, by: rl.promptsPerMicroBatch) {
             let part = start..<min(start + rl.promptsPerMicroBatch, batch.count)
             let prompts = part.map { batch[$0].prompt }
             let tokens = part.flatMap { p in completions[p].map { $0.map(Int32.init) } }
@@ -285,32 +271,13 @@ extension Trainer {
         return RLStepStats(meanReward: allRewards.reduce(0, +) / Double(C),
                            exactMatch: Double(zip(completions, batch).reduce(0) { n, g in n + g.0.filter { $0 == g.1.target }.count }) / Double(C),
                            targetInGroup: Double(zip(completions, batch).filter { $0.0.contains($0.1.target) }.count) / Double(batch.count),
-                           kl: klSum / Double(L * C), loss: loss)       // loss and kl: this rank's part (summed by the caller)
-    }
-
-    /// Constrained beam search over `prompts` in chunks of `scorer.maxPrompts` (the chunks
-    /// `beamSearch` makes in one process), chunk c on rank c mod size; every rank returns every
-    /// prompt's completions (token sequences, best first), in order.
-    func rollouts(_ scorer: inout LlamaBeamScorer, trie: PrefixTrie, prompts: [[Int]], width: Int) throws -> [[[Int]]] {
-        let comm = communicator
-        guard comm.isParallel else { return try beamSearch(&scorer, trie: trie, prompts: prompts, width: width).map { $0.map(\.tokens) } }
-        let size = max(1, scorer.maxPrompts)
-        let chunks = stride(from: 0, to: prompts.count, by: size).map { Array(prompts[$0 ..< min($0 + size, prompts.count)]) }
-        var mine: [[[[Int]]]] = []                                   // [my chunks][prompt][completion][token]
-        for c in comm.share(of: chunks.count) {
-            mine.append(try beamSearch(&scorer, trie: trie, prompts: chunks[c], width: width).map { $0.map(\.tokens) })
-        }
-        let byRank = try comm.allGather(Array(JSONEncoder().encode(mine))).map {
-            try JSONDecoder().decode([[[[Int]]]].self, from: Data($0))
-        }
-        return chunks.indices.flatMap { c in byRank[c % comm.size][c / comm.size] }
+                           kl: klSum / Double(L * C), loss: loss)
     }
 
     /// Rollouts over `examples` with the current policy: mean reward, exact-match rate and HR@10.
     func validate(_ scorer: inout LlamaBeamScorer, _ examples: [RLExample], trie: PrefixTrie, width: Int) throws -> RLValidation {
         var reward = 0.0, exact = 0.0, hits = 0, completions = 0
-        let starts = Array(stride(from: 0, to: examples.count, by: max(1, scorer.maxPrompts)))
-        for start in communicator.share(of: starts.count).map({ starts[$0] }) {          // this rank's chunks
+        for start in stride(from: 0, to: examples.count, by: max(1, scorer.maxPrompts)) {
             let chunk = examples[start..<min(start + scorer.maxPrompts, examples.count)]
             let groups = try beamSearch(&scorer, trie: trie, prompts: chunk.map { $0.prompt.map(Int.init) }, width: width)
             for (group, example) in zip(groups, chunk) {
@@ -320,10 +287,6 @@ extension Trainer {
                 if tokens.prefix(10).contains(example.target) { hits += 1 }
                 completions += tokens.count
             }
-        }
-        if communicator.isParallel {
-            let s = communicator.sum([reward, exact, Double(hits), Double(completions)])
-            (reward, exact, hits, completions) = (s[0], s[1], Int(s[2]), Int(s[3]))
         }
         return RLValidation(meanReward: reward / Double(max(completions, 1)), exactMatch: exact / Double(max(completions, 1)),
                             hr10: Double(hits) / Double(max(examples.count, 1)))
