@@ -19,6 +19,23 @@ ifneq ($(CORETYPE),)
 export OPENBLAS_CORETYPE := $(CORETYPE)
 endif
 
+# MPI=N runs table2, smoke, ablations and seeds under `mpirun -np N` (docs/mpi.md):
+# data-parallel training and sharded evaluation, rank 0 writes. OPENBLAS_NUM_THREADS is the
+# threads per rank (default 1 under MPI); HOSTFILE=hosts spreads the ranks over machines;
+# MPIFLAGS adds launcher options. Without MPI every target runs one process, as always.
+MPI ?=
+MPIRUN ?= mpirun
+HOSTFILE ?=
+MPIFLAGS ?=
+ifneq ($(MPI),)
+export OPENBLAS_NUM_THREADS ?= 1
+# as root Open MPI needs --allow-run-as-root; --bind-to none: a rank's OpenBLAS threads may use
+# more than one core (Open MPI binds each rank to one core by default for np <= 2)
+LAUNCH = $(MPIRUN) -np $(MPI) --oversubscribe --bind-to none $(if $(filter 0,$(shell id -u)),--allow-run-as-root) \
+	$(if $(HOSTFILE),--hostfile $(HOSTFILE)) -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x PROFILE \
+	$(foreach v,TSREC_RESULTS TSREC_FIGURES TSREC_MIRROR TSREC_ROOT REPORT_ONLY,$(if $($(v)),-x $(v))) $(MPIFLAGS)
+endif
+
 # The offline mirror of the benchmark archives, when this checkout sits beside shared/.
 TSREC_MIRROR ?= $(firstword $(wildcard ../shared/data/amazon18))
 export TSREC_MIRROR
@@ -64,6 +81,9 @@ test: model data
 	grep -q '^# seeds: 42 7$$' $(SMOKE_DIR)/figures/seeds-smoke-seeds.csv && test -s $(SMOKE_DIR)/figures/seeds-smoke-paired.png
 	grep -q ',TS-Rec-SFT seed 7,TS-Rec-SFT seed 42,HR@10,' $(SMOKE_DIR)/figures/seeds-smoke-seed-noise.csv
 	$(SWIFT) test $(SWIFTFLAGS) --skip-build
+	@# data-parallel equivalence (docs/mpi.md): mpirun -np 2 x 1 thread (killed once and resumed)
+	@# against one process x 1 thread: same losses (fp32 tolerance), same predictions
+	BIN=$(BIN) scripts/mpi-equivalence.sh
 
 # Sanitizers, each in its own build folder (a full rebuild, release like the tests). Reports go to
 # files under <folder>/reports (from every process: tests, table2, their threads); the target
@@ -110,22 +130,22 @@ bench: model
 	$(BIN)/tsrec-bench
 
 table2: model data
-	$(BIN)/table2 --profile $(PROFILE)
+	$(LAUNCH) $(BIN)/table2 --profile $(PROFILE)
 
 baselines: data
 	$(BIN)/baselines --profile $(PROFILE)
 
 ABLATIONS := ablation-no-sainit ablation-no-tsalign ablation-init
 ablations: model data
-	for a in $(ABLATIONS); do $(BIN)/$$a --profile $(PROFILE) || exit 1; done
+	for a in $(ABLATIONS); do $(LAUNCH) $(BIN)/$$a --profile $(PROFILE) || exit 1; done
 
 # TS-Rec vs MiniOneRec-SFT over training seeds: make seeds SEEDS=42,43,44
 SEEDS ?= 42,43,44
 seeds: model data
-	$(BIN)/seeds --profile $(PROFILE) --seeds $(SEEDS)
+	$(LAUNCH) $(BIN)/seeds --profile $(PROFILE) --seeds $(SEEDS)
 
 smoke: model data
-	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(BIN)/table2 --profile smoke
+	TSREC_RESULTS=$(SMOKE_DIR) TSREC_FIGURES=$(SMOKE_DIR)/figures $(LAUNCH) $(BIN)/table2 --profile smoke
 
 sz:
 	@find Sources Tools Reproductions Tests -name '*.swift' -o -name '*.cpp' | xargs wc -l | sort -n

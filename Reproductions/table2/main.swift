@@ -22,21 +22,24 @@ Launch.run("table2") {
     var results: [RunResult] = []
     var skipped: [(dataset: String, reason: String)] = []
     var pending: [String] = []
+    // Under mpirun (`make table2 MPI=N`) the LLM rows run on every rank (data-parallel training,
+    // sharded evaluation); the popularity floor, the baselines and the report on rank 0 alone.
+    let root = context.communicator.isRoot
     for benchmark in Benchmark.all where context.datasets?.contains(benchmark.name) ?? true {
         let dataset = try Dataset.load(benchmark, paths: context.paths)
         if let reason = dataset.reasonCannotTrain {
             skipped.append((benchmark.name, reason))
-            print("skip \(benchmark.name): \(reason)")
+            if root { print("skip \(benchmark.name): \(reason)") }
             continue
         }
 
         // MARK: Popularity floor (most popular train targets)
-        results.append(try .popularity(dataset, context.config(dataset: benchmark.name), runsDirectory: context.paths.runs))
+        if root { results.append(try .popularity(dataset, context.config(dataset: benchmark.name), runsDirectory: context.paths.runs)) }
 
         // MARK: Traditional and generative baselines, same splits and metrics (Baselines/)
         let recData = try RecData(dataset)
         let budget = BaselineBudget.of(context.profile), seed = context.seed ?? 42
-        for method in BaselineMethod.allCases where method != .popularity {
+        for method in BaselineMethod.allCases where method != .popularity && root {
             guard let b = try BaselineSuite.result(method, data: recData, budget: budget, seed: seed,
                                                    runsDirectory: context.paths.runs, reportOnly: context.reportOnly) else {
                 pending.append("\(benchmark.name) \(method.rawValue)")
@@ -59,6 +62,7 @@ Launch.run("table2") {
     }
 
     // MARK: - Report: table, comparison with reported numbers, figure
+    guard root else { return }
     var report = ResultsReport(name: "table2", results: results, skipped: skipped, context: context)
     report.pending = pending
     try report.write()

@@ -262,3 +262,103 @@ private func temporaryDirectory() -> URL {
         #expect(throws: TSRecError.self) { try office.tokenSemantics(source: .dataset, paths: paths, log: { _ in }) }
     }
 }
+
+/// Data-parallel training (docs/mpi.md), with the ranks simulated one after the other in this
+/// process: each rank's share of a step, weighted from the whole step, must sum to the one-process
+/// gradient, and the tempting alternatives (each rank normalising by its own tokens and the ranks
+/// averaged, as a plain DDP mean does; a different split of the step) must not, so the check can
+/// fail. The `mpirun -np 2` run against one process is `scripts/mpi-equivalence.sh` (`make test`).
+@Suite struct DataParallelTests {
+    /// Rank r's gradient (flattened over the parameters) and loss for its share of `batches`.
+    private func rankGradient(_ batches: [SFTBatch], indices: [Int], weights: [Double]? = nil) throws -> (Double, [Float]) {
+        let model = BigramModel(vocab: 13, dim: 5, seed: 4)
+        let trainer = Trainer(config: toyConfig(), runDirectory: FileManager.default.temporaryDirectory)
+        var loss = 0.0
+        if let weights {            // a hand-made weighting, to show the check notices it
+            for i in indices {
+                let tape = Tape()
+                let l = model.loss(tape: tape, batch: batches[i])
+                loss += Double(l.item) * weights[i]
+                tape.backward(from: l, seed: Float(weights[i]))
+            }
+        } else {
+            loss = try trainer.accumulateGradients(model, batches, averaging: .responseTokens, step: 1, only: indices)
+        }
+        return (loss, model.namedParameters.flatMap(\.tensor.gradArray))
+    }
+
+    private func sumOverRanks(_ parts: [(Double, [Float])]) -> (Double, [Float]) {
+        parts.dropFirst().reduce(parts[0]) { acc, p in (acc.0 + p.0, zip(acc.1, p.1).map { $0 + $1 }) }
+    }
+
+    /// Worst |a − b| over max(|a|): the gradients' disagreement relative to their scale.
+    private func relativeExcess(_ a: [Float], _ b: [Float]) -> Float {
+        zip(a, b).map { abs($0 - $1) }.max()! / a.map { abs($0) }.max()!
+    }
+
+    @Test(arguments: [2, 3, 4]) func ranksSumToTheOneProcessStep(ranks: Int) throws {
+        let samples = toySamples(count: 24, vocab: 13, seed: 31)
+        // 6 micro-batches of unequal sizes, so response-token counts differ between ranks
+        let cuts = [0, 1, 4, 8, 9, 15, 24]
+        let batches = (0..<6).map { SFTBatch(Array(samples[cuts[$0]..<cuts[$0 + 1]])) }
+        let (oneLoss, one) = try rankGradient(batches, indices: Array(batches.indices))
+        let (loss, summed) = sumOverRanks(try (0..<ranks).map { r in
+            try rankGradient(batches, indices: SingleProcess.share(of: batches.count, rank: r, size: ranks))
+        })
+        #expect(abs(loss - oneLoss) <= 1e-6 * abs(oneLoss), "loss \(loss) vs one process \(oneLoss)")
+        #expect(relativeExcess(one, summed) <= 1e-5, "worst relative gradient difference \(relativeExcess(one, summed))")
+
+        // wrong weighting: each rank's mean over its own tokens, then the mean over ranks
+        let shares = (0..<ranks).map { SingleProcess.share(of: batches.count, rank: $0, size: ranks) }
+        let perRank = try shares.map { share -> (Double, [Float]) in
+            let n = Double(share.reduce(0) { $0 + batches[$1].targetCount })
+            var w = [Double](repeating: 0, count: batches.count)
+            for i in share { w[i] = Double(batches[i].targetCount) / n / Double(ranks) }
+            return try rankGradient(batches, indices: share, weights: w)
+        }
+        #expect(relativeExcess(one, sumOverRanks(perRank).1) > 1e-3, "a per-rank mean must not pass for the step's mean")
+
+        // wrong split: rank 0's share taken twice, rank 1's never
+        let doubled = try [shares[0], shares[0]].map { try rankGradient(batches, indices: $0) }
+        #expect(relativeExcess(one, sumOverRanks(doubled).1) > 1e-3, "another split must not pass")
+    }
+
+    @Test func sharesPartitionTheStep() {
+        for size in 1...5 {
+            for count in 0...11 {
+                let all = (0..<size).flatMap { SingleProcess.share(of: count, rank: $0, size: size) }
+                #expect(all.sorted() == Array(0..<count))
+            }
+        }
+    }
+
+    @Test func stepWeightsAreTokenShares() {
+        let w = Trainer.stepWeights(targetCounts: [3, 1, 4], averaging: .responseTokens)
+        let expected: [Double] = [3.0 / 8, 1.0 / 8, 4.0 / 8], halves: [Double] = [0.5, 0.5], zeros: [Double] = [0, 0]
+        #expect(w == expected)
+        let means = Trainer.stepWeights(targetCounts: [3, 1], averaging: .microBatchMeans)
+        #expect(means == halves)
+        let none = Trainer.stepWeights(targetCounts: [0, 0], averaging: .responseTokens)
+        #expect(none == zeros)
+    }
+
+    @Test func parameterHashSeesOneBit() {
+        let a = BigramModel(vocab: 13, dim: 5, seed: 4), b = BigramModel(vocab: 13, dim: 5, seed: 4)
+        let h = parameterHash(a.namedParameters.map(\.tensor))
+        #expect(h == parameterHash(b.namedParameters.map(\.tensor)))
+        b.output.withUnsafeMutableBufferPointer { $0[7] = Float(bitPattern: $0[7].bitPattern ^ 1) }
+        #expect(h != parameterHash(b.namedParameters.map(\.tensor)))
+        #expect(throws: Never.self) { try SingleProcess().checkSame(h, what: "one rank") }
+    }
+}
+
+extension DataParallelTests {
+    /// The row-parallel kernels use at most `OPENBLAS_NUM_THREADS` threads (the threads per rank).
+    @Test func kernelThreadsFollowOpenBLASThreads() {
+        #expect(Kernels.threadCount(environment: [:], cores: 2) == 2)
+        #expect(Kernels.threadCount(environment: ["OPENBLAS_NUM_THREADS": "1"], cores: 2) == 1)
+        #expect(Kernels.threadCount(environment: ["OPENBLAS_NUM_THREADS": "4"], cores: 2) == 2)
+        #expect(Kernels.threadCount(environment: ["OPENBLAS_NUM_THREADS": "0"], cores: 2) == 2)
+        #expect(Kernels.threadCount(environment: [:], cores: 64) == 8)
+    }
+}

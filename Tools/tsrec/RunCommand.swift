@@ -59,10 +59,12 @@ struct Run: ParsableCommand {
         let pipeline = Pipeline(config, label: m.rawValue)
         if trainOnly {
             let summary = try pipeline.trainOnly()
+            guard pipeline.communicator.isRoot else { return }
             print("trained: \(summary.steps) steps, best validation loss \(summary.bestValidLoss.map { String(format: "%.4f", $0) } ?? "-")")
             return
         }
         let result = try pipeline.run()
+        guard pipeline.communicator.isRoot else { return }     // under mpirun: rank 0 reports
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var r = result

@@ -44,6 +44,7 @@ public struct AblationStudy {
     public func writeInitialGeometry(figures: URL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["TSREC_FIGURES"] ?? "Figures"))
         throws -> [(variant: String, level: String, geometry: EmbeddingGeometry)] {
         var rows: [(variant: String, level: String, geometry: EmbeddingGeometry)] = []
+        guard context.communicator.isRoot else { return rows }     // no training: rank 0's alone
         var pretrained: EmbeddingGeometry?   // the same backbone under every variant
         for v in variants {
             var pipeline = Pipeline(v.config, label: v.label, paths: context.paths)
@@ -97,6 +98,7 @@ public struct AblationStudy {
                 print("pending: \(v.label) (\(pipeline.trainingHash)) has not finished")
             }
         }
+        guard context.communicator.isRoot else { return results }   // rank 0 reports
         guard !results.isEmpty else {
             print("\(name): no finished variant to report yet")
             return []

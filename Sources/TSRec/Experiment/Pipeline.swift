@@ -53,11 +53,21 @@ public struct Pipeline {
     /// Test prompts decoded together in the beam search (an execution detail: results do not
     /// depend on it, so it is not part of the configuration or its hash).
     public var evalPromptsPerBatch = 8
+    /// The ranks this run is spread over: training takes a share of every step per rank and
+    /// evaluation a share of the test rows (docs/mpi.md); rank 0 alone writes files and logs.
+    /// Not part of the configuration or its hash: losses agree with one process's within fp32
+    /// rounding and predictions are identical (`scripts/mpi-equivalence.sh`, in `make test`).
+    public let communicator: any Communicator
 
-    public init(_ config: ExperimentConfig, label: String, paths: Paths = .fromEnvironment()) {
+    /// `communicator` defaults to this process's (`Launch.communicator`: MPI's world under
+    /// `mpirun`, else one process).
+    public init(_ config: ExperimentConfig, label: String, paths: Paths = .fromEnvironment(),
+                communicator: any Communicator = Launch.communicator) {
         self.config = config
         self.label = label
         self.paths = paths
+        self.communicator = communicator
+        if !communicator.isRoot { log = { _ in } }
     }
 
     /// Hash of everything that changes the SFT weights (not the evaluation budget, not the RL stage).
@@ -172,6 +182,8 @@ public struct Pipeline {
     func prepare() throws -> Prepared {
         log("run \(label): \(config.dataset), profile \(config.profile.rawValue), hash \(resultHash)")
         log("  folder \(runDirectory.path)")
+        if communicator.isParallel { log("  \(communicator.size) ranks (MPI), \(BLAS.summary)") }
+        guard communicator.isRoot else { return try assemble() }      // rank 0 alone writes
         do {
             try AtomicFile.createDirectory(runDirectory)
         } catch let error as TSRecError {
@@ -245,7 +257,9 @@ public struct Pipeline {
 
     /// Training, cached by configuration hash and resumable; leaves the best weights in the model.
     func train(_ p: Prepared) throws -> TrainingSummary {
-        let trainer = Trainer(config: config, runDirectory: runDirectory)
+        var trainer = Trainer(config: config, runDirectory: runDirectory)
+        trainer.communicator = communicator
+        if !communicator.isRoot { trainer.log = { _ in } }
         if let s = finishedTraining() {
             _ = try Checkpoint.load(trainer.bestURL, tensors: Dictionary(uniqueKeysWithValues: p.model.namedParameters.map { ($0.name, $0.tensor) }))
             log("  training: finished earlier (\(s.steps) steps), best weights loaded")
@@ -271,6 +285,7 @@ public struct Pipeline {
         guard let rl = config.rl, let dir = rlDirectory, let hash = rlHash else { return nil }
         var trainer = Trainer(config: config, runDirectory: dir)
         trainer.log = log
+        trainer.communicator = communicator
         trainer.rolloutPromptsPerBatch = evalPromptsPerBatch
         if let s = finishedRL() {
             _ = try Checkpoint.load(trainer.policyURL, tensors: Dictionary(uniqueKeysWithValues: p.model.parameters.map { ($0.name, $0.tensor) }))
@@ -280,10 +295,12 @@ public struct Pipeline {
         guard config.promptFormat == .alpaca else {
             throw TSRecError(.config(field: "rl", reason: "the RL stage follows the authors' recipe and needs promptFormat alpaca"))
         }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try AtomicFile.write(try encoder.encode(rl), to: dir.appendingPathComponent("config.json"))
+        if communicator.isRoot {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try AtomicFile.write(try encoder.encode(rl), to: dir.appendingPathComponent("config.json"))
+        }
         log("  RL stage: folder \(dir.path)")
         var sampling = Trainer.rlStreams(seed: config.seed).sampling
         let (prompts, truncated) = try p.builder.rlPrompts(p.dataset, trainRows: config.trainRows, rl: rl, using: &sampling)
@@ -323,15 +340,18 @@ public struct Pipeline {
         var evalSeconds: Double?
         if let cached = try? PredictionsFile.read(from: predictionsURL), cached.count == test.count {
             predictions = cached
-            PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove()   // killed before its removal
+            if communicator.isRoot { PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove() }   // killed before its removal
             log("  evaluation: predictions found, metrics recomputed")
         } else {
             predictions = try evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
                                        firstID: p.firstNewID, rows: test, output: predictionsURL)
             evalSeconds = Date().timeIntervalSince(evalStart)
-            try AtomicFile.write("\(evalSeconds!)\n", to: secondsURL(of: predictionsURL))   // round-trips exactly
-            try PredictionsFile.write(predictions, to: predictionsURL)
-            PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove()
+            if communicator.isRoot {
+                try AtomicFile.write("\(evalSeconds!)\n", to: secondsURL(of: predictionsURL))   // round-trips exactly
+                try PredictionsFile.write(predictions, to: predictionsURL)
+                PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove()
+            }
+            communicator.barrier()           // the next stage of any rank may read these files
         }
         let result = result(summary: summary, rl: rl, predictions: predictions, predictionsURL: predictionsURL,
                             catalogue: Set(p.dataset.index.sids), evalSeconds: evalSeconds)
@@ -371,8 +391,17 @@ public struct Pipeline {
     /// Rows run `evalPromptsPerBatch` prompts at a time, grouped by prompt length (less padding in
     /// the batched prefill); each batch is appended to a journal beside `output`, so a killed
     /// evaluation resumes at the rows it had not finished. Returns predictions in row order.
+    ///
+    /// With several ranks, batch k goes to rank k mod size: the batches are the one-process
+    /// batches (same rows, same order), so each row's beam is the one-process beam; after each
+    /// round of one batch per rank the predictions are gathered on every rank and rank 0 appends
+    /// them to the journal (which it alone reads, and broadcasts, on resume).
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
                   rows: [SplitRow], output: URL) throws -> [Prediction] {
+        let comm = communicator
+        if comm.isParallel {           // the weights every rank decodes with must be the same
+            try comm.checkSame(parameterHash(model.parameters.map(\.tensor)), what: "weights before evaluation")
+        }
         // The trie holds what decoding must generate: each SID's tokens, then (the authors' format)
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
         let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
@@ -380,25 +409,51 @@ public struct Pipeline {
         let prompts = rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
 
         let journal = PredictionJournal(url: output.appendingPathExtension("partial"))
-        var done = journal.load().filter { $0.key < rows.count }
+        let loaded = comm.isParallel ? try Self.decodeRows(comm.broadcast(comm.isRoot ? try Self.encodeRows(journal.load()) : []))
+                                     : journal.load()
+        var done = loaded.filter { $0.key < rows.count }
         if !done.isEmpty { log("  evaluation: resuming, \(done.count) of \(rows.count) rows found in \(journal.url.lastPathComponent)") }
         let todo = rows.indices.filter { done[$0] == nil }.sorted { (prompts[$0].count, $0) < (prompts[$1].count, $1) }
 
         let batch = max(1, evalPromptsPerBatch)
         var scorer = LlamaBeamScorer(model: model, promptCapacity: config.maxLength, depth: trie.uniformLength ?? 3,
                                      width: config.beamWidth, maxPrompts: batch)
-        let progress = ProgressBar(total: todo.count, label: "beam search")
-        for start in stride(from: 0, to: todo.count, by: batch) {
-            let chunk = Array(todo[start ..< min(start + batch, todo.count)])
-            let ranked = try beamSearch(&scorer, trie: trie, prompts: chunk.map { prompts[$0] }, width: config.beamWidth)
-            let made = zip(chunk, ranked).map { i, hyps in
-                (row: i, prediction: Prediction(user: rows[i].userID, target: rows[i].targetSID, ranked: hyps.map { sidOf[$0.tokens]! }))
+        let progress = comm.isRoot ? ProgressBar(total: todo.count, label: "beam search")
+            : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
+        let chunks = stride(from: 0, to: todo.count, by: batch).map { Array(todo[$0 ..< min($0 + batch, todo.count)]) }
+        for round in stride(from: 0, to: chunks.count, by: comm.size) {
+            var made: [Int: Prediction] = [:]
+            if round + comm.rank < chunks.count {
+                let chunk = chunks[round + comm.rank]
+                let ranked = try beamSearch(&scorer, trie: trie, prompts: chunk.map { prompts[$0] }, width: config.beamWidth)
+                for (i, hyps) in zip(chunk, ranked) {
+                    made[i] = Prediction(user: rows[i].userID, target: rows[i].targetSID, ranked: hyps.map { sidOf[$0.tokens]! })
+                }
             }
-            try journal.append(made)
-            for m in made { done[m.row] = m.prediction }
-            progress.advance(by: chunk.count)
+            if comm.isParallel {
+                made = try comm.allGather(Self.encodeRows(made)).reduce(into: [:]) { all, bytes in
+                    all.merge(try Self.decodeRows(bytes)) { a, _ in a }
+                }
+            }
+            if comm.isRoot { try journal.append(made.sorted { $0.key < $1.key }.map { (row: $0.key, prediction: $0.value) }) }
+            for (row, prediction) in made { done[row] = prediction }
+            progress.advance(by: made.count)
         }
         progress.finish()
         return rows.indices.map { done[$0]! }
     }
+
+    /// Row-indexed predictions as bytes for the ranks' exchange (JSON of `[row, prediction]` pairs).
+    static func encodeRows(_ rows: [Int: Prediction]) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(rows.sorted { $0.key < $1.key }.map { RowPrediction(row: $0.key, prediction: $0.value) }))
+    }
+
+    static func decodeRows(_ bytes: [UInt8]) throws -> [Int: Prediction] {
+        let pairs = try JSONDecoder().decode([RowPrediction].self, from: Data(bytes))
+        return Dictionary(pairs.map { ($0.row, $0.prediction) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    struct RowPrediction: Codable { var row: Int; var prediction: Prediction }
 }

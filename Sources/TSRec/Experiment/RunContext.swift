@@ -85,11 +85,17 @@ public struct RunContext: Sendable {
     public var metadata: [(key: String, value: String)] {
         [("run", name + (reportOnly ? " (report only)" : "")), ("profile", profile.rawValue), ("seed", seed.map(String.init) ?? "42 (default)"),
          ("commit", Self.gitCommit() ?? "unknown"), ("blas", BLAS.summary),
+         ("ranks", communicator.isParallel ? "\(communicator.size) (MPI)" : "1"),
          ("date", ISO8601DateFormatter().string(from: Date()))]
     }
 
-    /// Prints the header of the run.
+    /// The ranks of this run (`Launch.communicator`: MPI's world under `mpirun`, else one
+    /// process). Reproductions report on rank 0 only.
+    public var communicator: any Communicator { Launch.communicator }
+
+    /// Prints the header of the run (rank 0 only).
     public func printHeader() {
+        guard communicator.isRoot else { return }
         print("== \(name) ==")
         for (k, v) in metadata { print("\(k): \(v)") }
     }

@@ -58,7 +58,7 @@ public struct SeedStudy {
             }
             runs.append(SeedRuns(seed: seed, method: try result(method), baseline: try result(baseline)))
         }
-        try write(runs, figures: figures)
+        if context.communicator.isRoot { try write(runs, figures: figures) }     // rank 0 reports
         return runs
     }
 

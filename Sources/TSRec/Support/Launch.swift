@@ -32,10 +32,12 @@ public enum Launch {
         }
     }
 
-    /// Prints `message(for:)` to standard error and exits with `exitStatus(for:)`.
+    /// Prints `message(for:)` to standard error and exits with `exitStatus(for:)`; under `mpirun`
+    /// it ends every rank (`MPI_Abort`), which would otherwise wait for this one forever.
     public static func fail(_ error: Error, program: String) -> Never {
         fflush(stdout)
         FileHandle.standardError.write(Data("\(program): error: \(message(for: error))\n".utf8))
+        MPICommunicator.abortIfRunning(status: exitStatus(for: error))
         exit(exitStatus(for: error))
     }
 

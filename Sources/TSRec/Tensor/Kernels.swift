@@ -15,7 +15,15 @@ enum Kernels {}
 extension Kernels {
     /// Worker threads for `parallelChunks` (the target machine has 2 cores). BLAS calls are
     /// synchronous, so these loops never run at the same time as OpenBLAS's own threads.
-    static let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+    /// `OPENBLAS_NUM_THREADS`, when set, caps them too: it is the threads per rank under `mpirun`
+    /// (docs/mpi.md), and 2 ranks × 2 kernel threads on 2 cores would contend.
+    static let threads = threadCount(environment: ProcessInfo.processInfo.environment,
+                                     cores: ProcessInfo.processInfo.activeProcessorCount)
+
+    static func threadCount(environment: [String: String], cores: Int) -> Int {
+        let cap = environment["OPENBLAS_NUM_THREADS"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? cores
+        return max(1, min(cores, cap, 8))
+    }
 
     /// Runs `body` on contiguous pieces of `0..<n` (one piece per thread), or inline when the
     /// total work (`n · costPerItem` element-operations) is too small to pay for a thread hop.

@@ -106,6 +106,10 @@ extension Trainer {
     /// Resumable: the checkpoint holds the policy, AdamW's moments, the reference weights, the
     /// step, epoch, prompt cursor and the epoch's RNG state; a resumed stage ends bit-identical
     /// to an uninterrupted one (tested).
+    ///
+    /// With several ranks (`communicator`) every rank runs the whole stage, redundantly and
+    /// identically (it is deterministic), and rank 0 alone writes and logs: the stage is not
+    /// data-parallel yet (docs/mpi.md), it only keeps the ranks' weights equal for evaluation.
     @discardableResult
     public func reinforce(_ policy: Llama, examples: [RLExample], valid: [RLExample], trie: PrefixTrie,
                           configHash: String) throws -> RLSummary? {
@@ -118,6 +122,8 @@ extension Trainer {
             throw TSRecError(.config(field: "rl", reason: "prompts per step, per micro-batch and completions per prompt must be positive"))
         }
         let params = policy.parameters
+        let writes = communicator.isRoot
+        let log = writes ? self.log : { _ in }
         let total = rl.totalSteps(promptCount: examples.count)
         let schedule = LRSchedule(warmupSteps: rl.warmupSteps(total: total), totalSteps: total, peak: rl.learningRate, kind: .cosine)
         let validEvery = rl.validationInterval(total: total)
@@ -154,7 +160,7 @@ extension Trainer {
         var startValidation = try? JSONDecoder().decode(RLValidation.self, from: Data(contentsOf: startValidationURL))
         if startValidation == nil, !valid.isEmpty {
             let v = try validate(&scorer, valid, trie: trie, width: G)
-            try AtomicFile.write(try Self.sortedJSON(v), to: startValidationURL)
+            if writes { try AtomicFile.write(try Self.sortedJSON(v), to: startValidationURL) }
             log(String(format: "rl: start (SFT weights) validation reward %.4f HR@10 %.4f", v.meanReward, v.hr10))
             startValidation = v
         }
@@ -163,7 +169,8 @@ extension Trainer {
         var epochRNG = state.epochRNG
         var order = Array(examples.indices).shuffled(using: &epochRNG)
         var stepsThisInvocation = 0
-        let progress = ProgressBar(total: (total - state.step) * rl.promptsPerStep * G, label: "rl", unit: "rollouts")
+        let progress = writes ? ProgressBar(total: (total - state.step) * rl.promptsPerStep * G, label: "rl", unit: "rollouts")
+            : ProgressBar(total: (total - state.step) * rl.promptsPerStep * G, label: "rl", isTTY: false, now: { 0 }, write: { _ in })
         while state.step < total {
             let t0 = Date()
             var batch: [Int] = []
@@ -204,7 +211,7 @@ extension Trainer {
             log(String(format: "rl step %d/%d reward %.4f exact %.4f in-group %.3f kl %.3e loss %.3e lr %.2e gnorm %.3f %.1fs%@",
                        state.step, total, row.meanReward, row.exactMatch, row.targetInGroup, row.kl, row.loss, lr, gradNorm,
                        row.seconds, row.validReward.map { String(format: " valid reward %.4f HR@10 %.4f", $0, row.validHR10!) } ?? ""))
-            if state.step % max(1, rl.checkpointInterval) == 0 || state.step == total {
+            if writes && (state.step % max(1, rl.checkpointInterval) == 0 || state.step == total) {
                 state.optimizerStep = optimizer.state.step
                 try Checkpoint.save(state, tensors: checkpointSources(params, optimizer)
                                         + refParams.map { ("ref." + $0.name, Checkpoint.Source.tensor($0.tensor)) },
@@ -219,10 +226,11 @@ extension Trainer {
         progress.finish()
 
         // MARK: end: the last weights are the result
-        try Checkpoint.save(state, tensors: params.map { ($0.name, .tensor($0.tensor)) }, to: policyURL)
+        if writes { try Checkpoint.save(state, tensors: params.map { ($0.name, .tensor($0.tensor)) }, to: policyURL) }
+        try communicator.checkSame(parameterHash(params.map(\.tensor)), what: "RL weights at the end of the stage")
         let summary = RLSummary(steps: state.step, wallSeconds: rows.reduce(0) { $0 + $1.seconds }, prompts: examples.count,
                                 startValidation: startValidation, log: rows)
-        try AtomicFile.write(try Self.sortedJSON(summary), to: summaryURL)
+        if writes { try AtomicFile.write(try Self.sortedJSON(summary), to: summaryURL) }
         return summary
     }
 

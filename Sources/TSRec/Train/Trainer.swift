@@ -50,6 +50,14 @@ public struct Trainer {
     /// `Pipeline.evalPromptsPerBatch`: not part of the configuration).
     public var rolloutPromptsPerBatch = 8
     public var log: @Sendable (String) -> Void = { print($0) }
+    /// The ranks this run is spread over (`SingleProcess`: this process alone). With several,
+    /// each rank takes its share of every step's micro-batches, gradients are summed over the
+    /// ranks before the update, and rank 0 alone writes and logs (docs/mpi.md).
+    public var communicator: any Communicator = SingleProcess()
+    /// With several ranks: optimizer steps between checks that the parameters are identical on
+    /// every rank (also checked at the start and the end). A check hashes every weight once:
+    /// one pass over memory, against a step that multiplies every weight thousands of times.
+    public var parameterCheckInterval = 10
 
     public init(config: ExperimentConfig, runDirectory: URL) {
         self.config = config
@@ -80,6 +88,8 @@ public struct Trainer {
     public func train(_ model: some TrainableModel, train samples: [SFTSample], valid: [SFTSample],
                       configHash: String) throws -> TrainingSummary? {
         let params = model.namedParameters
+        let comm = communicator, writes = comm.isRoot
+        let log = writes ? self.log : { _ in }
         guard config.microBatch > 0, config.effectiveBatch % config.microBatch == 0 else {
             throw TSRecError(.config(field: "effectiveBatch", reason: "\(config.effectiveBatch) is not a multiple of microBatch \(config.microBatch)"))
         }
@@ -99,7 +109,9 @@ public struct Trainer {
                                       bestValidLoss: nil, evalsWithoutImprovement: 0, stopped: false,
                                       optimizerStep: 0, tensorNames: [], tensorCounts: [])
         var rows: [TrainLogRow] = []
-        AtomicFile.removeStaleTemporaries(in: runDirectory)     // checkpoints of a killed run, half written
+        // Checkpoints of a killed run, half written. Rank 0 only: on another node a rank would take
+        // rank 0's live temporaries for a dead process's (pids are per node).
+        if writes { AtomicFile.removeStaleTemporaries(in: runDirectory) }
         if FileManager.default.fileExists(atPath: checkpointURL.path) {
             let (found, _) = try Checkpoint.readHeader(checkpointURL)
             guard found.configHash == configHash else {
@@ -114,6 +126,10 @@ public struct Trainer {
             rows = (try? TrainLogCSV.read(logURL))?.filter { $0.step <= state.step } ?? []
             log("train: resumed from \(checkpointURL.lastPathComponent) at step \(state.step)/\(total)")
         }
+
+        // Every rank must start from the same weights and place in the data (a resumed run reads
+        // rank 0's checkpoint: the results folder must be shared).
+        try comm.checkSame(Self.stateHash(params, state), what: "parameters and data position at step \(state.step)")
 
         // MARK: the loop
         let started = Date()
@@ -135,10 +151,25 @@ public struct Trainer {
                 stepBatches.append(SFTBatch(batches[state.cursor]))
                 state.cursor += 1
             }
-            let loss = try accumulateGradients(model, stepBatches, averaging: config.lossAveraging, step: state.step + 1)
+            // This rank's share of the step (all of it in one process); the weights come from the
+            // whole step, so the summed gradient is the one-process gradient.
+            let mine = comm.share(of: stepBatches.count)
+            var loss = try accumulateGradients(model, stepBatches, averaging: config.lossAveraging, step: state.step + 1,
+                                               only: mine)
             let targets = stepBatches.reduce(0) { $0 + $1.targetCount }
             let tokens = stepBatches.reduce(0) { $0 + $1.batch * $1.seq }
             let tensors = params.map(\.tensor)
+            // With several ranks: ms waiting for the slowest rank, then ms of the all-reduce itself
+            // (a barrier first separates the two; it costs microseconds against the step).
+            var sync: (wait: Double, reduce: Double)?
+            if comm.isParallel {
+                let w0 = Date()
+                comm.barrier()
+                let r0 = Date()
+                defer { sync = (r0.timeIntervalSince(w0) * 1000, Date().timeIntervalSince(r0) * 1000) }
+                loss = try sumOverRanks(tensors, loss: loss, localTargets: mine.reduce(0) { $0 + stepBatches[$1].targetCount },
+                                        expectedTargets: targets, step: state.step + 1)
+            }
             let gradNorm = clipGradNorm(tensors, maxNorm: config.gradClip)
             let lr = schedule.lr(at: state.step)
             optimizer.step(tensors, learningRate: lr)
@@ -156,7 +187,7 @@ public struct Trainer {
                 if v < (state.bestValidLoss ?? .infinity) {
                     state.bestValidLoss = v
                     state.evalsWithoutImprovement = 0
-                    try Checkpoint.save(state, tensors: params.map { ($0.name, .tensor($0.tensor)) }, to: bestURL)
+                    if writes { try Checkpoint.save(state, tensors: params.map { ($0.name, .tensor($0.tensor)) }, to: bestURL) }
                 } else {
                     state.evalsWithoutImprovement += 1
                     if state.evalsWithoutImprovement >= config.patience {
@@ -170,17 +201,23 @@ public struct Trainer {
             // One line per step (logs are data; the same row goes to train_log.csv), with an ETA.
             let elapsed = Date().timeIntervalSince(started)
             let eta = elapsed / Double(state.step - firstStep) * Double(total - state.step)
-            log(String(format: "step %d/%d loss %.4f lr %.2e gnorm %.2f tok/s %.0f ms %.0f%@ eta %@",
+            log(String(format: "step %d/%d loss %.4f lr %.2e gnorm %.2f tok/s %.0f ms %.0f%@%@ eta %@",
                        state.step, total, row.loss, lr, gradNorm, Double(tokens) / stepSeconds,
-                       row.milliseconds, row.validLoss.map { String(format: " val %.4f", $0) } ?? "",
+                       row.milliseconds, sync.map { String(format: " wait-ms %.0f allreduce-ms %.0f", $0.wait, $0.reduce) } ?? "",
+                       row.validLoss.map { String(format: " val %.4f", $0) } ?? "",
                        formatDuration(eta)))
+            if comm.isParallel && (state.step % max(1, parameterCheckInterval) == 0 || state.step == total) {
+                try comm.checkSame(Self.stateHash(params, state), what: "parameters after step \(state.step)")
+            }
             if state.step % config.checkpointInterval == 0 || state.step == total || state.stopped {
                 // The log first: a run killed between the two writes then resumes from the previous
                 // checkpoint and drops the log's extra rows (`step <= state.step`); the other order
                 // would lose the log rows since the previous checkpoint for good.
-                try TrainLogCSV.write(rows, to: logURL)
                 state.optimizerStep = optimizer.state.step
-                try Checkpoint.save(state, tensors: checkpointSources(params, optimizer), to: checkpointURL)
+                if writes {
+                    try TrainLogCSV.write(rows, to: logURL)
+                    try Checkpoint.save(state, tensors: checkpointSources(params, optimizer), to: checkpointURL)
+                }
             }
             if let limit = stepLimitThisInvocation, stepsThisInvocation >= limit, state.step < total, !state.stopped {
                 return nil
@@ -188,15 +225,42 @@ public struct Trainer {
         }
 
         // MARK: end: keep the best validation weights
+        comm.barrier()                                           // rank 0 has renamed its last best.tsrc into place
         if FileManager.default.fileExists(atPath: bestURL.path) {
             _ = try Checkpoint.load(bestURL, tensors: Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) }))
         }
+        try comm.checkSame(parameterHash(params.map(\.tensor)), what: "best weights read back from \(bestURL.lastPathComponent)")
         let summary = TrainingSummary(steps: state.step, bestValidLoss: state.bestValidLoss, stoppedEarly: state.stopped,
                                       wallSeconds: rows.reduce(0) { $0 + $1.milliseconds } / 1000, log: rows)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]                 // stable key order, like every JSON file written
-        try AtomicFile.write(try encoder.encode(summary), to: summaryURL)
+        if writes { try AtomicFile.write(try encoder.encode(summary), to: summaryURL) }
         return summary
+    }
+
+    /// Sums the step's gradients and loss over the ranks (`only:` shares), in place: afterwards
+    /// every rank holds the one-process gradient of the whole step. Also checks that the ranks
+    /// agree on the step's response-token count (they build the same batches from the seed).
+    ///
+    /// A parameter that received no gradient on any rank keeps none (AdamW then skips it, as in
+    /// one process); one that received a gradient on some rank gets a zero buffer on the others.
+    func sumOverRanks(_ tensors: [Tensor], loss: Double, localTargets: Int, expectedTargets: Int, step: Int) throws -> Double {
+        let comm = communicator
+        let flags = comm.sum(tensors.map { $0.hasGrad ? 1 : 0 } + [loss, Double(localTargets)])    // [P + 2]
+        guard Int(flags[tensors.count + 1]) == expectedTargets else {
+            throw TSRecError(.numeric("ranks disagree on step \(step): \(Int(flags[tensors.count + 1])) response tokens summed, \(expectedTargets) expected"),
+                             hint: "every rank must run the same build on the same data and configuration")
+        }
+        for (t, flag) in zip(tensors, flags) where flag > 0 {
+            t.withUnsafeMutableGradBuffer { comm.sumInPlace($0) }             // allocates a zero buffer where missing
+        }
+        return flags[tensors.count]
+    }
+
+    /// `parameterHash` of the weights mixed with the step and the data cursor.
+    static func stateHash(_ params: [(name: String, tensor: Tensor)], _ state: Checkpoint.Header) -> UInt64 {
+        (parameterHash(params.map(\.tensor)) &* 0x100_0000_01b3 ^ UInt64(state.step)) &* 0x100_0000_01b3
+            ^ UInt64(state.cursor) ^ UInt64(state.epoch) << 32
     }
 
     /// Backward over one optimizer step's micro-batches, leaving the step's gradient in the
@@ -206,15 +270,16 @@ public struct Trainer {
     /// response tokens (n_i / N), so the gradient is that of the mean over all N tokens, as HF
     /// Trainer computes it under gradient accumulation; the same samples in one micro-batch give
     /// the same gradient (tested). `.microBatchMeans`: every micro-batch weighs 1/k.
+    ///
+    /// `only`: the indices of `stepBatches` this rank runs (nil: all of them); their weights
+    /// still come from the whole step, so the ranks' gradients and losses sum to the step's
+    /// (`Communicator.share`, `sumOverRanks`).
     func accumulateGradients(_ model: some TrainableModel, _ stepBatches: [SFTBatch], averaging: LossAveraging,
-                             step: Int) throws -> Double {
-        let total = stepBatches.reduce(0) { $0 + $1.targetCount }
+                             step: Int, only: [Int]? = nil) throws -> Double {
+        let weights = Self.stepWeights(targetCounts: stepBatches.map(\.targetCount), averaging: averaging)
         var loss = 0.0
-        for batch in stepBatches {
-            let weight = switch averaging {
-            case .responseTokens: total == 0 ? 0 : Double(batch.targetCount) / Double(total)
-            case .microBatchMeans: 1 / Double(stepBatches.count)
-            }
+        for i in only ?? Array(stepBatches.indices) {
+            let (batch, weight) = (stepBatches[i], weights[i])
             let tape = Tape()
             let l = model.loss(tape: tape, batch: batch)
             guard l.item.isFinite else {
@@ -226,18 +291,33 @@ public struct Trainer {
         return loss
     }
 
-    /// Mean response-only loss over `samples` (no graph is recorded).
+    /// Each micro-batch's weight in its step's loss, from the whole step (never from one rank's
+    /// share): `.responseTokens` n_i / Σn, `.microBatchMeans` 1 / k.
+    static func stepWeights(targetCounts: [Int], averaging: LossAveraging) -> [Double] {
+        let total = targetCounts.reduce(0, +)
+        return targetCounts.map { n in
+            switch averaging {
+            case .responseTokens: total == 0 ? 0 : Double(n) / Double(total)
+            case .microBatchMeans: 1 / Double(targetCounts.count)
+            }
+        }
+    }
+
+    /// Mean response-only loss over `samples` (no graph is recorded); with several ranks each
+    /// takes its share of the micro-batches and the sums are added over the ranks.
     public func validationLoss(_ model: some TrainableModel, _ samples: [SFTSample]) -> Double {
         guard !samples.isEmpty else { return .nan }
         let tape = Tape(recording: false)
         var weighted = 0.0, count = 0
         let ordered = samples.sorted { $0.tokens.count < $1.tokens.count }
-        for start in stride(from: 0, to: ordered.count, by: config.microBatch) {
+        let starts = Array(stride(from: 0, to: ordered.count, by: config.microBatch))
+        for start in communicator.share(of: starts.count).map({ starts[$0] }) {
             let batch = SFTBatch(Array(ordered[start..<min(start + config.microBatch, ordered.count)]))
             weighted += Double(model.loss(tape: tape, batch: batch).item) * Double(batch.targetCount)
             count += batch.targetCount
         }
-        return weighted / Double(max(count, 1))
+        let sums = communicator.sum([weighted, Double(count)])            // identity in one process
+        return sums[0] / max(sums[1], 1)
     }
 
     /// Parameters then optimizer moments, in a fixed order (the SFT and RL checkpoints).
