@@ -399,9 +399,8 @@ public struct Pipeline {
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
                   rows: [SplitRow], output: URL) throws -> [Prediction] {
         let comm = communicator
-        if comm.isParallel {           // the weights every rank decodes with must be the same
-            try comm.checkSame(parameterHash(model.parameters.map(\.tensor)), what: "weights before evaluation")
-        }
+        // the weights every rank decodes with must be the same
+        try comm.checkSame(parameterHash(model.parameters.map(\.tensor)), what: "weights before evaluation")
         // The trie holds what decoding must generate: each SID's tokens, then (the authors' format)
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
         let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)

@@ -40,10 +40,11 @@ extension Communicator {
     /// Throws unless every rank passes the same `hash` (e.g. `parameterHash` of the weights):
     /// data-parallel training keeps the parameters identical on every rank, and a rank that
     /// drifted (another build, another BLAS, a checkpoint another rank did not see) must stop
-    /// the run rather than silently average diverged models.
-    public func checkSame(_ hash: UInt64, what: String) throws {
+    /// the run rather than silently average diverged models. The hash is only computed with
+    /// several ranks (one pass over every weight otherwise wasted in a single process).
+    public func checkSame(_ hash: @autoclosure () -> UInt64, what: String) throws {
         guard isParallel else { return }
-        let all = allGather(withUnsafeBytes(of: hash.littleEndian) { Array($0) }).map { bytes in
+        let all = allGather(withUnsafeBytes(of: hash().littleEndian) { Array($0) }).map { bytes in
             bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         }
         guard Set(all).count == 1 else {

@@ -169,8 +169,9 @@ extension Trainer {
         var epochRNG = state.epochRNG
         var order = Array(examples.indices).shuffled(using: &epochRNG)
         var stepsThisInvocation = 0
-        let progress = writes ? ProgressBar(total: (total - state.step) * rl.promptsPerStep * G, label: "rl", unit: "rollouts")
-            : ProgressBar(total: (total - state.step) * rl.promptsPerStep * G, label: "rl", isTTY: false, now: { 0 }, write: { _ in })
+        let rollouts = (total - state.step) * rl.promptsPerStep * G
+        let progress = writes ? ProgressBar(total: rollouts, label: "rl", unit: "rollouts")
+            : ProgressBar(total: rollouts, label: "rl", isTTY: false, now: { 0 }, write: { _ in })
         while state.step < total {
             let t0 = Date()
             var batch: [Int] = []
