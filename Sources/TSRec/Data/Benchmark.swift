@@ -63,6 +63,17 @@ public struct Benchmark: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// The items' category in words, for prompts that name it (the title-generation baselines):
+    /// the phrase MiniOneRec maps each dataset name to (`sft.py`'s category table), else the name
+    /// with underscores as spaces, lower-cased.
+    public var categoryPhrase: String {
+        switch name {
+        case "Industrial_and_Scientific": "industrial and scientific items"
+        case "Office_Products": "office products"
+        default: name.replacingOccurrences(of: "_", with: " ").lowercased()
+        }
+    }
+
     public func file(_ part: DatasetPart) -> BenchmarkFile? { files.first { $0.part == part } }
 
     /// Looks up by full name or alias, case-insensitively.

@@ -25,6 +25,10 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
 
     // MARK: Tasks (METHOD.md "Training tasks")
     @SortedOnEncode public var tasks: Set<SFTTask> = [.nextItem, .itemAlignment, .fusion]
+    /// A recipe written as templates (the LLM baselines, `SFTRecipe`): when set, it replaces
+    /// `tasks`, which must then be empty, and validation follows its main task. nil (absent from
+    /// the JSON): the built-in tasks, so earlier configurations hash as before.
+    public var recipe: SFTRecipe? = nil
 
     // MARK: SID token initialisation (SA-Init when `.keywords`)
     public var sidInit: SIDInit = .meanResize

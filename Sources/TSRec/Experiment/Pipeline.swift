@@ -265,11 +265,26 @@ public struct Pipeline {
             log("  training: finished earlier (\(s.steps) steps), best weights loaded")
             return s
         }
-        let (samples, dropped) = try p.builder.trainingSamples(p.dataset, tasks: config.tasks, trainRows: config.trainRows,
-                                                                   semantics: p.semantics)
-        let valid = p.builder.nextItemSamples(Array(try p.dataset.split(.valid).rows.prefix(config.validRows ?? .max)))
-        let byTask = Dictionary(grouping: samples, by: \.task).mapValues(\.count).sorted { $0.key < $1.key }
-        log("  samples: " + byTask.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
+        let validRows = Array(try p.dataset.split(.valid).rows.prefix(config.validRows ?? .max))
+        let samples: [SFTSample], dropped: Int, valid: [SFTSample]
+        if let recipe = config.recipe {
+            guard config.tasks.isEmpty else {
+                throw TSRecError(.config(field: "tasks", reason: "recipe \(recipe.name) replaces the built-in tasks"),
+                                 hint: "set tasks to [] when a recipe is set")
+            }
+            (samples, dropped) = try p.builder.trainingSamples(p.dataset, recipe: recipe, trainRows: config.trainRows, seed: config.seed)
+            valid = try p.builder.validationSamples(validRows, recipe: recipe, category: p.dataset.benchmark.categoryPhrase)
+        } else {
+            (samples, dropped) = try p.builder.trainingSamples(p.dataset, tasks: config.tasks, trainRows: config.trainRows,
+                                                               semantics: p.semantics)
+            valid = p.builder.nextItemSamples(validRows)
+        }
+        // task families in order of first appearance
+        var byTask: [(String, Int)] = []
+        for s in samples {
+            if let i = byTask.firstIndex(where: { $0.0 == s.task }) { byTask[i].1 += 1 } else { byTask.append((s.task, 1)) }
+        }
+        log("  samples: " + byTask.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
             + (dropped > 0 ? " (\(dropped) longer than \(config.maxLength) tokens dropped)" : "")
             + "; \(trainer.totalSteps(sampleCount: samples.count)) steps of \(config.effectiveBatch)")
         guard let s = try trainer.train(p.model, train: samples, valid: valid, configHash: trainingHash) else {

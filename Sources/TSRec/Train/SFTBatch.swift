@@ -3,14 +3,20 @@ public struct SFTSample: Sendable, Hashable {
     /// `[promptLength + responseLength]` token ids.
     public var tokens: [Int32]
     /// How many leading tokens are prompt (no loss on predicting them).
+    /// (A whole-sequence loss, BIGRec's, is `promptLength` 1: every token but the first is a target.)
     public var promptLength: Int
-    public var task: SFTTask
+    /// The task family, for logs and mixing statistics (`SFTTask.rawValue` or a recipe task's name).
+    public var task: String
 
-    public init(tokens: [Int32], promptLength: Int, task: SFTTask) {
+    public init(tokens: [Int32], promptLength: Int, task: String) {
         precondition(promptLength >= 1 && promptLength < tokens.count, "SFTSample: empty prompt or response")
         self.tokens = tokens
         self.promptLength = promptLength
         self.task = task
+    }
+
+    public init(tokens: [Int32], promptLength: Int, task: SFTTask) {
+        self.init(tokens: tokens, promptLength: promptLength, task: task.rawValue)
     }
 
     /// Tokens that carry loss (the response).

@@ -1,0 +1,288 @@
+/// An SFT recipe as data: which samples a method trains on, written as templates with slots,
+/// not as code. The LLM baselines of Table 2 (issue #19; docs/llm-baselines.md §8.3) differ from
+/// each other mostly here — BIGRec and D3 both train "quoted title history → quoted title" with
+/// their own template, answer ending and loss span — so each is a value of this type and the
+/// one `Pipeline` trains it.
+///
+/// `ExperimentConfig.recipe` nil keeps the built-in `tasks` (TS-Rec, MiniOneRec and their
+/// ablations), so those configurations encode, and hash, exactly as before this type existed.
+public struct SFTRecipe: Codable, Sendable, Hashable {
+    /// The recipe's name in logs (e.g. `D3`).
+    public var name: String
+    /// The task families, in order. The first is the main task: validation uses its first
+    /// template over the validation rows.
+    public var tasks: [RecipeTask]
+
+    public init(name: String, tasks: [RecipeTask]) {
+        self.name = name
+        self.tasks = tasks
+    }
+}
+
+/// One task family of a recipe: where its samples come from and how they are written.
+public struct RecipeTask: Codable, Sendable, Hashable {
+    /// Label in logs and sample statistics.
+    public var name: String
+    /// The rows that give one sample each.
+    public var rows: RowSource
+    /// The task's templates; `choice` picks one per sample.
+    public var templates: [PromptTemplate]
+    public var choice: TemplateChoice
+    /// Which tokens carry loss.
+    public var loss: LossSpan
+
+    public init(name: String, rows: RowSource = .train(sample: nil), templates: [PromptTemplate],
+                choice: TemplateChoice = .first, loss: LossSpan = .response) {
+        self.name = name
+        self.rows = rows
+        self.templates = templates
+        self.choice = choice
+        self.loss = loss
+    }
+}
+
+/// Where a task's samples come from.
+public enum RowSource: Codable, Sendable, Hashable {
+    /// Every train row (after `ExperimentConfig.trainRows`), or `sample` of them drawn without
+    /// replacement from the recipe's seeded stream and kept in the order drawn (BIGRec's
+    /// `--sample 1024`).
+    case train(sample: Int?)
+}
+
+/// How a sample's template is chosen.
+public enum TemplateChoice: String, Codable, Sendable, Hashable {
+    /// Always the first (D3 defines eleven instructions and uses the first; BIGRec has one).
+    case first
+    /// Uniformly at random, once per sample when the set is built, from the recipe's seeded
+    /// stream (S-DPO's prompts).
+    case uniformOnce = "uniform-once"
+}
+
+/// Which tokens of a sample carry loss.
+public enum LossSpan: String, Codable, Sendable, Hashable {
+    /// The answer only (and its end token): the prompt is masked.
+    case response
+    /// Every token after the first: the prompt too (BIGRec's `train_on_inputs`).
+    case wholeSequence = "whole-sequence"
+}
+
+/// A prompt and its answer as text with slots. `{name}` marks a slot (`TemplateSlot`); the
+/// template is parsed, never the values, so a title that contains braces is copied as it is.
+public struct PromptTemplate: Codable, Sendable, Hashable {
+    /// The prompt's pieces, tokenized separately and concatenated (the authors tokenize their
+    /// instruction and input blocks apart); generation starts after the last piece.
+    public var pieces: [String]
+    /// The answer's text; the backbone's EOS follows it as an id.
+    public var answer: String
+    /// Whether the answer is tokenized together with the last piece, as one string (BIGRec
+    /// tokenizes prompt and answer in one call), instead of on its own.
+    public var answerJoinsPrompt: Bool
+
+    public init(pieces: [String], answer: String, answerJoinsPrompt: Bool = false) {
+        self.pieces = pieces
+        self.answer = answer
+        self.answerJoinsPrompt = answerJoinsPrompt
+    }
+
+    /// Every slot the template uses, in order of appearance (throws on an unknown `{name}`).
+    public func slots() throws -> [TemplateSlot] {
+        try (pieces + [answer]).flatMap { try Self.parse($0) }.compactMap {
+            if case let .slot(s) = $0 { s } else { nil }
+        }
+    }
+
+    /// The prompt's pieces and the answer with every slot filled.
+    public func render(_ values: SlotValues) throws -> (pieces: [String], answer: String) {
+        (try pieces.map { try Self.fill($0, values) }, try Self.fill(answer, values))
+    }
+
+    enum Part: Equatable { case text(String), slot(TemplateSlot) }
+
+    /// `text{slot}text…` → parts. A `{` that does not open a known slot name is an error (a
+    /// typo in a template must not train silently on the literal text).
+    static func parse(_ template: String) throws -> [Part] {
+        var parts: [Part] = []
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}"),
+                  let slot = TemplateSlot(rawValue: String(rest[rest.index(after: open)..<close])) else {
+                throw TSRecError(.config(field: "recipe", reason: "template \"\(template)\": '{' does not open a slot"),
+                                 hint: "slots: " + TemplateSlot.allCases.map { "{\($0.rawValue)}" }.joined(separator: ", "))
+            }
+            if open > rest.startIndex { parts.append(.text(String(rest[..<open]))) }
+            parts.append(.slot(slot))
+            rest = rest[rest.index(after: close)...]
+        }
+        if !rest.isEmpty { parts.append(.text(String(rest))) }
+        return parts
+    }
+
+    static func fill(_ template: String, _ values: SlotValues) throws -> String {
+        try parse(template).map { part in
+            switch part {
+            case let .text(t): t
+            case let .slot(s): values[s]
+            }
+        }.joined()
+    }
+}
+
+/// What a template can name.
+public enum TemplateSlot: String, Codable, Sendable, Hashable, CaseIterable {
+    /// The history's SIDs, oldest first, joined by ", ".
+    case historySIDs = "history_sids"
+    /// The history's titles, each in double quotes, oldest first, joined by ", ".
+    case historyTitles = "history_titles"
+    /// The target item's title and SID.
+    case targetTitle = "target_title"
+    case targetSID = "target_sid"
+    /// The dataset's item category in words (`Benchmark.categoryPhrase`).
+    case category
+}
+
+/// The values of every slot for one sample.
+public struct SlotValues: Sendable {
+    var values: [TemplateSlot: String]
+
+    /// A train, validation or test row of `benchmark`.
+    public init(row: SplitRow, category: String) {
+        values = [.historySIDs: row.historySIDs.joined(separator: ", "),
+                  .historyTitles: row.historyTitles.map { "\"\($0)\"" }.joined(separator: ", "),
+                  .targetTitle: row.targetTitle,
+                  .targetSID: row.targetSID,
+                  .category: category]
+    }
+
+    subscript(slot: TemplateSlot) -> String { values[slot] ?? "" }
+}
+
+extension SFTRecipe {
+    /// Checks every template before any sample is built: known slots, at least one template per task.
+    public func validate() throws {
+        guard !tasks.isEmpty else { throw TSRecError(.config(field: "recipe.tasks", reason: "recipe \(name) has no task")) }
+        for task in tasks {
+            guard !task.templates.isEmpty else {
+                throw TSRecError(.config(field: "recipe.tasks[\(task.name)].templates", reason: "no template"))
+            }
+            for t in task.templates {
+                _ = try t.slots()
+                guard !t.pieces.isEmpty else {
+                    throw TSRecError(.config(field: "recipe.tasks[\(task.name)].templates", reason: "a template has no prompt piece"))
+                }
+            }
+            if case let .train(sample?) = task.rows, sample < 1 {
+                throw TSRecError(.config(field: "recipe.tasks[\(task.name)].rows", reason: "sample must be at least 1 (nil = every row)"))
+            }
+        }
+    }
+
+    /// The recipe's own random stream ("RECIPE"), independent of the data order and the SID
+    /// initialisation, so adding a recipe moves no other stream.
+    static func stream(seed: UInt64) -> SplitMix64 { SplitMix64(seed: seed ^ 0x5245_4349_5045_0000) }
+}
+
+extension SFTSampleBuilder {
+    /// A template's sample for one row: the pieces tokenized one by one, then the answer (on its
+    /// own, or with the last piece as one string), then EOS. The loss starts at the answer
+    /// (`.response`) or at the second token (`.wholeSequence`). nil when longer than `maxLength`.
+    public func sample(_ template: PromptTemplate, values: SlotValues, loss: LossSpan, task: String) throws -> SFTSample? {
+        let (pieces, answer) = try template.render(values)
+        var prompt = pieces.dropLast().flatMap { tokenizer.encode($0) }.map(Int32.init)
+        let last = pieces.last ?? ""
+        let tokens: [Int32]
+        if template.answerJoinsPrompt {
+            // one string: the prompt's own tokens are those of the prompt tokenized alone
+            // (what the model sees at test time); the joined text may merge across the seam
+            let promptAlone = prompt + tokenizer.encode(last).map(Int32.init)
+            tokens = prompt + tokenizer.encode(last + answer).map(Int32.init) + [endToken]
+            prompt = promptAlone
+        } else {
+            prompt += tokenizer.encode(last).map(Int32.init)
+            tokens = prompt + tokenizer.encode(answer).map(Int32.init) + [endToken]
+        }
+        guard tokens.count <= maxLength, prompt.count < tokens.count else { return nil }
+        let lossStart = loss == .wholeSequence ? 1 : min(prompt.count, tokens.count - 1)
+        return SFTSample(tokens: tokens, promptLength: max(1, lossStart), task: task)
+    }
+
+    /// A template's prompt alone (what generation starts from at test time).
+    public func promptIDs(_ template: PromptTemplate, values: SlotValues) throws -> [Int32] {
+        try template.render(values).pieces.flatMap { tokenizer.encode($0) }.map(Int32.init)
+    }
+
+    /// The recipe's training samples from `dataset`'s train split, task by task, and how many
+    /// were longer than `maxLength`.
+    public func trainingSamples(_ dataset: Dataset, recipe: SFTRecipe, trainRows: Int?, seed: UInt64)
+        throws -> (samples: [SFTSample], dropped: Int) {
+        try recipe.validate()
+        let train = try dataset.split(.train).rows
+        let all = trainRows.map { Array(train.prefix($0)) } ?? train
+        var rng = SFTRecipe.stream(seed: seed)
+        var out: [SFTSample] = [], dropped = 0
+        let category = dataset.benchmark.categoryPhrase
+        for task in recipe.tasks {
+            var stream = rng.fork()                     // one stream per task, in the recipe's order
+            let rows: [SplitRow]
+            switch task.rows {
+            case .train(nil): rows = all
+            case let .train(n?): rows = Array(Array(all.indices).shuffled(using: &stream).prefix(n)).map { all[$0] }
+            }
+            for row in rows {
+                let t = switch task.choice {
+                case .first: task.templates[0]
+                case .uniformOnce: task.templates[Int(stream.next() % UInt64(task.templates.count))]
+                }
+                if let s = try sample(t, values: SlotValues(row: row, category: category), loss: task.loss, task: task.name) {
+                    out.append(s)
+                } else {
+                    dropped += 1
+                }
+            }
+        }
+        return (out, dropped)
+    }
+
+    /// Validation samples: the recipe's main task with its first template over `rows`.
+    public func validationSamples(_ rows: [SplitRow], recipe: SFTRecipe, category: String) throws -> [SFTSample] {
+        try recipe.validate()
+        let main = recipe.tasks[0]
+        return try rows.compactMap {
+            try sample(main.templates[0], values: SlotValues(row: $0, category: category), loss: main.loss, task: main.name)
+        }
+    }
+}
+
+// MARK: - The LLM baselines' recipes (docs/llm-baselines.md; wording paraphrased, structure theirs)
+
+extension SFTRecipe {
+    /// The instruction-with-input preamble the baselines share (a paraphrase; trailing space theirs).
+    static let preamble = "The instruction below states a task, and the input below gives its context. Write a response that completes the task. "
+
+    /// D3 (SAI990323/DecodingMatters `code/dataset.py`): piece 1 is the preamble and the
+    /// `### Instruction:` section with the first of its instructions (the only one it uses),
+    /// piece 2 the `### User Input:` section — a lead-in naming the category, then the quoted
+    /// history titles joined by ", " — and `### Response: ` with a newline; the answer is the
+    /// quoted target title and "\n", tokenized on its own, then EOS; loss on the answer only.
+    public static let d3 = SFTRecipe(name: "D3", tasks: [
+        RecipeTask(name: "title-history→title", templates: [
+            PromptTemplate(pieces: [preamble + "\n\n### Instruction:\nFrom the {category} the user enjoyed recently, name a new one the user may buy.\n",
+                                    "### User Input: \nThe user has bought these {category} before: {history_titles}\n\n### Response: \n"],
+                           answer: "\"{target_title}\"\n"),
+        ]),
+    ])
+
+    /// BIGRec (SAI990323/BIGRec `train.py`, `data/*/process.ipynb`): one instruction; the input
+    /// is a lead-in ending in a colon with no space after it, the quoted history titles joined by
+    /// ", ", and "\n "; the answer is the
+    /// quoted target title; prompt and answer are tokenized as one string with EOS appended, and
+    /// the loss covers the whole sequence (`train_on_inputs`). `sample` rows (its README: 1,024)
+    /// or every train row (nil).
+    public static func bigrec(sample: Int? = nil) -> SFTRecipe {
+        SFTRecipe(name: "BIGRec", tasks: [
+            RecipeTask(name: "title-history→title", rows: .train(sample: sample), templates: [
+                PromptTemplate(pieces: [preamble + "\n\n### Instruction:\nGiven the {category} the user bought before, recommend one more the user will probably buy next.\n\n### Input:\nThe user has bought these {category} before:{history_titles}\n \n\n### Response:\n"],
+                               answer: "\"{target_title}\"", answerJoinsPrompt: true),
+            ], loss: .wholeSequence),
+        ])
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+/// Recipes as data (issue #19): templates with slots, loss spans, sampling, and the D3 and
+/// BIGRec recipes on the real tokenizer and Industrial rows.
+@Suite struct PromptTemplateTests {
+    let row = SplitRow(userID: "u", historyItemIDs: [0, 1], historySIDs: ["<a_1><b_2><c_3>", "<a_4><b_5><c_6>"],
+                       historyTitles: ["Glue {target_sid}", "Tape 3/4\""], targetItemID: 2, targetSID: "<a_7><b_8><c_9>",
+                       targetTitle: "Clamp")
+
+    @Test func slotsAreFilledFromTheRowAndValuesAreNeverParsed() throws {
+        let t = PromptTemplate(pieces: ["Items ({category}): ", "{history_titles} / {history_sids}\n"], answer: "\"{target_title}\" {target_sid}\n")
+        let (pieces, answer) = try t.render(SlotValues(row: row, category: "tools"))
+        // a title holding "{target_sid}" is copied as it is, not filled
+        #expect(pieces == ["Items (tools): ", "\"Glue {target_sid}\", \"Tape 3/4\"\" / <a_1><b_2><c_3>, <a_4><b_5><c_6>\n"])
+        #expect(answer == "\"Clamp\" <a_7><b_8><c_9>\n")
+        #expect(try t.slots() == [.category, .historyTitles, .historySIDs, .targetTitle, .targetSID])
+    }
+
+    @Test func anUnknownSlotIsAnErrorThatNamesTheTemplate() {
+        let t = PromptTemplate(pieces: ["History: {histroy_titles}"], answer: "{target_title}")
+        #expect(throws: TSRecError.self) { try t.render(SlotValues(row: row, category: "x")) }
+        do { _ = try t.slots(); Issue.record("expected an error") } catch {
+            #expect("\(error)".contains("{histroy_titles}") || "\(error)".contains("histroy_titles"))
+        }
+        let recipe = SFTRecipe(name: "typo", tasks: [RecipeTask(name: "t", templates: [t])])
+        #expect(throws: TSRecError.self) { try recipe.validate() }
+        #expect(throws: TSRecError.self) { try SFTRecipe(name: "empty", tasks: []).validate() }
+        #expect(throws: TSRecError.self) {
+            try SFTRecipe(name: "zero", tasks: [RecipeTask(name: "t", rows: .train(sample: 0), templates: [PromptTemplate(pieces: ["x"], answer: "y")])]).validate()
+        }
+    }
+
+    @Test func builtInRecipesAreValidAndTheirTemplatesUseKnownSlots() throws {
+        for recipe in [SFTRecipe.d3, .bigrec(), .bigrec(sample: 1024)] {
+            try recipe.validate()
+            #expect(try recipe.tasks[0].templates[0].slots().contains(.historyTitles))
+            #expect(try recipe.tasks[0].templates[0].slots().contains(.targetTitle))
+        }
+        // D3: answer on its own with "\n"; BIGRec: joined to the prompt, no "\n", whole-sequence loss
+        #expect(SFTRecipe.d3.tasks[0].templates[0].answer.hasSuffix("\"\n") && !SFTRecipe.d3.tasks[0].templates[0].answerJoinsPrompt)
+        #expect(SFTRecipe.d3.tasks[0].loss == .response && SFTRecipe.bigrec().tasks[0].loss == .wholeSequence)
+        #expect(SFTRecipe.bigrec().tasks[0].templates[0].answerJoinsPrompt)
+    }
+
+    /// A recipe is an optional field: configurations without one hash as before (pinned in
+    /// TrainerTests), and a recipe changes the hash.
+    @Test func aRecipeIsPartOfTheHashOnlyWhenSet() {
+        var c = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.minionerecSFT)
+        #expect(Pipeline(c, label: "x").trainingHash == "784fb858148a")
+        c.tasks = []
+        c.recipe = .d3
+        let d3 = Pipeline(c, label: "x").trainingHash
+        c.recipe = .bigrec()
+        #expect(d3 != "784fb858148a" && Pipeline(c, label: "x").trainingHash != d3)
+    }
+
+    @Test func categoryPhrases() {
+        #expect(Benchmark.industrial.categoryPhrase == "industrial and scientific items")
+        #expect(Benchmark.office.categoryPhrase == "office products")
+    }
+}
+
+@Suite(.enabled(if: TSRecFixtures.industrialAndModelAvailable, "needs the SmolLM2 GGUF and the Industrial dataset in the cache (make model data)"))
+struct RecipeSampleTests {
+    let dataset: Dataset
+    let tokenizer: BPETokenizer
+    let builder: SFTSampleBuilder
+
+    init() throws {
+        let paths = Paths.fromEnvironment()
+        dataset = try Dataset.load(.industrial, paths: paths)
+        let t = try BPETokenizer(gguf: GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf")))
+        tokenizer = t
+        builder = try SFTSampleBuilder(tokenizer: t, maxLength: 512, format: .alpaca)
+    }
+
+    func ids(_ s: String) -> [Int32] { tokenizer.encode(s).map(Int32.init) }
+
+    /// D3: the two pieces tokenized apart, then the quoted title and "\n" tokenized on their own,
+    /// then EOS; the loss covers exactly the answer and EOS.
+    @Test func d3SampleIsPiecesThenAnswerThenEOS() throws {
+        let row = try dataset.split(.train).rows[5]
+        let t = SFTRecipe.d3.tasks[0].templates[0]
+        let s = try #require(try builder.sample(t, values: SlotValues(row: row, category: "industrial and scientific items"),
+                                                loss: .response, task: "d3"))
+        let (pieces, _) = try t.render(SlotValues(row: row, category: "industrial and scientific items"))
+        let prompt = ids(pieces[0]) + ids(pieces[1])
+        let answer = ids("\"\(row.targetTitle)\"\n") + [Int32(tokenizer.eosID!)]
+        #expect(s.tokens == prompt + answer && s.promptLength == prompt.count)
+        #expect(tokenizer.decode(prompt.map(Int.init)).hasSuffix("### Response: \n"))
+        #expect(tokenizer.decode(prompt.map(Int.init)).contains(row.historyTitles.map { "\"\($0)\"" }.joined(separator: ", ")))
+        #expect(SFTBatch([s]).targetCount == answer.count)
+        // the test-time prompt is the training prompt
+        #expect(try builder.promptIDs(t, values: SlotValues(row: row, category: "industrial and scientific items")) == prompt)
+    }
+
+    /// BIGRec: prompt and answer tokenized as one string, then EOS, and every token after the
+    /// first is a target (no prompt mask).
+    @Test func bigrecSampleIsOneStringWithWholeSequenceLoss() throws {
+        let row = try dataset.split(.train).rows[5]
+        let values = SlotValues(row: row, category: "industrial and scientific items")
+        let t = SFTRecipe.bigrec().tasks[0].templates[0]
+        let s = try #require(try builder.sample(t, values: values, loss: .wholeSequence, task: "bigrec"))
+        let (pieces, answer) = try t.render(values)
+        #expect(s.tokens == ids(pieces[0] + answer) + [Int32(tokenizer.eosID!)])
+        #expect(s.promptLength == 1)
+        #expect(SFTBatch([s]).targetCount == s.tokens.count - 1)
+        #expect(answer == "\"\(row.targetTitle)\"" && pieces[0].hasSuffix("\n \n\n### Response:\n"))
+    }
+
+    /// Sample counts: every train row once (D3, BIGRec), or BIGRec's 1,024 distinct rows drawn
+    /// from the seeded recipe stream, the same for the same seed and different for another.
+    @Test func sampleCountsAndSeededSubsample() throws {
+        let train = try dataset.split(.train).rows
+        #expect(train.count == 36_259)
+        let d3 = try builder.trainingSamples(dataset, recipe: .d3, trainRows: nil, seed: 42)
+        #expect(d3.samples.count + d3.dropped == 36_259 && d3.samples.allSatisfy { $0.task == "title-history→title" })
+        let a = try builder.trainingSamples(dataset, recipe: .bigrec(sample: 1024), trainRows: nil, seed: 42)
+        let b = try builder.trainingSamples(dataset, recipe: .bigrec(sample: 1024), trainRows: nil, seed: 42)
+        let c = try builder.trainingSamples(dataset, recipe: .bigrec(sample: 1024), trainRows: nil, seed: 43)
+        #expect(a.samples.count + a.dropped == 1024 && a.samples == b.samples && a.samples != c.samples)
+        #expect(Set(a.samples.map(\.tokens)).count >= 1000)          // distinct rows (a few users repeat a history)
+        // validation follows the main task: the same template over the validation rows
+        let valid = try dataset.split(.valid).rows.prefix(8)
+        let v = try builder.validationSamples(Array(valid), recipe: .d3, category: dataset.benchmark.categoryPhrase)
+        #expect(v.count == 8 && v[0].tokens.suffix(1) == [Int32(tokenizer.eosID!)])
+        #expect(tokenizer.decode(v[0].tokens[v[0].promptLength...].dropLast().map(Int.init)) == "\"\(valid.first!.targetTitle)\"\n")
+    }
+
+    /// `uniformOnce`: each sample's template drawn once from the recipe's stream: both used,
+    /// the same draw for the same seed.
+    @Test func uniformOnceDrawsEveryTemplateReproducibly() throws {
+        let t0 = PromptTemplate(pieces: ["A {history_titles}\n"], answer: "{target_title}")
+        let t1 = PromptTemplate(pieces: ["B {history_titles}\n"], answer: "{target_title}")
+        let recipe = SFTRecipe(name: "two", tasks: [RecipeTask(name: "t", templates: [t0, t1], choice: .uniformOnce)])
+        let a = try builder.trainingSamples(dataset, recipe: recipe, trainRows: 200, seed: 42)
+        let b = try builder.trainingSamples(dataset, recipe: recipe, trainRows: 200, seed: 42)
+        let firstToken = a.samples.map { tokenizer.decode([Int($0.tokens[0])]) }
+        let aCount = firstToken.filter { $0 == "A" }.count
+        #expect(a.samples == b.samples && a.samples.count == 200)
+        #expect(aCount > 60 && aCount < 140)                         // Binomial(200, 1/2): 6 sd either side
+    }
+}
