@@ -210,6 +210,46 @@ import Testing
     }
 }
 
+/// Completions of different lengths (S-DPO's titles): right-padded inside, every real token's
+/// logits equal the plain forward of its own prompt + completion, in logits and gradients.
+@Suite struct VariableLengthCompletionTests {
+    @Test func unequalCompletionsEqualThePlainForwardOfEach() throws {
+        let model = try LlamaFixtures.tinyModel(seed: 33, std: 0.3)
+        let prompts: [[Int32]] = [[3, 9, 14, 2, 7], [5, 11]]
+        let completions: [[Int32]] = [[20, 21, 22, 23, 24], [23], [20, 30], [41, 42, 43]]   // G = 2, lengths 5, 1, 2, 3
+        let tape = Tape()
+        let fast = model.completionLogits(tape: tape, prompts: prompts, completions: completions)
+        #expect(fast.targets == completions.flatMap { $0 })
+        #expect(fast.completionOfRow == [0, 0, 0, 0, 0, 1, 2, 2, 3, 3, 3] && fast.logits.shape == [11, model.config.vocabSize])
+        var rng = SplitMix64(seed: 5)
+        let probe = Tensor.randn(fast.logits.shape, using: &rng)
+        tape.backward(from: tape.sum(tape.mul(fast.logits, probe)))
+        let fastGrads = model.parameters.map(\.tensor.gradArray)
+        for p in model.parameters { p.tensor.zeroGrad() }
+
+        // plain: each prompt + completion on its own (no padding anywhere)
+        let slow = Tape()
+        let V = model.config.vocabSize, probeValues = probe.array
+        var slowLogits: [Float] = [], loss: Tensor? = nil, row = 0
+        for (c, comp) in completions.enumerated() {
+            let seq = prompts[c / 2] + comp.dropLast()
+            let hidden = model.forward(tape: slow, tokens: seq, batch: 1, seq: seq.count, keyValid: [Bool](repeating: true, count: seq.count))
+            let rows = (0..<comp.count).map { prompts[c / 2].count - 1 + $0 }
+            let logits = model.logits(tape: slow, hidden: slow.gatherRows(hidden, rows: rows))
+            slowLogits += logits.array
+            let part = Tensor(Array(probeValues[(row * V)..<((row + comp.count) * V)]), shape: [comp.count, V])
+            let term = slow.sum(slow.mul(logits, part))
+            loss = loss.map { slow.add($0, term) } ?? term
+            row += comp.count
+        }
+        expectClose(fast.logits.array, slowLogits, atol: 1e-4, rtol: 1e-4, "logits")
+        slow.backward(from: loss!)
+        for (p, g) in zip(model.parameters, fastGrads) {
+            expectClose(g, p.tensor.gradArray, atol: 1e-4, rtol: 2e-3, p.name)
+        }
+    }
+}
+
 /// The stage on a tiny random Llama and a tiny trie (vocabulary 50; completions of 3 tokens).
 @Suite struct GRPOStageTests {
     static let sequences = (0..<12).map { i in [10 + i % 4, 20 + i / 4, 40 + i % 3] }

@@ -76,6 +76,9 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     /// JSON when nil, so the SFT-only configurations hash exactly as before the field existed;
     /// the SFT run's hash never includes it, so an RL method shares its SFT run.)
     public var rl: RLConfig? = nil
+    /// nil: none. Set: the preference stage (S-DPO's softmax-DPO) runs from the SFT run's best
+    /// weights, like `rl` (absent from the JSON when nil; never part of the SFT run's hash).
+    public var preference: PreferenceConfig? = nil
 
     public init(dataset: String, profile: Profile) {
         self.dataset = dataset

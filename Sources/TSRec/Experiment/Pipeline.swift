@@ -76,6 +76,7 @@ public struct Pipeline {
         c.testRows = nil
         c.beamWidth = 0
         c.rl = nil
+        c.preference = nil
         return Self.hash(c)
     }
 

@@ -74,7 +74,22 @@ public struct RLConfig: Codable, Sendable, Hashable {
         }
         return c
     }
+}
 
+extension RLConfig: StageBudget {}
+
+/// The budget of a stage after SFT (the RL stage, the preference stage): prompts per step,
+/// epochs, warm-up ratio and validation interval, read the way HF's trainer reads them.
+public protocol StageBudget {
+    var promptsPerStep: Int { get }
+    var epochs: Int { get }
+    var maxSteps: Int? { get }
+    var warmupRatio: Double { get }
+    var evalInterval: Int { get }
+    var evalStepsFraction: Double? { get }
+}
+
+extension StageBudget {
     /// Optimizer steps for `promptCount` prompts: `epochs` passes of whole steps, at most `maxSteps`.
     public func totalSteps(promptCount: Int) -> Int {
         let perEpoch = max(1, promptCount / max(1, promptsPerStep))

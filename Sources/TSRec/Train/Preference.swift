@@ -1,0 +1,231 @@
+import Foundation
+
+/// One preference prompt as the stage consumes it: the prompt's ids and its answers' ids, the
+/// chosen answer first (each answer as trained: text, suffix, EOS).
+public struct PreferenceExample: Sendable, Hashable {
+    public var prompt: [Int32]
+    /// `[1 + negatives]` answers; `answers[0]` is the chosen one.
+    public var answers: [[Int32]]
+    public init(prompt: [Int32], answers: [[Int32]]) {
+        precondition(answers.count >= 2 && answers.allSatisfy { !$0.isEmpty }, "PreferenceExample: a chosen answer and at least one rejected")
+        (self.prompt, self.answers) = (prompt, answers)
+    }
+}
+
+/// One row of the preference stage's log (`train_log.csv` in its folder), one per optimizer step.
+public struct PreferenceLogRow: Sendable, Codable, Equatable {
+    public var step: Int
+    public var epoch: Int
+    /// Mean softmax-DPO loss over the step's prompts (log(1 + negatives) at the start).
+    public var loss: Double
+    /// Fraction of the step's prompts whose chosen answer has the largest margin Δ.
+    public var chosenFirst: Double
+    public var learningRate: Double
+    public var gradNorm: Double
+    /// Wall time of the step, its validation included.
+    public var seconds: Double
+    /// Validation loss when this step validated.
+    public var validLoss: Double?
+}
+
+/// How a preference stage ended.
+public struct PreferenceSummary: Sendable, Codable {
+    public var steps: Int
+    /// Summed step wall times (survives resumes).
+    public var wallSeconds: Double
+    public var examples: Int
+    /// Validation loss of the SFT weights (log(1 + negatives): policy = reference) and the best one.
+    public var bestValidLoss: Double?
+    public var log: [PreferenceLogRow]
+}
+
+extension Trainer {
+    /// The preference stage's random streams, forked from the seed after the SFT stage's two
+    /// and the RL stage's two: the negatives' draw and the per-epoch prompt order.
+    public static func preferenceStreams(seed: UInt64) -> (negatives: SplitMix64, order: SplitMix64) {
+        var root = SplitMix64(seed: seed)
+        for _ in 0..<4 { _ = root.fork() }
+        let negatives = root.fork()
+        return (negatives, root.fork())
+    }
+
+    /// Softmax-DPO from the weights in `policy` (the SFT run's best), under `config.preference`;
+    /// leaves the best validation weights in `policy` (the original's `load_best_model_at_end`;
+    /// the last weights when `valid` is empty). Returns nil when stopped by `stepLimitThisInvocation`.
+    ///
+    /// Per optimizer step: `promptsPerStep` examples in the epoch's seeded order; per micro-batch
+    /// of `promptsPerMicroBatch` prompts, the reference's summed answer log-probabilities (no
+    /// graph), then the policy's teacher-forced logits of all answers (`completionLogits`, right
+    /// padding for unequal lengths) into `Tape.softmaxDPOLoss`, weighted so that the step's loss
+    /// is the mean over its prompts; clip, cosine schedule with warm-up, AdamW. The reference is
+    /// the SFT weights, frozen for the whole stage (never synced).
+    ///
+    /// Resumable: the checkpoint holds the policy, AdamW's moments, the step, epoch, cursor and
+    /// the epoch's RNG state; the reference is rebuilt from `policy` as passed in (the SFT
+    /// weights), so a resumed stage ends bit-identical to an uninterrupted one (tested).
+    @discardableResult
+    public func prefer(_ policy: Llama, examples: [PreferenceExample], valid: [PreferenceExample],
+                       configHash: String) throws -> PreferenceSummary? {
+        guard let pref = config.preference else { throw TSRecError(.config(field: "preference", reason: "no preference stage configured")) }
+        guard !examples.isEmpty else { throw TSRecError(.config(field: "preference", reason: "no preference examples")) }
+        guard pref.promptsPerStep > 0, pref.promptsPerMicroBatch > 0 else {
+            throw TSRecError(.config(field: "preference", reason: "prompts per step and per micro-batch must be positive"))
+        }
+        let params = policy.parameters
+        let writes = communicator.isRoot
+        let log = writes ? self.log : { _ in }
+        let reference = try policy.copy()                  // before any checkpoint is loaded: the SFT weights
+        let total = pref.totalSteps(promptCount: examples.count)
+        let schedule = LRSchedule(warmupSteps: pref.warmupSteps(total: total), totalSteps: total, peak: pref.learningRate, kind: .cosine)
+        let validEvery = pref.validationInterval(total: total)
+        var optimizer = AdamW(learningRate: pref.learningRate, weightDecay: pref.weightDecay)
+
+        // MARK: state: fresh, or from the last checkpoint
+        var state = Checkpoint.Header(configHash: configHash, step: 0, epoch: 0, cursor: 0,
+                                      epochRNG: Self.preferenceStreams(seed: config.seed).order, dropoutRNG: SplitMix64(seed: 0),
+                                      bestValidLoss: nil, evalsWithoutImprovement: 0, stopped: false,
+                                      optimizerStep: 0, tensorNames: [], tensorCounts: [])
+        var rows: [PreferenceLogRow] = []
+        if FileManager.default.fileExists(atPath: checkpointURL.path) {
+            let (found, _) = try Checkpoint.readHeader(checkpointURL)
+            guard found.configHash == configHash else {
+                throw TSRecError(.checkpoint(path: checkpointURL.path, reason: "belongs to preference configuration \(found.configHash), not \(configHash)"),
+                                 hint: "delete \(runDirectory.path) to start this stage afresh")
+            }
+            let (header, arrays) = try Checkpoint.load(checkpointURL, tensors: Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) }))
+            state = header
+            optimizer.restore(AdamW.State(step: header.optimizerStep,
+                                          m: params.map { arrays["adam.m." + $0.name] ?? [] },
+                                          v: params.map { arrays["adam.v." + $0.name] ?? [] }))
+            rows = (try? PreferenceLogCSV.read(logURL))?.filter { $0.step <= state.step } ?? []
+            log("preference: resumed from \(checkpointURL.lastPathComponent) at step \(state.step)/\(total)")
+        }
+
+        // MARK: the loop
+        var epochRNG = state.epochRNG
+        var order = Array(examples.indices).shuffled(using: &epochRNG)
+        var stepsThisInvocation = 0
+        let progress = writes ? ProgressBar(total: (total - state.step) * pref.promptsPerStep, label: "preference", unit: "prompts")
+            : ProgressBar(total: 1, label: "preference", isTTY: false, now: { 0 }, write: { _ in })
+        while state.step < total {
+            let t0 = Date()
+            var batch: [PreferenceExample] = []
+            for _ in 0..<pref.promptsPerStep {
+                if state.cursor == order.count {        // next epoch: its order comes from the RNG state after this one
+                    state.epoch += 1
+                    state.cursor = 0
+                    state.epochRNG = epochRNG
+                    order = Array(examples.indices).shuffled(using: &epochRNG)
+                }
+                batch.append(examples[order[state.cursor]])
+                state.cursor += 1
+            }
+            let stats = try preferencePass(policy: policy, reference: reference, batch, pref: pref, backward: true)
+            let tensors = params.map(\.tensor)
+            let gradNorm = clipGradNorm(tensors, maxNorm: pref.gradClip)
+            guard gradNorm.isFinite else {
+                throw TSRecError(.numeric("preference gradient norm is \(gradNorm) at step \(state.step + 1)"), hint: "lower its learning rate")
+            }
+            let lr = schedule.lr(at: state.step)
+            optimizer.step(tensors, learningRate: lr)
+            for t in tensors { t.zeroGrad() }
+            state.step += 1
+            stepsThisInvocation += 1
+            var row = PreferenceLogRow(step: state.step, epoch: state.epoch, loss: stats.loss, chosenFirst: stats.chosenFirst,
+                                       learningRate: Double(lr), gradNorm: Double(gradNorm), seconds: 0, validLoss: nil)
+            if !valid.isEmpty && (state.step % validEvery == 0 || state.step == total) {
+                let v = try preferencePass(policy: policy, reference: reference, valid, pref: pref, backward: false).loss
+                row.validLoss = v
+                if v < (state.bestValidLoss ?? .infinity) {
+                    state.bestValidLoss = v
+                    if writes { try Checkpoint.save(state, tensors: params.map { ($0.name, .tensor($0.tensor)) }, to: bestURL) }
+                }
+            }
+            row.seconds = Date().timeIntervalSince(t0)
+            rows.append(row)
+            progress.note = String(format: "loss %.3f chosen-first %.2f", row.loss, row.chosenFirst)
+            progress.advance(by: pref.promptsPerStep)
+            log(String(format: "preference step %d/%d loss %.4f chosen-first %.3f lr %.2e gnorm %.3f %.1fs%@",
+                       state.step, total, row.loss, row.chosenFirst, lr, gradNorm, row.seconds,
+                       row.validLoss.map { String(format: " val %.4f", $0) } ?? ""))
+            if writes && (state.step % max(1, pref.checkpointInterval) == 0 || state.step == total) {
+                state.optimizerStep = optimizer.state.step
+                try PreferenceLogCSV.write(rows, to: logURL)
+                try Checkpoint.save(state, tensors: checkpointSources(params, optimizer), to: checkpointURL)
+            }
+            if let limit = stepLimitThisInvocation, stepsThisInvocation >= limit, state.step < total {
+                progress.finish()
+                return nil
+            }
+        }
+        progress.finish()
+
+        // MARK: end: the best validation weights are the result
+        communicator.barrier()
+        if FileManager.default.fileExists(atPath: bestURL.path) {
+            _ = try Checkpoint.load(bestURL, tensors: Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) }))
+        }
+        if writes { try Checkpoint.save(state, tensors: params.map { ($0.name, .tensor($0.tensor)) }, to: policyURL) }
+        try communicator.checkSame(parameterHash(params.map(\.tensor)), what: "preference weights at the end of the stage")
+        let summary = PreferenceSummary(steps: state.step, wallSeconds: rows.reduce(0) { $0 + $1.seconds }, examples: examples.count,
+                                        bestValidLoss: state.bestValidLoss, log: rows)
+        if writes { try AtomicFile.write(try Self.sortedJSON(summary), to: summaryURL) }
+        return summary
+    }
+
+    /// The softmax-DPO loss of `batch` (mean over its prompts) and the fraction whose chosen
+    /// answer ranks first; with `backward`, the gradient of that mean is left in the policy.
+    func preferencePass(policy: Llama, reference: Llama, _ batch: [PreferenceExample], pref: PreferenceConfig,
+                        backward: Bool) throws -> (loss: Double, chosenFirst: Double) {
+        var loss = 0.0, first = 0
+        for start in stride(from: 0, to: batch.count, by: pref.promptsPerMicroBatch) {
+            let part = Array(batch[start..<min(start + pref.promptsPerMicroBatch, batch.count)])
+            // completionLogits wants the same number of answers per prompt
+            let G = part[0].answers.count
+            precondition(part.allSatisfy { $0.answers.count == G }, "preference: unequal answer counts in a micro-batch")
+            let prompts = part.map { Array($0.prompt.suffix(pref.maxPromptLength)) }
+            let answers = part.flatMap(\.answers)
+            let groups = part.indices.map { PreferenceGroup(sequences: ($0 * G)..<(($0 + 1) * G)) }
+            let refOut = reference.completionLogits(tape: Tape(recording: false), prompts: prompts, completions: answers)
+            var refSums = [Double](repeating: 0, count: answers.count)
+            for (l, s) in zip(Tape.targetLogProbs(logits: refOut.logits, targets: refOut.targets), refOut.completionOfRow) { refSums[s] += Double(l) }
+            let tape = Tape(recording: backward)
+            let out = policy.completionLogits(tape: tape, prompts: prompts, completions: answers)
+            let pl = tape.softmaxDPOLoss(logits: out.logits, targets: out.targets, sequenceOfToken: out.completionOfRow,
+                                         reference: refSums.map(Float.init), groups: groups, beta: pref.beta)
+            guard pl.loss.item.isFinite else { throw TSRecError(.numeric("preference loss is \(pl.loss.item)"), hint: "lower its learning rate") }
+            let share = Double(part.count) / Double(batch.count)           // the step's loss is the mean over its prompts
+            loss += Double(pl.loss.item) * share
+            first += pl.chosenFirst
+            if backward { tape.backward(from: pl.loss, seed: Float(share)) }
+        }
+        return (loss, Double(first) / Double(batch.count))
+    }
+}
+
+/// The preference log as CSV, read back on resume.
+enum PreferenceLogCSV {
+    static let header = ["step", "epoch", "loss", "chosen_first", "lr", "grad_norm", "seconds", "valid_loss"]
+
+    static func write(_ rows: [PreferenceLogRow], to url: URL) throws {
+        try CSV.write(header: header, rows: rows.map { r in
+            ["\(r.step)", "\(r.epoch)", "\(r.loss)", "\(r.chosenFirst)", "\(r.learningRate)", "\(r.gradNorm)", "\(r.seconds)",
+             CSV.cell(r.validLoss)]
+        }, to: url)
+    }
+
+    static func read(_ url: URL) throws -> [PreferenceLogRow] {
+        let table = try CSV.read(from: url)
+        guard table.header == header else {
+            throw TSRecError(.format(path: url.path, line: 1, field: "", reason: "unexpected preference-log header \(table.header)"))
+        }
+        return try table.rows.enumerated().map { i, f in
+            let d = f.map { Double($0) }
+            guard f.count == header.count, let step = Int(f[0]), let epoch = Int(f[1]), let loss = d[2], let first = d[3],
+                  let lr = d[4], let g = d[5], let s = d[6]
+            else { throw TSRecError(.format(path: url.path, line: i + 2, field: "", reason: "malformed preference-log row")) }
+            return PreferenceLogRow(step: step, epoch: epoch, loss: loss, chosenFirst: first, learningRate: lr, gradNorm: g,
+                                    seconds: s, validLoss: d[7])
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+/// The preference stage (S-DPO's softmax-DPO after SFT) on a tiny random Llama (vocabulary 50),
+/// with answers of different lengths as titles have.
+@Suite struct PreferenceStageTests {
+    static func config(steps: Int, promptsPerStep: Int = 2, promptsPerMicroBatch: Int = 1, lr: Float = 1e-3) -> ExperimentConfig {
+        var c = ExperimentConfig(dataset: "toy", profile: .smoke)
+        var p = PreferenceConfig()
+        p.promptsPerStep = promptsPerStep
+        p.promptsPerMicroBatch = promptsPerMicroBatch
+        p.maxSteps = steps
+        p.epochs = 10
+        p.learningRate = lr
+        p.warmupRatio = 0
+        p.evalStepsFraction = nil
+        p.evalInterval = 2
+        p.checkpointInterval = 2
+        c.preference = p
+        return c
+    }
+
+    /// Prompts of 3–6 tokens; 1 chosen + 3 rejected answers of 2–4 tokens, each ending in 2
+    /// (EOS-like); answer j starts in its own token range, so the four always differ.
+    static func examples(count: Int, seed: UInt64) -> [PreferenceExample] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<count).map { i in
+            let prompt = (0..<(3 + i % 4)).map { _ in Int32(rng.next() % 10 + 3) }
+            let answers: [[Int32]] = (0..<4).map { j in
+                var answer: [Int32] = [Int32(15 + 7 * j + Int(rng.next() % 7))]
+                for _ in 0..<Int(rng.next() % 3) { answer.append(Int32(rng.next() % 30 + 15)) }
+                answer.append(2)
+                return answer
+            }
+            return PreferenceExample(prompt: prompt, answers: answers)
+        }
+    }
+
+    static func logProb(_ model: Llama, prompt: [Int32], answer: [Int32]) -> Double {
+        let out = model.completionLogits(tape: Tape(recording: false), prompts: [prompt], completions: [answer])
+        return Tape.targetLogProbs(logits: out.logits, targets: out.targets).reduce(0) { $0 + Double($1) }
+    }
+
+    /// At the start the policy is the reference: every Δ is 0 and the loss is log(1 + 3) exactly;
+    /// one step raises log π(chosen) and lowers every rejected answer's.
+    @Test func firstLossIsLogFourAndOneStepPrefersTheChosenAnswer() throws {
+        let model = try LlamaFixtures.tinyModel(seed: 12, std: 0.3)
+        let example = Self.examples(count: 1, seed: 5)[0]
+        let before = example.answers.map { Self.logProb(model, prompt: example.prompt, answer: $0) }
+        let dir = try DataTestSupport.makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var trainer = Trainer(config: Self.config(steps: 1, promptsPerStep: 1), runDirectory: dir)
+        trainer.log = { _ in }
+        let summary = try #require(try trainer.prefer(model, examples: [example], valid: [], configHash: "toy"))
+        #expect(abs(summary.log[0].loss - log(4)) < 1e-6, "first loss \(summary.log[0].loss)")
+        let after = example.answers.map { Self.logProb(model, prompt: example.prompt, answer: $0) }
+        #expect(after[0] > before[0], "log π(chosen) \(before[0]) → \(after[0])")
+        for j in 1..<4 { #expect(after[j] < before[j], "log π(rejected \(j)) \(before[j]) → \(after[j])") }
+    }
+
+    /// The step's loss is the mean over its prompts however they are split into micro-batches:
+    /// 4 prompts (policy ≠ reference) in micro-batches of 1 and of 4 give the same loss and gradient.
+    @Test func microBatchingDoesNotChangeTheStep() throws {
+        let examples = Self.examples(count: 4, seed: 9)
+        let reference = try LlamaFixtures.tinyModel(seed: 12, std: 0.3)
+        var results: [(loss: Double, grads: [[Float]])] = []
+        for micro in [1, 4] {
+            let policy = try LlamaFixtures.tinyModel(seed: 13, std: 0.3)
+            let config = Self.config(steps: 1, promptsPerStep: 4, promptsPerMicroBatch: micro)
+            let trainer = Trainer(config: config, runDirectory: URL(fileURLWithPath: "/nonexistent"))
+            let pass = try trainer.preferencePass(policy: policy, reference: reference, examples, pref: config.preference!, backward: true)
+            results.append((pass.loss, policy.parameters.map(\.tensor.gradArray)))
+        }
+        #expect(abs(results[0].loss - results[1].loss) < 1e-5 * abs(results[0].loss), "\(results[0].loss) vs \(results[1].loss)")
+        for (a, b) in zip(results[0].grads, results[1].grads) { expectClose(a, b, atol: 2e-5, rtol: 1e-3, "gradient") }   // summation order only; a weighting error is O(1)
+    }
+
+    /// Stopped after 3 of 6 steps (last checkpoint at step 2) and resumed into a model with other
+    /// weights... except the reference: the stage rebuilds it from the model it is given, which
+    /// must be the SFT weights, as the pipeline passes them. Same parameters and log as one run;
+    /// the best validation weights are the result.
+    @Test func resumeAfterKillEqualsUninterruptedStage() throws {
+        let examples = Self.examples(count: 5, seed: 3), valid = Self.examples(count: 2, seed: 4)
+        let straightDir = try DataTestSupport.makeTempDir("straight"), resumedDir = try DataTestSupport.makeTempDir("resumed")
+        defer { try? FileManager.default.removeItem(at: straightDir); try? FileManager.default.removeItem(at: resumedDir) }
+        let config = Self.config(steps: 6)
+
+        let straight = try LlamaFixtures.tinyModel(seed: 12, std: 0.3)
+        var t1 = Trainer(config: config, runDirectory: straightDir)
+        t1.log = { _ in }
+        let s1 = try #require(try t1.prefer(straight, examples: examples, valid: valid, configHash: "h"))
+
+        var t2 = Trainer(config: config, runDirectory: resumedDir)
+        t2.log = { _ in }
+        t2.stepLimitThisInvocation = 3
+        #expect(try t2.prefer(try LlamaFixtures.tinyModel(seed: 12, std: 0.3), examples: examples, valid: valid, configHash: "h") == nil)
+        t2.stepLimitThisInvocation = nil
+        let resumed = try LlamaFixtures.tinyModel(seed: 12, std: 0.3)     // the SFT weights again, as the pipeline loads them
+        let s2 = try #require(try t2.prefer(resumed, examples: examples, valid: valid, configHash: "h"))
+
+        for (a, b) in zip(straight.parameters, resumed.parameters) {
+            #expect(a.tensor.array == b.tensor.array, "parameter \(a.name) differs after resume")
+        }
+        func strip(_ rows: [PreferenceLogRow]) -> [PreferenceLogRow] { rows.map { var r = $0; r.seconds = 0; return r } }
+        #expect(strip(s1.log) == strip(s2.log))
+        #expect(s1.log.map(\.step) == Array(1...6) && s1.log.map(\.epoch) == [0, 0, 1, 1, 1, 2])
+        #expect(s1.log.compactMap(\.validLoss).count == 3)                 // steps 2, 4 and 6
+        #expect(s1.bestValidLoss == s1.log.compactMap(\.validLoss).min())
+        #expect(strip(try PreferenceLogCSV.read(resumedDir.appendingPathComponent("train_log.csv"))) == strip(s1.log))
+        // the weights left in the model and written as the stage's result are the best validation step's
+        let best = try LlamaFixtures.tinyModel(seed: 1, std: 0.3)
+        _ = try Checkpoint.load(straightDir.appendingPathComponent("best.tsrc"),
+                                tensors: Dictionary(uniqueKeysWithValues: best.parameters.map { ($0.name, $0.tensor) }))
+        #expect(zip(best.parameters, straight.parameters).allSatisfy { $0.tensor.array == $1.tensor.array })
+        #expect(FileManager.default.fileExists(atPath: straightDir.appendingPathComponent("policy.tsrc").path))
+    }
+
+    /// The authors' budget in `paper`; the stage never enters the SFT run's hash.
+    @Test func paperBudgetAndHash() {
+        let paper = PreferenceConfig.profile(.paper)
+        #expect(paper.beta == 1 && paper.negatives == 3 && paper.promptsPerStep == 128 && paper.epochs == 3)
+        #expect(paper.learningRate == 1e-5 && paper.warmupRatio == 0.05 && paper.gradClip == 0.3 && paper.evalStepsFraction == 0.1)
+        #expect(paper.warmupSteps(total: 849) == 43 && paper.validationInterval(total: 849) == 85)
+        var c = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
+        let sft = Pipeline(c, label: "x").trainingHash
+        c.preference = .profile(.quick)
+        #expect(Pipeline(c, label: "x").trainingHash == sft)
+    }
+}
