@@ -143,3 +143,37 @@ struct RecipeSampleTests {
         #expect(aCount > 60 && aCount < 140)                         // Binomial(200, 1/2): 6 sd either side
     }
 }
+
+@Suite(.enabled(if: TSRecFixtures.industrialAndModelAvailable, "needs the SmolLM2 GGUF and the Industrial dataset in the cache (make model data)"))
+struct PreferenceExampleTests {
+    /// S-DPO's examples on D3's template: the chosen answer is the SFT sample's answer, three
+    /// rejected titles outside the row's history and target, all four answers distinct, the
+    /// same draw for the same stream.
+    @Test func negativesAreOtherTitlesDrawnOnce() throws {
+        let paths = Paths.fromEnvironment()
+        let dataset = try Dataset.load(.industrial, paths: paths)
+        let tokenizer = try BPETokenizer(gguf: GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf")))
+        let builder = try SFTSampleBuilder(tokenizer: tokenizer, maxLength: 512, format: .alpaca)
+        let rows = Array(try dataset.split(.train).rows.prefix(300))
+        var rng = SplitMix64(seed: 7), again = SplitMix64(seed: 7)
+        let examples = try builder.preferenceExamples(rows, dataset: dataset, recipe: .d3, negatives: 3, maxPromptLength: 512, using: &rng)
+        #expect(examples == (try builder.preferenceExamples(rows, dataset: dataset, recipe: .d3, negatives: 3, maxPromptLength: 512, using: &again)))
+        let catalogue = Set(dataset.items.map(\.title))
+        for (row, e) in zip(rows, examples) {
+            let sft = try #require(try builder.sample(SFTRecipe.d3.tasks[0].templates[0], values: SlotValues(row: row, category: dataset.benchmark.categoryPhrase),
+                                                      loss: .response, task: "d3"))
+            #expect(e.prompt == Array(sft.tokens[..<sft.promptLength]) && e.answers[0] == Array(sft.tokens[sft.promptLength...]))
+            #expect(e.answers.count == 4 && Set(e.answers).count == 4)
+            for a in e.answers.dropFirst() {
+                let text = tokenizer.decode(a.dropLast().map(Int.init))
+                #expect(text.hasPrefix("\"") && text.hasSuffix("\"\n"))
+                let title = String(text.dropFirst().dropLast(2))
+                #expect(catalogue.contains(title) && title != row.targetTitle && !row.historyTitles.contains(title))
+            }
+        }
+        #expect(throws: TSRecError.self) {
+            var r = SplitMix64(seed: 1)
+            _ = try builder.preferenceExamples(rows, dataset: dataset, recipe: .bigrec(), negatives: 3, maxPromptLength: 512, using: &r)
+        }
+    }
+}

@@ -286,3 +286,50 @@ extension SFTRecipe {
         ])
     }
 }
+
+// MARK: - Preference examples (S-DPO)
+
+extension SlotValues {
+    /// These values with one slot set to `value` (a rejected answer's title).
+    public func replacing(_ slot: TemplateSlot, with value: String) -> SlotValues {
+        var copy = self
+        copy.values[slot] = value
+        return copy
+    }
+}
+
+extension SFTSampleBuilder {
+    /// S-DPO's preference examples over `rows` (docs/llm-baselines.md §6.2, §8.5): the prompt of
+    /// the recipe's main template; the chosen answer is the row's own (as trained: answer text,
+    /// then EOS); `negatives` rejected answers write other catalogue titles into the same answer,
+    /// drawn uniformly without replacement, once, from the distinct titles that are neither the
+    /// target's nor in the row's history (so no rejected answer equals the chosen text). Prompts
+    /// keep their last `maxPromptLength` tokens.
+    public func preferenceExamples(_ rows: [SplitRow], dataset: Dataset, recipe: SFTRecipe, negatives: Int,
+                                   maxPromptLength: Int, using rng: inout SplitMix64) throws -> [PreferenceExample] {
+        try recipe.validate()
+        let template = recipe.tasks[0].templates[0]
+        guard !template.answerJoinsPrompt, try template.slots().contains(.targetTitle) else {
+            throw TSRecError(.config(field: "preference", reason: "recipe \(recipe.name): the preference stage needs an answer that names the target title, tokenized on its own"),
+                             hint: "use a title recipe such as D3's")
+        }
+        let titles = Array(Set(dataset.items.map(\.title))).sorted()      // distinct, in a fixed order
+        guard negatives >= 1, titles.count > negatives + 11 else {
+            throw TSRecError(.config(field: "preference.negatives", reason: "\(negatives) negatives from \(titles.count) distinct titles"))
+        }
+        let category = dataset.benchmark.categoryPhrase
+        return try rows.map { row in
+            let values = SlotValues(row: row, category: category)
+            let excluded = Set(row.historyTitles + [row.targetTitle])
+            var drawn: [String] = []
+            while drawn.count < negatives {                  // rejection sampling: at most 11 of thousands excluded
+                let t = titles[Int(rng.next() % UInt64(titles.count))]
+                if !excluded.contains(t) && !drawn.contains(t) { drawn.append(t) }
+            }
+            let answers = try ([values] + drawn.map { values.replacing(.targetTitle, with: $0) }).map { v in
+                tokenizer.encode(try template.render(v).answer).map(Int32.init) + [endToken]
+            }
+            return PreferenceExample(prompt: Array(try promptIDs(template, values: values).suffix(maxPromptLength)), answers: answers)
+        }
+    }
+}
