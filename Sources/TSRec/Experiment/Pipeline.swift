@@ -83,8 +83,14 @@ public struct Pipeline {
     /// Hash of the RL stage's configuration (nil without one): the RL folder is `rl-<hash>` in the SFT run's.
     public var rlHash: String? { config.rl.map(Self.hash) }
 
-    /// The results-table hash: the SFT hash, then `/rl-<hash>` for an RL method.
-    public var resultHash: String { trainingHash + (rlHash.map { "/rl-\($0)" } ?? "") }
+    /// Hash of the preference stage's configuration (nil without one): its folder is `pref-<hash>`.
+    public var preferenceHash: String? { config.preference.map(Self.hash) }
+
+    /// The results-table hash: the SFT hash, then `/rl-<hash>` for an RL method or
+    /// `/pref-<hash>` for a preference method.
+    public var resultHash: String {
+        trainingHash + (rlHash.map { "/rl-\($0)" } ?? "") + (preferenceHash.map { "/pref-\($0)" } ?? "")
+    }
 
     /// First 12 hex digits of the SHA-256 of the value's JSON with sorted keys.
     static func hash<T: Encodable>(_ value: T) -> String {
@@ -104,8 +110,11 @@ public struct Pipeline {
     /// `<run folder>/rl-<rl hash>/` (nil without an RL stage).
     public var rlDirectory: URL? { rlHash.map { runDirectory.appendingPathComponent("rl-\($0)") } }
 
-    /// Where the test predictions go: the RL folder for an RL method, else the run folder.
-    var evaluationDirectory: URL { rlDirectory ?? runDirectory }
+    /// `<run folder>/pref-<preference hash>/` (nil without a preference stage).
+    public var preferenceDirectory: URL? { preferenceHash.map { runDirectory.appendingPathComponent("pref-\($0)") } }
+
+    /// Where the test predictions go: the folder of the stage after SFT (RL or preference), else the run folder.
+    var evaluationDirectory: URL { rlDirectory ?? preferenceDirectory ?? runDirectory }
 
     /// What training and evaluation share: the data, the backbone with its SID tokens, the prompts.
     struct Prepared {
@@ -124,7 +133,8 @@ public struct Pipeline {
         let prepared = try prepare()
         let summary = try train(prepared)
         let rl = try reinforce(prepared)
-        return try evaluate(prepared, summary: summary, rl: rl)
+        let preference = try prefer(prepared)
+        return try evaluate(prepared, summary: summary, rl: rl, preference: preference)
     }
 
     /// `run()`; with `reportOnly`, only `finishedResult()` (nil: not finished yet, never trains).
@@ -138,12 +148,14 @@ public struct Pipeline {
         guard let benchmark = Benchmark.named(config.dataset), let summary = finishedTraining() else { return nil }
         let rl = finishedRL()
         if config.rl != nil && rl == nil { return nil }
+        let preference = finishedPreference()
+        if config.preference != nil && preference == nil { return nil }
         let dataset = try Dataset.load(benchmark, paths: paths)
         let test = try dataset.split(.test).rows.prefix(config.testRows ?? .max)
         let url = predictionsURL(testRows: test.count)
         guard let predictions = try? PredictionsFile.read(from: url), predictions.count == test.count else { return nil }
-        return result(summary: summary, rl: rl, predictions: predictions, predictionsURL: url, catalogue: Set(dataset.index.sids),
-                      evalSeconds: nil)
+        return result(summary: summary, rl: rl, preference: preference, predictions: predictions, predictionsURL: url,
+                      catalogue: Set(dataset.index.sids), evalSeconds: nil)
     }
 
     /// The summary of a finished training run (its `summary.json` and `best.tsrc` both exist), else nil.
@@ -164,6 +176,16 @@ public struct Pipeline {
         return try? JSONDecoder().decode(RLSummary.self, from: data)
     }
 
+    /// The summary of a finished preference stage (its `summary.json` and `policy.tsrc` both
+    /// exist); nil without one or when it has not finished.
+    func finishedPreference() -> PreferenceSummary? {
+        guard let dir = preferenceDirectory else { return nil }
+        let trainer = Trainer(config: config, runDirectory: dir)
+        guard FileManager.default.fileExists(atPath: trainer.policyURL.path),
+              let data = try? Data(contentsOf: trainer.summaryURL) else { return nil }
+        return try? JSONDecoder().decode(PreferenceSummary.self, from: data)
+    }
+
     /// `predictions-beam<W>-n<rows>.jsonl` in the run folder (the RL folder for an RL method).
     func predictionsURL(testRows: Int) -> URL {
         evaluationDirectory.appendingPathComponent("predictions-beam\(config.beamWidth)-n\(testRows).jsonl")
@@ -177,6 +199,7 @@ public struct Pipeline {
         let p = try prepare()
         let summary = try train(p)
         try reinforce(p)
+        try prefer(p)
         return summary
     }
 
@@ -336,6 +359,53 @@ public struct Pipeline {
         return s
     }
 
+    /// The preference stage (nil without one): loads the finished stage's weights, or runs
+    /// (resumes) it from the best SFT weights in `p.model`; leaves its weights in `p.model`.
+    /// Examples: the recipe's main prompt over the train rows, the row's answer chosen, rejected
+    /// answers drawn once from the stage's own stream; validation on the first `validRows`
+    /// validation rows with negatives from a stream forked after the train set's.
+    @discardableResult
+    func prefer(_ p: Prepared) throws -> PreferenceSummary? {
+        guard let pref = config.preference, let dir = preferenceDirectory, let hash = preferenceHash else { return nil }
+        guard config.rl == nil else {
+            throw TSRecError(.config(field: "preference", reason: "a run has either an RL stage or a preference stage, not both"))
+        }
+        guard let recipe = config.recipe else {
+            throw TSRecError(.config(field: "preference", reason: "the preference stage needs a title recipe (S-DPO starts from D3's SFT run)"),
+                             hint: "set recipe, e.g. SFTRecipe.d3")
+        }
+        var trainer = Trainer(config: config, runDirectory: dir)
+        trainer.log = log
+        trainer.communicator = communicator
+        if let s = finishedPreference() {
+            _ = try Checkpoint.load(trainer.policyURL, tensors: Dictionary(uniqueKeysWithValues: p.model.parameters.map { ($0.name, $0.tensor) }))
+            log("  preference: finished earlier (\(s.steps) steps), weights loaded")
+            return s
+        }
+        if communicator.isRoot {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try AtomicFile.write(try encoder.encode(pref), to: dir.appendingPathComponent("config.json"))
+        }
+        log("  preference stage: folder \(dir.path)")
+        var negatives = Trainer.preferenceStreams(seed: config.seed).negatives
+        let train = try p.dataset.split(.train).rows
+        let examples = try p.builder.preferenceExamples(config.trainRows.map { Array(train.prefix($0)) } ?? train, dataset: p.dataset,
+                                                        recipe: recipe, negatives: pref.negatives, maxPromptLength: pref.maxPromptLength,
+                                                        using: &negatives)
+        var validStream = negatives.fork()
+        let valid = try p.builder.preferenceExamples(Array(try p.dataset.split(.valid).rows.prefix(pref.validRows ?? .max)), dataset: p.dataset,
+                                                     recipe: recipe, negatives: pref.negatives, maxPromptLength: pref.maxPromptLength,
+                                                     using: &validStream)
+        log("  preference examples: \(examples.count) (1 chosen + \(pref.negatives) rejected each); "
+            + "\(pref.totalSteps(promptCount: examples.count)) steps of \(pref.promptsPerStep) prompts; validation on \(valid.count) rows")
+        guard let s = try trainer.prefer(p.model, examples: examples, valid: valid, configHash: hash) else {
+            throw TSRecError(.config(field: "stepLimit", reason: "preference stage stopped before the end"))
+        }
+        return s
+    }
+
     /// The trie constrained decoding follows (each SID's tokens, then, in the authors' format,
     /// "\n" and EOS), with each SID's sequence and back.
     static func decodingTrie(builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int)
@@ -348,7 +418,7 @@ public struct Pipeline {
     }
 
     /// Constrained beam search over the test rows (predictions cached per beam width and row count), then metrics.
-    func evaluate(_ p: Prepared, summary: TrainingSummary, rl: RLSummary? = nil) throws -> RunResult {
+    func evaluate(_ p: Prepared, summary: TrainingSummary, rl: RLSummary? = nil, preference: PreferenceSummary? = nil) throws -> RunResult {
         let test = Array(try p.dataset.split(.test).rows.prefix(config.testRows ?? .max))
         let predictionsURL = predictionsURL(testRows: test.count)
         let evalStart = Date()
@@ -369,7 +439,7 @@ public struct Pipeline {
             }
             communicator.barrier()           // the next stage of any rank may read these files
         }
-        let result = result(summary: summary, rl: rl, predictions: predictions, predictionsURL: predictionsURL,
+        let result = result(summary: summary, rl: rl, preference: preference, predictions: predictions, predictionsURL: predictionsURL,
                             catalogue: Set(p.dataset.index.sids), evalSeconds: evalSeconds)
         log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows)", label, result.metrics.hr10, result.metrics.ndcg10, test.count))
         return result
@@ -382,15 +452,16 @@ public struct Pipeline {
     /// A table row from a finished run; `evalSeconds` nil = read back beside the predictions (0 if
     /// absent). An RL row's training time is SFT + RL; its SFT validation curve is left to the
     /// SFT-only row (the same run).
-    func result(summary: TrainingSummary, rl: RLSummary? = nil, predictions: [Prediction], predictionsURL: URL,
+    func result(summary: TrainingSummary, rl: RLSummary? = nil, preference: PreferenceSummary? = nil, predictions: [Prediction], predictionsURL: URL,
                 catalogue: Set<String>, evalSeconds: Double?) -> RunResult {
         let seconds = evalSeconds ?? (try? String(contentsOf: secondsURL(of: predictionsURL), encoding: .utf8))
             .flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
         var r = RunResult(dataset: config.dataset, method: label, profile: config.profile.rawValue,
                           configHash: resultHash, metrics: MetricRow.evaluate(predictions, catalogue: catalogue),
                           trainSteps: summary.steps, bestValidLoss: summary.bestValidLoss,
-                          trainSeconds: summary.wallSeconds + (rl?.wallSeconds ?? 0), evalSeconds: seconds,
-                          validCurve: rl != nil ? [] : summary.log.compactMap { r in r.validLoss.map { .init(step: r.step, loss: $0) } },
+                          trainSeconds: summary.wallSeconds + (rl?.wallSeconds ?? 0) + (preference?.wallSeconds ?? 0),
+                          evalSeconds: seconds,
+                          validCurve: rl != nil || preference != nil ? [] : summary.log.compactMap { r in r.validLoss.map { .init(step: r.step, loss: $0) } },
                           predictionsPath: predictionsURL.path)
         if let rl {
             r.rlSteps = rl.steps
@@ -414,6 +485,10 @@ public struct Pipeline {
     /// them to the journal (which it alone reads, and broadcasts, on resume).
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
                   rows: [SplitRow], output: URL) throws -> [Prediction] {
+        guard config.recipe == nil else {
+            throw TSRecError(.config(field: "recipe", reason: "recipe \(config.recipe!.name) answers with titles; the title-trie evaluation mode is not wired into the pipeline yet (#19)"),
+                             hint: "train it with `tsrec run --train-only`; evaluation follows when the mode lands")
+        }
         let comm = communicator
         // the weights every rank decodes with must be the same
         try comm.checkSame(parameterHash(model.parameters.map(\.tensor)), what: "weights before evaluation")
