@@ -15,6 +15,9 @@ extension Dataset {
         return out
     }
 
+    /// The category named in D3's prompt: the benchmark's name with spaces (`Industrial and Scientific`).
+    public var categoryName: String { benchmark.name.replacingOccurrences(of: "_", with: " ") }
+
     /// A token's cluster: the items whose SID has that token (at its level).
     public func clusters() -> [String: [Int]] {
         var out: [String: [Int]] = [:]

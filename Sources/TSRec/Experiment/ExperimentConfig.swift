@@ -65,6 +65,9 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
 
     // MARK: Evaluation
     public var beamWidth: Int = 20
+    /// What the search decodes and how hypotheses become ranked SIDs (nil = `.sidTrie`, the
+    /// catalogue's SIDs; absent from the JSON when nil, so older configurations hash as before).
+    public var evaluation: EvaluationMode? = nil
 
     // MARK: RL stage (GRPO after SFT)
     /// nil: SFT only. Set: the RL stage runs from the SFT run's best weights, in its own folder
@@ -102,7 +105,32 @@ public enum LossAveraging: String, Codable, Sendable, Hashable, CaseIterable {
 /// The SFT task families of METHOD.md.
 public enum SFTTask: String, Codable, Sendable, Hashable, CaseIterable, Comparable {
     case nextItem, itemAlignment, fusion, tsAlign
+    /// D3's task (issue #19): quoted-title history → the next item's quoted title.
+    case nextTitleFromTitles
     public static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+}
+
+/// How evaluation decodes (docs/llm-baselines.md §8.4). Every mode ranks SID strings, so the
+/// metrics are the same code for every row.
+public enum EvaluationMode: Codable, Sendable, Hashable {
+    /// The catalogue's SIDs (+ "\n" + EOS) in a trie: TS-Rec, MiniOneRec (the default).
+    case sidTrie
+    /// D3, S-DPO: each item's training answer (quoted title, "\n", EOS) in a trie of variable depth,
+    /// Hugging Face beam semantics with this length penalty (D3's method script: 0). A ranked title
+    /// becomes its items in item order, then their SIDs, repeated SIDs dropped, cut to the beam width.
+    case titleTrie(lengthPenalty: Double)
+    /// LC-Rec: per SID position any code seen at that level, then the trained ending. Generated
+    /// SIDs that are no item's stay in the ranking (they occupy a rank and never hit).
+    case positionwiseCodes
+
+    /// The label in file names (predictions of different modes never share a file).
+    var fileTag: String {
+        switch self {
+        case .sidTrie: "sid"
+        case let .titleTrie(lp): "title-lp\(lp)"
+        case .positionwiseCodes: "codes"
+        }
+    }
 }
 
 /// How the embedding rows of new SID tokens start.
@@ -175,6 +203,10 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
     case noSAInit = "TS-Rec w/o SA-Init"
     /// TS-Rec-SFT without TS-Align.
     case noTSAlign = "TS-Rec w/o TS-Align"
+    /// D3 (issue #19): quoted-title history → quoted title + "\n" + EOS, response-only loss, the
+    /// title trie at evaluation with length penalty 0 (its method script). No SID task: the SID
+    /// rows of the vocabulary are added (mean resizing) but never trained or generated.
+    case d3 = "D3"
 
     /// The method named `name`: its raw value, matched case-insensitively and with `_` or spaces
     /// accepted for `-` (`ts-rec-sft`, `TS_Rec_SFT`).
@@ -219,6 +251,10 @@ extension ExperimentConfig {
         case .noTSAlign:
             c = c.applying(.tsrecSFT)
             c.tasks.remove(.tsAlign)
+        case .d3:
+            c.sidInit = .meanResize
+            c.tasks = [.nextTitleFromTitles]
+            c.evaluation = .titleTrie(lengthPenalty: 0)
         }
         return c
     }

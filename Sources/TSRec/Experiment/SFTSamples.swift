@@ -92,6 +92,11 @@ public struct SFTSampleBuilder {
                         add(sample(.itemWithTitle(title: title), response: sid, task: task))
                     }
                 }
+            case .nextTitleFromTitles:
+                let category = dataset.categoryName
+                for r in rows {
+                    add(sample(.nextTitleFromTitles(titles: r.historyTitles, category: category), response: "\"\(r.targetTitle)\"", task: task))
+                }
             case .tsAlign:
                 guard let semantics else {
                     throw TSRecError(.config(field: "tasks", reason: "TS-Align without token descriptions"),
@@ -131,6 +136,18 @@ public struct SFTSampleBuilder {
     /// wording of the next-item task over the validation rows).
     public func nextItemSamples(_ rows: [SplitRow]) -> [SFTSample] {
         rows.compactMap { sample(.nextItem(history: $0.historySIDs), response: $0.targetSID, task: .nextItem) }
+    }
+
+    /// D3's task over a split's rows (its validation loss): quoted-title history → quoted title.
+    public func nextTitleSamples(_ rows: [SplitRow], category: String) -> [SFTSample] {
+        rows.compactMap { sample(.nextTitleFromTitles(titles: $0.historyTitles, category: category), response: "\"\($0.targetTitle)\"",
+                                 task: .nextTitleFromTitles) }
+    }
+
+    /// What the model is trained to answer for an item title under D3's task (the quoted title,
+    /// the format's suffix, the end token): the title trie's sequences.
+    public func titleCompletion(_ title: String) -> [Int] {
+        answerIDs("\"\(title)\"").map(Int.init)
     }
 }
 

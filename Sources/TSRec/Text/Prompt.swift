@@ -34,6 +34,9 @@ public enum Prompt: Sendable, Hashable {
     case itemWithDescription(description: String)
     /// RL only: the titles of the history, each in double quotes, oldest first → the next SID.
     case nextItemFromTitles(titles: [String])
+    /// D3 / S-DPO (issue #19): the quoted titles of the history, oldest first, in the named
+    /// category → the next item's quoted title (D3's template structure, docs/llm-baselines.md §5.1).
+    case nextTitleFromTitles(titles: [String], category: String)
 
     /// The task family, for logs and mixing statistics.
     public var task: String {
@@ -44,6 +47,7 @@ public enum Prompt: Sendable, Hashable {
         case .meaningOfToken, .tokenWithMeaning: "ts-align"
         case .itemWithDescription: "description-to-item"
         case .nextItemFromTitles: "title-history"
+        case .nextTitleFromTitles: "title-to-title"
         }
     }
 
@@ -61,6 +65,7 @@ public enum Prompt: Sendable, Hashable {
         case .titleOfItem, .itemWithTitle, .itemWithDescription: "Answer this question about identifying an item."
         case .nextTitle: "Recommend the user's next item from their past interactions."
         case .meaningOfToken, .tokenWithMeaning: "Answer this question about what a Semantic ID token identifies."
+        case .nextTitleFromTitles: "Given the items a user interacted with, name the item the user is most likely to want next."
         }
     }
 
@@ -85,6 +90,8 @@ public enum Prompt: Sendable, Hashable {
             "Here is how an item is described: \"\(description)\". Which item does this describe?"
         case let .nextItemFromTitles(titles):
             "These are the titles of the items the user interacted with, in order: \(titles.map { "\"\($0)\"" }.joined(separator: ", ")). Which item would suit the user next?"
+        case let .nextTitleFromTitles(titles, category):
+            "In the category \(category), the user interacted with these items, in order: \(titles.map { "\"\($0)\"" }.joined(separator: ", "))."
         }
     }
 
@@ -109,6 +116,8 @@ public enum Prompt: Sendable, Hashable {
             "Which item is described as \"\(description)\"?"
         case let .nextItemFromTitles(titles):
             "A shopper bought these items, oldest first: \(titles.map { "\"\($0)\"" }.joined(separator: ", ")). Which item do they buy next?"
+        case let .nextTitleFromTitles(titles, category):
+            "A shopper bought these \(category) items, oldest first: \(titles.map { "\"\($0)\"" }.joined(separator: ", ")). What is the title of the item they buy next?"
         }
     }
 
