@@ -30,6 +30,10 @@ struct Run: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64?
     @Option(help: "RL stage: override the number of optimizer steps.") var rlSteps: Int?
     @Option(help: "RL stage: override the prompts per optimizer step.") var rlPrompts: Int?
+    @Option(help: "Decoding at evaluation: sid (the catalogue's SID trie), title (D3's title trie), codes (LC-Rec's position-wise codes); default: the method's. Not part of the training hash: a finished run is re-evaluated.")
+    var decoding: String?
+    @Option(help: "Length penalty of --decoding title (Hugging Face's score / length^lp; D3's method script: 0).")
+    var lengthPenalty: Double?
     @Flag(help: "Stop after SFT (the method's SFT-only run, e.g. TS-Rec → TS-Rec-SFT).") var sftOnly = false
     @Flag(help: "Train (or resume) only, the RL stage included; evaluate in a later call.") var trainOnly = false
 
@@ -56,6 +60,17 @@ struct Run: ParsableCommand {
         if let trainRows { config.trainRows = trainRows }
         if let beam { config.beamWidth = beam }
         if let seed { config.seed = seed }
+        switch decoding {
+        case nil: break
+        case "sid": config.evaluation = .sidTrie
+        case "title": config.evaluation = .titleTrie(lengthPenalty: lengthPenalty ?? 0)
+        case "codes": config.evaluation = .positionwiseCodes
+        case let other?: throw ValidationError("unknown decoding '\(other)'; one of sid, title, codes")
+        }
+        if let lengthPenalty {
+            guard case .titleTrie = config.evaluation else { throw ValidationError("--length-penalty applies to the title trie only") }
+            config.evaluation = .titleTrie(lengthPenalty: lengthPenalty)
+        }
         let pipeline = Pipeline(config, label: m.rawValue)
         if trainOnly {
             let summary = try pipeline.trainOnly()

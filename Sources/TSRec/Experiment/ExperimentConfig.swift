@@ -69,6 +69,9 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
 
     // MARK: Evaluation
     public var beamWidth: Int = 20
+    /// What the search decodes and how hypotheses become ranked SIDs (nil = `.sidTrie`, the
+    /// catalogue's SIDs; absent from the JSON when nil, so older configurations hash as before).
+    public var evaluation: EvaluationMode? = nil
 
     // MARK: RL stage (GRPO after SFT)
     /// nil: SFT only. Set: the RL stage runs from the SFT run's best weights, in its own folder
@@ -110,6 +113,29 @@ public enum LossAveraging: String, Codable, Sendable, Hashable, CaseIterable {
 public enum SFTTask: String, Codable, Sendable, Hashable, CaseIterable, Comparable {
     case nextItem, itemAlignment, fusion, tsAlign
     public static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+}
+
+/// How evaluation decodes (docs/llm-baselines.md §8.4). Every mode ranks SID strings, so the
+/// metrics are the same code for every row.
+public enum EvaluationMode: Codable, Sendable, Hashable {
+    /// The catalogue's SIDs (+ "\n" + EOS) in a trie: TS-Rec, MiniOneRec (the default).
+    case sidTrie
+    /// D3, S-DPO: each item's training answer (quoted title, "\n", EOS) in a trie of variable depth,
+    /// Hugging Face beam semantics with this length penalty (D3's method script: 0). A ranked title
+    /// becomes its items in item order, then their SIDs, repeated SIDs dropped, cut to the beam width.
+    case titleTrie(lengthPenalty: Double)
+    /// LC-Rec: per SID position any code seen at that level, then the trained ending. Generated
+    /// SIDs that are no item's stay in the ranking (they occupy a rank and never hit).
+    case positionwiseCodes
+
+    /// The label in file names (predictions of different modes never share a file).
+    var fileTag: String {
+        switch self {
+        case .sidTrie: "sid"
+        case let .titleTrie(lp): "title-lp\(lp)"
+        case .positionwiseCodes: "codes"
+        }
+    }
 }
 
 /// How the embedding rows of new SID tokens start.
@@ -182,6 +208,16 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
     case noSAInit = "TS-Rec w/o SA-Init"
     /// TS-Rec-SFT without TS-Align.
     case noTSAlign = "TS-Rec w/o TS-Align"
+    /// D3 (issue #19): its recipe (`SFTRecipe.d3`: quoted-title history → quoted title + "\n" +
+    /// EOS, response-only loss), the title trie at evaluation with length penalty 0 (its method
+    /// script). No SID task: the SID rows of the vocabulary are added (mean resizing) but never
+    /// trained or generated.
+    case d3 = "D3"
+    /// S-DPO (issue #19): D3's SFT run (the same configuration, so the same run), then the
+    /// preference stage (softmax-DPO, β 1, 3 rejected titles per prompt; `PreferenceConfig`),
+    /// evaluated with D3's title trie. Full-catalogue ranking instead of the original's
+    /// 20-candidate prompt: tsrec's choice (README, *Deviations*).
+    case sdpo = "S-DPO"
 
     /// The method named `name`: its raw value, matched case-insensitively and with `_` or spaces
     /// accepted for `-` (`ts-rec-sft`, `TS_Rec_SFT`).
@@ -199,6 +235,7 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
         switch self {
         case .minionerec: .minionerecSFT
         case .tsrec: .tsrecSFT
+        case .sdpo: .d3
         default: self
         }
     }
@@ -206,7 +243,7 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
 
 extension ExperimentConfig {
     /// This configuration with a method's switches set; nothing else changes. The RL methods set
-    /// `rl` to the profile's RL budget (`RLConfig.profile`).
+    /// `rl` to the profile's RL budget (`RLConfig.profile`), S-DPO `preference` likewise.
     public func applying(_ method: Method) -> ExperimentConfig {
         var c = self
         switch method {
@@ -226,6 +263,14 @@ extension ExperimentConfig {
         case .noTSAlign:
             c = c.applying(.tsrecSFT)
             c.tasks.remove(.tsAlign)
+        case .d3:
+            c.sidInit = .meanResize
+            c.tasks = []
+            c.recipe = .d3
+            c.evaluation = .titleTrie(lengthPenalty: 0)
+        case .sdpo:
+            c = c.applying(.d3)
+            c.preference = PreferenceConfig.profile(c.profile)
         }
         return c
     }

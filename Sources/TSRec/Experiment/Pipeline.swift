@@ -77,6 +77,7 @@ public struct Pipeline {
         c.beamWidth = 0
         c.rl = nil
         c.preference = nil
+        c.evaluation = nil   // decoding does not change the weights (validation follows the tasks or recipe)
         return Self.hash(c)
     }
 
@@ -188,7 +189,7 @@ public struct Pipeline {
 
     /// `predictions-beam<W>-n<rows>.jsonl` in the run folder (the RL folder for an RL method).
     func predictionsURL(testRows: Int) -> URL {
-        evaluationDirectory.appendingPathComponent("predictions-beam\(config.beamWidth)-n\(testRows).jsonl")
+        evaluationDirectory.appendingPathComponent("predictions-\(config.evaluation.map { "\($0.fileTag)-" } ?? "")beam\(config.beamWidth)-n\(testRows).jsonl")
     }
 
     /// Train only (or confirm a finished run), the RL stage included: lets a long queue of runs
@@ -485,9 +486,9 @@ public struct Pipeline {
     /// them to the journal (which it alone reads, and broadcasts, on resume).
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
                   rows: [SplitRow], output: URL) throws -> [Prediction] {
-        guard config.recipe == nil else {
-            throw TSRecError(.config(field: "recipe", reason: "recipe \(config.recipe!.name) answers with titles; the title-trie evaluation mode is not wired into the pipeline yet (#19)"),
-                             hint: "train it with `tsrec run --train-only`; evaluation follows when the mode lands")
+        if let recipe = config.recipe, config.evaluation == nil || config.evaluation == .sidTrie || config.evaluation == .positionwiseCodes {
+            throw TSRecError(.config(field: "evaluation", reason: "recipe \(recipe.name) answers with titles: evaluate it with the title trie"),
+                             hint: "--decoding title (Method D3 and S-DPO set it)")
         }
         let comm = communicator
         // the weights every rank decodes with must be the same
@@ -496,7 +497,47 @@ public struct Pipeline {
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
         let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
         let query: ([String]) -> Prompt = { config.promptFormat == .alpaca ? .nextItemQuery(history: $0) : .nextItem(history: $0) }
-        let prompts = rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
+        var prompts = rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
+        // The other modes (issue #19): their constraint, and how a beam becomes ranked SIDs.
+        let mode = config.evaluation ?? .sidTrie
+        var search: (inout LlamaBeamScorer, [[Int]]) throws -> [[String]] = { scorer, chunk in
+            try beamSearch(&scorer, trie: trie, prompts: chunk, width: config.beamWidth).map { $0.map { sidOf[$0.tokens]! } }
+        }
+        var depth = trie.uniformLength ?? 3
+        switch mode {
+        case .sidTrie: break
+        case let .titleTrie(lengthPenalty):
+            guard let recipe = config.recipe else {
+                throw TSRecError(.config(field: "evaluation", reason: "the title trie needs a title recipe (its prompt and answer)"),
+                                 hint: "set recipe, e.g. SFTRecipe.d3 (Method D3)")
+            }
+            let category = dataset.benchmark.categoryPhrase
+            let titles = try TitleCompletions(completions: dataset.items.prefix(dataset.index.count).map {
+                try builder.titleCompletion($0.title, recipe: recipe).map(Int.init)
+            })
+            prompts = try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
+            depth = titles.trie.maxLength
+            log("  evaluation: title trie, \(titles.count) distinct completions of \(dataset.index.count) items, up to \(depth) tokens, length penalty \(lengthPenalty)")
+            search = { scorer, chunk in
+                try constrainedBeamSearch(&scorer, constraint: titles.trie, prompts: chunk, width: config.beamWidth,
+                                          lengthPenalty: lengthPenalty).map { hyps in
+                    Self.rankedSIDs(items: titles.rankedItems(hyps), dataset: dataset, limit: config.beamWidth)
+                }
+            }
+        case .positionwiseCodes:
+            let idOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, firstID + $0) })
+            let sids = Set(dataset.index.sids).sorted().map { SID.tokens($0)!.map { idOf[$0]! } }
+            let trained = builder.decodedSequence(sid: [])          // what follows a SID in training ("\n" + EOS)
+            let ending = trained.isEmpty ? [Int(builder.endToken)] : trained
+            let codes = PositionwiseCodes(sids: sids, ending: ending)
+            depth = codes.maxLength
+            log("  evaluation: position-wise codes, \(codes.reachableCount) reachable SIDs for \(codes.catalogue.count) catalogue SIDs")
+            search = { scorer, chunk in
+                try constrainedBeamSearch(&scorer, constraint: codes, prompts: chunk, width: config.beamWidth).map { hyps in
+                    hyps.map { h in h.tokens.prefix(codes.levels.count).map { tokens[$0 - firstID] }.joined() }
+                }
+            }
+        }
 
         let journal = PredictionJournal(url: output.appendingPathExtension("partial"))
         let loaded = comm.isParallel ? try Self.decodeRows(comm.broadcast(comm.isRoot ? try Self.encodeRows(journal.load()) : []))
@@ -506,7 +547,10 @@ public struct Pipeline {
         let todo = rows.indices.filter { done[$0] == nil }.sorted { (prompts[$0].count, $0) < (prompts[$1].count, $1) }
 
         let batch = max(1, evalPromptsPerBatch)
-        var scorer = LlamaBeamScorer(model: model, promptCapacity: config.maxLength, depth: trie.uniformLength ?? 3,
+        // Title histories can exceed the training cut (long titles): the cache takes the longest
+        // prompt whole rather than cutting a test row's prompt (SID prompts stay under maxLength).
+        let capacity = max(config.maxLength, prompts.map(\.count).max() ?? 0)
+        var scorer = LlamaBeamScorer(model: model, promptCapacity: capacity, depth: depth,
                                      width: config.beamWidth, maxPrompts: batch)
         let progress = comm.isRoot ? ProgressBar(total: todo.count, label: "beam search")
             : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
@@ -515,9 +559,9 @@ public struct Pipeline {
             var made: [Int: Prediction] = [:]
             if round + comm.rank < chunks.count {
                 let chunk = chunks[round + comm.rank]
-                let ranked = try beamSearch(&scorer, trie: trie, prompts: chunk.map { prompts[$0] }, width: config.beamWidth)
-                for (i, hyps) in zip(chunk, ranked) {
-                    made[i] = Prediction(user: rows[i].userID, target: rows[i].targetSID, ranked: hyps.map { sidOf[$0.tokens]! })
+                let ranked = try search(&scorer, chunk.map { prompts[$0] })
+                for (i, sids) in zip(chunk, ranked) {
+                    made[i] = Prediction(user: rows[i].userID, target: rows[i].targetSID, ranked: sids)
                 }
             }
             if comm.isParallel {
@@ -531,6 +575,17 @@ public struct Pipeline {
         }
         progress.finish()
         return rows.indices.map { done[$0]! }
+    }
+
+    /// Ranked items as ranked SIDs: each item's SID in order, repeated SIDs dropped (as the ID
+    /// baselines map items), at most `limit`.
+    static func rankedSIDs(items: [Int], dataset: Dataset, limit: Int) -> [String] {
+        var seen = Set<String>(), out: [String] = []
+        for item in items where out.count < limit {
+            let sid = dataset.index.sid(of: item)
+            if seen.insert(sid).inserted { out.append(sid) }
+        }
+        return out
     }
 
     /// Row-indexed predictions as bytes for the ranks' exchange (JSON of `[row, prediction]` pairs).

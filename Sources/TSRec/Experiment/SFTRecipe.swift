@@ -333,3 +333,18 @@ extension SFTSampleBuilder {
         }
     }
 }
+
+extension SFTSampleBuilder {
+    /// What a title recipe's model is trained to answer for an item title: the main template's
+    /// answer with `{target_title}` = `title`, tokenized on its own, then EOS (D3: the quoted
+    /// title and "\n", then EOS): the title trie's sequences.
+    public func titleCompletion(_ title: String, recipe: SFTRecipe) throws -> [Int32] {
+        let template = recipe.tasks[0].templates[0]
+        guard !template.answerJoinsPrompt else {
+            throw TSRecError(.config(field: "recipe", reason: "recipe \(recipe.name) tokenizes its answer with the prompt: no title trie"))
+        }
+        let row = SplitRow(userID: "", historyItemIDs: [], historySIDs: [], historyTitles: [], targetItemID: 0, targetSID: "",
+                           targetTitle: title)
+        return tokenizer.encode(try template.render(SlotValues(row: row, category: "")).answer).map(Int32.init) + [endToken]
+    }
+}

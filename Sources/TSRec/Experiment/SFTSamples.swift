@@ -132,6 +132,7 @@ public struct SFTSampleBuilder {
     public func nextItemSamples(_ rows: [SplitRow]) -> [SFTSample] {
         rows.compactMap { sample(.nextItem(history: $0.historySIDs), response: $0.targetSID, task: .nextItem) }
     }
+
 }
 
 /// A map that remembers where each key was first inserted, as a Python `dict` does (a later

@@ -1,0 +1,295 @@
+import Foundation
+
+/// What constrained decoding may generate: the allowed next tokens after a prefix, and where a
+/// sequence ends. A constraint is a finite automaton over tokens with states `Node`:
+/// `rootNode` is the empty prefix, `continuations(of:)` the allowed (token, next node) pairs, and
+/// `isEnd(_:)` marks finished sequences.
+///
+/// Contract (what `constrainedBeamSearch` relies on):
+/// - an end node has no continuation (the generated set is prefix-free: a sequence stops at its
+///   end, which for the authors' formats is EOS);
+/// - every path from the root reaches an end node within `maxLength` tokens;
+/// - `continuations(of:)` lists distinct tokens in increasing order.
+public protocol DecodingConstraint {
+    associatedtype Node
+    /// The empty prefix.
+    var rootNode: Node { get }
+    /// Length of the longest sequence (how many tokens a search may generate).
+    var maxLength: Int { get }
+    /// Allowed next tokens after `node` with the node each leads to, in increasing token order.
+    func continuations(of node: Node) -> [(token: Int, node: Node)]
+    /// Whether the path to `node` is a finished sequence.
+    func isEnd(_ node: Node) -> Bool
+}
+
+/// A trie constrains decoding to its stored sequences (SID tries, title tries). Search over it
+/// needs no terminal node with children (true of every EOS-terminated trie).
+extension PrefixTrie: DecodingConstraint {
+    public var rootNode: Int { PrefixTrie.root }
+    public var maxLength: Int { depth }
+    public func continuations(of node: Int) -> [(token: Int, node: Int)] {
+        children(of: node).map { (token: token(of: $0), node: $0) }
+    }
+    public func isEnd(_ node: Int) -> Bool { isSequenceEnd(node) }
+}
+
+/// LC-Rec's decoding constraint: at SID position i any token seen at level i of some catalogue SID
+/// (any combination), then a fixed ending (LC-Rec: EOS right after the SID). Sequences that are no
+/// item's SID are reachable; `isCatalogue(_:)` tells them apart.
+///
+/// Nodes are positions 0 ... levels.count + ending.count (the last one is the end).
+public struct PositionwiseCodes: DecodingConstraint, Sendable, Hashable {
+    /// Allowed tokens per SID position, sorted and distinct: `levels[i]` = { sid[i] : sid in catalogue }.
+    public let levels: [[Int]]
+    /// Tokens forced after the SID (e.g. `[eos]`).
+    public let ending: [Int]
+    /// The catalogue's SID token sequences (without the ending).
+    public let catalogue: Set<[Int]>
+
+    /// `sids`: the catalogue's SID token sequences, all of one length ≥ 1; `ending` non-empty.
+    public init(sids: [[Int]], ending: [Int]) {
+        precondition(!ending.isEmpty, "PositionwiseCodes: the ending must be non-empty (it marks the end)")
+        let length = sids.first?.count ?? 0
+        precondition(length >= 1 && sids.allSatisfy { $0.count == length }, "PositionwiseCodes: SIDs of different or zero lengths")
+        precondition(sids.allSatisfy { $0.allSatisfy { $0 >= 0 } } && ending.allSatisfy { $0 >= 0 }, "PositionwiseCodes: negative token")
+        levels = (0 ..< length).map { i in Set(sids.map { $0[i] }).sorted() }
+        self.ending = ending
+        catalogue = Set(sids)
+    }
+
+    public var rootNode: Int { 0 }
+    public var maxLength: Int { levels.count + ending.count }
+    public func continuations(of node: Int) -> [(token: Int, node: Int)] {
+        if node < levels.count { return levels[node].map { (token: $0, node: node + 1) } }
+        if node < maxLength { return [(token: ending[node - levels.count], node: node + 1)] }
+        return []
+    }
+    public func isEnd(_ node: Int) -> Bool { node == maxLength }
+
+    /// Whether a generated sequence (SID tokens, then the ending) is a catalogue item's SID.
+    public func isCatalogue(_ sequence: [Int]) -> Bool {
+        sequence.count == maxLength && catalogue.contains(Array(sequence.prefix(levels.count)))
+    }
+
+    /// Size of the product of the level sets: how many SIDs the constraint can generate.
+    public var reachableCount: Int { levels.reduce(1) { $0 * $1.count } }
+}
+
+/// Constrained beam search with Hugging Face's beam semantics, for constraints whose sequences
+/// may differ in length (title tries) as well as uniform ones (SID tries, position-wise codes).
+///
+/// Per prompt, at each step:
+/// 1. every (live hypothesis, allowed token) pair is scored by its summed log-probability
+///    `Σ log softmax(logits)[token]` (full-vocabulary softmax, as `beamSearch`), and the best
+///    `2·width` pairs are ranked (ties: the lexicographically smaller token sequence first);
+/// 2. a pair that reaches an end node joins the finished pool only when its rank is below `width`;
+///    the pool keeps the `width` best finished sequences by `sum / length^lengthPenalty`, where
+///    length = generated tokens, ending included (ties: lexicographically smaller first; a newcomer
+///    must rank strictly above the pool's worst);
+/// 3. the other pairs, in rank order, form the next live beam, up to `width`;
+/// 4. the prompt is done when no live hypothesis remains, or when the pool is full and no live
+///    hypothesis can rank above its worst: a live sum s can at best reach
+///    max(s/(n+1)^lp, s/maxLength^lp) over the remaining lengths (log-probs only decrease), so the
+///    stop is exact for every length penalty (Hugging Face's default test, which uses the current
+///    length, is the same at length penalty 0, D3's setting).
+///
+/// Returns the finished pool, best first, with `score` = the summed log-probability (at length
+/// penalty 0 the order is by `score`). At width ≥ the number of sequences every sequence comes back,
+/// ranked exactly. On a uniform-length constraint with length penalty 0 this returns bit-identically
+/// what `beamSearch` returns (same arithmetic, same ties).
+///
+/// The scorer sees up to `scorer.maxPrompts` prompts at a time and all their live hypotheses in one
+/// `extend` (at most `width` per prompt, at most `maxLength - 1` extends); prompts whose search is
+/// done drop out of the batch. Results are in the order of `prompts`.
+public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
+    _ scorer: inout S, constraint: C, prompts: [[Int]], width: Int = 20, lengthPenalty: Double = 0
+) throws -> [[BeamHypothesis]] {
+    precondition(width >= 1, "constrainedBeamSearch: width \(width) < 1")
+    precondition(scorer.maxPrompts >= 1, "constrainedBeamSearch: scorer.maxPrompts \(scorer.maxPrompts) < 1")
+    precondition(lengthPenalty.isFinite, "constrainedBeamSearch: length penalty \(lengthPenalty)")
+    let maxLength = constraint.maxLength
+    guard maxLength > 0, !constraint.continuations(of: constraint.rootNode).isEmpty else { return prompts.map { _ in [] } }
+    var results: [[BeamHypothesis]] = []
+    results.reserveCapacity(prompts.count)
+    for chunkStart in stride(from: 0, to: prompts.count, by: scorer.maxPrompts) {
+        let chunk = Array(prompts[chunkStart ..< min(chunkStart + scorer.maxPrompts, prompts.count)])
+        let started = try scorer.start(prompts: chunk)
+        precondition(started.count == chunk.count, "BeamScorer.start returned \(started.count) results for \(chunk.count) prompts")
+        let vocab = started[0].1.count
+        var beams = started.map { [VariableHypothesis(node: constraint.rootNode, score: 0, tokens: [], state: $0.0, logits: $0.1)] }
+        var pools = [FinishedPool](repeating: FinishedPool(width: width, lengthPenalty: lengthPenalty), count: chunk.count)
+
+        for step in 0 ..< maxLength {
+            // Selection per prompt: next live beams (parent index in the old beam, token, node, score).
+            var next = [[(parent: Int, token: Int, node: C.Node, score: Double)]](repeating: [], count: chunk.count)
+            for p in chunk.indices where !beams[p].isEmpty {
+                let ranked = try rankCandidates(beams[p], constraint: constraint, vocab: vocab, limit: 2 * width, step: step)
+                for (rank, c) in ranked.enumerated() {
+                    if constraint.isEnd(c.node) {
+                        precondition(constraint.continuations(of: c.node).isEmpty,
+                                     "constrainedBeamSearch: an end node has continuations (the constraint must be prefix-free)")
+                        if rank < width { pools[p].offer(BeamHypothesis(tokens: beams[p][c.parent].tokens + [c.token], score: c.score)) }
+                    } else {
+                        next[p].append((c.parent, c.token, c.node, c.score))
+                        if next[p].count == width { break }
+                    }
+                }
+                if pools[p].isFull, let best = next[p].first?.score, !pools[p].canImprove(bestLiveScore: best, length: step + 1, maxLength: maxLength) {
+                    next[p] = []
+                }
+            }
+            let states = chunk.indices.flatMap { p in next[p].map { beams[p][$0.parent].state } }
+            guard !states.isEmpty else { break }
+            precondition(step < maxLength - 1, "constrainedBeamSearch: a live hypothesis at the maximum length (every path must end)")
+            let extended = try scorer.extend(states, with: chunk.indices.flatMap { p in next[p].map(\.token) })
+            precondition(extended.count == states.count, "BeamScorer.extend returned \(extended.count) results for \(states.count) states")
+            var k = 0
+            for p in chunk.indices {
+                beams[p] = next[p].map { c in
+                    defer { k += 1 }
+                    return VariableHypothesis(node: c.node, score: c.score, tokens: beams[p][c.parent].tokens + [c.token],
+                                              state: extended[k].0, logits: extended[k].1)
+                }
+            }
+        }
+        results.append(contentsOf: pools.map(\.ranked))
+    }
+    return results
+}
+
+/// The best `limit` (hypothesis, allowed token) pairs of one prompt's beam, best first; ties go to
+/// the lexicographically smaller sequence (all live hypotheses have the same length, so: smaller
+/// parent sequence, then smaller token).
+private func rankCandidates<State, C: DecodingConstraint>(
+    _ beam: [VariableHypothesis<State, C.Node>], constraint: C, vocab: Int, limit: Int, step: Int
+) throws -> [(parent: Int, token: Int, node: C.Node, score: Double)] {
+    // lexicographic rank of each live hypothesis' tokens
+    let order = beam.indices.sorted { beam[$0].tokens.lexicographicallyPrecedes(beam[$1].tokens) }
+    var lexRank = [Int](repeating: 0, count: beam.count)
+    for (r, b) in order.enumerated() { lexRank[b] = r }
+    var candidates: [(parent: Int, token: Int, node: C.Node, score: Double)] = []
+    for (b, hyp) in beam.enumerated() {
+        guard hyp.logits.count == vocab, vocab > 0 else {
+            throw TSRecError(.shape(name: "BeamScorer logits at step \(step)", expected: [vocab], got: [hyp.logits.count]),
+                             hint: "the scorer must return one logit per vocabulary entry at every step")
+        }
+        let lse = try logSumExp(hyp.logits, step: step)
+        for (t, node) in constraint.continuations(of: hyp.node) {
+            precondition(t >= 0 && t < vocab, "constrainedBeamSearch: token \(t) outside the scorer's vocabulary \(vocab)")
+            candidates.append((b, t, node, hyp.score + (Double(hyp.logits[t]) - lse)))
+        }
+    }
+    candidates.sort { x, y in
+        if x.score != y.score { return x.score > y.score }
+        if x.parent != y.parent { return lexRank[x.parent] < lexRank[y.parent] }
+        return x.token < y.token
+    }
+    return Array(candidates.prefix(limit))
+}
+
+/// A live hypothesis of the variable-length search: constraint node, summed log-prob, generated
+/// tokens, cache and next-token logits `[vocab]`.
+private struct VariableHypothesis<State, Node> {
+    var node: Node
+    var score: Double
+    var tokens: [Int]
+    var state: State
+    var logits: [Float]
+}
+
+/// The finished hypotheses of one prompt: at most `width`, kept best first by
+/// (`score / length^lengthPenalty` descending, tokens lexicographically ascending).
+struct FinishedPool {
+    let width: Int
+    let lengthPenalty: Double
+    private(set) var ranked: [BeamHypothesis] = []
+
+    init(width: Int, lengthPenalty: Double) {
+        self.width = width
+        self.lengthPenalty = lengthPenalty
+    }
+
+    var isFull: Bool { ranked.count >= width }
+
+    /// The ranking score of a summed log-prob over `length` tokens.
+    func normalised(_ score: Double, length: Int) -> Double {
+        lengthPenalty == 0 ? score : score / pow(Double(length), lengthPenalty)
+    }
+
+    /// Whether `a` ranks above `b`.
+    func precedes(_ a: BeamHypothesis, _ b: BeamHypothesis) -> Bool {
+        let x = normalised(a.score, length: a.tokens.count), y = normalised(b.score, length: b.tokens.count)
+        return x != y ? x > y : a.tokens.lexicographicallyPrecedes(b.tokens)
+    }
+
+    /// Adds `h` when the pool has room or `h` ranks above its worst (which it then replaces).
+    mutating func offer(_ h: BeamHypothesis) {
+        if isFull {
+            guard precedes(h, ranked[ranked.count - 1]) else { return }
+            ranked.removeLast()
+        }
+        let at = ranked.firstIndex { precedes(h, $0) } ?? ranked.count
+        ranked.insert(h, at: at)
+    }
+
+    /// Whether a live hypothesis with summed log-prob `bestLiveScore` after `length` tokens could
+    /// still finish at or above the pool's worst (ties continue: the lexicographic order might favour it).
+    func canImprove(bestLiveScore s: Double, length: Int, maxLength: Int) -> Bool {
+        guard isFull else { return true }
+        guard length < maxLength else { return false }
+        let worst = ranked[ranked.count - 1]
+        let bound = max(normalised(s, length: length + 1), normalised(s, length: maxLength))
+        return bound >= normalised(worst.score, length: worst.tokens.count)
+    }
+}
+
+// MARK: - Catalogue titles as decoding targets
+
+/// The catalogue's items as generated text (D3, S-DPO): each item's completion, the exact tokens the
+/// model is trained to produce for it (D3: the quoted title, "\n", EOS), stored in a trie of variable
+/// depth, with the items behind each distinct completion.
+///
+/// Items whose completions are identical (duplicate titles, or titles the tokenizer maps to the same
+/// ids) share one trie leaf and so one score. `rankedItems` expands such a leaf, at its rank, into all
+/// of its items in increasing item index (the catalogue's order): deterministic, and the same rule the
+/// specification gives for mapping a ranked title to SIDs (docs/llm-baselines.md §8.2).
+public struct TitleCompletions: Sendable {
+    /// One sequence per distinct completion.
+    public let trie: PrefixTrie
+    /// Item indices per distinct completion, ascending.
+    public let itemsOf: [[Int]: [Int]]
+
+    /// `completions[i]` is item i's completion. Throws when a completion is empty or a proper prefix
+    /// of another (the search would have to end inside a title: end completions with EOS).
+    public init(completions: [[Int]]) throws {
+        var items: [[Int]: [Int]] = [:]
+        for (i, c) in completions.enumerated() {
+            guard !c.isEmpty else { throw TSRecError(.config(field: "titles", reason: "item \(i) has an empty completion")) }
+            items[c, default: []].append(i)   // ascending: i increases
+        }
+        let trie = PrefixTrie(sequences: Array(items.keys))
+        for s in items.keys {
+            if let n = trie.node(for: s), !trie.children(of: n).isEmpty {
+                throw TSRecError(.config(field: "titles", reason: "completion \(s) of item \(items[s]![0]) is a prefix of another"),
+                                 hint: "end every completion with the same terminator (EOS)")
+            }
+        }
+        self.trie = trie
+        itemsOf = items
+    }
+
+    /// Number of distinct completions (trie sequences).
+    public var count: Int { trie.count }
+
+    /// The items of ranked hypotheses, in rank order, each leaf expanded into its items (ascending
+    /// index), at most `limit`. Every hypothesis must be a completion of the catalogue.
+    public func rankedItems(_ hypotheses: [BeamHypothesis], limit: Int = .max) -> [Int] {
+        var out: [Int] = []
+        for h in hypotheses {
+            guard let items = itemsOf[h.tokens] else { preconditionFailure("TitleCompletions: \(h.tokens) is no catalogue completion") }
+            for i in items where out.count < limit { out.append(i) }
+            if out.count >= limit { break }
+        }
+        return out
+    }
+}

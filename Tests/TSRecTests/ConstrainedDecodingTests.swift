@@ -1,0 +1,278 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+/// A toy scorer with a fixed table of logits per prefix (a deterministic function of seed and
+/// prefix, independent of the path that reached it); the state is the decoded prefix. Records the
+/// batch sizes of its calls.
+private struct PrefixTable: BeamScorer {
+    typealias State = [Int]
+    let vocab: Int
+    let seed: UInt64
+    var extendSizes: [Int] = []
+
+    func logits(_ prefix: [Int]) -> [Float] {
+        var h: UInt64 = seed &* 0x9E37_79B9_7F4A_7C15 ^ 0x1234_5678_9ABC_DEF1
+        for t in prefix { h = (h ^ UInt64(t + 1)) &* 0x0000_0100_0000_01B3 }
+        var rng = SplitMix64(seed: h)
+        return (0 ..< vocab).map { _ in 2 * rng.nextGaussian() }
+    }
+
+    mutating func start(prompt: [Int]) throws -> ([Int], [Float]) { ([], logits([])) }
+
+    mutating func extend(_ states: [[Int]], with tokens: [Int]) throws -> [([Int], [Float])] {
+        extendSizes.append(states.count)
+        return zip(states, tokens).map { s, t in (s + [t], logits(s + [t])) }
+    }
+
+    /// Independent reference: Σ_t log softmax(logits(prefix_t))[token_t], all in Double.
+    func logProb(_ sequence: [Int]) -> Double {
+        sequence.indices.reduce(0.0) { total, i in
+            let x = logits(Array(sequence[..<i])).map(Double.init)
+            let m = x.max()!
+            return total + x[sequence[i]] - (m + log(x.reduce(0) { $0 + exp($1 - m) }))
+        }
+    }
+}
+
+/// Exhaustive ranking: every sequence scored on its own, by `score(seq) / len^lp` descending,
+/// ties by the lexicographically smaller sequence.
+private func exhaustive(_ sequences: [[Int]], lengthPenalty: Double = 0, score: ([Int]) -> Double) -> [(tokens: [Int], score: Double)] {
+    sequences.map { ($0, score($0)) }.sorted { a, b in
+        let x = a.1 / pow(Double(a.0.count), lengthPenalty), y = b.1 / pow(Double(b.0.count), lengthPenalty)
+        return x != y ? x > y : a.0.lexicographicallyPrecedes(b.0)
+    }
+}
+
+private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs(a - b) <= tol * max(1, abs(a), abs(b)) }
+
+@Suite struct ConstrainedDecodingTests {
+    static let eos = 2
+
+    /// `count` distinct titles of 2...5 tokens over 10..<40, each followed by EOS (so 3...6 tokens);
+    /// title 1 is title 0 with one more token, so the completion of 0 is that of 1 up to its EOS.
+    static func titleCompletions(count: Int, seed: UInt64) -> [[Int]] {
+        var rng = SplitMix64(seed: seed ^ 0xD3)
+        let base = (0 ..< Int.random(in: 2 ... 4, using: &rng)).map { _ in Int.random(in: 10 ..< 40, using: &rng) }
+        var titles = [base, base + [Int.random(in: 10 ..< 40, using: &rng)]]
+        while titles.count < count {
+            let t = (0 ..< Int.random(in: 2 ... 5, using: &rng)).map { _ in Int.random(in: 10 ..< 40, using: &rng) }
+            if !titles.contains(t) { titles.append(t) }
+        }
+        return titles.map { $0 + [eos] }
+    }
+
+    // MARK: - The generic search on a uniform trie is today's beamSearch
+
+    @Test(arguments: [UInt64](0 ..< 6))
+    func uniformTrieGivesBeamSearchBitForBit(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed ^ 0x77)
+        var sids = Set<[Int]>()
+        while sids.count < 15 {
+            sids.insert([Int.random(in: 0 ..< 3, using: &rng), Int.random(in: 3 ..< 7, using: &rng), Int.random(in: 7 ..< 12, using: &rng)])
+        }
+        let trie = PrefixTrie(sequences: sids.map { $0 + [13, 15] })   // SID + "\n" + EOS, as the pipeline's trie
+        for width in [1, 3, 5, 15, 40] {
+            var a = PrefixTable(vocab: 16, seed: seed), b = PrefixTable(vocab: 16, seed: seed)
+            let old = try beamSearch(&a, trie: trie, prompt: [1], width: width)
+            let new = try constrainedBeamSearch(&b, constraint: trie, prompts: [[1]], width: width)[0]
+            #expect(new == old, "width \(width)")      // tokens and scores, bit for bit
+            #expect(a.extendSizes == b.extendSizes)
+        }
+    }
+
+    // MARK: - Title trie, variable lengths
+
+    @Test(arguments: [UInt64](0 ..< 6))
+    func fullWidthTitleSearchIsExhaustive(seed: UInt64) throws {
+        let completions = Self.titleCompletions(count: 10, seed: seed)
+        let titles = try TitleCompletions(completions: completions)
+        // the fixture really has variable lengths and a title that is another's prefix but for EOS
+        #expect(Set(completions.map(\.count)).count >= 2 && completions.allSatisfy { (3 ... 6).contains($0.count) })
+        #expect(completions[1].count == completions[0].count + 1
+                && Array(completions[1].prefix(completions[0].count - 1)) == Array(completions[0].dropLast()))
+        for lp in [0.0, 1.0] {
+            var scorer = PrefixTable(vocab: 48, seed: seed)
+            let exact = exhaustive(completions, lengthPenalty: lp, score: scorer.logProb)
+            for width in [10, 16] {
+                let beam = try constrainedBeamSearch(&scorer, constraint: titles.trie, prompts: [[5]], width: width, lengthPenalty: lp)[0]
+                #expect(beam.map(\.tokens) == exact.map(\.tokens), "lp \(lp) width \(width)")
+                #expect(zip(beam, exact).allSatisfy { isClose($0.score, $1.score) })
+                #expect(titles.rankedItems(beam) == exact.map { completions.firstIndex(of: $0.tokens)! })
+            }
+        }
+    }
+
+    /// Narrow beams: `width` results, each a whole catalogue completion, distinct, scored exactly,
+    /// in score order; no extend carries more than `width` hypotheses.
+    @Test(arguments: [UInt64](0 ..< 6))
+    func narrowTitleSearchReturnsCatalogueTitles(seed: UInt64) throws {
+        let completions = Self.titleCompletions(count: 30, seed: seed)
+        let titles = try TitleCompletions(completions: completions)
+        var scorer = PrefixTable(vocab: 48, seed: seed &+ 100)
+        for width in [1, 3, 5] {
+            let beam = try constrainedBeamSearch(&scorer, constraint: titles.trie, prompts: [[7]], width: width)[0]
+            #expect(beam.count == width)
+            #expect(beam.allSatisfy { titles.trie.contains($0.tokens) && $0.tokens.last == Self.eos })
+            #expect(Set(beam.map(\.tokens)).count == beam.count)
+            #expect(beam.allSatisfy { isClose($0.score, scorer.logProb($0.tokens)) })
+            #expect(zip(beam, beam.dropFirst()).allSatisfy { $0.score >= $1.score })
+            #expect(scorer.extendSizes.allSatisfy { $0 <= width })
+            scorer.extendSizes = []
+        }
+    }
+
+    /// A hand-built case where the search stops early: a finished title scores above every live
+    /// prefix, so no further extend is made.
+    @Test func earlyStopWhenNoLiveBeamCanWin() throws {
+        struct Hand: BeamScorer {
+            var extends = 0
+            // prompt → logits over [0, 1, 2, EOS=3]: EOS very likely first, then 0 strongly
+            mutating func start(prompt: [Int]) throws -> (Int, [Float]) { (0, [0, -1, -2, 5]) }
+            mutating func extend(_ states: [Int], with tokens: [Int]) throws -> [(Int, [Float])] {
+                extends += 1
+                return tokens.map { _ in (1, [0, 0, 0, 0]) }
+            }
+        }
+        // completions: [3] (immediately EOS), [0, 3], [1, 0, 3], [2, 1, 0, 3]
+        let trie = PrefixTrie(sequences: [[3], [0, 3], [1, 0, 3], [2, 1, 0, 3]])
+        var scorer = Hand()
+        let one = try constrainedBeamSearch(&scorer, constraint: trie, prompts: [[0]], width: 1)[0]
+        #expect(one.map(\.tokens) == [[3]])
+        #expect(scorer.extends == 0)        // [3] beats every live prefix: log p(0) < log p(EOS)
+        scorer.extends = 0
+        let all = try constrainedBeamSearch(&scorer, constraint: trie, prompts: [[0]], width: 4)[0]
+        #expect(all.map(\.tokens) == exhaustive(trie.allSequences()) { seq in
+            // the hand scorer: first token from the start logits, then uniform over 4
+            let first: [Double] = [0, -1, -2, 5]
+            let lse0 = log(first.map(exp).reduce(0, +))
+            return first[seq[0]] - lse0 + Double(seq.count - 1) * -log(4.0)
+        }.map(\.tokens))
+        #expect(scorer.extends == 3)        // the longest title needs 3 extends
+    }
+
+    /// Hugging Face's rule: a finished candidate ranked at or below `width` among the step's
+    /// candidates is dropped, even when it would beat everything found later. Vocab 4, EOS = 3,
+    /// sequences [3], [0, 3], [0, 1, 3]. Step 0: token 0 outranks EOS, so with width 1 [3] is
+    /// dropped; step 1: [0, 1] outranks [0, 3]; the result is [0, 1, 3], which scores below [3].
+    @Test func finishedCandidatesOutsideTheWidthAreDropped() throws {
+        struct Hand: BeamScorer {
+            mutating func start(prompt: [Int]) throws -> ([Int], [Float]) { ([], [1, -9, -9, 0.9]) }
+            mutating func extend(_ states: [[Int]], with tokens: [Int]) throws -> [([Int], [Float])] {
+                zip(states, tokens).map { s, t in (s + [t], s + [t] == [0] ? [-9, 6, -9, 0] : [0, 0, 0, 0]) }
+            }
+        }
+        let trie = PrefixTrie(sequences: [[3], [0, 3], [0, 1, 3]])
+        var scorer = Hand()
+        let narrow = try constrainedBeamSearch(&scorer, constraint: trie, prompts: [[0]], width: 1)[0]
+        #expect(narrow.map(\.tokens) == [[0, 1, 3]])
+        let full = try constrainedBeamSearch(&scorer, constraint: trie, prompts: [[0]], width: 3)[0]
+        #expect(full.map(\.tokens) == [[3], [0, 1, 3], [0, 3]])
+        #expect(full[0].score > narrow[0].score)
+    }
+
+    @Test func duplicateTitlesShareALeafAndExpandInItemOrder() throws {
+        let e = Self.eos
+        let completions = [[10, 11, e], [12, e], [10, 11, e], [13, 14, 15, e], [12, e], [10, 11, e]]
+        let titles = try TitleCompletions(completions: completions)
+        #expect(titles.count == 3)
+        #expect(titles.itemsOf[[10, 11, e]] == [0, 2, 5] && titles.itemsOf[[12, e]] == [1, 4])
+        let ranked = [BeamHypothesis(tokens: [12, e], score: -1), BeamHypothesis(tokens: [10, 11, e], score: -2),
+                      BeamHypothesis(tokens: [13, 14, 15, e], score: -3)]
+        #expect(titles.rankedItems(ranked) == [1, 4, 0, 2, 5, 3])
+        #expect(titles.rankedItems(ranked, limit: 3) == [1, 4, 0])
+        // a completion without the terminator that is a prefix of another is refused
+        #expect(throws: TSRecError.self) { try TitleCompletions(completions: [[10, 11], [10, 11, e]]) }
+        #expect(throws: TSRecError.self) { try TitleCompletions(completions: [[10], []]) }
+    }
+
+    // MARK: - Title trie on the tiny Llama (KV-cache scorer against the full forward)
+
+    /// Σ log softmax of `completion` after `prompt` from one full forward pass of prompt + completion.
+    static func forwardLogProb(_ model: Llama, prompt: [Int], completion: [Int]) -> Double {
+        let logits = LlamaFixtures.fullLogits(model, (prompt + completion).map(Int32.init))
+        return completion.indices.reduce(0.0) { total, i in
+            let x = LlamaFixtures.row(logits, prompt.count - 1 + i).map(Double.init)
+            let m = x.max()!
+            return total + x[completion[i]] - (m + log(x.reduce(0) { $0 + exp($1 - m) }))
+        }
+    }
+
+    @Test(arguments: [UInt64](0 ..< 3))
+    func titleTrieOnTinyLlamaIsExhaustiveAtFullWidth(seed: UInt64) throws {
+        let model = try LlamaFixtures.tinyModel(seed: 40 + seed, std: 0.4)
+        var completions = Self.titleCompletions(count: 9, seed: seed)
+        completions.append(completions[3])                      // a duplicate title (items 3 and 9)
+        let titles = try TitleCompletions(completions: completions)
+        #expect(titles.count == 9)
+        let prompts: [[Int]] = [[1, 5, 9], [4, 4, 8, 16, 3, 7], [30]]
+        var one = LlamaBeamScorer(model: model, promptCapacity: 8, depth: titles.trie.maxLength, width: 9)
+        var batched = LlamaBeamScorer(model: model, promptCapacity: 8, depth: titles.trie.maxLength, width: 9, maxPrompts: 2)
+        let together = try constrainedBeamSearch(&batched, constraint: titles.trie, prompts: prompts, width: 9)
+        var orders = Set<[[Int]]>()
+        for (p, prompt) in prompts.enumerated() {
+            let exact = exhaustive(titles.trie.allSequences()) { Self.forwardLogProb(model, prompt: prompt, completion: $0) }
+            let beam = try constrainedBeamSearch(&one, constraint: titles.trie, prompts: [prompt], width: 9)[0]
+            #expect(beam.map(\.tokens) == exact.map(\.tokens), "prompt \(p)")
+            let worst = zip(beam, exact).map { abs($0.score - $1.score) }.max() ?? 0
+            #expect(worst < 1e-4, "prompt \(p): score difference \(worst)")
+            // several prompts in one cache, dropping out at different steps: the same rankings
+            #expect(together[p].map(\.tokens) == beam.map(\.tokens))
+            #expect(zip(together[p], beam).allSatisfy { abs($0.score - $1.score) < 1e-4 })
+            // items: the duplicate pair comes out together, lower index first
+            let items = titles.rankedItems(beam)
+            #expect(items.count == 10 && Set(items).count == 10)
+            let at = items.firstIndex(of: 3)!
+            #expect(items[at + 1] == 9)
+            orders.insert(beam.map(\.tokens))
+        }
+        #expect(orders.count > 1)   // the prompts rank differently, so the comparisons above can tell them apart
+    }
+
+    // MARK: - Position-wise codes (LC-Rec)
+
+    /// 10 SIDs over levels a ∈ 0..<3, b ∈ 3..<7, c ∈ 7..<12, ending [EOS = 15].
+    static func sids(seed: UInt64) -> [[Int]] {
+        var rng = SplitMix64(seed: seed ^ 0x1C)
+        var set = Set<[Int]>()
+        while set.count < 10 {
+            set.insert([Int.random(in: 0 ..< 3, using: &rng), Int.random(in: 3 ..< 7, using: &rng), Int.random(in: 7 ..< 12, using: &rng)])
+        }
+        return set.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    @Test(arguments: [UInt64](0 ..< 6))
+    func positionwiseFullWidthIsTheProductRanking(seed: UInt64) throws {
+        let sids = Self.sids(seed: seed)
+        let codes = PositionwiseCodes(sids: sids, ending: [15])
+        // the product of the per-level code sets, built independently of the constraint
+        let level = (0 ..< 3).map { i in Set(sids.map { $0[i] }).sorted() }
+        let product = level[0].flatMap { a in level[1].flatMap { b in level[2].map { c in [a, b, c, 15] } } }
+        #expect(codes.reachableCount == product.count && product.count > sids.count)
+        var scorer = PrefixTable(vocab: 16, seed: seed)
+        let exact = exhaustive(product, score: scorer.logProb)
+        let beam = try constrainedBeamSearch(&scorer, constraint: codes, prompts: [[2]], width: product.count)[0]
+        #expect(beam.map(\.tokens) == exact.map(\.tokens))
+        #expect(zip(beam, exact).allSatisfy { isClose($0.score, $1.score) })
+        // the catalogue test matches membership of the SID list
+        #expect(beam.allSatisfy { codes.isCatalogue($0.tokens) == sids.contains(Array($0.tokens.prefix(3))) })
+        #expect(beam.filter { codes.isCatalogue($0.tokens) }.count == sids.count)
+        // at width 20 the ranking holds SIDs that are no item (LC-Rec's invalid SIDs)
+        let top = try constrainedBeamSearch(&scorer, constraint: codes, prompts: [[2]], width: 20)[0]
+        #expect(top.count == 20 && top.contains { !codes.isCatalogue($0.tokens) })
+    }
+
+    @Test func positionwiseOnTinyLlamaIsTheProductRanking() throws {
+        let model = try LlamaFixtures.tinyModel(seed: 5, std: 0.4)
+        let sids = [[10, 20, 30], [10, 21, 31], [11, 20, 32], [12, 22, 30]]
+        let codes = PositionwiseCodes(sids: sids, ending: [Self.eos])
+        let product = [10, 11, 12].flatMap { a in [20, 21, 22].flatMap { b in [30, 31, 32].map { c in [a, b, c, Self.eos] } } }
+        let prompt = [3, 8, 1]
+        let exact = exhaustive(product) { Self.forwardLogProb(model, prompt: prompt, completion: $0) }
+        var scorer = LlamaBeamScorer(model: model, promptCapacity: 4, depth: codes.maxLength, width: 27)
+        let beam = try constrainedBeamSearch(&scorer, constraint: codes, prompts: [prompt], width: 27)[0]
+        #expect(beam.map(\.tokens) == exact.map(\.tokens))
+        #expect((zip(beam, exact).map { abs($0.score - $1.score) }.max() ?? 1) < 1e-4)
+        #expect(beam.filter { !codes.isCatalogue($0.tokens) }.count == 23)
+    }
+}

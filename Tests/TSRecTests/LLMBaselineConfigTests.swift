@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+/// D3 as a configuration of the one pipeline (issue #19): named fields only, old hashes kept,
+/// evaluation modes in file names but not in the training hash.
+@Suite struct LLMBaselineConfigTests {
+    @Test func d3ChangesOnlyItsNamedFields() throws {
+        let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
+        let d3 = quick.applying(.d3)
+        #expect(d3.tasks.isEmpty && d3.recipe == .d3 && d3.evaluation == .titleTrie(lengthPenalty: 0) && d3.sidInit == .meanResize)
+        var back = d3
+        back.tasks = quick.tasks
+        back.recipe = nil
+        back.evaluation = nil
+        #expect(back == quick)
+        #expect(Method.named("d3") == .d3 && !Method.d3.hasRL && Method.d3.sftStage == .d3)
+        // S-DPO = D3 + the preference stage, sharing D3's SFT run
+        let sdpo = quick.applying(.sdpo)
+        var withoutStage = sdpo
+        withoutStage.preference = nil
+        #expect(withoutStage == d3 && sdpo.preference == PreferenceConfig.profile(.quick) && Method.sdpo.sftStage == .d3)
+        #expect(Pipeline(sdpo, label: "S-DPO").trainingHash == Pipeline(d3, label: "D3").trainingHash)
+        #expect(Pipeline(sdpo, label: "S-DPO").resultHash.hasPrefix(Pipeline(d3, label: "D3").trainingHash + "/pref-"))
+    }
+
+    @Test func evaluationModeEncodesOnlyWhenSet() throws {
+        let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
+        let plain = String(decoding: try JSONEncoder().encode(quick), as: UTF8.self)
+        #expect(!plain.contains("evaluation"))      // older configurations hash as before
+        for mode in [EvaluationMode.sidTrie, .titleTrie(lengthPenalty: 0), .titleTrie(lengthPenalty: 1), .positionwiseCodes] {
+            var c = quick
+            c.evaluation = mode
+            let json = try JSONEncoder().encode(c)
+            #expect(String(decoding: json, as: UTF8.self).contains("evaluation"))
+            #expect(try JSONDecoder().decode(ExperimentConfig.self, from: json) == c)
+        }
+    }
+
+    @Test func decodingModesShareTheTrainingRunButNotThePredictions() throws {
+        let d3 = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.d3)
+        var base = d3
+        base.evaluation = .titleTrie(lengthPenalty: 1)
+        let a = Pipeline(d3, label: "D3"), b = Pipeline(base, label: "D3 (lp 1)")
+        #expect(a.trainingHash == b.trainingHash)
+        #expect(a.predictionsURL(testRows: 10) != b.predictionsURL(testRows: 10))
+        #expect(a.predictionsURL(testRows: 10).lastPathComponent == "predictions-title-lp0.0-beam20-n10.jsonl")
+        // the SID rows keep their file names
+        let sft = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.minionerecSFT), label: "x")
+        #expect(sft.predictionsURL(testRows: 10).lastPathComponent == "predictions-beam20-n10.jsonl")
+        #expect(a.trainingHash != sft.trainingHash)
+    }
+
+    @Test func rankedItemsBecomeSIDsWithoutRepeats() throws {
+        guard case .success(let dataset)? = DataTestSupport.loaded["Industrial_and_Scientific"] else {
+            print(DataTestSupport.mirrorMissingMessage)
+            return
+        }
+        let collided = dataset.index.itemsBySID.first { $0.value.count > 1 }!
+        let other = (0 ..< dataset.index.count).first { dataset.index.sid(of: $0) != collided.key }!
+        let items = collided.value + [other]
+        let sids = Pipeline.rankedSIDs(items: items, dataset: dataset, limit: 20)
+        #expect(sids == [collided.key, dataset.index.sid(of: other)])
+        #expect(Pipeline.rankedSIDs(items: items, dataset: dataset, limit: 1) == [collided.key])
+    }
+}
+
+/// D3's samples and title trie on the real tokenizer and Industrial data.
+@Suite(.enabled(if: TSRecFixtures.industrialAndModelAvailable, "needs the SmolLM2 GGUF and the Industrial dataset in the cache (make model data)"))
+struct D3TitleTrieTests {
+    let dataset: Dataset
+    let tokenizer: BPETokenizer
+    let builder: SFTSampleBuilder
+
+    init() throws {
+        let paths = Paths.fromEnvironment()
+        dataset = try Dataset.load(.industrial, paths: paths)
+        var t = try BPETokenizer(gguf: GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf")))
+        _ = t.addTokens(dataset.sidTokens)
+        tokenizer = t
+        builder = try SFTSampleBuilder(tokenizer: t, maxLength: 512, format: .alpaca)
+    }
+
+    @Test func everyTrainingAnswerIsATriePath() throws {
+        let titles = (0 ..< dataset.index.count).map { dataset.items[$0].title }
+        let completions = try TitleCompletions(completions: try titles.map { try builder.titleCompletion($0, recipe: .d3).map(Int.init) })
+        #expect(completions.count == Set(titles).count)
+        #expect(completions.count == 3_646)          // docs/llm-baselines.md §8.2: 3,686 items, 3,646 titles
+        let lengths = completions.trie.allSequences().map(\.count)
+        print("D3 title trie: \(completions.count) completions, \(lengths.min()!)...\(lengths.max()!) tokens")
+        #expect(lengths.min()! < lengths.max()!)
+        let eos = Int(tokenizer.eosID!)
+        let (samples, dropped) = try builder.trainingSamples(dataset, recipe: .d3, trainRows: 200, seed: 42)
+        #expect(dropped == 0 && samples.count == 200)
+        let rows = try dataset.split(.train).rows.prefix(200)
+        for (s, row) in zip(samples, rows) {
+            let answer = s.tokens[s.promptLength...].map(Int.init)
+            #expect(answer == (try builder.titleCompletion(row.targetTitle, recipe: .d3).map(Int.init)))
+            #expect(completions.trie.contains(answer) && answer.suffix(2) == [198, eos])
+            #expect(tokenizer.decode(answer.dropLast()) == "\"\(row.targetTitle)\"\n")
+        }
+        // the validation samples are the same task
+        let valid = try builder.validationSamples(Array(try dataset.split(.valid).rows.prefix(5)), recipe: .d3,
+                                                  category: dataset.benchmark.categoryPhrase)
+        #expect(valid.count == 5 && valid.allSatisfy { $0.task == samples[0].task })
+        #expect(tokenizer.decode(valid[0].tokens.map(Int.init)).contains("industrial and scientific items"))
+    }
+}
