@@ -4,7 +4,9 @@
 // Caser, SASRec, HSTU, TIGER), and four LLM rows trained and evaluated under one profile
 // (`--profile`, default quick): MiniOneRec-SFT (tasks 1-3, default SID initialisation), MiniOneRec
 // (MiniOneRec-SFT + the RL stage), TS-Rec-SFT (SA-Init + TS-Align) and TS-Rec (TS-Rec-SFT + the
-// RL stage). Each RL row starts from its SFT row's run (the same folder). Then the comparison
+// RL stage). Each RL row starts from its SFT row's run (the same folder). Then the LLM baselines
+// built so far as configurations of the same pipeline (issue #19): D3 (title generation over a
+// title trie) and S-DPO (D3's SFT run + the softmax-DPO preference stage). Then the comparison
 // with the reported numbers available offline (MiniOneRec's; the TS-Rec rows of the paper are
 // not among them and stay "unknown"), paired comparisons on the test rows (TS-Rec against every
 // row, each RL row against its SFT start, TS-Rec-SFT against MiniOneRec-SFT) and the RL figure.
@@ -48,9 +50,10 @@ Launch.run("table2") {
             results.append(RunResult(b, profile: context.profile))
         }
 
-        // MARK: MiniOneRec-SFT, MiniOneRec, TS-Rec-SFT, TS-Rec: one configuration each
-        // (MiniOneRec and TS-Rec are the SFT runs followed by the RL stage)
-        for method in [Method.minionerecSFT, .minionerec, .tsrecSFT, .tsrec] {
+        // MARK: MiniOneRec-SFT, MiniOneRec, TS-Rec-SFT, TS-Rec, D3, S-DPO: one configuration each
+        // (MiniOneRec and TS-Rec are the SFT runs followed by the RL stage; S-DPO is D3's SFT
+        // run followed by the preference stage)
+        for method in [Method.minionerecSFT, .minionerec, .tsrecSFT, .tsrec, .d3, .sdpo] {
             let pipeline = Pipeline(context.config(dataset: benchmark.name).applying(method), label: method.rawValue,
                                     paths: context.paths)
             guard let r = try pipeline.result(reportOnly: context.reportOnly) else {
