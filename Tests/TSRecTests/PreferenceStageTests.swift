@@ -107,7 +107,7 @@ import Testing
         #expect(s1.log.map(\.step) == Array(1...6) && s1.log.map(\.epoch) == [0, 0, 1, 1, 1, 2])
         #expect(s1.log.compactMap(\.validLoss).count == 3)                 // steps 2, 4 and 6
         #expect(s1.bestValidLoss == s1.log.compactMap(\.validLoss).min())
-        #expect(strip(try PreferenceLogCSV.read(resumedDir.appendingPathComponent("train_log.csv"))) == strip(s1.log))
+        #expect(strip(try StepLog.read(PreferenceLogRow.self, from: resumedDir.appendingPathComponent("train_log.csv"))) == strip(s1.log))
         // the weights left in the model and written as the stage's result are the best validation step's
         let best = try LlamaFixtures.tinyModel(seed: 1, std: 0.3)
         _ = try Checkpoint.load(straightDir.appendingPathComponent("best.tsrc"),

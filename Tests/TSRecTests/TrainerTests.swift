@@ -113,7 +113,7 @@ private func temporaryDirectory() -> URL {
         let after = trainer.validationLoss(model, samples)
         #expect(after < 0.5 * before, "validation loss \(before) -> \(after)")
         // the log has one row per step, and validation rows every 3 steps
-        let rows = try TrainLogCSV.read(dir.appendingPathComponent("train_log.csv"))
+        let rows = try StepLog.read(TrainLogRow.self, from: dir.appendingPathComponent("train_log.csv"))
         #expect(rows.map(\.step) == Array(1...12))
         #expect(rows.compactMap(\.validLoss).count == 4)
     }

@@ -131,28 +131,12 @@ extension Trainer {
         let reference = try policy.copy()
         let refParams = reference.parameters
 
-        // MARK: state: fresh, or from the last checkpoint
-        var state = Checkpoint.Header(configHash: configHash, step: 0, epoch: 0, cursor: 0,
-                                      epochRNG: Self.rlStreams(seed: config.seed).order, dropoutRNG: SplitMix64(seed: 0),
-                                      bestValidLoss: nil, evalsWithoutImprovement: 0, stopped: false,
-                                      optimizerStep: 0, tensorNames: [], tensorCounts: [])
-        var rows: [RLLogRow] = []
-        if FileManager.default.fileExists(atPath: checkpointURL.path) {
-            let (found, _) = try Checkpoint.readHeader(checkpointURL)
-            guard found.configHash == configHash else {
-                throw TSRecError(.checkpoint(path: checkpointURL.path, reason: "belongs to RL configuration \(found.configHash), not \(configHash)"),
-                                 hint: "delete \(runDirectory.path) to start this RL stage afresh")
-            }
-            var tensors = Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) })
-            for p in refParams { tensors["ref." + p.name] = p.tensor }
-            let (header, arrays) = try Checkpoint.load(checkpointURL, tensors: tensors)
-            state = header
-            optimizer.restore(AdamW.State(step: header.optimizerStep,
-                                          m: params.map { arrays["adam.m." + $0.name] ?? [] },
-                                          v: params.map { arrays["adam.v." + $0.name] ?? [] }))
-            rows = (try? RLLogCSV.read(logURL))?.filter { $0.step <= state.step } ?? []
-            log("rl: resumed from \(checkpointURL.lastPathComponent) at step \(state.step)/\(total)")
-        }
+        // MARK: state: fresh, or from the last checkpoint (the reference weights beside the policy's)
+        let fresh = Self.freshHeader(configHash: configHash, epochRNG: Self.rlStreams(seed: config.seed).order)
+        var (state, rows): (Checkpoint.Header, [RLLogRow]) =
+            try resume("RL", logPrefix: "rl", fresh: fresh, params: params,
+                       extra: Dictionary(uniqueKeysWithValues: refParams.map { ("ref." + $0.name, $0.tensor) }),
+                       optimizer: &optimizer, totalSteps: total, log: log)
 
         let G = rl.completionsPerPrompt
         var scorer = LlamaBeamScorer(model: policy, promptCapacity: rl.maxPromptLength, depth: depth, width: G,
@@ -166,35 +150,18 @@ extension Trainer {
         }
 
         // MARK: the loop
-        var epochRNG = state.epochRNG
-        var order = Array(examples.indices).shuffled(using: &epochRNG)
+        var order = EpochOrder(resumingAt: state) { rng in Array(examples.indices).shuffled(using: &rng) }
         var stepsThisInvocation = 0
         let rollouts = (total - state.step) * rl.promptsPerStep * G
         let progress = writes ? ProgressBar(total: rollouts, label: "rl", unit: "rollouts")
             : ProgressBar(total: rollouts, label: "rl", isTTY: false, now: { 0 }, write: { _ in })
         while state.step < total {
             let t0 = Date()
-            var batch: [Int] = []
-            for _ in 0..<rl.promptsPerStep {
-                if state.cursor == order.count {        // next epoch: its order comes from the RNG state after this one
-                    state.epoch += 1
-                    state.cursor = 0
-                    state.epochRNG = epochRNG
-                    order = Array(examples.indices).shuffled(using: &epochRNG)
-                }
-                batch.append(order[state.cursor])
-                state.cursor += 1
-            }
+            let batch = (0..<rl.promptsPerStep).map { _ in order.next(&state) }
             let stats = try step(policy: policy, reference: reference, scorer: &scorer, batch: batch.map { examples[$0] },
                                  trie: trie, rl: rl)
-            let tensors = params.map(\.tensor)
-            let gradNorm = clipGradNorm(tensors, maxNorm: rl.gradClip)
-            guard gradNorm.isFinite else {
-                throw TSRecError(.numeric("RL gradient norm is \(gradNorm) at step \(state.step + 1)"), hint: "lower the RL learning rate")
-            }
-            let lr = schedule.lr(at: state.step)
-            optimizer.step(tensors, learningRate: lr)
-            for t in tensors { t.zeroGrad() }
+            let (lr, gradNorm) = try optimizerStep(params.map(\.tensor), optimizer: &optimizer, schedule: schedule, step: state.step,
+                                                   maxNorm: rl.gradClip, stage: "RL")
             state.step += 1
             stepsThisInvocation += 1
             if state.step % rl.refSyncSteps == 0 { Self.mix(reference: refParams, toward: params, alpha: rl.refSyncAlpha) }
@@ -212,12 +179,10 @@ extension Trainer {
             log(String(format: "rl step %d/%d reward %.4f exact %.4f in-group %.3f kl %.3e loss %.3e lr %.2e gnorm %.3f %.1fs%@",
                        state.step, total, row.meanReward, row.exactMatch, row.targetInGroup, row.kl, row.loss, lr, gradNorm,
                        row.seconds, row.validReward.map { String(format: " valid reward %.4f HR@10 %.4f", $0, row.validHR10!) } ?? ""))
-            if writes && (state.step % max(1, rl.checkpointInterval) == 0 || state.step == total) {
+            if state.step % max(1, rl.checkpointInterval) == 0 || state.step == total {
                 state.optimizerStep = optimizer.state.step
-                try Checkpoint.save(state, tensors: checkpointSources(params, optimizer)
-                                        + refParams.map { ("ref." + $0.name, Checkpoint.Source.tensor($0.tensor)) },
-                                    to: checkpointURL)
-                try RLLogCSV.write(rows, to: logURL)
+                try saveProgress(rows, state, tensors: checkpointSources(params, optimizer)
+                                     + refParams.map { ("ref." + $0.name, Checkpoint.Source.tensor($0.tensor)) })
             }
             if let limit = stepLimitThisInvocation, stepsThisInvocation >= limit, state.step < total {
                 progress.finish()
@@ -312,30 +277,21 @@ extension Trainer {
     }
 }
 
-/// The RL log as CSV, read back on resume.
-enum RLLogCSV {
-    static let header = ["step", "epoch", "mean_reward", "exact_match", "target_in_group", "kl", "loss", "lr", "grad_norm",
-                         "seconds", "valid_reward", "valid_hr10"]
+extension RLLogRow: StepLogRow {
+    static let csvHeader = ["step", "epoch", "mean_reward", "exact_match", "target_in_group", "kl", "loss", "lr", "grad_norm",
+                            "seconds", "valid_reward", "valid_hr10"]
+    static let logName = "RL"
 
-    static func write(_ rows: [RLLogRow], to url: URL) throws {
-        try CSV.write(header: header, rows: rows.map { r in
-            ["\(r.step)", "\(r.epoch)", "\(r.meanReward)", "\(r.exactMatch)", "\(r.targetInGroup)", "\(r.kl)", "\(r.loss)",
-             "\(r.learningRate)", "\(r.gradNorm)", "\(r.seconds)", CSV.cell(r.validReward), CSV.cell(r.validHR10)]
-        }, to: url)
+    var csvFields: [String] {
+        ["\(step)", "\(epoch)", "\(meanReward)", "\(exactMatch)", "\(targetInGroup)", "\(kl)", "\(loss)", "\(learningRate)",
+         "\(gradNorm)", "\(seconds)", CSV.cell(validReward), CSV.cell(validHR10)]
     }
 
-    static func read(_ url: URL) throws -> [RLLogRow] {
-        let table = try CSV.read(from: url)
-        guard table.header == header else {
-            throw TSRecError(.format(path: url.path, line: 1, field: "", reason: "unexpected RL-log header \(table.header)"))
-        }
-        return try table.rows.enumerated().map { i, f in
-            let d = f.map { Double($0) }
-            guard f.count == header.count, let step = Int(f[0]), let epoch = Int(f[1]), let reward = d[2], let exact = d[3],
-                  let inGroup = d[4], let kl = d[5], let loss = d[6], let lr = d[7], let g = d[8], let s = d[9]
-            else { throw TSRecError(.format(path: url.path, line: i + 2, field: "", reason: "malformed RL-log row")) }
-            return RLLogRow(step: step, epoch: epoch, meanReward: reward, exactMatch: exact, targetInGroup: inGroup, kl: kl,
-                            loss: loss, learningRate: lr, gradNorm: g, seconds: s, validReward: d[10], validHR10: d[11])
-        }
+    init?(csvFields f: [String]) {
+        let d = f.map { Double($0) }
+        guard let step = Int(f[0]), let epoch = Int(f[1]), let reward = d[2], let exact = d[3], let inGroup = d[4], let kl = d[5],
+              let loss = d[6], let lr = d[7], let g = d[8], let s = d[9] else { return nil }
+        self.init(step: step, epoch: epoch, meanReward: reward, exactMatch: exact, targetInGroup: inGroup, kl: kl, loss: loss,
+                  learningRate: lr, gradNorm: g, seconds: s, validReward: d[10], validHR10: d[11])
     }
 }

@@ -81,54 +81,22 @@ extension Trainer {
         var optimizer = AdamW(learningRate: pref.learningRate, weightDecay: pref.weightDecay)
 
         // MARK: state: fresh, or from the last checkpoint
-        var state = Checkpoint.Header(configHash: configHash, step: 0, epoch: 0, cursor: 0,
-                                      epochRNG: Self.preferenceStreams(seed: config.seed).order, dropoutRNG: SplitMix64(seed: 0),
-                                      bestValidLoss: nil, evalsWithoutImprovement: 0, stopped: false,
-                                      optimizerStep: 0, tensorNames: [], tensorCounts: [])
-        var rows: [PreferenceLogRow] = []
-        if FileManager.default.fileExists(atPath: checkpointURL.path) {
-            let (found, _) = try Checkpoint.readHeader(checkpointURL)
-            guard found.configHash == configHash else {
-                throw TSRecError(.checkpoint(path: checkpointURL.path, reason: "belongs to preference configuration \(found.configHash), not \(configHash)"),
-                                 hint: "delete \(runDirectory.path) to start this stage afresh")
-            }
-            let (header, arrays) = try Checkpoint.load(checkpointURL, tensors: Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) }))
-            state = header
-            optimizer.restore(AdamW.State(step: header.optimizerStep,
-                                          m: params.map { arrays["adam.m." + $0.name] ?? [] },
-                                          v: params.map { arrays["adam.v." + $0.name] ?? [] }))
-            rows = (try? PreferenceLogCSV.read(logURL))?.filter { $0.step <= state.step } ?? []
-            log("preference: resumed from \(checkpointURL.lastPathComponent) at step \(state.step)/\(total)")
-        }
+        let fresh = Self.freshHeader(configHash: configHash, epochRNG: Self.preferenceStreams(seed: config.seed).order)
+        var (state, rows): (Checkpoint.Header, [PreferenceLogRow]) =
+            try resume("preference", logPrefix: "preference", fresh: fresh, params: params, optimizer: &optimizer,
+                       totalSteps: total, log: log)
 
         // MARK: the loop
-        var epochRNG = state.epochRNG
-        var order = Array(examples.indices).shuffled(using: &epochRNG)
+        var order = EpochOrder(resumingAt: state) { rng in Array(examples.indices).shuffled(using: &rng) }
         var stepsThisInvocation = 0
         let progress = writes ? ProgressBar(total: (total - state.step) * pref.promptsPerStep, label: "preference", unit: "prompts")
             : ProgressBar(total: 1, label: "preference", isTTY: false, now: { 0 }, write: { _ in })
         while state.step < total {
             let t0 = Date()
-            var batch: [PreferenceExample] = []
-            for _ in 0..<pref.promptsPerStep {
-                if state.cursor == order.count {        // next epoch: its order comes from the RNG state after this one
-                    state.epoch += 1
-                    state.cursor = 0
-                    state.epochRNG = epochRNG
-                    order = Array(examples.indices).shuffled(using: &epochRNG)
-                }
-                batch.append(examples[order[state.cursor]])
-                state.cursor += 1
-            }
+            let batch = (0..<pref.promptsPerStep).map { _ in examples[order.next(&state)] }
             let stats = try preferencePass(policy: policy, reference: reference, batch, pref: pref, backward: true)
-            let tensors = params.map(\.tensor)
-            let gradNorm = clipGradNorm(tensors, maxNorm: pref.gradClip)
-            guard gradNorm.isFinite else {
-                throw TSRecError(.numeric("preference gradient norm is \(gradNorm) at step \(state.step + 1)"), hint: "lower its learning rate")
-            }
-            let lr = schedule.lr(at: state.step)
-            optimizer.step(tensors, learningRate: lr)
-            for t in tensors { t.zeroGrad() }
+            let (lr, gradNorm) = try optimizerStep(params.map(\.tensor), optimizer: &optimizer, schedule: schedule, step: state.step,
+                                                   maxNorm: pref.gradClip, stage: "preference")
             state.step += 1
             stepsThisInvocation += 1
             var row = PreferenceLogRow(step: state.step, epoch: state.epoch, loss: stats.loss, chosenFirst: stats.chosenFirst,
@@ -148,10 +116,9 @@ extension Trainer {
             log(String(format: "preference step %d/%d loss %.4f chosen-first %.3f lr %.2e gnorm %.3f %.1fs%@",
                        state.step, total, row.loss, row.chosenFirst, lr, gradNorm, row.seconds,
                        row.validLoss.map { String(format: " val %.4f", $0) } ?? ""))
-            if writes && (state.step % max(1, pref.checkpointInterval) == 0 || state.step == total) {
+            if state.step % max(1, pref.checkpointInterval) == 0 || state.step == total {
                 state.optimizerStep = optimizer.state.step
-                try PreferenceLogCSV.write(rows, to: logURL)
-                try Checkpoint.save(state, tensors: checkpointSources(params, optimizer), to: checkpointURL)
+                try saveProgress(rows, state, tensors: checkpointSources(params, optimizer))
             }
             if let limit = stepLimitThisInvocation, stepsThisInvocation >= limit, state.step < total {
                 progress.finish()
@@ -203,29 +170,19 @@ extension Trainer {
     }
 }
 
-/// The preference log as CSV, read back on resume.
-enum PreferenceLogCSV {
-    static let header = ["step", "epoch", "loss", "chosen_first", "lr", "grad_norm", "seconds", "valid_loss"]
+extension PreferenceLogRow: StepLogRow {
+    static let csvHeader = ["step", "epoch", "loss", "chosen_first", "lr", "grad_norm", "seconds", "valid_loss"]
+    static let logName = "preference"
 
-    static func write(_ rows: [PreferenceLogRow], to url: URL) throws {
-        try CSV.write(header: header, rows: rows.map { r in
-            ["\(r.step)", "\(r.epoch)", "\(r.loss)", "\(r.chosenFirst)", "\(r.learningRate)", "\(r.gradNorm)", "\(r.seconds)",
-             CSV.cell(r.validLoss)]
-        }, to: url)
+    var csvFields: [String] {
+        ["\(step)", "\(epoch)", "\(loss)", "\(chosenFirst)", "\(learningRate)", "\(gradNorm)", "\(seconds)", CSV.cell(validLoss)]
     }
 
-    static func read(_ url: URL) throws -> [PreferenceLogRow] {
-        let table = try CSV.read(from: url)
-        guard table.header == header else {
-            throw TSRecError(.format(path: url.path, line: 1, field: "", reason: "unexpected preference-log header \(table.header)"))
-        }
-        return try table.rows.enumerated().map { i, f in
-            let d = f.map { Double($0) }
-            guard f.count == header.count, let step = Int(f[0]), let epoch = Int(f[1]), let loss = d[2], let first = d[3],
-                  let lr = d[4], let g = d[5], let s = d[6]
-            else { throw TSRecError(.format(path: url.path, line: i + 2, field: "", reason: "malformed preference-log row")) }
-            return PreferenceLogRow(step: step, epoch: epoch, loss: loss, chosenFirst: first, learningRate: lr, gradNorm: g,
-                                    seconds: s, validLoss: d[7])
-        }
+    init?(csvFields f: [String]) {
+        let d = f.map { Double($0) }
+        guard let step = Int(f[0]), let epoch = Int(f[1]), let loss = d[2], let first = d[3], let lr = d[4], let g = d[5],
+              let s = d[6] else { return nil }
+        self.init(step: step, epoch: epoch, loss: loss, chosenFirst: first, learningRate: lr, gradNorm: g, seconds: s,
+                  validLoss: d[7])
     }
 }

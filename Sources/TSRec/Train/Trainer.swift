@@ -104,28 +104,12 @@ public struct Trainer {
 
         // MARK: state: fresh, or from the last checkpoint
         var root = SplitMix64(seed: config.seed)
-        var state = Checkpoint.Header(configHash: configHash, step: 0, epoch: 0, cursor: 0,
-                                      epochRNG: root.fork(), dropoutRNG: root.fork(),
-                                      bestValidLoss: nil, evalsWithoutImprovement: 0, stopped: false,
-                                      optimizerStep: 0, tensorNames: [], tensorCounts: [])
-        var rows: [TrainLogRow] = []
+        let fresh = Self.freshHeader(configHash: configHash, epochRNG: root.fork(), dropoutRNG: root.fork())
         // Checkpoints of a killed run, half written. Rank 0 only: on another node a rank would take
         // rank 0's live temporaries for a dead process's (pids are per node).
         if writes { AtomicFile.removeStaleTemporaries(in: runDirectory) }
-        if FileManager.default.fileExists(atPath: checkpointURL.path) {
-            let (found, _) = try Checkpoint.readHeader(checkpointURL)
-            guard found.configHash == configHash else {
-                throw TSRecError(.checkpoint(path: checkpointURL.path, reason: "belongs to configuration \(found.configHash), not \(configHash)"),
-                                 hint: "delete \(runDirectory.path) to start this configuration afresh")
-            }
-            let (header, arrays) = try Checkpoint.load(checkpointURL, tensors: Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0.tensor) }))
-            state = header
-            optimizer.restore(AdamW.State(step: header.optimizerStep,
-                                          m: params.map { arrays["adam.m." + $0.name] ?? [] },
-                                          v: params.map { arrays["adam.v." + $0.name] ?? [] }))
-            rows = (try? TrainLogCSV.read(logURL))?.filter { $0.step <= state.step } ?? []
-            log("train: resumed from \(checkpointURL.lastPathComponent) at step \(state.step)/\(total)")
-        }
+        var (state, rows): (Checkpoint.Header, [TrainLogRow]) =
+            try resume("SFT", logPrefix: "train", fresh: fresh, params: params, optimizer: &optimizer, totalSteps: total, log: log)
 
         // Every rank must start from the same weights and place in the data (a resumed run reads
         // rank 0's checkpoint: the results folder must be shared).
@@ -134,23 +118,13 @@ public struct Trainer {
         // MARK: the loop
         let started = Date()
         var stepsThisInvocation = 0
-        var epochRNG = state.epochRNG
-        var batches = makeMicroBatches(samples, microBatch: config.microBatch, using: &epochRNG)
+        var batches = EpochOrder(resumingAt: state) { rng in makeMicroBatches(samples, microBatch: self.config.microBatch, using: &rng) }
         let firstStep = state.step
         while state.step < total && !state.stopped {
             let t0 = Date()
             // The step's micro-batches first: their response-token total weighs each one.
             var stepBatches: [SFTBatch] = []
-            for _ in 0..<accumulation {
-                if state.cursor == batches.count {  // next epoch: its order comes from the RNG state after this one
-                    state.epoch += 1
-                    state.cursor = 0
-                    state.epochRNG = epochRNG
-                    batches = makeMicroBatches(samples, microBatch: config.microBatch, using: &epochRNG)
-                }
-                stepBatches.append(SFTBatch(batches[state.cursor]))
-                state.cursor += 1
-            }
+            for _ in 0..<accumulation { stepBatches.append(SFTBatch(batches.next(&state))) }
             // This rank's share of the step (all of it in one process); the weights come from the
             // whole step, so the summed gradient is the one-process gradient.
             let mine = comm.share(of: stepBatches.count)
@@ -170,10 +144,8 @@ public struct Trainer {
                 loss = try sumOverRanks(tensors, loss: loss, localTargets: mine.reduce(0) { $0 + stepBatches[$1].targetCount },
                                         expectedTargets: targets, step: state.step + 1)
             }
-            let gradNorm = clipGradNorm(tensors, maxNorm: config.gradClip)
-            let lr = schedule.lr(at: state.step)
-            optimizer.step(tensors, learningRate: lr)
-            for t in tensors { t.zeroGrad() }
+            let (lr, gradNorm) = try optimizerStep(tensors, optimizer: &optimizer, schedule: schedule, step: state.step,
+                                                   maxNorm: config.gradClip, stage: "SFT")
             state.step += 1
             stepsThisInvocation += 1
             var row = TrainLogRow(step: state.step, epoch: state.epoch, loss: loss,
@@ -210,14 +182,8 @@ public struct Trainer {
                 try comm.checkSame(Self.stateHash(params, state), what: "parameters after step \(state.step)")
             }
             if state.step % config.checkpointInterval == 0 || state.step == total || state.stopped {
-                // The log first: a run killed between the two writes then resumes from the previous
-                // checkpoint and drops the log's extra rows (`step <= state.step`); the other order
-                // would lose the log rows since the previous checkpoint for good.
                 state.optimizerStep = optimizer.state.step
-                if writes {
-                    try TrainLogCSV.write(rows, to: logURL)
-                    try Checkpoint.save(state, tensors: checkpointSources(params, optimizer), to: checkpointURL)
-                }
+                try saveProgress(rows, state, tensors: checkpointSources(params, optimizer))
             }
             if let limit = stepLimitThisInvocation, stepsThisInvocation >= limit, state.step < total, !state.stopped {
                 return nil
@@ -342,29 +308,19 @@ func formatDuration(_ seconds: Double) -> String {
     return "\(s)s"
 }
 
-/// The training log as CSV (one row per optimizer step), read back on resume; written and
-/// parsed by the project's `CSV` (Report/CSV.swift).
-enum TrainLogCSV {
-    static let header = ["step", "epoch", "loss", "lr", "grad_norm", "target_tokens", "tokens", "ms", "valid_loss"]
+extension TrainLogRow: StepLogRow {
+    static let csvHeader = ["step", "epoch", "loss", "lr", "grad_norm", "target_tokens", "tokens", "ms", "valid_loss"]
+    static let logName = "training"
 
-    static func write(_ rows: [TrainLogRow], to url: URL) throws {
-        try CSV.write(header: header, rows: rows.map { r in
-            ["\(r.step)", "\(r.epoch)", "\(r.loss)", "\(r.learningRate)", "\(r.gradNorm)", "\(r.targetTokens)",
-             "\(r.tokens)", String(format: "%.1f", r.milliseconds), CSV.cell(r.validLoss)]
-        }, to: url)
+    var csvFields: [String] {
+        ["\(step)", "\(epoch)", "\(loss)", "\(learningRate)", "\(gradNorm)", "\(targetTokens)", "\(tokens)",
+         String(format: "%.1f", milliseconds), CSV.cell(validLoss)]
     }
 
-    static func read(_ url: URL) throws -> [TrainLogRow] {
-        let table = try CSV.read(from: url)
-        guard table.header == header else {
-            throw TSRecError(.format(path: url.path, line: 1, field: "", reason: "unexpected training-log header \(table.header)"))
-        }
-        return try table.rows.enumerated().map { i, f in
-            guard f.count == header.count, let step = Int(f[0]), let epoch = Int(f[1]), let loss = Double(f[2]),
-                  let lr = Double(f[3]), let g = Double(f[4]), let tt = Int(f[5]), let tok = Int(f[6]), let ms = Double(f[7])
-            else { throw TSRecError(.format(path: url.path, line: i + 2, field: "", reason: "malformed training-log row")) }
-            return TrainLogRow(step: step, epoch: epoch, loss: loss, learningRate: lr, gradNorm: g, targetTokens: tt,
-                               tokens: tok, milliseconds: ms, validLoss: Double(f[8]))
-        }
+    init?(csvFields f: [String]) {
+        guard let step = Int(f[0]), let epoch = Int(f[1]), let loss = Double(f[2]), let lr = Double(f[3]), let g = Double(f[4]),
+              let tt = Int(f[5]), let tok = Int(f[6]), let ms = Double(f[7]) else { return nil }
+        self.init(step: step, epoch: epoch, loss: loss, learningRate: lr, gradNorm: g, targetTokens: tt, tokens: tok,
+                  milliseconds: ms, validLoss: Double(f[8]))
     }
 }
