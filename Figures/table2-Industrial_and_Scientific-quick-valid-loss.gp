@@ -12,13 +12,22 @@ $s0 << EOD
 50.0 3.608251079916954
 60.0 3.557884097099304
 EOD
+$s1 << EOD
+10.0 4.783534407615662
+20.0 3.3637476563453674
+30.0 3.08539380133152
+40.0 2.938520759344101
+50.0 2.850047215819359
+60.0 2.817765086889267
+EOD
 set title 'table2: Industrial_and_Scientific validation loss (profile quick)'
 set xlabel 'training step'
 set ylabel 'validation loss (next item)'
 unset logscale y
 set key outside top center horizontal
 set grid
-plot $s0 using 1:2 with linespoints pt 1 ps 0.7 lw 1.5 title 'MiniOneRec-SFT'
+plot $s0 using 1:2 with linespoints pt 1 ps 0.7 lw 1.5 title 'MiniOneRec-SFT', \
+     $s1 using 1:2 with linespoints pt 2 ps 0.7 lw 1.5 title 'TS-Rec-SFT'
 set terminal svg size 900,540 noenhanced font 'Sans,11' background rgb 'white'
 set output stem . '.svg'
 replot

@@ -5,12 +5,12 @@ set terminal pngcairo size 900,540 noenhanced font 'Sans,11'
 set output stem . '.png'
 set datafile missing '?'
 $bars << EOD
-"HR@3" 0.045885726891683215 0.04456210015442312
-"NDCG@3" 0.04520549487646154 0.04439926307238978
-"HR@5" 0.0472093536289433 0.044782704610633134
-"NDCG@5" 0.0457175435955013 0.044484604525563076
-"HR@10" 0.06088682991396426 0.053386278402823735
-"NDCG@10" 0.05005553226370287 0.0472542712195239
+"HR@3" 0.045885726891683215 0.0638 0.09022722258989632 0.0618 0.06971100816236488 0.079 0.09794837855724686 0.0927 0.09485991617030665 0.0852 0.09397749834546658 0.04456210015442312 0.1143 0.04456210015442312 0.06926979924994485 0.07015221707478492
+"NDCG@3" 0.04520549487646154 0.0542 0.08104032323280118 0.0514 0.06323185073981306 0.07 0.08509513342000005 0.0885 0.08307034458652475 0.0742 0.08362185572704986 0.04439926307238978 0.1011 0.04434149569821311 0.06060824843213285 0.06298759511676309
+"HR@5" 0.0472093536289433 0.0774 0.10302228105007721 0.0717 0.08096183542907567 0.0909 0.11956761526582838 0.1037 0.11361129494815796 0.101 0.1100816236487977 0.044782704610633134 0.1321 0.044782704610633134 0.08294727553496581 0.08691815574674608
+"NDCG@5" 0.0457175435955013 0.0598 0.08633816524687628 0.0555 0.06779695457555467 0.0748 0.0939903201407419 0.0918 0.09080775384239928 0.0807 0.09019981953872443 0.044484604525563076 0.1084 0.0444268371513864 0.06620878540000953 0.06986992186157188
+"HR@10" 0.06088682991396426 0.0999 0.12486212221486874 0.0942 0.09816898301345688 0.1088 0.1486874034855504 0.1163 0.13721597176262962 0.1321 0.13787778513125964 0.053386278402823735 0.1586 0.05537171850871388 0.11052283256121774 0.10964041473637767
+"NDCG@10" 0.05005553226370287 0.0669 0.09341974577631347 0.0628 0.07315723115130114 0.0806 0.10341131586894174 0.0958 0.09848526656018379 0.0908 0.0990515316140355 0.0472542712195239 0.1167 0.04775559240806582 0.07507990707849124 0.07711011168475806
 EOD
 set title 'table2: Industrial_and_Scientific (profile quick)'
 set ylabel 'metric value'
@@ -24,7 +24,21 @@ set grid ytics
 set bmargin 4
 set label 1 'no bar = reported number not available offline' at screen 0.01, screen 0.02 left font 'Sans,9'
 plot $bars using 2:xtic(1) fs solid 0.85 border -1 lc rgb '#4e79a7' title 'Popularity (reproduced)', \
-     '' using 3 fs solid 0.85 border -1 lc rgb '#f28e2b' title 'MiniOneRec-SFT (reproduced)'
+     '' using 3 fs pattern 4 border lc rgb '#f28e2b' lc rgb '#f28e2b' title 'GRU4Rec (reported)', \
+     '' using 4 fs solid 0.85 border -1 lc rgb '#f28e2b' title 'GRU4Rec (reproduced)', \
+     '' using 5 fs pattern 4 border lc rgb '#e15759' lc rgb '#e15759' title 'Caser (reported)', \
+     '' using 6 fs solid 0.85 border -1 lc rgb '#e15759' title 'Caser (reproduced)', \
+     '' using 7 fs pattern 4 border lc rgb '#76b7b2' lc rgb '#76b7b2' title 'SASRec (reported)', \
+     '' using 8 fs solid 0.85 border -1 lc rgb '#76b7b2' title 'SASRec (reproduced)', \
+     '' using 9 fs pattern 4 border lc rgb '#59a14f' lc rgb '#59a14f' title 'HSTU (reported)', \
+     '' using 10 fs solid 0.85 border -1 lc rgb '#59a14f' title 'HSTU (reproduced)', \
+     '' using 11 fs pattern 4 border lc rgb '#edc948' lc rgb '#edc948' title 'TIGER (reported)', \
+     '' using 12 fs solid 0.85 border -1 lc rgb '#edc948' title 'TIGER (reproduced)', \
+     '' using 13 fs solid 0.85 border -1 lc rgb '#b07aa1' title 'MiniOneRec-SFT (reproduced)', \
+     '' using 14 fs pattern 4 border lc rgb '#ff9da7' lc rgb '#ff9da7' title 'MiniOneRec (reported)', \
+     '' using 15 fs solid 0.85 border -1 lc rgb '#ff9da7' title 'MiniOneRec (reproduced)', \
+     '' using 16 fs solid 0.85 border -1 lc rgb '#9c755f' title 'TS-Rec-SFT (reproduced)', \
+     '' using 17 fs solid 0.85 border -1 lc rgb '#bab0ac' title 'TS-Rec (reproduced)'
 set terminal svg size 900,540 noenhanced font 'Sans,11' background rgb 'white'
 set output stem . '.svg'
 replot
