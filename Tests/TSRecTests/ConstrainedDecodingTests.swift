@@ -275,4 +275,74 @@ private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs
         #expect((zip(beam, exact).map { abs($0.score - $1.score) }.max() ?? 1) < 1e-4)
         #expect(beam.filter { !codes.isCatalogue($0.tokens) }.count == 23)
     }
+
+    // MARK: - Free generation (BIGRec)
+
+    /// Every sequence free generation can produce over `vocab` tokens: EOS only at the end, and
+    /// sequences cut at `maxLength` without it.
+    static func freeSequences(vocab: Int, eos: Int, maxLength: Int) -> [[Int]] {
+        var out: [[Int]] = [], open: [[Int]] = [[]]
+        for length in 1 ... maxLength {
+            var next: [[Int]] = []
+            for p in open {
+                for t in 0 ..< vocab {
+                    if t == eos || length == maxLength { out.append(p + [t]) } else { next.append(p + [t]) }
+                }
+            }
+            open = next
+        }
+        return out
+    }
+
+    /// At full width free generation ranks every possible sequence exactly (40 of them over 4
+    /// tokens and 3 steps), for both length penalties and both stopping rules (which agree at
+    /// length penalty 0; at full width the pool fills only when the search has ended anyway).
+    @Test(arguments: [UInt64](0 ..< 4))
+    func fullWidthFreeGenerationIsExhaustive(seed: UInt64) throws {
+        let generation = FreeGeneration(vocabulary: 4, eos: Self.eos, maxLength: 3)
+        let all = Self.freeSequences(vocab: 4, eos: Self.eos, maxLength: 3)
+        #expect(all.count == 1 + 3 + 36)
+        for lp in [0.0, 1.0] {
+            for stopping in [BeamStopping.exact, .huggingFace] {
+                var scorer = PrefixTable(vocab: 4, seed: seed)
+                let exact = exhaustive(all, lengthPenalty: lp, score: scorer.logProb)
+                let beam = try constrainedBeamSearch(&scorer, constraint: generation, prompts: [[1]], width: all.count,
+                                                     lengthPenalty: lp, stopping: stopping)[0]
+                #expect(beam.map(\.tokens) == exact.map(\.tokens), "lp \(lp) \(stopping)")
+                #expect(zip(beam, exact).allSatisfy { isClose($0.score, $1.score) })
+            }
+        }
+    }
+
+    /// Narrow free generation over a larger vocabulary: `width` distinct, well-formed sequences
+    /// scored exactly; a vocabulary limit keeps the tokens above it out; Hugging Face's stopping
+    /// rule never decodes more than the exact one and agrees with it at length penalty 0.
+    @Test(arguments: [UInt64](0 ..< 4))
+    func narrowFreeGenerationIsWellFormed(seed: UInt64) throws {
+        let generation = FreeGeneration(vocabulary: 40, eos: Self.eos, maxLength: 6)
+        for lp in [0.0, 1.0] {
+            var a = PrefixTable(vocab: 48, seed: seed), b = PrefixTable(vocab: 48, seed: seed)
+            let exact = try constrainedBeamSearch(&a, constraint: generation, prompts: [[1]], width: 4, lengthPenalty: lp)[0]
+            let hf = try constrainedBeamSearch(&b, constraint: generation, prompts: [[1]], width: 4, lengthPenalty: lp,
+                                               stopping: .huggingFace)[0]
+            for beam in [exact, hf] {
+                #expect(beam.count == 4 && Set(beam.map(\.tokens)).count == 4)
+                #expect(beam.allSatisfy { h in h.tokens.allSatisfy { $0 < 40 } && !h.tokens.dropLast().contains(Self.eos)
+                                          && (h.tokens.last == Self.eos || h.tokens.count == 6) })
+                #expect(beam.allSatisfy { isClose($0.score, a.logProb($0.tokens)) })
+            }
+            #expect(b.extendSizes.count <= a.extendSizes.count)
+            if lp == 0 { #expect(hf == exact) }
+        }
+    }
+
+    /// BIGRec's text of a generated sequence stops at its first EOS.
+    @Test func generatedTextStopsAtEOS() throws {
+        let paths = Paths.fromEnvironment()
+        let tokenizer = try BPETokenizer(gguf: GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf")))
+        let ids = tokenizer.encode("\"Digital Caliper, 6 inch\"")
+        let eos = 2
+        #expect(Pipeline.generatedText(ids + [eos] + ids, eos: eos, tokenizer: tokenizer) == "\"Digital Caliper, 6 inch\"")
+        #expect(TitleGrounding.normaliseGenerated(Pipeline.generatedText(ids, eos: eos, tokenizer: tokenizer)) == "Digital Caliper, 6 inch")
+    }
 }

@@ -24,11 +24,26 @@ import Testing
         #expect(Pipeline(sdpo, label: "S-DPO").resultHash.hasPrefix(Pipeline(d3, label: "D3").trainingHash + "/pref-"))
     }
 
+    @Test func bigrecChangesOnlyItsNamedFields() throws {
+        let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
+        let bigrec = quick.applying(.bigrec)
+        #expect(bigrec.tasks.isEmpty && bigrec.recipe == .bigrec() && bigrec.sidInit == .meanResize)
+        #expect(bigrec.evaluation == .grounded(width: 4, maxNewTokens: 128, lengthPenalty: 1))
+        var back = bigrec
+        back.tasks = quick.tasks
+        back.recipe = nil
+        back.evaluation = nil
+        #expect(back == quick)
+        #expect(Method.named("bigrec") == .bigrec && !Method.bigrec.hasRL && Method.bigrec.sftStage == .bigrec)
+        #expect(Pipeline(bigrec, label: "BIGRec").trainingHash != Pipeline(quick.applying(.d3), label: "D3").trainingHash)
+        #expect(EvaluationMode.bigrec.fileTag == "grounded-w4-t128-lp1.0")
+    }
+
     @Test func evaluationModeEncodesOnlyWhenSet() throws {
         let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
         let plain = String(decoding: try JSONEncoder().encode(quick), as: UTF8.self)
         #expect(!plain.contains("evaluation"))      // older configurations hash as before
-        for mode in [EvaluationMode.sidTrie, .titleTrie(lengthPenalty: 0), .titleTrie(lengthPenalty: 1), .positionwiseCodes] {
+        for mode in [EvaluationMode.sidTrie, .titleTrie(lengthPenalty: 0), .titleTrie(lengthPenalty: 1), .positionwiseCodes, .bigrec] {
             var c = quick
             c.evaluation = mode
             let json = try JSONEncoder().encode(c)

@@ -30,9 +30,9 @@ struct Run: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64?
     @Option(help: "RL stage: override the number of optimizer steps.") var rlSteps: Int?
     @Option(help: "RL stage: override the prompts per optimizer step.") var rlPrompts: Int?
-    @Option(help: "Decoding at evaluation: sid (the catalogue's SID trie), title (D3's title trie), codes (LC-Rec's position-wise codes); default: the method's. Not part of the training hash: a finished run is re-evaluated.")
+    @Option(help: "Decoding at evaluation: sid (the catalogue's SID trie), title (D3's title trie), codes (LC-Rec's position-wise codes), grounded (BIGRec's free generation, top-1 grounded on the catalogue's titles); default: the method's. Not part of the training hash: a finished run is re-evaluated.")
     var decoding: String?
-    @Option(help: "Length penalty of --decoding title (Hugging Face's score / length^lp; D3's method script: 0).")
+    @Option(help: "Length penalty of --decoding title or grounded (Hugging Face's score / length^lp; D3's method script: 0; BIGRec: HF's default 1).")
     var lengthPenalty: Double?
     @Flag(help: "Stop after SFT (the method's SFT-only run, e.g. TS-Rec → TS-Rec-SFT).") var sftOnly = false
     @Flag(help: "Train (or resume) only, the RL stage included; evaluate in a later call.") var trainOnly = false
@@ -65,11 +65,15 @@ struct Run: ParsableCommand {
         case "sid": config.evaluation = .sidTrie
         case "title": config.evaluation = .titleTrie(lengthPenalty: lengthPenalty ?? 0)
         case "codes": config.evaluation = .positionwiseCodes
-        case let other?: throw ValidationError("unknown decoding '\(other)'; one of sid, title, codes")
+        case "grounded": config.evaluation = .bigrec
+        case let other?: throw ValidationError("unknown decoding '\(other)'; one of sid, title, codes, grounded")
         }
         if let lengthPenalty {
-            guard case .titleTrie = config.evaluation else { throw ValidationError("--length-penalty applies to the title trie only") }
-            config.evaluation = .titleTrie(lengthPenalty: lengthPenalty)
+            switch config.evaluation {
+            case .titleTrie: config.evaluation = .titleTrie(lengthPenalty: lengthPenalty)
+            case let .grounded(w, t, _): config.evaluation = .grounded(width: w, maxNewTokens: t, lengthPenalty: lengthPenalty)
+            default: throw ValidationError("--length-penalty applies to --decoding title or grounded only")
+            }
         }
         let pipeline = Pipeline(config, label: m.rawValue)
         if trainOnly {

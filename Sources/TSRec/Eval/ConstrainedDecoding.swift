@@ -75,6 +75,47 @@ public struct PositionwiseCodes: DecodingConstraint, Sendable, Hashable {
     public var reachableCount: Int { levels.reduce(1) { $0 * $1.count } }
 }
 
+/// Unconstrained generation (BIGRec): any token of the first `vocabulary` ids at every step; a
+/// sequence ends at `eos` (included) or after `maxLength` tokens (Hugging Face's `max_new_tokens`:
+/// a hypothesis that reaches the limit is finished as it is).
+public struct FreeGeneration: DecodingConstraint, Sendable, Hashable {
+    /// How many tokens have been generated, and whether the last one was EOS.
+    public struct Position: Sendable, Hashable {
+        public var length: Int
+        public var ended: Bool
+    }
+    public let vocabulary: Int
+    public let eos: Int
+    public let maxLength: Int
+
+    /// `vocabulary`: the ids that may be generated, `0..<vocabulary` (the backbone's own, without
+    /// tokens added for other methods); `eos` must be one of them.
+    public init(vocabulary: Int, eos: Int, maxLength: Int) {
+        precondition(vocabulary > 0 && (0..<vocabulary).contains(eos) && maxLength >= 1,
+                     "FreeGeneration: vocabulary \(vocabulary), eos \(eos), maxLength \(maxLength)")
+        (self.vocabulary, self.eos, self.maxLength) = (vocabulary, eos, maxLength)
+    }
+
+    public var rootNode: Position { Position(length: 0, ended: false) }
+    public func continuations(of node: Position) -> [(token: Int, node: Position)] {
+        guard !isEnd(node) else { return [] }
+        return (0..<vocabulary).map { (token: $0, node: Position(length: node.length + 1, ended: $0 == eos)) }
+    }
+    public func isEnd(_ node: Position) -> Bool { node.ended || node.length == maxLength }
+}
+
+/// When a prompt's beam search stops once its pool of finished sequences is full.
+public enum BeamStopping: Sendable, Hashable {
+    /// When no live hypothesis can still rank above the pool's worst at any remaining length
+    /// (exact for every length penalty).
+    case exact
+    /// Hugging Face's default (`early_stopping=False`): when the best live hypothesis, scored at
+    /// its current length, does not rank above the pool's worst. The same as `exact` at length
+    /// penalty 0; with a positive penalty it stops sooner (BIGRec's free generation, whose
+    /// `exact` bound would keep every search going to `max_new_tokens`).
+    case huggingFace
+}
+
 /// Constrained beam search with Hugging Face's beam semantics, for constraints whose sequences
 /// may differ in length (title tries) as well as uniform ones (SID tries, position-wise codes).
 ///
@@ -102,7 +143,8 @@ public struct PositionwiseCodes: DecodingConstraint, Sendable, Hashable {
 /// `extend` (at most `width` per prompt, at most `maxLength - 1` extends); prompts whose search is
 /// done drop out of the batch. Results are in the order of `prompts`.
 public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
-    _ scorer: inout S, constraint: C, prompts: [[Int]], width: Int = 20, lengthPenalty: Double = 0
+    _ scorer: inout S, constraint: C, prompts: [[Int]], width: Int = 20, lengthPenalty: Double = 0,
+    stopping: BeamStopping = .exact
 ) throws -> [[BeamHypothesis]] {
     precondition(width >= 1, "constrainedBeamSearch: width \(width) < 1")
     precondition(scorer.maxPrompts >= 1, "constrainedBeamSearch: scorer.maxPrompts \(scorer.maxPrompts) < 1")
@@ -134,7 +176,7 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
                         if next[p].count == width { break }
                     }
                 }
-                if pools[p].isFull, let best = next[p].first?.score, !pools[p].canImprove(bestLiveScore: best, length: step + 1, maxLength: maxLength) {
+                if pools[p].isFull, let best = next[p].first?.score, !pools[p].canImprove(bestLiveScore: best, length: step + 1, maxLength: maxLength, stopping: stopping) {
                     next[p] = []
                 }
             }
@@ -167,7 +209,16 @@ private func rankCandidates<State, C: DecodingConstraint>(
     let order = beam.indices.sorted { beam[$0].tokens.lexicographicallyPrecedes(beam[$1].tokens) }
     var lexRank = [Int](repeating: 0, count: beam.count)
     for (r, b) in order.enumerated() { lexRank[b] = r }
-    var candidates: [(parent: Int, token: Int, node: C.Node, score: Double)] = []
+    // The best `limit` in the order below, kept sorted while scanning: the same result as sorting
+    // all candidates and taking a prefix (the order is total), without sorting a whole
+    // vocabulary's worth of them per hypothesis (free generation).
+    func precedes(_ x: (parent: Int, token: Int, node: C.Node, score: Double), _ y: (parent: Int, token: Int, node: C.Node, score: Double)) -> Bool {
+        if x.score != y.score { return x.score > y.score }
+        if x.parent != y.parent { return lexRank[x.parent] < lexRank[y.parent] }
+        return x.token < y.token
+    }
+    var best: [(parent: Int, token: Int, node: C.Node, score: Double)] = []
+    best.reserveCapacity(limit + 1)
     for (b, hyp) in beam.enumerated() {
         guard hyp.logits.count == vocab, vocab > 0 else {
             throw TSRecError(.shape(name: "BeamScorer logits at step \(step)", expected: [vocab], got: [hyp.logits.count]),
@@ -176,15 +227,14 @@ private func rankCandidates<State, C: DecodingConstraint>(
         let lse = try logSumExp(hyp.logits, step: step)
         for (t, node) in constraint.continuations(of: hyp.node) {
             precondition(t >= 0 && t < vocab, "constrainedBeamSearch: token \(t) outside the scorer's vocabulary \(vocab)")
-            candidates.append((b, t, node, hyp.score + (Double(hyp.logits[t]) - lse)))
+            let c = (parent: b, token: t, node: node, score: hyp.score + (Double(hyp.logits[t]) - lse))
+            if best.count == limit, !precedes(c, best[limit - 1]) { continue }
+            let at = best.firstIndex { precedes(c, $0) } ?? best.count
+            best.insert(c, at: at)
+            if best.count > limit { best.removeLast() }
         }
     }
-    candidates.sort { x, y in
-        if x.score != y.score { return x.score > y.score }
-        if x.parent != y.parent { return lexRank[x.parent] < lexRank[y.parent] }
-        return x.token < y.token
-    }
-    return Array(candidates.prefix(limit))
+    return best
 }
 
 /// A live hypothesis of the variable-length search: constraint node, summed log-prob, generated
@@ -234,11 +284,13 @@ struct FinishedPool {
 
     /// Whether a live hypothesis with summed log-prob `bestLiveScore` after `length` tokens could
     /// still finish at or above the pool's worst (ties continue: the lexicographic order might favour it).
-    func canImprove(bestLiveScore s: Double, length: Int, maxLength: Int) -> Bool {
+    /// With `.huggingFace` stopping the live score counts at its current `length` instead.
+    func canImprove(bestLiveScore s: Double, length: Int, maxLength: Int, stopping: BeamStopping = .exact) -> Bool {
         guard isFull else { return true }
         guard length < maxLength else { return false }
         let worst = ranked[ranked.count - 1]
-        let bound = max(normalised(s, length: length + 1), normalised(s, length: maxLength))
+        let bound = stopping == .huggingFace ? normalised(s, length: length)
+            : max(normalised(s, length: length + 1), normalised(s, length: maxLength))
         return bound >= normalised(worst.score, length: worst.tokens.count)
     }
 }

@@ -127,6 +127,14 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
     /// LC-Rec: per SID position any code seen at that level, then the trained ending. Generated
     /// SIDs that are no item's stay in the ranking (they occupy a rank and never hit).
     case positionwiseCodes
+    /// BIGRec: unconstrained beam search (`width` beams, at most `maxNewTokens` tokens, this
+    /// length penalty, Hugging Face's stopping rule) over the backbone's own vocabulary; the top-1
+    /// text is grounded: embedded with the **pretrained** backbone like every catalogue title, and
+    /// all items ranked by L2 distance (`TitleGrounding`), then their SIDs.
+    case grounded(width: Int, maxNewTokens: Int, lengthPenalty: Double)
+
+    /// BIGRec's inference script: 4 beams, 128 new tokens, HF's default length penalty 1.
+    public static let bigrec = EvaluationMode.grounded(width: 4, maxNewTokens: 128, lengthPenalty: 1)
 
     /// The label in file names (predictions of different modes never share a file).
     var fileTag: String {
@@ -134,6 +142,7 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
         case .sidTrie: "sid"
         case let .titleTrie(lp): "title-lp\(lp)"
         case .positionwiseCodes: "codes"
+        case let .grounded(w, t, lp): "grounded-w\(w)-t\(t)-lp\(lp)"
         }
     }
 }
@@ -218,6 +227,11 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
     /// evaluated with D3's title trie. Full-catalogue ranking instead of the original's
     /// 20-candidate prompt: tsrec's choice (README, *Deviations*).
     case sdpo = "S-DPO"
+    /// BIGRec (issue #19): its recipe (`SFTRecipe.bigrec`: quoted-title history → quoted title +
+    /// EOS, loss on the whole sequence, all train rows), evaluated by free generation and
+    /// grounding with the pretrained backbone (`EvaluationMode.bigrec`). No SID task: the SID rows
+    /// are added (mean resizing) but never trained or generated.
+    case bigrec = "BIGRec"
 
     /// The method named `name`: its raw value, matched case-insensitively and with `_` or spaces
     /// accepted for `-` (`ts-rec-sft`, `TS_Rec_SFT`).
@@ -271,6 +285,13 @@ extension ExperimentConfig {
         case .sdpo:
             c = c.applying(.d3)
             c.preference = PreferenceConfig.profile(c.profile)
+        case .bigrec:
+            c.sidInit = .meanResize
+            c.tasks = []
+            c.recipe = .bigrec()
+            // smoke: 16 new tokens, since a barely trained 2-layer model rarely emits EOS and every
+            // search would run to BIGRec's 128
+            c.evaluation = c.profile == .smoke ? .grounded(width: 4, maxNewTokens: 16, lengthPenalty: 1) : .bigrec
         }
         return c
     }

@@ -504,6 +504,7 @@ public struct Pipeline {
             try beamSearch(&scorer, trie: trie, prompts: chunk, width: config.beamWidth).map { $0.map { sidOf[$0.tokens]! } }
         }
         var depth = trie.uniformLength ?? 3
+        var searchWidth = config.beamWidth           // beams per prompt the cache must hold
         switch mode {
         case .sidTrie: break
         case let .titleTrie(lengthPenalty):
@@ -524,6 +525,33 @@ public struct Pipeline {
                     Self.rankedSIDs(items: titles.rankedItems(hyps), dataset: dataset, limit: config.beamWidth)
                 }
             }
+        case let .grounded(width, maxNewTokens, lengthPenalty):
+            guard let recipe = config.recipe else {
+                throw TSRecError(.config(field: "evaluation", reason: "grounding needs a title recipe (its prompt)"),
+                                 hint: "set recipe, e.g. SFTRecipe.bigrec() (Method BIGRec)")
+            }
+            let category = dataset.benchmark.categoryPhrase
+            prompts = try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
+            // BIGRec embeds with the backbone as pretrained, not the fine-tuned weights (docs/llm-baselines.md §2.3).
+            let pretrained = try Llama.load(gguf: try GGUFFile(contentsOf: try ModelStore(paths: paths).smolLM2()), layers: config.backboneLayers)
+            let tokenizer = builder.tokenizer
+            let items = Array(dataset.items.prefix(dataset.index.count))
+            let grounding = TitleGrounding(model: pretrained, titles: items.map {
+                tokenizer.encode(TitleGrounding.normaliseTitle($0.title)).map(Int32.init)
+            })
+            let generation = FreeGeneration(vocabulary: firstID, eos: Int(builder.endToken), maxLength: maxNewTokens)
+            depth = maxNewTokens
+            log("  evaluation: free generation (\(width) beams, ≤ \(maxNewTokens) tokens, length penalty \(lengthPenalty)), "
+                + "top-1 grounded on \(grounding.itemCount) item titles with the pretrained backbone")
+            search = { scorer, chunk in
+                try constrainedBeamSearch(&scorer, constraint: generation, prompts: chunk, width: width,
+                                          lengthPenalty: lengthPenalty, stopping: .huggingFace).map { hyps in
+                    let text = Self.generatedText(hyps.first?.tokens ?? [], eos: generation.eos, tokenizer: tokenizer)
+                    let query = TitleGrounding.embed(model: pretrained, [tokenizer.encode(TitleGrounding.normaliseGenerated(text)).map(Int32.init)])
+                    return Self.rankedSIDs(items: grounding.rank(query), dataset: dataset, limit: config.beamWidth)
+                }
+            }
+            searchWidth = width
         case .positionwiseCodes:
             let idOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, firstID + $0) })
             let sids = Set(dataset.index.sids).sorted().map { SID.tokens($0)!.map { idOf[$0]! } }
@@ -551,7 +579,7 @@ public struct Pipeline {
         // prompt whole rather than cutting a test row's prompt (SID prompts stay under maxLength).
         let capacity = max(config.maxLength, prompts.map(\.count).max() ?? 0)
         var scorer = LlamaBeamScorer(model: model, promptCapacity: capacity, depth: depth,
-                                     width: config.beamWidth, maxPrompts: batch)
+                                     width: searchWidth, maxPrompts: batch)
         let progress = comm.isRoot ? ProgressBar(total: todo.count, label: "beam search")
             : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
         let chunks = stride(from: 0, to: todo.count, by: batch).map { Array(todo[$0 ..< min($0 + batch, todo.count)]) }
@@ -575,6 +603,13 @@ public struct Pipeline {
         }
         progress.finish()
         return rows.indices.map { done[$0]! }
+    }
+
+    /// A generated sequence as text: up to its first EOS, special tokens skipped (what BIGRec's
+    /// `batch_decode(skip_special_tokens=True)` keeps after the response header; the prompt is not
+    /// part of the sequence here).
+    static func generatedText(_ tokens: [Int], eos: Int, tokenizer: BPETokenizer) -> String {
+        tokenizer.decode(Array(tokens.prefix { $0 != eos }), skipSpecial: true)
     }
 
     /// Ranked items as ranked SIDs: each item's SID in order, repeated SIDs dropped (as the ID
