@@ -144,52 +144,73 @@ public struct Pipeline {
     }
 
     /// The result of this configuration if it has been trained and evaluated already (nil
-    /// otherwise); loads no model, only the dataset and the cached summary and predictions.
+    /// otherwise); loads no model, only the dataset and the cached summaries and predictions.
+    /// The run folder under `results/` comes first; without a finished run there, the committed
+    /// record (`recordDirectory`), so a fresh clone reports the runs its repository holds.
     public func finishedResult() throws -> RunResult? {
-        guard let benchmark = Benchmark.named(config.dataset), let summary = finishedTraining() else { return nil }
-        let rl = finishedRL()
-        if config.rl != nil && rl == nil { return nil }
-        let preference = finishedPreference()
-        if config.preference != nil && preference == nil { return nil }
+        guard let benchmark = Benchmark.named(config.dataset) else { return nil }
+        let roots = [(runDirectory, true)] + (recordDirectory.map { [($0, false)] } ?? [])
+        // a pending row loads no dataset
+        guard roots.contains(where: { finishedTraining(root: $0.0, needsWeights: $0.1) != nil }) else { return nil }
         let dataset = try Dataset.load(benchmark, paths: paths)
         let test = try dataset.split(.test).rows.prefix(config.testRows ?? .max)
-        let url = predictionsURL(testRows: test.count)
-        guard let predictions = try? PredictionsFile.read(from: url), predictions.count == test.count else { return nil }
-        return result(summary: summary, rl: rl, preference: preference, predictions: predictions, predictionsURL: url,
-                      catalogue: Set(dataset.index.sids), evalSeconds: nil)
+        for (root, needsWeights) in roots {
+            guard let summary = finishedTraining(root: root, needsWeights: needsWeights) else { continue }
+            let rl = finishedRL(root: root, needsWeights: needsWeights)
+            if config.rl != nil && rl == nil { continue }
+            let preference = finishedPreference(root: root, needsWeights: needsWeights)
+            if config.preference != nil && preference == nil { continue }
+            let url = predictionsURL(testRows: test.count, root: root)
+            guard let predictions = try? PredictionsFile.read(from: url), predictions.count == test.count else { continue }
+            return result(summary: summary, rl: rl, preference: preference, predictions: predictions, predictionsURL: url,
+                          catalogue: Set(dataset.index.sids), evalSeconds: nil)
+        }
+        return nil
     }
 
-    /// The summary of a finished training run (its `summary.json` and `best.tsrc` both exist), else nil.
-    func finishedTraining() -> TrainingSummary? {
-        let trainer = Trainer(config: config, runDirectory: runDirectory)
-        guard FileManager.default.fileExists(atPath: trainer.bestURL.path),
+    /// `<records>/<profile>/runs/<SFT hash>/`: the committed record of this run, laid out as its
+    /// run folder but without weights (`scripts/record-run.sh` copies one; `Paths.records`).
+    public var recordDirectory: URL? {
+        paths.records?.appendingPathComponent(config.profile.rawValue).appendingPathComponent("runs").appendingPathComponent(trainingHash)
+    }
+
+    /// A stage's summary under `folder` when the stage has finished: its `summary.json`, and when
+    /// `needsWeights` (a live run folder, not a record) its final weights `weights`.
+    private func finishedSummary<S: Decodable>(_ type: S.Type, folder: URL, weights: (Trainer) -> URL, needsWeights: Bool) -> S? {
+        let trainer = Trainer(config: config, runDirectory: folder)
+        guard !needsWeights || FileManager.default.fileExists(atPath: weights(trainer).path),
               let data = try? Data(contentsOf: trainer.summaryURL) else { return nil }
-        return try? JSONDecoder().decode(TrainingSummary.self, from: data)
+        return try? JSONDecoder().decode(S.self, from: data)
+    }
+
+    /// The summary of a finished training run under `root` (default: the run folder; its
+    /// `summary.json` and `best.tsrc` both exist), else nil.
+    func finishedTraining(root: URL? = nil, needsWeights: Bool = true) -> TrainingSummary? {
+        finishedSummary(TrainingSummary.self, folder: root ?? runDirectory, weights: \.bestURL, needsWeights: needsWeights)
     }
 
     /// The summary of a finished RL stage (its `summary.json` and `policy.tsrc` both exist); nil
     /// without one or when it has not finished.
-    func finishedRL() -> RLSummary? {
-        guard let dir = rlDirectory else { return nil }
-        let trainer = Trainer(config: config, runDirectory: dir)
-        guard FileManager.default.fileExists(atPath: trainer.policyURL.path),
-              let data = try? Data(contentsOf: trainer.summaryURL) else { return nil }
-        return try? JSONDecoder().decode(RLSummary.self, from: data)
+    func finishedRL(root: URL? = nil, needsWeights: Bool = true) -> RLSummary? {
+        guard let hash = rlHash else { return nil }
+        return finishedSummary(RLSummary.self, folder: (root ?? runDirectory).appendingPathComponent("rl-\(hash)"),
+                               weights: \.policyURL, needsWeights: needsWeights)
     }
 
     /// The summary of a finished preference stage (its `summary.json` and `policy.tsrc` both
     /// exist); nil without one or when it has not finished.
-    func finishedPreference() -> PreferenceSummary? {
-        guard let dir = preferenceDirectory else { return nil }
-        let trainer = Trainer(config: config, runDirectory: dir)
-        guard FileManager.default.fileExists(atPath: trainer.policyURL.path),
-              let data = try? Data(contentsOf: trainer.summaryURL) else { return nil }
-        return try? JSONDecoder().decode(PreferenceSummary.self, from: data)
+    func finishedPreference(root: URL? = nil, needsWeights: Bool = true) -> PreferenceSummary? {
+        guard let hash = preferenceHash else { return nil }
+        return finishedSummary(PreferenceSummary.self, folder: (root ?? runDirectory).appendingPathComponent("pref-\(hash)"),
+                               weights: \.policyURL, needsWeights: needsWeights)
     }
 
-    /// `predictions-beam<W>-n<rows>.jsonl` in the run folder (the RL folder for an RL method).
-    func predictionsURL(testRows: Int) -> URL {
-        evaluationDirectory.appendingPathComponent("predictions-\(config.evaluation.map { "\($0.fileTag)-" } ?? "")beam\(config.beamWidth)-n\(testRows).jsonl")
+    /// `predictions-beam<W>-n<rows>.jsonl` in the run folder (the RL folder for an RL method), or
+    /// in the same place under `root`.
+    func predictionsURL(testRows: Int, root: URL? = nil) -> URL {
+        let folder = root.map { r in rlHash.map { r.appendingPathComponent("rl-\($0)") } ?? preferenceHash.map { r.appendingPathComponent("pref-\($0)") } ?? r }
+            ?? evaluationDirectory
+        return folder.appendingPathComponent("predictions-\(config.evaluation.map { "\($0.fileTag)-" } ?? "")beam\(config.beamWidth)-n\(testRows).jsonl")
     }
 
     /// Train only (or confirm a finished run), the RL stage included: lets a long queue of runs

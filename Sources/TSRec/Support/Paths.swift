@@ -6,13 +6,18 @@ import Foundation
 ///   GGUF, dataset archives). `$TSREC_CACHE`, else `$XDG_CACHE_HOME/tsrec`, else `~/.cache/tsrec`.
 /// - `results`: what runs produce (checkpoints, predictions, CSVs). `$TSREC_RESULTS`, else
 ///   `./results` under the working directory.
+/// - `records`: the committed records of finished runs (summaries, logs, test predictions; no
+///   weights), `<records>/<profile>/runs/<hash>/`, read when `results/` lacks a run.
+///   `$TSREC_RECORDS` (empty: none), else `./Reproductions/results` when it exists.
 public struct Paths: Sendable, Hashable {
     public var cache: URL
     public var results: URL
+    public var records: URL?
 
-    public init(cache: URL, results: URL) {
+    public init(cache: URL, results: URL, records: URL? = nil) {
         self.cache = cache
         self.results = results
+        self.records = records
     }
 
     /// Roots from the environment, with the defaults above.
@@ -26,7 +31,14 @@ public struct Paths: Sendable, Hashable {
             cache = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/tsrec")
         }
         let results = URL(fileURLWithPath: env["TSREC_RESULTS"].flatMap { $0.isEmpty ? nil : $0 } ?? "results")
-        return Paths(cache: cache, results: results)
+        let records: URL?
+        if let r = env["TSREC_RECORDS"] {
+            records = r.isEmpty ? nil : URL(fileURLWithPath: r)
+        } else {
+            let committed = URL(fileURLWithPath: "Reproductions/results")
+            records = FileManager.default.fileExists(atPath: committed.path) ? committed : nil
+        }
+        return Paths(cache: cache, results: results, records: records)
     }
 
     /// Model files (wheels and the files extracted from them).

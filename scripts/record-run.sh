@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Copies finished runs into the committed records: scripts/record-run.sh PROFILE HASH...
+#
+# Each run folder $TSREC_RESULTS/runs/<dataset>/<HASH>/ (default results/) is copied, stage
+# folders (rl-*, pref-*) included, to Reproductions/results/PROFILE/runs/<HASH>/ without weights
+# or unfinished files: configurations, summaries, training logs, test predictions and their
+# timings. `REPORT_ONLY=1 make table2` on a fresh clone reads them (Paths.records), so the
+# committed tables and paired comparisons can be rebuilt without the weights.
+set -euo pipefail
+[ $# -ge 2 ] || { echo "usage: $0 PROFILE HASH..." >&2; exit 2; }
+profile=$1; shift
+results=${TSREC_RESULTS:-results}
+for hash in "$@"; do
+  matches=("$results"/runs/*/"$hash")
+  [ -d "${matches[0]}" ] || { echo "record-run: no run folder $results/runs/*/$hash (set TSREC_RESULTS to where the run wrote)" >&2; exit 1; }
+  [ ${#matches[@]} -eq 1 ] || { echo "record-run: $hash is in more than one dataset folder: ${matches[*]}" >&2; exit 1; }
+  src=${matches[0]}
+  [ -s "$src/summary.json" ] || { echo "record-run: $src has no summary.json: the run has not finished training" >&2; exit 1; }
+  ls "$src"/predictions-*.jsonl "$src"/*/predictions-*.jsonl >/dev/null 2>&1 \
+    || echo "record-run: warning: $src has no test predictions yet (the record has no metrics until it does)" >&2
+  dst=Reproductions/results/$profile/runs/$hash
+  mkdir -p "$dst"
+  (cd "$src" && find . -type f \( -name '*.json' -o -name '*.csv' -o -name 'predictions-*.jsonl' -o -name 'predictions-*.jsonl.seconds' \)) |
+    while read -r f; do mkdir -p "$dst/$(dirname "$f")" && cp "$src/$f" "$dst/$f"; done
+  echo "record-run: $src -> $dst ($(du -sh "$dst" | cut -f1))"
+done
