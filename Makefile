@@ -129,8 +129,11 @@ sanitize-thread: model
 	$(TSAN_ENV) TSREC_BENCH=1 $(SWIFT) test $(TSAN_FLAGS) --skip-build --filter '$(TSAN_TESTS)'
 	@$(call no_reports,$(TSAN_SCRATCH)/reports)
 
+# TSREC_BENCH_PEER: the PyTorch peer, alternated with tsrec's training step in the same run
+# (a venv under .build/torch-peer on first use; TSREC_BENCH_PEER= turns it off)
+TSREC_BENCH_PEER ?= $(CURDIR)/scripts/torch-peer.sh
 bench: model
-	$(BIN)/tsrec-bench
+	TSREC_BENCH_PEER=$(TSREC_BENCH_PEER) $(BIN)/tsrec-bench
 
 table2: model data
 	$(LAUNCH) $(BIN)/table2 --profile $(PROFILE)

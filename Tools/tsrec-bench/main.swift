@@ -1,10 +1,13 @@
 // tsrec-bench (`make bench`): sgemm peak, one SmolLM2-135M training step (16 × 64 tokens, loss
 // on all tokens, AdamW) as tokens/s, counted GFLOP/s, ratio to the measured sgemm peak and peak
-// resident memory beside the PyTorch CPU peer figure of METHOD.md; where the step's time goes;
+// resident memory; the PyTorch peer on the same workload, alternated with tsrec in the same run,
+// and the median ratio of the pairs; where the step's time goes;
 // KV-cache inference at the SID-decoding shape.
 //
 // Environment: TSREC_GGUF (model file), TSREC_BENCH_STEPS (timed steps, default 5, after one
-// warm-up), TSREC_BENCH_MODE=all|train|infer (default all).
+// warm-up), TSREC_BENCH_MODE=all|train|infer (default all), TSREC_BENCH_PEER (the PyTorch peer's
+// launcher, scripts/torch-peer.sh under `make bench`; unset: no peer), TSREC_BENCH_PAIRS
+// (alternating tsrec/PyTorch pairs, default 3).
 import Foundation
 import TSRec
 
@@ -102,9 +105,9 @@ if mode != "infer" {
     let tokens = seqs.flatMap { $0.prefix(T) }, targets = seqs.flatMap { $0.dropFirst() }
     let params = model.parameters.map(\.tensor)
     var opt = AdamW(learningRate: 1e-5, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01)
-    var fwd: [Double] = [], bwd: [Double] = [], optT: [Double] = [], total: [Double] = [], nearPeak: [Double] = []
-    for step in 0...steps {                                     // step 0 is the warm-up
-        let t0 = now(), cpu0 = cpuSeconds()
+    /// One optimizer step: (loss, forward, backward, AdamW seconds).
+    func trainingStep() -> (loss: Float, forward: Double, backward: Double, adamw: Double) {
+        let t0 = now()
         for p in params { p.zeroGrad() }
         let tape = Tape()
         let loss = model.loss(tape: tape, tokens: tokens, targets: targets, batch: B, seq: T)
@@ -112,11 +115,17 @@ if mode != "infer" {
         tape.backward(from: loss)
         let t2 = now()
         opt.step(params, learningRate: 1e-5)
-        let t3 = now()
-        say("step \(step)\(step == 0 ? " (warm-up)" : "") loss \(String(format: "%.4f", loss.item)) forward \(f2(t1 - t0)) s "
-            + "backward \(f2(t2 - t1)) s adamw \(f2(t3 - t2)) s total \(f2(t3 - t0)) s (CPU \(f2(cpuSeconds() - cpu0)) s)")
+        return (loss.item, t1 - t0, t2 - t1, now() - t2)
+    }
+    var fwd: [Double] = [], bwd: [Double] = [], optT: [Double] = [], total: [Double] = [], nearPeak: [Double] = []
+    for step in 0...steps {                                     // step 0 is the warm-up
+        let cpu0 = cpuSeconds()
+        let s = trainingStep()
+        let t = s.forward + s.backward + s.adamw
+        say("step \(step)\(step == 0 ? " (warm-up)" : "") loss \(String(format: "%.4f", s.loss)) forward \(f2(s.forward)) s "
+            + "backward \(f2(s.backward)) s adamw \(f2(s.adamw)) s total \(f2(t)) s (CPU \(f2(cpuSeconds() - cpu0)) s)")
         if step > 0 {
-            fwd.append(t1 - t0); bwd.append(t2 - t1); optT.append(t3 - t2); total.append(t3 - t0)
+            fwd.append(s.forward); bwd.append(s.backward); optT.append(s.adamw); total.append(t)
             nearPeak.append(sgemmRate(m: 1024, n: 1536, k: 576, reps: 4))   // the machine is shared: peak next to each step
         }
     }
@@ -176,7 +185,29 @@ if mode != "infer" {
     say("tsrec:   \(f1(Double(N) / stepTime)) tokens/s, \(f1(gflops)) GFLOP/s, \(f2(gflops / peak)) of sgemm peak \(f1(peak)) GFLOP/s "
         + "(median per-step ratio to a 1024x1536x576 sgemm timed right after the step: \(f2(median(stepRatios))))")
     say("peak resident memory after the training steps: \(f2(trainingRSS)) GiB (model, gradients, AdamW moments, activations)")
-    say("PyTorch: 137 tokens/s, ~111 GFLOP/s (CPU eager fp32, same workload; METHOD.md peer figure, median step 7.5 s)")
+
+    // MARK: The PyTorch peer, interleaved with tsrec on the same workload (issue #21)
+    // Machines differ more than code does, so the ratio counts only when both sides run here,
+    // now, alternating: pair i = `steps` tsrec steps, then the peer's warm-up and `steps` steps.
+    // TSREC_BENCH_PEER names the peer's launcher (`make bench`: scripts/torch-peer.sh), empty = off.
+    if let launcher = env["TSREC_BENCH_PEER"], !launcher.isEmpty {
+        let pairs = max(1, Int(env["TSREC_BENCH_PAIRS"] ?? "") ?? 3)
+        var ratios: [Double] = [], ours: [Double] = [], theirs: [Double] = []
+        say("")
+        for pair in 1...pairs {
+            let mine = Double(N) / median((0..<steps).map { _ in let s = trainingStep(); return s.forward + s.backward + s.adamw })
+            let peer = PeerRun(launcher: launcher, gguf: gguf, steps: steps, threads: BLAS.threads)
+            guard let rate = peer.tokensPerSecond else { say(peer.failure); break }
+            ours.append(mine); theirs.append(rate); ratios.append(mine / rate)
+            say("pair \(pair)/\(pairs): tsrec \(f1(mine)) tokens/s, PyTorch \(f1(rate)) tokens/s, ratio \(f2(mine / rate))")
+        }
+        if !ratios.isEmpty {
+            say("tsrec/PyTorch training tokens/s ratio: \(f2(median(ratios))) (median of \(ratios.count) alternating pairs; "
+                + "tsrec \(ours.map(f1).joined(separator: ", ")), PyTorch \(theirs.map(f1).joined(separator: ", ")) tokens/s)")
+        }
+    } else {
+        say("PyTorch peer: off (TSREC_BENCH_PEER unset; `make bench` sets it)")
+    }
 }
 
 // MARK: - Inference: prefill G prompts of 70 tokens, then 3 beam-20 decode steps per prompt (SID decoding shape)
