@@ -16,7 +16,7 @@ for hash in "$@"; do
   [ ${#matches[@]} -eq 1 ] || { echo "record-run: $hash is in more than one dataset folder: ${matches[*]}" >&2; exit 1; }
   src=${matches[0]}
   [ -s "$src/summary.json" ] || { echo "record-run: $src has no summary.json: the run has not finished training" >&2; exit 1; }
-  ls "$src"/predictions-*.jsonl "$src"/*/predictions-*.jsonl >/dev/null 2>&1 \
+  find "$src" -name 'predictions-*.jsonl' | grep -q . \
     || echo "record-run: warning: $src has no test predictions yet (the record has no metrics until it does)" >&2
   dst=Reproductions/results/$profile/runs/$hash
   mkdir -p "$dst"
