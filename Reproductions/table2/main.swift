@@ -50,10 +50,10 @@ Launch.run("table2") {
             results.append(RunResult(b, profile: context.profile))
         }
 
-        // MARK: MiniOneRec-SFT, MiniOneRec, TS-Rec-SFT, TS-Rec, D3, S-DPO, BIGRec: one configuration each
+        // MARK: MiniOneRec-SFT, MiniOneRec, TS-Rec-SFT, TS-Rec, D3, S-DPO, BIGRec, LC-Rec: one configuration each
         // (MiniOneRec and TS-Rec are the SFT runs followed by the RL stage; S-DPO is D3's SFT
         // run followed by the preference stage)
-        for method in [Method.minionerecSFT, .minionerec, .tsrecSFT, .tsrec, .d3, .sdpo, .bigrec] {
+        for method in [Method.minionerecSFT, .minionerec, .tsrecSFT, .tsrec, .d3, .sdpo, .bigrec, .lcrec] {
             let pipeline = Pipeline(context.config(dataset: benchmark.name).applying(method), label: method.rawValue,
                                     paths: context.paths)
             guard let r = try pipeline.result(reportOnly: context.reportOnly) else {

@@ -39,6 +39,20 @@ import Testing
         #expect(EvaluationMode.bigrec.fileTag == "grounded-w4-t128-lp1.0")
     }
 
+    @Test func lcrecChangesOnlyItsNamedFields() throws {
+        let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
+        let lcrec = quick.applying(.lcrec)
+        #expect(lcrec.tasks.isEmpty && lcrec.recipe == .lcrec && lcrec.sidInit == .meanResize && lcrec.evaluation == .positionwiseCodes)
+        var back = lcrec
+        back.tasks = quick.tasks
+        back.recipe = nil
+        back.evaluation = nil
+        #expect(back == quick)
+        #expect(Method.named("lc-rec") == .lcrec && !Method.lcrec.hasRL && Method.lcrec.sftStage == .lcrec)
+        #expect(SFTRecipe.lcrec.tasks.map(\.name) == ["seqrec", "item2index", "index2item", "fusionseqrec"])
+        #expect(SFTRecipe.lcrec.tasks.allSatisfy { $0.templates.count >= 4 && $0.choice == .uniformOnce && $0.loss == .response })
+    }
+
     @Test func evaluationModeEncodesOnlyWhenSet() throws {
         let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
         let plain = String(decoding: try JSONEncoder().encode(quick), as: UTF8.self)

@@ -110,6 +110,51 @@ struct RecipeSampleTests {
         #expect(answer == "\"\(row.targetTitle)\"" && pieces[0].hasSuffix("\n \n\n### Response:\n"))
     }
 
+    /// LC-Rec: one seqrec and one fusion sample per train row, one item2index and one index2item
+    /// sample per catalogue item (minus those over `maxLength`); every template of every task
+    /// drawn; each sample is one string with the loss on exactly its answer and EOS; the answer
+    /// of a SID task is the target's SID tokens, the prompt's history its SIDs; the draw is the
+    /// seed's.
+    @Test func lcrecTasksTemplatesAndLossSpans() throws {
+        var t = try BPETokenizer(gguf: GGUFFile(contentsOf: ModelStore(paths: .fromEnvironment()).url("SmolLM2-135M-Instruct.Q4_1.gguf")))
+        let firstSID = t.vocabSize
+        _ = t.addTokens(dataset.sidTokens)
+        let b = try SFTSampleBuilder(tokenizer: t, maxLength: 512, format: .alpaca)
+        let recipe = SFTRecipe.lcrec
+        #expect(recipe.answersWithSID && !SFTRecipe.d3.answersWithSID && !SFTRecipe.bigrec().answersWithSID)
+        let (samples, dropped) = try b.trainingSamples(dataset, recipe: recipe, trainRows: 400, seed: 42)
+        let byTask = Dictionary(grouping: samples, by: \.task)
+        let items = dataset.index.count
+        #expect(byTask["seqrec"]?.count == 400 && byTask["fusionseqrec"].map { $0.count <= 400 && $0.count > 350 } == true)
+        #expect((byTask["item2index"]?.count ?? 0) > items - 300 && (byTask["index2item"]?.count ?? 0) > items - 300)
+        #expect(samples.count + dropped == 400 + 400 + 2 * items)
+        // every template was drawn (a template's fixed text appears in some prompt)
+        for task in recipe.tasks {
+            let prompts = Set((byTask[task.name] ?? []).map { t.decode($0.tokens[..<$0.promptLength].map(Int.init)) })
+            for template in task.templates {
+                let fixed = try PromptTemplate.parse(template.pieces[0]).compactMap { if case let .text(x) = $0 { x } else { nil } }.max { $0.count < $1.count }!
+                #expect(prompts.contains { $0.contains(fixed) }, "\(task.name): never drew \(fixed)")
+            }
+        }
+        // loss on the answer and EOS only; the text is one string ending at "### Response:"
+        let eos = Int32(t.eosID!)
+        for s in samples.prefix(50) + (byTask["item2index"] ?? []).prefix(20) {
+            #expect(s.tokens.last == eos && SFTBatch([s]).targetCount == s.tokens.count - s.promptLength)
+            #expect(t.decode(s.tokens[..<s.promptLength].map(Int.init)).hasSuffix("### Response:"))
+        }
+        // seqrec: history and answer are SID tokens (ids of the added rows), the target's
+        let row = try dataset.split(.train).rows[0]
+        let seq = try #require(byTask["seqrec"]?.first)
+        let answer = seq.tokens[seq.promptLength...].dropLast()
+        #expect(answer.count == 3 && answer.allSatisfy { Int($0) >= firstSID })
+        #expect(t.decode(answer.map(Int.init)) == row.targetSID)
+        #expect(t.decode(seq.tokens[..<seq.promptLength].map(Int.init)).contains(row.historySIDs.joined(separator: ", ")))
+        // reproducible from the seed, and another seed draws other templates
+        let again = try b.trainingSamples(dataset, recipe: recipe, trainRows: 400, seed: 42)
+        let other = try b.trainingSamples(dataset, recipe: recipe, trainRows: 400, seed: 43)
+        #expect(again.samples == samples && other.samples != samples)
+    }
+
     /// Sample counts: every train row once (D3, BIGRec), or BIGRec's 1,024 distinct rows drawn
     /// from the seeded recipe stream, the same for the same seed and different for another.
     @Test func sampleCountsAndSeededSubsample() throws {

@@ -232,6 +232,10 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
     /// grounding with the pretrained backbone (`EvaluationMode.bigrec`). No SID task: the SID rows
     /// are added (mean resizing) but never trained or generated.
     case bigrec = "BIGRec"
+    /// LC-Rec (issue #19): its recipe (`SFTRecipe.lcrec`: next SID, item ↔ SID, fusion; several
+    /// templates per task), decoded with position-wise codes (`.positionwiseCodes`: invalid SIDs
+    /// can be generated, ranked, and never hit).
+    case lcrec = "LC-Rec"
 
     /// The method named `name`: its raw value, matched case-insensitively and with `_` or spaces
     /// accepted for `-` (`ts-rec-sft`, `TS_Rec_SFT`).
@@ -285,6 +289,11 @@ extension ExperimentConfig {
         case .sdpo:
             c = c.applying(.d3)
             c.preference = PreferenceConfig.profile(c.profile)
+        case .lcrec:
+            c.sidInit = .meanResize
+            c.tasks = []
+            c.recipe = .lcrec
+            c.evaluation = .positionwiseCodes
         case .bigrec:
             c.sidInit = .meanResize
             c.tasks = []

@@ -507,9 +507,17 @@ public struct Pipeline {
     /// them to the journal (which it alone reads, and broadcasts, on resume).
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
                   rows: [SplitRow], output: URL) throws -> [Prediction] {
-        if let recipe = config.recipe, config.evaluation == nil || config.evaluation == .sidTrie || config.evaluation == .positionwiseCodes {
-            throw TSRecError(.config(field: "evaluation", reason: "recipe \(recipe.name) answers with titles: evaluate it with the title trie"),
-                             hint: "--decoding title (Method D3 and S-DPO set it)")
+        if let recipe = config.recipe {
+            // what a recipe's main task answers decides which decodings can read it
+            let sidModes = config.evaluation == nil || config.evaluation == .sidTrie || config.evaluation == .positionwiseCodes
+            if recipe.answersWithSID && config.evaluation != .positionwiseCodes {
+                throw TSRecError(.config(field: "evaluation", reason: "recipe \(recipe.name) answers with bare SIDs: decode it with position-wise codes"),
+                                 hint: "--decoding codes (Method LC-Rec sets it)")
+            }
+            if !recipe.answersWithSID && sidModes {
+                throw TSRecError(.config(field: "evaluation", reason: "recipe \(recipe.name) answers with titles: evaluate it with the title trie or grounding"),
+                                 hint: "--decoding title or grounded (Methods D3, S-DPO and BIGRec set them)")
+            }
         }
         let comm = communicator
         // the weights every rank decodes with must be the same
@@ -576,8 +584,13 @@ public struct Pipeline {
         case .positionwiseCodes:
             let idOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, firstID + $0) })
             let sids = Set(dataset.index.sids).sorted().map { SID.tokens($0)!.map { idOf[$0]! } }
-            let trained = builder.decodedSequence(sid: [])          // what follows a SID in training ("\n" + EOS)
+            // what follows a SID in training: the built-in tasks' "\n" + EOS, a recipe's EOS (LC-Rec)
+            let trained = config.recipe == nil ? builder.decodedSequence(sid: []) : []
             let ending = trained.isEmpty ? [Int(builder.endToken)] : trained
+            if let recipe = config.recipe {
+                let category = dataset.benchmark.categoryPhrase
+                prompts = try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
+            }
             let codes = PositionwiseCodes(sids: sids, ending: ending)
             depth = codes.maxLength
             log("  evaluation: position-wise codes, \(codes.reachableCount) reachable SIDs for \(codes.catalogue.count) catalogue SIDs")

@@ -47,6 +47,8 @@ public enum RowSource: Codable, Sendable, Hashable {
     /// replacement from the recipe's seeded stream and kept in the order drawn (BIGRec's
     /// `--sample 1024`).
     case train(sample: Int?)
+    /// One sample per catalogue item, in item order, with no history (LC-Rec's item↔index tasks).
+    case items
 }
 
 /// How a sample's template is chosen.
@@ -56,6 +58,9 @@ public enum TemplateChoice: String, Codable, Sendable, Hashable {
     /// Uniformly at random, once per sample when the set is built, from the recipe's seeded
     /// stream (S-DPO's prompts).
     case uniformOnce = "uniform-once"
+    // LC-Rec draws anew each time a sample is read (`random.randint` in `__getitem__`); over
+    // less than one epoch (`quick`) that is the same distribution as `uniformOnce`, so tsrec
+    // has no per-read choice yet (README, the LC-Rec row of the LLM baselines).
 }
 
 /// Which tokens of a sample carry loss.
@@ -136,6 +141,8 @@ public enum TemplateSlot: String, Codable, Sendable, Hashable, CaseIterable {
     /// The target item's title and SID.
     case targetTitle = "target_title"
     case targetSID = "target_sid"
+    /// The target item's description (its parts joined by spaces; empty for items without one).
+    case targetDescription = "target_description"
     /// The dataset's item category in words (`Benchmark.categoryPhrase`).
     case category
 }
@@ -145,12 +152,21 @@ public struct SlotValues: Sendable {
     var values: [TemplateSlot: String]
 
     /// A train, validation or test row of `benchmark`.
-    public init(row: SplitRow, category: String) {
+    public init(row: SplitRow, category: String, targetDescription: String = "") {
         values = [.historySIDs: row.historySIDs.joined(separator: ", "),
                   .historyTitles: row.historyTitles.map { "\"\($0)\"" }.joined(separator: ", "),
                   .targetTitle: row.targetTitle,
                   .targetSID: row.targetSID,
+                  .targetDescription: targetDescription,
                   .category: category]
+    }
+
+    /// Catalogue item `item` of `dataset` as the target of a sample with no history.
+    public init(item: Int, dataset: Dataset) {
+        let info = dataset.items[item]
+        self.init(row: SplitRow(userID: "", historyItemIDs: [], historySIDs: [], historyTitles: [], targetItemID: item,
+                                targetSID: dataset.index.sid(of: item), targetTitle: info.title),
+                  category: dataset.benchmark.categoryPhrase, targetDescription: info.descriptionText)
     }
 
     subscript(slot: TemplateSlot) -> String { values[slot] ?? "" }
@@ -174,6 +190,13 @@ extension SFTRecipe {
                 throw TSRecError(.config(field: "recipe.tasks[\(task.name)].rows", reason: "sample must be at least 1 (nil = every row)"))
             }
         }
+    }
+
+    /// Whether the main task answers with the target's SID (LC-Rec) rather than its title (D3,
+    /// BIGRec): which evaluation modes can decode it.
+    public var answersWithSID: Bool {
+        guard let answer = tasks.first?.templates.first?.answer else { return false }
+        return ((try? PromptTemplate.parse(answer)) ?? []).contains(.slot(.targetSID))
     }
 
     /// The recipe's own random stream ("RECIPE"), independent of the data order and the SID
@@ -220,19 +243,26 @@ extension SFTSampleBuilder {
         var rng = SFTRecipe.stream(seed: seed)
         var out: [SFTSample] = [], dropped = 0
         let category = dataset.benchmark.categoryPhrase
+        func description(_ item: Int) -> String { dataset.items.indices.contains(item) ? dataset.items[item].descriptionText : "" }
         for task in recipe.tasks {
             var stream = rng.fork()                     // one stream per task, in the recipe's order
-            let rows: [SplitRow]
+            let values: [SlotValues]
             switch task.rows {
-            case .train(nil): rows = all
-            case let .train(n?): rows = Array(Array(all.indices).shuffled(using: &stream).prefix(n)).map { all[$0] }
+            case .train(nil):
+                values = all.map { SlotValues(row: $0, category: category, targetDescription: description($0.targetItemID)) }
+            case let .train(n?):
+                values = Array(Array(all.indices).shuffled(using: &stream).prefix(n)).map {
+                    SlotValues(row: all[$0], category: category, targetDescription: description(all[$0].targetItemID))
+                }
+            case .items:
+                values = (0..<dataset.index.count).map { SlotValues(item: $0, dataset: dataset) }
             }
-            for row in rows {
+            for v in values {
                 let t = switch task.choice {
                 case .first: task.templates[0]
                 case .uniformOnce: task.templates[Int(stream.next() % UInt64(task.templates.count))]
                 }
-                if let s = try sample(t, values: SlotValues(row: row, category: category), loss: task.loss, task: task.name) {
+                if let s = try sample(t, values: v, loss: task.loss, task: task.name) {
                     out.append(s)
                 } else {
                     dropped += 1
@@ -269,6 +299,55 @@ extension SFTRecipe {
                                     "### User Input: \nThe user has bought these {category} before: {history_titles}\n\n### Response: \n"],
                            answer: "\"{target_title}\"\n"),
         ]),
+    ])
+
+    /// LC-Rec's layout (RUCAIBox/LC-Rec `prompt.py`): a one-sentence preamble without an input
+    /// section, the instruction, and the answer directly after `### Response:` (no newline); the
+    /// whole text is tokenized as one string with EOS appended, loss on the answer.
+    static func lcrecTemplate(_ instruction: String, answer: String) -> PromptTemplate {
+        PromptTemplate(pieces: ["The instruction below states a task. Write a response that completes the task.\n\n### Instruction:\n"
+                                + instruction + "\n\n### Response:"],
+                       answer: answer, answerJoinsPrompt: true)
+    }
+
+    /// LC-Rec (RUCAIBox/LC-Rec, `run.sh` tasks; docs/llm-baselines.md §3), on the shipped SID
+    /// index: next-SID prediction from the SID history (the main task, validated and decoded),
+    /// item → SID from its title, description or both, SID → title, description or both, and the
+    /// fusion task (SID history → next title or description; quoted-title history → next SID).
+    /// Each task has several templates, one drawn per sample (LC-Rec: 17 / 19 / 17 / 12, drawn on
+    /// every read; tsrec: 4 / 6 / 5 / 6, drawn once: README, the LC-Rec row). Wording ours. The
+    /// user-profile tasks (`itemsearch`, `preferenceobtain`) need LLM-written profiles these data
+    /// do not have.
+    public static let lcrec = SFTRecipe(name: "LC-Rec", tasks: [
+        RecipeTask(name: "seqrec", templates: [
+            lcrecTemplate("In time order, the user interacted with {history_sids}. Which item will the user want next?", answer: "{target_sid}"),
+            lcrecTemplate("Here is what the user engaged with so far: {history_sids}. Recommend the item that should come next.", answer: "{target_sid}"),
+            lcrecTemplate("Given the chronological interaction list {history_sids}, predict the user's next item.", answer: "{target_sid}"),
+            lcrecTemplate("The user's past items, oldest first, are {history_sids}. Suggest one item the user is likely to choose next.", answer: "{target_sid}"),
+        ], choice: .uniformOnce),
+        RecipeTask(name: "item2index", rows: .items, templates: [
+            lcrecTemplate("Which item is titled \"{target_title}\"?", answer: "{target_sid}"),
+            lcrecTemplate("Give the index of the item named \"{target_title}\".", answer: "{target_sid}"),
+            lcrecTemplate("An item is described as follows: \"{target_description}\". Which item is it?", answer: "{target_sid}"),
+            lcrecTemplate("Find the item that matches this description: \"{target_description}\".", answer: "{target_sid}"),
+            lcrecTemplate("The item \"{target_title}\" is described as \"{target_description}\". What is its index?", answer: "{target_sid}"),
+            lcrecTemplate("Identify the item from its title, \"{target_title}\", and description, \"{target_description}\".", answer: "{target_sid}"),
+        ], choice: .uniformOnce),
+        RecipeTask(name: "index2item", rows: .items, templates: [
+            lcrecTemplate("What is the title of item {target_sid}?", answer: "{target_title}"),
+            lcrecTemplate("Name the item whose index is {target_sid}.", answer: "{target_title}"),
+            lcrecTemplate("Describe item {target_sid}.", answer: "{target_description}"),
+            lcrecTemplate("What does item {target_sid} look like? Give its description.", answer: "{target_description}"),
+            lcrecTemplate("Give the title and the description of item {target_sid}.", answer: "{target_title}\n\n{target_description}"),
+        ], choice: .uniformOnce),
+        RecipeTask(name: "fusionseqrec", templates: [
+            lcrecTemplate("The user interacted with {history_sids}, in that order. What is the title of the item the user will want next?", answer: "{target_title}"),
+            lcrecTemplate("From the interaction history {history_sids}, name the next item the user will likely pick.", answer: "{target_title}"),
+            lcrecTemplate("The user interacted with {history_sids}, in that order. Describe the item the user will want next.", answer: "{target_description}"),
+            lcrecTemplate("From the interaction history {history_sids}, predict the description of the user's next item.", answer: "{target_description}"),
+            lcrecTemplate("In time order, the user chose the items titled {history_titles}. Which item comes next?", answer: "{target_sid}"),
+            lcrecTemplate("The user's items so far are titled {history_titles}. Recommend the next item.", answer: "{target_sid}"),
+        ], choice: .uniformOnce),
     ])
 
     /// BIGRec (SAI990323/BIGRec `train.py`, `data/*/process.ipynb`): one instruction; the input
