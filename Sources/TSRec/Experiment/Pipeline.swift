@@ -108,14 +108,24 @@ public struct Pipeline {
         paths.runs.appendingPathComponent(config.dataset).appendingPathComponent(trainingHash)
     }
 
+    /// `<root>/rl-<rl hash>/` (nil without an RL stage); `root` is the run folder or its record.
+    func rlFolder(under root: URL) -> URL? { rlHash.map { root.appendingPathComponent("rl-\($0)") } }
+
+    /// `<root>/pref-<preference hash>/` (nil without a preference stage).
+    func preferenceFolder(under root: URL) -> URL? { preferenceHash.map { root.appendingPathComponent("pref-\($0)") } }
+
+    /// The folder of the stage after SFT (RL or preference) under `root`, else `root`: where the
+    /// test predictions go.
+    func evaluationFolder(under root: URL) -> URL { rlFolder(under: root) ?? preferenceFolder(under: root) ?? root }
+
     /// `<run folder>/rl-<rl hash>/` (nil without an RL stage).
-    public var rlDirectory: URL? { rlHash.map { runDirectory.appendingPathComponent("rl-\($0)") } }
+    public var rlDirectory: URL? { rlFolder(under: runDirectory) }
 
     /// `<run folder>/pref-<preference hash>/` (nil without a preference stage).
-    public var preferenceDirectory: URL? { preferenceHash.map { runDirectory.appendingPathComponent("pref-\($0)") } }
+    public var preferenceDirectory: URL? { preferenceFolder(under: runDirectory) }
 
     /// Where the test predictions go: the folder of the stage after SFT (RL or preference), else the run folder.
-    var evaluationDirectory: URL { rlDirectory ?? preferenceDirectory ?? runDirectory }
+    var evaluationDirectory: URL { evaluationFolder(under: runDirectory) }
 
     /// What training and evaluation share: the data, the backbone with its SID tokens, the prompts.
     struct Prepared {
@@ -150,16 +160,19 @@ public struct Pipeline {
     public func finishedResult() throws -> RunResult? {
         guard let benchmark = Benchmark.named(config.dataset) else { return nil }
         let roots = [(runDirectory, true)] + (recordDirectory.map { [($0, false)] } ?? [])
-        // a pending row loads no dataset
-        guard roots.contains(where: { finishedTraining(root: $0.0, needsWeights: $0.1) != nil }) else { return nil }
+        // every stage finished, per root (a pending row loads no dataset)
+        let finished = roots.compactMap { root, needsWeights -> (URL, TrainingSummary, RLSummary?, PreferenceSummary?)? in
+            guard let summary = finishedTraining(root: root, needsWeights: needsWeights) else { return nil }
+            let rl = finishedRL(root: root, needsWeights: needsWeights)
+            if config.rl != nil && rl == nil { return nil }
+            let preference = finishedPreference(root: root, needsWeights: needsWeights)
+            if config.preference != nil && preference == nil { return nil }
+            return (root, summary, rl, preference)
+        }
+        guard !finished.isEmpty else { return nil }
         let dataset = try Dataset.load(benchmark, paths: paths)
         let test = try dataset.split(.test).rows.prefix(config.testRows ?? .max)
-        for (root, needsWeights) in roots {
-            guard let summary = finishedTraining(root: root, needsWeights: needsWeights) else { continue }
-            let rl = finishedRL(root: root, needsWeights: needsWeights)
-            if config.rl != nil && rl == nil { continue }
-            let preference = finishedPreference(root: root, needsWeights: needsWeights)
-            if config.preference != nil && preference == nil { continue }
+        for (root, summary, rl, preference) in finished {
             let url = predictionsURL(testRows: test.count, root: root)
             guard let predictions = try? PredictionsFile.read(from: url), predictions.count == test.count else { continue }
             return result(summary: summary, rl: rl, preference: preference, predictions: predictions, predictionsURL: url,
@@ -192,25 +205,23 @@ public struct Pipeline {
     /// The summary of a finished RL stage (its `summary.json` and `policy.tsrc` both exist); nil
     /// without one or when it has not finished.
     func finishedRL(root: URL? = nil, needsWeights: Bool = true) -> RLSummary? {
-        guard let hash = rlHash else { return nil }
-        return finishedSummary(RLSummary.self, folder: (root ?? runDirectory).appendingPathComponent("rl-\(hash)"),
-                               weights: \.policyURL, needsWeights: needsWeights)
+        rlFolder(under: root ?? runDirectory).flatMap {
+            finishedSummary(RLSummary.self, folder: $0, weights: \.policyURL, needsWeights: needsWeights)
+        }
     }
 
     /// The summary of a finished preference stage (its `summary.json` and `policy.tsrc` both
     /// exist); nil without one or when it has not finished.
     func finishedPreference(root: URL? = nil, needsWeights: Bool = true) -> PreferenceSummary? {
-        guard let hash = preferenceHash else { return nil }
-        return finishedSummary(PreferenceSummary.self, folder: (root ?? runDirectory).appendingPathComponent("pref-\(hash)"),
-                               weights: \.policyURL, needsWeights: needsWeights)
+        preferenceFolder(under: root ?? runDirectory).flatMap {
+            finishedSummary(PreferenceSummary.self, folder: $0, weights: \.policyURL, needsWeights: needsWeights)
+        }
     }
 
     /// `predictions-beam<W>-n<rows>.jsonl` in the run folder (the RL folder for an RL method), or
     /// in the same place under `root`.
     func predictionsURL(testRows: Int, root: URL? = nil) -> URL {
-        let folder = root.map { r in rlHash.map { r.appendingPathComponent("rl-\($0)") } ?? preferenceHash.map { r.appendingPathComponent("pref-\($0)") } ?? r }
-            ?? evaluationDirectory
-        return folder.appendingPathComponent("predictions-\(config.evaluation.map { "\($0.fileTag)-" } ?? "")beam\(config.beamWidth)-n\(testRows).jsonl")
+        evaluationFolder(under: root ?? runDirectory).appendingPathComponent("predictions-\(config.evaluation.map { "\($0.fileTag)-" } ?? "")beam\(config.beamWidth)-n\(testRows).jsonl")
     }
 
     /// Train only (or confirm a finished run), the RL stage included: lets a long queue of runs
@@ -526,7 +537,11 @@ public struct Pipeline {
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
         let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
         let query: ([String]) -> Prompt = { config.promptFormat == .alpaca ? .nextItemQuery(history: $0) : .nextItem(history: $0) }
-        var prompts = rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
+        // a recipe's rows are asked with its main task's first template, in every decoding mode
+        let category = dataset.benchmark.categoryPhrase
+        let prompts = try config.recipe.map { recipe in
+            try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
+        } ?? rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
         // The other modes (issue #19): their constraint, and how a beam becomes ranked SIDs.
         let mode = config.evaluation ?? .sidTrie
         var search: (inout LlamaBeamScorer, [[Int]]) throws -> [[String]] = { scorer, chunk in
@@ -541,11 +556,9 @@ public struct Pipeline {
                 throw TSRecError(.config(field: "evaluation", reason: "the title trie needs a title recipe (its prompt and answer)"),
                                  hint: "set recipe, e.g. SFTRecipe.d3 (Method D3)")
             }
-            let category = dataset.benchmark.categoryPhrase
             let titles = try TitleCompletions(completions: dataset.items.prefix(dataset.index.count).map {
                 try builder.titleCompletion($0.title, recipe: recipe).map(Int.init)
             })
-            prompts = try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
             depth = titles.trie.maxLength
             log("  evaluation: title trie, \(titles.count) distinct completions of \(dataset.index.count) items, up to \(depth) tokens, length penalty \(lengthPenalty)")
             search = { scorer, chunk in
@@ -555,12 +568,10 @@ public struct Pipeline {
                 }
             }
         case let .grounded(width, maxNewTokens, lengthPenalty):
-            guard let recipe = config.recipe else {
+            guard config.recipe != nil else {
                 throw TSRecError(.config(field: "evaluation", reason: "grounding needs a title recipe (its prompt)"),
                                  hint: "set recipe, e.g. SFTRecipe.bigrec() (Method BIGRec)")
             }
-            let category = dataset.benchmark.categoryPhrase
-            prompts = try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
             // BIGRec embeds with the backbone as pretrained, not the fine-tuned weights (docs/llm-baselines.md §2.3).
             let pretrained = try Llama.load(gguf: try GGUFFile(contentsOf: try ModelStore(paths: paths).smolLM2()), layers: config.backboneLayers)
             let tokenizer = builder.tokenizer
@@ -587,10 +598,6 @@ public struct Pipeline {
             // what follows a SID in training: the built-in tasks' "\n" + EOS, a recipe's EOS (LC-Rec)
             let trained = config.recipe == nil ? builder.decodedSequence(sid: []) : []
             let ending = trained.isEmpty ? [Int(builder.endToken)] : trained
-            if let recipe = config.recipe {
-                let category = dataset.benchmark.categoryPhrase
-                prompts = try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
-            }
             let codes = PositionwiseCodes(sids: sids, ending: ending)
             depth = codes.maxLength
             log("  evaluation: position-wise codes, \(codes.reachableCount) reachable SIDs for \(codes.catalogue.count) catalogue SIDs")

@@ -243,21 +243,20 @@ extension SFTSampleBuilder {
         var rng = SFTRecipe.stream(seed: seed)
         var out: [SFTSample] = [], dropped = 0
         let category = dataset.benchmark.categoryPhrase
-        func description(_ item: Int) -> String { dataset.items.indices.contains(item) ? dataset.items[item].descriptionText : "" }
+        func values(_ row: SplitRow) -> SlotValues {
+            let target = row.targetItemID
+            return SlotValues(row: row, category: category,
+                              targetDescription: dataset.items.indices.contains(target) ? dataset.items[target].descriptionText : "")
+        }
         for task in recipe.tasks {
             var stream = rng.fork()                     // one stream per task, in the recipe's order
-            let values: [SlotValues]
+            let slots: [SlotValues]
             switch task.rows {
-            case .train(nil):
-                values = all.map { SlotValues(row: $0, category: category, targetDescription: description($0.targetItemID)) }
-            case let .train(n?):
-                values = Array(Array(all.indices).shuffled(using: &stream).prefix(n)).map {
-                    SlotValues(row: all[$0], category: category, targetDescription: description(all[$0].targetItemID))
-                }
-            case .items:
-                values = (0..<dataset.index.count).map { SlotValues(item: $0, dataset: dataset) }
+            case .train(nil): slots = all.map(values)
+            case let .train(n?): slots = Array(Array(all.indices).shuffled(using: &stream).prefix(n)).map { values(all[$0]) }
+            case .items: slots = (0..<dataset.index.count).map { SlotValues(item: $0, dataset: dataset) }
             }
-            for v in values {
+            for v in slots {
                 let t = switch task.choice {
                 case .first: task.templates[0]
                 case .uniformOnce: task.templates[Int(stream.next() % UInt64(task.templates.count))]
