@@ -132,7 +132,7 @@ sanitize-thread: model
 # TSREC_BENCH_PEER: the PyTorch peer, alternated with tsrec's training step in the same run
 # (a venv under .build/torch-peer on first use; TSREC_BENCH_PEER= turns it off)
 TSREC_BENCH_PEER ?= $(CURDIR)/scripts/torch-peer.sh
-bench: model
+bench: model data
 	TSREC_BENCH_PEER=$(TSREC_BENCH_PEER) $(BIN)/tsrec-bench
 
 table2: model data

@@ -346,3 +346,67 @@ func referenceLlamaLogits(_ m: Llama, _ tokens: [Int32]) -> [[Double]] {
     #expect(worst < 1e-4, "score difference \(worst)")
     #expect(Set(expected.map { $0.map(\.tokens) }).count > 1)
 }
+
+/// The template's keys and values computed once (`SharedPrefix`): a prefill of only the prompts'
+/// own tokens leaves the logits and the cache of a whole-prompt prefill, and decoding after it
+/// follows the full forward pass.
+@Test func sharedPrefixPrefillMatchesWholePromptPrefill() throws {
+    let m = try LlamaFixtures.tinyModel(seed: 12, std: 0.3)
+    let template: [Int32] = [5, 17, 3, 3, 41, 8]
+    let prompts: [[Int32]] = [template + [2], template + [9, 30, 1], template + [7, 7, 7, 7, 6, 44]]
+    let shared = m.sharedPrefix(template)
+    let whole = m.makeCache(promptCapacity: 12, maxNewTokens: 2, maxBeams: 6, maxPrompts: 3)
+    let split = m.makeCache(promptCapacity: 12, maxNewTokens: 2, maxBeams: 6, maxPrompts: 3)
+    let tape = Tape(recording: false)
+    let expected = m.logits(tape: tape, hidden: m.prefillHidden(prompts: prompts, cache: whole))
+    let got = m.logits(tape: tape, hidden: m.prefillHidden(prompts: prompts, cache: split, shared: shared))
+    #expect(got.shape == [3, 50])
+    var worst = maxAbsDiff(got.array, expected.array)
+    #expect(split.prefixLengths == whole.prefixLengths)
+    for l in 0..<m.config.layers {
+        for (p, n) in prompts.map(\.count).enumerated() {
+            let o = whole.prefixOffset(prompt: p), count = n * m.config.kvDim
+            func rows(_ s: Tensor.Storage) -> [Float] { s.withPointer { Array(UnsafeBufferPointer(start: $0 + o, count: count)) } }
+            worst = max(worst, maxAbsDiff(rows(split.prefixK[l]), rows(whole.prefixK[l])))
+            worst = max(worst, maxAbsDiff(rows(split.prefixV[l]), rows(whole.prefixV[l])))
+        }
+    }
+    // two decode steps on the split cache against the full forward pass of each sequence
+    var seqs = prompts
+    for step in [(parents: [0, 1, 1, 2], tokens: [Int32]([11, 12, 13, 14])), (parents: [3, 0, 1], tokens: [Int32]([20, 21, 22]))] {
+        split.select(parents: step.parents)
+        seqs = zip(step.parents, step.tokens).map { seqs[$0] + [$1] }
+        let logits = m.decode(step.tokens, cache: split)
+        for (b, s) in seqs.enumerated() {
+            worst = max(worst, maxAbsDiff(LlamaFixtures.row(logits, b), LlamaFixtures.row(LlamaFixtures.fullLogits(m, s), s.count - 1)))
+        }
+    }
+    #expect(worst < 1e-4, "worst |shared-prefix - whole| = \(worst)")
+}
+
+/// The longest common prefix, shortened so every prompt keeps a token of its own.
+@Test func sharedPrefixCommonTokens() {
+    #expect(SharedPrefix.commonTokens(of: [[1, 2, 3, 4], [1, 2, 3, 9, 9], [1, 2, 3, 4, 5]]) == [1, 2, 3])
+    #expect(SharedPrefix.commonTokens(of: [[1, 2], [1, 2, 3]]) == [1])
+    #expect(SharedPrefix.commonTokens(of: [[4, 2], [1, 2]]) == [])
+    #expect(SharedPrefix.commonTokens(of: [[Int]]()) == [])
+    #expect(SharedPrefix.commonTokens(of: [[7, 8, 9]]) == [7, 8])
+}
+
+/// The scorer with a shared template ranks exactly as without it, and falls back to the whole
+/// prefill for a batch with a prompt that does not begin with the template.
+@Test func llamaBeamScorerSharedPrefixKeepsRankings() throws {
+    let m = try LlamaFixtures.tinyModel(seed: 21, std: 0.3)
+    let sequences = Set((0..<40).map { [10 + $0 % 4, 20 + ($0 / 4) % 5, 30 + $0 % 7, 49] })
+    let trie = PrefixTrie(sequences: sequences.sorted { $0.lexicographicallyPrecedes($1) })
+    let template = [6, 1, 44, 2, 9]
+    let prompts: [[Int]] = [template + [1, 2, 3], template + [4], template + [9, 8, 7, 6, 5], [3, 3, 3], template + [5, 5]]
+    var plain = LlamaBeamScorer(model: m, promptCapacity: 12, depth: 4, width: 6, maxPrompts: 2)
+    let expected = try beamSearch(&plain, trie: trie, prompts: prompts, width: 6)
+    var shared = LlamaBeamScorer(model: m, promptCapacity: 12, depth: 4, width: 6, maxPrompts: 2, sharedPrefix: template)
+    let got = try beamSearch(&shared, trie: trie, prompts: prompts, width: 6)
+    #expect(got.map { $0.map(\.tokens) } == expected.map { $0.map(\.tokens) })
+    let worst = zip(got, expected).flatMap { zip($0, $1).map { abs($0.score - $1.score) } }.max() ?? 0
+    #expect(worst < 1e-4, "score difference \(worst)")
+    #expect(Set(expected.map { $0.map(\.tokens) }).count > 1)
+}

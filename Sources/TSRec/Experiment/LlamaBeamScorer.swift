@@ -5,16 +5,22 @@
 /// each prompt's prefix is shared by its beams), then decodes one token for all of them as one
 /// batch. With `maxPrompts > 1` the cache holds several prompts and their beams decode together
 /// (M = prompts × width rows per GEMM instead of width).
+///
+/// With `sharedPrefix` tokens (the prompt template every prompt begins with), their keys and
+/// values are computed once here and each prefill runs only the prompts' own tokens (see
+/// `SharedPrefix`); a batch with a prompt that does not begin with them is prefilled whole.
 public struct LlamaBeamScorer: BeamScorer {
     public let model: Llama
     public let cache: KVCache
     public let maxPrompts: Int
+    public let shared: SharedPrefix?
 
-    public init(model: Llama, promptCapacity: Int, depth: Int, width: Int, maxPrompts: Int = 1) {
+    public init(model: Llama, promptCapacity: Int, depth: Int, width: Int, maxPrompts: Int = 1, sharedPrefix: [Int] = []) {
         self.model = model
         self.maxPrompts = maxPrompts
         cache = model.makeCache(promptCapacity: promptCapacity, maxNewTokens: depth, maxBeams: width * maxPrompts,
                                 maxPrompts: maxPrompts)
+        shared = sharedPrefix.isEmpty ? nil : model.sharedPrefix(sharedPrefix.map(Int32.init))
     }
 
     public mutating func start(prompt: [Int]) throws -> (Int, [Float]) {
@@ -26,7 +32,13 @@ public struct LlamaBeamScorer: BeamScorer {
         for prompt in prompts where prompt.count > cache.prefixCapacity || prompt.isEmpty {
             throw TSRecError(.config(field: "maxLength", reason: "prompt of \(prompt.count) tokens outside 1...\(cache.prefixCapacity)"))
         }
-        let logits = model.prefill(prompts: prompts.map { $0.map(Int32.init) }, cache: cache)   // [G, V]
+        let ids = prompts.map { $0.map(Int32.init) }
+        let hidden = if let shared, ids.allSatisfy(shared.isProperPrefix) {
+            model.prefillHidden(prompts: ids, cache: cache, shared: shared)
+        } else {
+            model.prefillHidden(prompts: ids, cache: cache)
+        }
+        let logits = model.logits(tape: Tape(recording: false), hidden: hidden)              // [G, V]
         return rows(logits).enumerated().map { ($0, $1) }
     }
 

@@ -53,6 +53,11 @@ public struct Pipeline {
     /// Test prompts decoded together in the beam search (an execution detail: results do not
     /// depend on it, so it is not part of the configuration or its hash).
     public var evalPromptsPerBatch = 8
+    /// Compute the keys and values of the prompt tokens every test row begins with once (the
+    /// template; `SharedPrefix`) rather than once per row. An execution detail like
+    /// `evalPromptsPerBatch`: rankings are the same up to float rounding (tested); off only to
+    /// measure what it saves (tsrec-bench).
+    public var evalSharesPromptPrefix = true
     /// The ranks this run is spread over: training takes a share of every step per rank and
     /// evaluation a share of the test rows (docs/mpi.md); rank 0 alone writes files and logs.
     /// Not part of the configuration or its hash: losses agree with one process's within fp32
@@ -536,12 +541,7 @@ public struct Pipeline {
         // The trie holds what decoding must generate: each SID's tokens, then (the authors' format)
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
         let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
-        let query: ([String]) -> Prompt = { config.promptFormat == .alpaca ? .nextItemQuery(history: $0) : .nextItem(history: $0) }
-        // a recipe's rows are asked with its main task's first template, in every decoding mode
-        let category = dataset.benchmark.categoryPhrase
-        let prompts = try config.recipe.map { recipe in
-            try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
-        } ?? rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
+        let prompts = try testPrompts(rows: rows, builder: builder, dataset: dataset)
         // The other modes (issue #19): their constraint, and how a beam becomes ranked SIDs.
         let mode = config.evaluation ?? .sidTrie
         var search: (inout LlamaBeamScorer, [[Int]]) throws -> [[String]] = { scorer, chunk in
@@ -619,8 +619,11 @@ public struct Pipeline {
         // Title histories can exceed the training cut (long titles): the cache takes the longest
         // prompt whole rather than cutting a test row's prompt (SID prompts stay under maxLength).
         let capacity = max(config.maxLength, prompts.map(\.count).max() ?? 0)
+        // the template text every prompt begins with runs once, not once per prompt
+        let shared = evalSharesPromptPrefix ? SharedPrefix.commonTokens(of: prompts) : []
+        if !shared.isEmpty { log("  evaluation: the first \(shared.count) prompt tokens are common to every row: computed once") }
         var scorer = LlamaBeamScorer(model: model, promptCapacity: capacity, depth: depth,
-                                     width: searchWidth, maxPrompts: batch)
+                                     width: searchWidth, maxPrompts: batch, sharedPrefix: shared)
         let progress = comm.isRoot ? ProgressBar(total: todo.count, label: "beam search")
             : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
         let chunks = stride(from: 0, to: todo.count, by: batch).map { Array(todo[$0 ..< min($0 + batch, todo.count)]) }
@@ -644,6 +647,17 @@ public struct Pipeline {
         }
         progress.finish()
         return rows.indices.map { done[$0]! }
+    }
+
+    /// The test rows' prompt token ids: the evaluation wording of the next-item question, or a
+    /// recipe's main task asked with its first template (in every decoding mode).
+    func testPrompts(rows: [SplitRow], builder: SFTSampleBuilder, dataset: Dataset) throws -> [[Int]] {
+        if let recipe = config.recipe {
+            let category = dataset.benchmark.categoryPhrase
+            return try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
+        }
+        let query: ([String]) -> Prompt = { config.promptFormat == .alpaca ? .nextItemQuery(history: $0) : .nextItem(history: $0) }
+        return rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
     }
 
     /// A generated sequence as text: up to its first EOS, special tokens skipped (what BIGRec's
