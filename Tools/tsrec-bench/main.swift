@@ -2,12 +2,13 @@
 // on all tokens, AdamW) as tokens/s, counted GFLOP/s, ratio to the measured sgemm peak and peak
 // resident memory; the PyTorch peer on the same workload, alternated with tsrec in the same run,
 // and the median ratio of the pairs; where the step's time goes;
-// KV-cache inference at the SID-decoding shape.
+// KV-cache inference at the SID-decoding shape; evaluation on synthetic and on real test prompts.
 //
 // Environment: TSREC_GGUF (model file), TSREC_BENCH_STEPS (timed steps, default 5, after one
 // warm-up), TSREC_BENCH_MODE=all|train|infer (default all), TSREC_BENCH_PEER (the PyTorch peer's
 // launcher, scripts/torch-peer.sh under `make bench`; unset: no peer), TSREC_BENCH_PAIRS
-// (alternating tsrec/PyTorch pairs, default 3).
+// (alternating tsrec/PyTorch pairs, default 3), TSREC_BENCH_EVAL_ROWS (real test rows for the
+// evaluation lines, default 96), TSREC_BENCH_TITLE_ROWS (rows of the title-trie timing, default 0: off).
 import Foundation
 import TSRec
 
@@ -266,9 +267,9 @@ if mode != "train" {
 // test rows (default 96) spread over the test split, with TS-Rec-SFT's quick configuration (keyword-initialised SID rows: distinct, so rankings can be compared; mean-resized rows are near-ties that float rounding reorders) and
 // untrained weights (the work per row does not depend on them): 8 prompts at a time with and
 // without the shared template prefix, then 16 at a time with it.
-if mode != "train" {
+let evalRows = Int(env["TSREC_BENCH_EVAL_ROWS"] ?? "") ?? 96
+if mode != "train", evalRows > 0 {
     let paths = Paths.fromEnvironment()
-    let evalRows = Int(env["TSREC_BENCH_EVAL_ROWS"] ?? "") ?? 96
     var pipeline = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.tsrecSFT),
                             label: "bench", paths: paths)
     pipeline.log = { _ in }
@@ -308,6 +309,26 @@ if mode != "train" {
         say("real-prompt evaluation: \(f2(timings.map(\.rowsPerSecond).max()!)) rows/s (best setting; shared prefix on is the pipeline's default)")
     } catch {
         say("evaluation on real test prompts skipped: \(error) (run `make data`)")
+    }
+}
+// MARK: - Title-trie evaluation (D3, S-DPO), on request
+// TSREC_BENCH_TITLE_ROWS > 0: D3's quick configuration, untrained, decodes that many real test rows
+// with the title trie (beam 20, length penalty 0), 8 prompts at a time: what a D3 or S-DPO row's
+// evaluation costs per test row (its search runs as long as the titles, not 5 tokens).
+if mode != "train", let titleRows = Int(env["TSREC_BENCH_TITLE_ROWS"] ?? ""), titleRows > 0 {
+    var pipeline = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.d3),
+                            label: "bench", paths: Paths.fromEnvironment())
+    pipeline.log = { _ in }
+    do {
+        let (timings, lengths, shared, generated) = try pipeline.evaluationTiming(
+            rows: titleRows, settings: [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true)],
+            scratch: FileManager.default.temporaryDirectory)
+        let t = timings[0]
+        say("title-trie evaluation (D3, quick, untrained), \(lengths.count) real test rows (prompt tokens mean "
+            + "\(f1(Double(lengths.reduce(0, +)) / Double(max(lengths.count, 1)))), the first \(shared) shared), completions up to \(generated) tokens: "
+            + "\(f2(t.rowsPerSecond)) rows/s (\(f1(t.seconds / Double(t.predictions.count))) s a row; 4,533 rows ≈ \(f1(4_533 / t.rowsPerSecond / 3600)) h)")
+    } catch {
+        say("title-trie evaluation skipped: \(error)")
     }
 }
 say("peak resident memory (whole run): \(f2(peakRSSGiB())) GiB")

@@ -23,8 +23,9 @@ extension Pipeline {
     /// weights), decodes `rows` test rows spread evenly over the test split once per setting,
     /// through the same `evaluate` the runs use. Predictions go to a scratch folder under
     /// `scratch`, removed afterwards. Also returns the rows' prompt lengths in tokens, how many
-    /// leading tokens all of them share, and how many tokens each search generates (the trie's
-    /// depth: the SID's tokens, then "\n" and EOS in the authors' format).
+    /// leading tokens all of them share, and how many tokens a search generates at most (the SID
+    /// trie: the SID's tokens, then "\n" and EOS in the authors' format; the title trie: the
+    /// longest title completion).
     public func evaluationTiming(rows n: Int, settings: [EvaluationSetting], scratch: URL) throws
         -> (timings: [EvaluationTiming], promptTokens: [Int], sharedTokens: Int, generatedTokens: Int) {
         let p = try assemble()
@@ -45,7 +46,7 @@ extension Pipeline {
             timings.append(EvaluationTiming(setting: setting, seconds: Date().timeIntervalSince(start), predictions: predictions))
         }
         let prompts = try testPrompts(rows: rows, builder: p.builder, dataset: p.dataset)
-        let trie = Self.decodingTrie(builder: p.builder, dataset: p.dataset, tokens: p.sidTokens, firstID: p.firstNewID).trie
-        return (timings, prompts.map(\.count), SharedPrefix.commonTokens(of: prompts).count, trie.depth)
+        let depth = try decoding(builder: p.builder, dataset: p.dataset, tokens: p.sidTokens, firstID: p.firstNewID).depth
+        return (timings, prompts.map(\.count), SharedPrefix.commonTokens(of: prompts).count, depth)
     }
 }

@@ -538,17 +538,72 @@ public struct Pipeline {
         let comm = communicator
         // the weights every rank decodes with must be the same
         try comm.checkSame(parameterHash(model.parameters.map(\.tensor)), what: "weights before evaluation")
+        let prompts = try testPrompts(rows: rows, builder: builder, dataset: dataset)
+        let decoding = try decoding(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
+
+        let journal = PredictionJournal(url: output.appendingPathExtension("partial"))
+        let loaded = comm.isParallel ? try Self.decodeRows(comm.broadcast(comm.isRoot ? try Self.encodeRows(journal.load()) : []))
+                                     : journal.load()
+        var done = loaded.filter { $0.key < rows.count }
+        if !done.isEmpty { log("  evaluation: resuming, \(done.count) of \(rows.count) rows found in \(journal.url.lastPathComponent)") }
+        let todo = rows.indices.filter { done[$0] == nil }.sorted { (prompts[$0].count, $0) < (prompts[$1].count, $1) }
+
+        let batch = max(1, evalPromptsPerBatch)
+        // Title histories can exceed the training cut (long titles): the cache takes the longest
+        // prompt whole rather than cutting a test row's prompt (SID prompts stay under maxLength).
+        let capacity = max(config.maxLength, prompts.map(\.count).max() ?? 0)
+        // the template text every prompt begins with runs once, not once per prompt
+        let shared = evalSharesPromptPrefix ? SharedPrefix.commonTokens(of: prompts) : []
+        if !shared.isEmpty { log("  evaluation: the first \(shared.count) prompt tokens are common to every row: computed once") }
+        var scorer = LlamaBeamScorer(model: model, promptCapacity: capacity, depth: decoding.depth,
+                                     width: decoding.width, maxPrompts: batch, sharedPrefix: shared)
+        let progress = comm.isRoot ? ProgressBar(total: todo.count, label: "beam search")
+            : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
+        let chunks = stride(from: 0, to: todo.count, by: batch).map { Array(todo[$0 ..< min($0 + batch, todo.count)]) }
+        for round in stride(from: 0, to: chunks.count, by: comm.size) {
+            var made: [Int: Prediction] = [:]
+            if round + comm.rank < chunks.count {
+                let chunk = chunks[round + comm.rank]
+                let ranked = try decoding.search(&scorer, chunk.map { prompts[$0] })
+                for (i, sids) in zip(chunk, ranked) {
+                    made[i] = Prediction(user: rows[i].userID, target: rows[i].targetSID, ranked: sids)
+                }
+            }
+            if comm.isParallel {
+                made = try comm.allGather(Self.encodeRows(made)).reduce(into: [:]) { all, bytes in
+                    all.merge(try Self.decodeRows(bytes)) { a, _ in a }
+                }
+            }
+            if comm.isRoot { try journal.append(made.sorted { $0.key < $1.key }.map { (row: $0.key, prediction: $0.value) }) }
+            for (row, prediction) in made { done[row] = prediction }
+            progress.advance(by: made.count)
+        }
+        progress.finish()
+        return rows.indices.map { done[$0]! }
+    }
+
+    /// How the test rows are decoded (`config.evaluation`): the search over one batch of prompts,
+    /// giving each prompt's ranked SIDs, and what the cache must hold for it.
+    struct Decoding {
+        /// Tokens a search generates at most.
+        var depth: Int
+        /// Live beams per prompt.
+        var width: Int
+        var search: (inout LlamaBeamScorer, [[Int]]) throws -> [[String]]
+    }
+
+    /// The decoding of `config.evaluation` (default: the SID trie) for this dataset and vocabulary.
+    func decoding(builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int) throws -> Decoding {
         // The trie holds what decoding must generate: each SID's tokens, then (the authors' format)
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
         let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
-        let prompts = try testPrompts(rows: rows, builder: builder, dataset: dataset)
         // The other modes (issue #19): their constraint, and how a beam becomes ranked SIDs.
         let mode = config.evaluation ?? .sidTrie
         var search: (inout LlamaBeamScorer, [[Int]]) throws -> [[String]] = { scorer, chunk in
             try beamSearch(&scorer, trie: trie, prompts: chunk, width: config.beamWidth).map { $0.map { sidOf[$0.tokens]! } }
         }
         var depth = trie.uniformLength ?? 3
-        var searchWidth = config.beamWidth           // beams per prompt the cache must hold
+        var width = config.beamWidth           // beams per prompt the cache must hold
         switch mode {
         case .sidTrie: break
         case let .titleTrie(lengthPenalty):
@@ -567,7 +622,7 @@ public struct Pipeline {
                     Self.rankedSIDs(items: titles.rankedItems(hyps), dataset: dataset, limit: config.beamWidth)
                 }
             }
-        case let .grounded(width, maxNewTokens, lengthPenalty):
+        case let .grounded(beams, maxNewTokens, lengthPenalty):
             guard config.recipe != nil else {
                 throw TSRecError(.config(field: "evaluation", reason: "grounding needs a title recipe (its prompt)"),
                                  hint: "set recipe, e.g. SFTRecipe.bigrec() (Method BIGRec)")
@@ -581,17 +636,17 @@ public struct Pipeline {
             })
             let generation = FreeGeneration(vocabulary: firstID, eos: Int(builder.endToken), maxLength: maxNewTokens)
             depth = maxNewTokens
-            log("  evaluation: free generation (\(width) beams, ≤ \(maxNewTokens) tokens, length penalty \(lengthPenalty)), "
+            log("  evaluation: free generation (\(beams) beams, ≤ \(maxNewTokens) tokens, length penalty \(lengthPenalty)), "
                 + "top-1 grounded on \(grounding.itemCount) item titles with the pretrained backbone")
             search = { scorer, chunk in
-                try constrainedBeamSearch(&scorer, constraint: generation, prompts: chunk, width: width,
+                try constrainedBeamSearch(&scorer, constraint: generation, prompts: chunk, width: beams,
                                           lengthPenalty: lengthPenalty, stopping: .huggingFace).map { hyps in
                     let text = Self.generatedText(hyps.first?.tokens ?? [], eos: generation.eos, tokenizer: tokenizer)
                     let query = TitleGrounding.embed(model: pretrained, [tokenizer.encode(TitleGrounding.normaliseGenerated(text)).map(Int32.init)])
                     return Self.rankedSIDs(items: grounding.rank(query), dataset: dataset, limit: config.beamWidth)
                 }
             }
-            searchWidth = width
+            width = beams
         case .positionwiseCodes:
             let idOf = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, firstID + $0) })
             let sids = Set(dataset.index.sids).sorted().map { SID.tokens($0)!.map { idOf[$0]! } }
@@ -607,46 +662,7 @@ public struct Pipeline {
                 }
             }
         }
-
-        let journal = PredictionJournal(url: output.appendingPathExtension("partial"))
-        let loaded = comm.isParallel ? try Self.decodeRows(comm.broadcast(comm.isRoot ? try Self.encodeRows(journal.load()) : []))
-                                     : journal.load()
-        var done = loaded.filter { $0.key < rows.count }
-        if !done.isEmpty { log("  evaluation: resuming, \(done.count) of \(rows.count) rows found in \(journal.url.lastPathComponent)") }
-        let todo = rows.indices.filter { done[$0] == nil }.sorted { (prompts[$0].count, $0) < (prompts[$1].count, $1) }
-
-        let batch = max(1, evalPromptsPerBatch)
-        // Title histories can exceed the training cut (long titles): the cache takes the longest
-        // prompt whole rather than cutting a test row's prompt (SID prompts stay under maxLength).
-        let capacity = max(config.maxLength, prompts.map(\.count).max() ?? 0)
-        // the template text every prompt begins with runs once, not once per prompt
-        let shared = evalSharesPromptPrefix ? SharedPrefix.commonTokens(of: prompts) : []
-        if !shared.isEmpty { log("  evaluation: the first \(shared.count) prompt tokens are common to every row: computed once") }
-        var scorer = LlamaBeamScorer(model: model, promptCapacity: capacity, depth: depth,
-                                     width: searchWidth, maxPrompts: batch, sharedPrefix: shared)
-        let progress = comm.isRoot ? ProgressBar(total: todo.count, label: "beam search")
-            : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
-        let chunks = stride(from: 0, to: todo.count, by: batch).map { Array(todo[$0 ..< min($0 + batch, todo.count)]) }
-        for round in stride(from: 0, to: chunks.count, by: comm.size) {
-            var made: [Int: Prediction] = [:]
-            if round + comm.rank < chunks.count {
-                let chunk = chunks[round + comm.rank]
-                let ranked = try search(&scorer, chunk.map { prompts[$0] })
-                for (i, sids) in zip(chunk, ranked) {
-                    made[i] = Prediction(user: rows[i].userID, target: rows[i].targetSID, ranked: sids)
-                }
-            }
-            if comm.isParallel {
-                made = try comm.allGather(Self.encodeRows(made)).reduce(into: [:]) { all, bytes in
-                    all.merge(try Self.decodeRows(bytes)) { a, _ in a }
-                }
-            }
-            if comm.isRoot { try journal.append(made.sorted { $0.key < $1.key }.map { (row: $0.key, prediction: $0.value) }) }
-            for (row, prediction) in made { done[row] = prediction }
-            progress.advance(by: made.count)
-        }
-        progress.finish()
-        return rows.indices.map { done[$0]! }
+        return Decoding(depth: depth, width: width, search: search)
     }
 
     /// The test rows' prompt token ids: the evaluation wording of the next-item question, or a
