@@ -150,10 +150,10 @@ struct PreferencePipelineTests {
 
         let summary = try sdpo.trainOnly()
         #expect(summary.steps == 6)
-        let pref = try #require(sdpo.finishedPreference())
+        let pref = try #require(try sdpo.finishedPreference())
         #expect(pref.steps == 3 && pref.log.count == 3 && pref.log.compactMap(\.validLoss).count == 2)
         #expect(abs(pref.log[0].loss - log(4)) < 1e-3)                // the first step starts at policy = reference
-        #expect(d3.finishedTraining() != nil && d3.finishedPreference() == nil)
+        #expect(try d3.finishedTraining() != nil && d3.finishedPreference() == nil)
         // a second process's pipeline finds the stage finished and loads its weights
         var again = Pipeline(config, label: "S-DPO", paths: paths)
         var lines: [String] = []

@@ -79,4 +79,87 @@ struct RunRecordTests {
         let row = try #require(try pipeline.finishedResult())
         #expect(row.rlSteps == 3 && row.metrics.hr1 == 1 && row.trainSeconds == 17)
     }
+
+    /// The `TSRecError` `body` throws (nil: none, or another error).
+    static func tsrecError(_ body: () throws -> Void) -> TSRecError? {
+        do { try body() } catch let error as TSRecError { return error } catch { return nil }
+        return nil
+    }
+
+    /// A `summary.json` that exists but does not decode is an error naming the file and what to
+    /// do, never "pending": in a record (restore it from git), in a live run folder (delete the
+    /// folder to re-run), and in a stage folder after SFT. A missing one stays pending.
+    @Test func aCorruptSummaryThrowsNamingTheFile() throws {
+        let dir = try DataTestSupport.makeTempDir("records-corrupt")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var (config, rows) = try Self.setting()
+        var pipeline = Pipeline(config, label: "x", paths: Paths(cache: Paths.fromEnvironment().cache, results: dir.appendingPathComponent("results"),
+                                                             records: dir.appendingPathComponent("records")))
+        pipeline.log = { _ in }
+        let record = try #require(pipeline.recordDirectory)
+        let predictions = rows.map { Prediction(user: $0.userID, target: $0.targetSID, ranked: [$0.targetSID]) }
+        try Self.writeStage(Self.summary, in: record, predictions: predictions, at: pipeline.predictionsURL(testRows: 5, root: record))
+        #expect(try pipeline.finishedResult() != nil)
+        let recorded = record.appendingPathComponent("summary.json")
+
+        // truncated JSON in the record
+        try Data(#"{"steps": 6, "bestValid"#.utf8).write(to: recorded)
+        let truncated = try #require(Self.tsrecError { _ = try pipeline.finishedResult() })
+        #expect(truncated.description.contains(recorded.path))
+        #expect(truncated.hint?.contains("restore the file from git") == true)
+        #expect(truncated.exitCode == ExitStatus.dataError)
+        // valid JSON of the wrong shape: the missing key is named
+        try Data(#"{"bestValidLoss": 1.5}"#.utf8).write(to: recorded)
+        let wrongShape = try #require(Self.tsrecError { _ = try pipeline.finishedResult() })
+        #expect(wrongShape.description.contains(recorded.path) && wrongShape.description.contains("steps"))
+        // an unreadable one (a folder in its place) is an I/O error naming it
+        try FileManager.default.removeItem(at: recorded)
+        try FileManager.default.createDirectory(at: recorded, withIntermediateDirectories: false)
+        let unreadable = try #require(Self.tsrecError { _ = try pipeline.finishedResult() })
+        #expect(unreadable.description.contains(recorded.path) && unreadable.exitCode == ExitStatus.ioError)
+        // missing: pending again
+        try FileManager.default.removeItem(at: recorded)
+        #expect(try pipeline.finishedResult() == nil)
+
+        // a live run folder: the hint is to delete the folder and re-run; training itself refuses too
+        try Self.writeStage(Self.summary, in: pipeline.runDirectory)
+        try Data().write(to: pipeline.runDirectory.appendingPathComponent("best.tsrc"))
+        let live = pipeline.runDirectory.appendingPathComponent("summary.json")
+        try Data("not json".utf8).write(to: live)
+        let liveError = try #require(Self.tsrecError { _ = try pipeline.finishedResult() })
+        #expect(liveError.description.contains(live.path))
+        #expect(liveError.hint?.contains("delete \(pipeline.runDirectory.path)") == true)
+        #expect(Self.tsrecError { _ = try pipeline.finishedTraining() }?.description.contains(live.path) == true)
+        try FileManager.default.removeItem(at: pipeline.runDirectory)
+
+        // an RL stage's summary in a record
+        config.rl = .profile(.smoke)
+        pipeline = Pipeline(config, label: "x", paths: pipeline.paths)
+        pipeline.log = { _ in }
+        try Self.writeStage(Self.summary, in: record)
+        let rlSummary = try #require(pipeline.rlFolder(under: record)).appendingPathComponent("summary.json")
+        try Self.writeStage(RLSummary(steps: 3, wallSeconds: 5, prompts: 10, startValidation: nil, log: []),
+                            in: rlSummary.deletingLastPathComponent(), predictions: predictions,
+                            at: pipeline.predictionsURL(testRows: 5, root: record))
+        #expect(try pipeline.finishedResult()?.rlSteps == 3)
+        try Data("[]".utf8).write(to: rlSummary)
+        let rlError = try #require(Self.tsrecError { _ = try pipeline.finishedResult() })
+        #expect(rlError.description.contains(rlSummary.path) && rlError.description.contains("RLSummary"))
+    }
+
+    /// The committed records must decode with today's summary types: one that no longer did would
+    /// now stop `REPORT_ONLY=1` tables with an error (before, its row went silently pending).
+    @Test func everyCommittedSummaryDecodes() throws {
+        let records = DataTestSupport.packageRoot.appendingPathComponent("Reproductions/results")
+        let files = (FileManager.default.enumerator(at: records, includingPropertiesForKeys: nil)?.allObjects as? [URL] ?? [])
+            .filter { $0.lastPathComponent == "summary.json" && $0.path.contains("/runs/") }
+        for url in files {
+            let data = try Data(contentsOf: url)
+            let stage = url.deletingLastPathComponent().lastPathComponent
+            if stage.hasPrefix("rl-") { _ = try JSONDecoder().decode(RLSummary.self, from: data) }
+            else if stage.hasPrefix("pref-") { _ = try JSONDecoder().decode(PreferenceSummary.self, from: data) }
+            else { _ = try JSONDecoder().decode(TrainingSummary.self, from: data) }
+        }
+        print("committed records: \(files.count) summary.json files decode")
+    }
 }

@@ -162,15 +162,17 @@ public struct Pipeline {
     /// otherwise); loads no model, only the dataset and the cached summaries and predictions.
     /// The run folder under `results/` comes first; without a finished run there, the committed
     /// record (`recordDirectory`), so a fresh clone reports the runs its repository holds.
+    /// A missing stage summary means pending; one that exists but cannot be read or decoded
+    /// throws (`finishedSummary`), since a damaged result must not pass for a run to train.
     public func finishedResult() throws -> RunResult? {
         guard let benchmark = Benchmark.named(config.dataset) else { return nil }
         let roots = [(runDirectory, true)] + (recordDirectory.map { [($0, false)] } ?? [])
         // every stage finished, per root (a pending row loads no dataset)
-        let finished = roots.compactMap { root, needsWeights -> (URL, TrainingSummary, RLSummary?, PreferenceSummary?)? in
-            guard let summary = finishedTraining(root: root, needsWeights: needsWeights) else { return nil }
-            let rl = finishedRL(root: root, needsWeights: needsWeights)
+        let finished = try roots.compactMap { root, needsWeights -> (URL, TrainingSummary, RLSummary?, PreferenceSummary?)? in
+            guard let summary = try finishedTraining(root: root, needsWeights: needsWeights) else { return nil }
+            let rl = try finishedRL(root: root, needsWeights: needsWeights)
             if config.rl != nil && rl == nil { return nil }
-            let preference = finishedPreference(root: root, needsWeights: needsWeights)
+            let preference = try finishedPreference(root: root, needsWeights: needsWeights)
             if config.preference != nil && preference == nil { return nil }
             return (root, summary, rl, preference)
         }
@@ -194,32 +196,54 @@ public struct Pipeline {
 
     /// A stage's summary under `folder` when the stage has finished: its `summary.json`, and when
     /// `needsWeights` (a live run folder, not a record) its final weights `weights`.
-    private func finishedSummary<S: Decodable>(_ type: S.Type, folder: URL, weights: (Trainer) -> URL, needsWeights: Bool) -> S? {
+    ///
+    /// nil (pending) when `summary.json` is missing, or when the weights are needed and missing.
+    /// A `summary.json` that exists but cannot be read or decoded throws, naming the file: the
+    /// trainer writes it atomically at the end of a stage, so a damaged one is never a stage
+    /// under way, and taking it for one would re-train a finished run or drop a committed record
+    /// from the tables without a word.
+    private func finishedSummary<S: Decodable>(_ type: S.Type, folder: URL, weights: (Trainer) -> URL, needsWeights: Bool) throws -> S? {
         let trainer = Trainer(config: config, runDirectory: folder)
-        guard !needsWeights || FileManager.default.fileExists(atPath: weights(trainer).path),
-              let data = try? Data(contentsOf: trainer.summaryURL) else { return nil }
-        return try? JSONDecoder().decode(S.self, from: data)
+        let url = trainer.summaryURL
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        // what to do about a damaged file: a record is restored from git, a live stage re-runs
+        let hint = needsWeights
+            ? "delete \(folder.path) to re-run this stage (stage folders inside it go with it)"
+            : "restore the file from git (git checkout -- \(url.path)), or delete \(folder.path) to drop the record"
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw TSRecError(.io(path: url.path, reason: "cannot read the stage summary: \(error.localizedDescription)"), hint: hint)
+        }
+        let summary: S
+        do { summary = try JSONDecoder().decode(S.self, from: data) } catch {
+            throw TSRecError(.format(path: url.path, line: 0, field: decodingField(error),
+                                     reason: "not a \(S.self) (summary.json of a finished stage): \(decodingReason(error))"),
+                             hint: hint)
+        }
+        guard !needsWeights || FileManager.default.fileExists(atPath: weights(trainer).path) else { return nil }
+        return summary
     }
 
     /// The summary of a finished training run under `root` (default: the run folder; its
-    /// `summary.json` and `best.tsrc` both exist), else nil.
-    func finishedTraining(root: URL? = nil, needsWeights: Bool = true) -> TrainingSummary? {
-        finishedSummary(TrainingSummary.self, folder: root ?? runDirectory, weights: \.bestURL, needsWeights: needsWeights)
+    /// `summary.json` and `best.tsrc` both exist), else nil; throws when `summary.json` exists
+    /// but cannot be read or decoded.
+    func finishedTraining(root: URL? = nil, needsWeights: Bool = true) throws -> TrainingSummary? {
+        try finishedSummary(TrainingSummary.self, folder: root ?? runDirectory, weights: \.bestURL, needsWeights: needsWeights)
     }
 
     /// The summary of a finished RL stage (its `summary.json` and `policy.tsrc` both exist); nil
-    /// without one or when it has not finished.
-    func finishedRL(root: URL? = nil, needsWeights: Bool = true) -> RLSummary? {
-        rlFolder(under: root ?? runDirectory).flatMap {
-            finishedSummary(RLSummary.self, folder: $0, weights: \.policyURL, needsWeights: needsWeights)
+    /// without one or when it has not finished; throws on a damaged `summary.json`.
+    func finishedRL(root: URL? = nil, needsWeights: Bool = true) throws -> RLSummary? {
+        try rlFolder(under: root ?? runDirectory).flatMap {
+            try finishedSummary(RLSummary.self, folder: $0, weights: \.policyURL, needsWeights: needsWeights)
         }
     }
 
     /// The summary of a finished preference stage (its `summary.json` and `policy.tsrc` both
-    /// exist); nil without one or when it has not finished.
-    func finishedPreference(root: URL? = nil, needsWeights: Bool = true) -> PreferenceSummary? {
-        preferenceFolder(under: root ?? runDirectory).flatMap {
-            finishedSummary(PreferenceSummary.self, folder: $0, weights: \.policyURL, needsWeights: needsWeights)
+    /// exist); nil without one or when it has not finished; throws on a damaged `summary.json`.
+    func finishedPreference(root: URL? = nil, needsWeights: Bool = true) throws -> PreferenceSummary? {
+        try preferenceFolder(under: root ?? runDirectory).flatMap {
+            try finishedSummary(PreferenceSummary.self, folder: $0, weights: \.policyURL, needsWeights: needsWeights)
         }
     }
 
@@ -322,7 +346,7 @@ public struct Pipeline {
         var trainer = Trainer(config: config, runDirectory: runDirectory)
         trainer.communicator = communicator
         if !communicator.isRoot { trainer.log = { _ in } }
-        if let s = finishedTraining() {
+        if let s = try finishedTraining() {
             _ = try Checkpoint.load(trainer.bestURL, tensors: Dictionary(uniqueKeysWithValues: p.model.namedParameters.map { ($0.name, $0.tensor) }))
             log("  training: finished earlier (\(s.steps) steps), best weights loaded")
             return s
@@ -364,7 +388,7 @@ public struct Pipeline {
         trainer.log = log
         trainer.communicator = communicator
         trainer.rolloutPromptsPerBatch = evalPromptsPerBatch
-        if let s = finishedRL() {
+        if let s = try finishedRL() {
             _ = try Checkpoint.load(trainer.policyURL, tensors: Dictionary(uniqueKeysWithValues: p.model.parameters.map { ($0.name, $0.tensor) }))
             log("  RL: finished earlier (\(s.steps) steps), weights loaded")
             return s
@@ -415,7 +439,7 @@ public struct Pipeline {
         var trainer = Trainer(config: config, runDirectory: dir)
         trainer.log = log
         trainer.communicator = communicator
-        if let s = finishedPreference() {
+        if let s = try finishedPreference() {
             _ = try Checkpoint.load(trainer.policyURL, tensors: Dictionary(uniqueKeysWithValues: p.model.parameters.map { ($0.name, $0.tensor) }))
             log("  preference: finished earlier (\(s.steps) steps), weights loaded")
             return s
