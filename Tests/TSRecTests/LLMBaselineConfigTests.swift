@@ -53,6 +53,67 @@ import Testing
         #expect(SFTRecipe.lcrec.tasks.allSatisfy { $0.templates.count >= 4 && $0.choice == .uniformOnce && $0.loss == .response })
     }
 
+    /// At `paper`, LC-Rec trains on its authors' schedule (RUCAIBox/LC-Rec run.sh:9, 14-18;
+    /// utils.py:80-81): lr 5e-5, cosine decay after a warm-up of ceil(1 % of the steps), weight
+    /// decay 0.01, 4 epochs of 128 sequences per step. Nothing else moves, and `quick` and `smoke`
+    /// keep the shared budget.
+    @Test func lcrecPaperProfileHasTheAuthorsSchedule() throws {
+        let paper = ExperimentConfig.profile(.paper, dataset: "Industrial_and_Scientific")
+        let lcrec = paper.applying(.lcrec)
+        #expect(lcrec.learningRate == 5e-5 && lcrec.lrSchedule == .cosine && lcrec.warmupRatio == 0.01)
+        #expect(lcrec.weightDecay == 0.01 && lcrec.epochs == 4 && lcrec.effectiveBatch == 128 && lcrec.maxSteps == nil)
+        #expect(lcrec.effectiveBatch % lcrec.microBatch == 0)
+        var back = lcrec
+        (back.tasks, back.recipe, back.evaluation) = (paper.tasks, nil, nil)
+        (back.learningRate, back.lrSchedule, back.warmupRatio) = (paper.learningRate, nil, nil)
+        (back.weightDecay, back.epochs, back.effectiveBatch) = (paper.weightDecay, paper.epochs, paper.effectiveBatch)
+        #expect(back == paper)
+        // the schedule the trainer builds: 83,000 samples → 648 steps per epoch, 2,592 in all,
+        // ceil(25.92) = 26 warm-up steps, then cosine decay to 0
+        let schedule = Trainer(config: lcrec, runDirectory: URL(fileURLWithPath: "/nonexistent")).lrSchedule(sampleCount: 83_000)
+        #expect(schedule.totalSteps == 2_592 && schedule.warmupSteps == 26 && schedule.kind == .cosine && schedule.peak == 5e-5)
+        #expect(schedule.lr(at: 25) == 5e-5 && schedule.lr(at: 2_592) == 0)
+        #expect(abs(schedule.lr(at: 26 + (2_592 - 26) / 2) - 2.5e-5) < 1e-9)       // half-way: half the peak
+        // the other profiles: the shared budget, nothing of the schedule set or encoded
+        for profile in [Profile.quick, .smoke] {
+            let base = ExperimentConfig.profile(profile, dataset: "Industrial_and_Scientific")
+            let c = base.applying(.lcrec)
+            #expect(c.learningRate == base.learningRate && c.weightDecay == base.weightDecay && c.epochs == base.epochs)
+            #expect(c.effectiveBatch == base.effectiveBatch && c.warmupSteps == base.warmupSteps)
+            #expect(c.warmupRatio == nil && c.lrSchedule == nil)
+            let json = String(decoding: try JSONEncoder().encode(c), as: UTF8.self)
+            #expect(!json.contains("warmupRatio") && !json.contains("lrSchedule"))
+        }
+        // the default schedule is the upstream one: 20 warm-up steps, linear decay
+        let quick = Trainer(config: ExperimentConfig.profile(.quick, dataset: "x"), runDirectory: URL(fileURLWithPath: "/nonexistent"))
+            .lrSchedule(sampleCount: 100_000)
+        #expect(quick.warmupSteps == 20 && quick.kind == .linear && quick.totalSteps == 60 && quick.peak == 3e-4)
+    }
+
+    /// Finished runs are found by their hashes: setting LC-Rec's `paper` schedule (new optional
+    /// fields) must leave every method's `quick` run, and every other method's `paper` and `smoke`
+    /// configuration, where it was. If a change is meant, update the values and say so in the commit.
+    @Test func everyMethodsQuickHashIsPinned() throws {
+        let quick: [Method: String] = [
+            .minionerecSFT: "784fb858148a", .minionerec: "784fb858148a/rl-85cecb545205",
+            .tsrecSFT: "a890c475b109", .tsrec: "a890c475b109/rl-85cecb545205",
+            .noSAInit: "19a7f171976a", .noTSAlign: "f63eebc10c1b",
+            .d3: "97c38c56c451", .sdpo: "97c38c56c451/pref-0074fc14f477",
+            .bigrec: "533ebff34259", .lcrec: "c7d4e399992f",
+        ]
+        #expect(Set(quick.keys) == Set(Method.allCases))
+        for method in Method.allCases {
+            let c = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(method)
+            #expect(Pipeline(c, label: method.rawValue).resultHash == quick[method], "\(method.rawValue)")
+        }
+        for profile in [Profile.smoke, .paper] {
+            for method in Method.allCases where method != .lcrec {
+                let c = ExperimentConfig.profile(profile, dataset: "Industrial_and_Scientific").applying(method)
+                #expect(c.warmupRatio == nil && c.lrSchedule == nil, "\(profile.rawValue) \(method.rawValue)")
+            }
+        }
+    }
+
     @Test func evaluationModeEncodesOnlyWhenSet() throws {
         let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
         let plain = String(decoding: try JSONEncoder().encode(quick), as: UTF8.self)

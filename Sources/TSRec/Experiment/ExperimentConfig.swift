@@ -44,6 +44,13 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     // MARK: Optimisation (upstream: AdamW, lr 3e-4, 20 warm-up steps, linear decay)
     public var learningRate: Float = 3e-4
     public var warmupSteps: Int = 20
+    /// Warm-up as a fraction of the run's optimizer steps: ceil(ratio × total steps), as HF reads
+    /// `warmup_ratio` (LC-Rec's `paper` schedule); replaces `warmupSteps` when set. nil (absent
+    /// from the JSON): `warmupSteps`, so earlier configurations hash as before.
+    public var warmupRatio: Double? = nil
+    /// The decay after warm-up (`Trainer.lrSchedule`). nil (absent from the JSON, so earlier
+    /// configurations hash as before): `.linear`, the upstream recipe.
+    public var lrSchedule: LRSchedule.Kind? = nil
     public var weightDecay: Float = 0
     public var gradClip: Float = 1
     /// Sequences per optimizer step (upstream 1024).
@@ -234,7 +241,8 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
     case bigrec = "BIGRec"
     /// LC-Rec (issue #19): its recipe (`SFTRecipe.lcrec`: next SID, item ↔ SID, fusion; several
     /// templates per task), decoded with position-wise codes (`.positionwiseCodes`: invalid SIDs
-    /// can be generated, ranked, and never hit).
+    /// can be generated, ranked, and never hit). At `paper`, LC-Rec's own schedule (lr, cosine
+    /// decay, warm-up ratio, weight decay, epochs, batch); `quick` and `smoke` keep the shared budget.
     case lcrec = "LC-Rec"
 
     /// The method named `name`: its raw value, matched case-insensitively and with `_` or spaces
@@ -294,6 +302,19 @@ extension ExperimentConfig {
             c.tasks = []
             c.recipe = .lcrec
             c.evaluation = .positionwiseCodes
+            if c.profile == .paper {
+                // LC-Rec's schedule (RUCAIBox/LC-Rec e6f1b3b3; docs/llm-baselines.md §3.3, §8.11):
+                // run.sh passes lr 5e-5, 4 epochs, weight decay 0.01 and 8 sequences per device ×
+                // accumulation 2 × 8 processes = 128 per step (run.sh:9, 14-18); a cosine decay with
+                // warm-up ratio 0.01 are the parser defaults it keeps (utils.py:80-81). `quick` and
+                // `smoke` keep the LLM rows' shared budget.
+                c.learningRate = 5e-5
+                c.lrSchedule = .cosine
+                c.warmupRatio = 0.01
+                c.weightDecay = 0.01
+                c.epochs = 4
+                c.effectiveBatch = 128
+            }
         case .bigrec:
             c.sidInit = .meanResize
             c.tasks = []

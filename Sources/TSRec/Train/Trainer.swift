@@ -75,6 +75,16 @@ public struct Trainer {
         return min(config.maxSteps ?? Int.max, perEpoch * config.epochs)
     }
 
+    /// The learning rate per step of a run on `sampleCount` samples: warm-up of `warmupSteps`,
+    /// or ceil(`warmupRatio` × total steps) when the ratio is set (HF's `warmup_ratio`), at most
+    /// the run's steps; then `lrSchedule`'s decay (default linear) to 0 at the last step.
+    public func lrSchedule(sampleCount: Int) -> LRSchedule {
+        let total = totalSteps(sampleCount: sampleCount)
+        let warmup = config.warmupRatio.map { Int(($0 * Double(total)).rounded(.up)) } ?? config.warmupSteps
+        return LRSchedule(warmupSteps: min(warmup, total), totalSteps: total, peak: config.learningRate,
+                          kind: config.lrSchedule ?? .linear)
+    }
+
     /// Optimizer steps between validations: `evalInterval`, or ceil(fraction × total steps)
     /// when `evalStepsFraction` is set (HF's `eval_steps < 1`, the authors' schedule).
     public func evalInterval(sampleCount: Int) -> Int {
@@ -97,9 +107,10 @@ public struct Trainer {
         let accumulation = config.effectiveBatch / config.microBatch
         let total = totalSteps(sampleCount: samples.count)
         let evalEvery = evalInterval(sampleCount: samples.count)
-        if config.warmupSteps > total { log("train: warm-up of \(config.warmupSteps) steps cut to the \(total) steps of this run") }
-        let schedule = LRSchedule(warmupSteps: min(config.warmupSteps, total), totalSteps: total,
-                                  peak: config.learningRate, kind: .linear)
+        if config.warmupRatio == nil && config.warmupSteps > total {
+            log("train: warm-up of \(config.warmupSteps) steps cut to the \(total) steps of this run")
+        }
+        let schedule = lrSchedule(sampleCount: samples.count)
         var optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
 
         // MARK: state: fresh, or from the last checkpoint
