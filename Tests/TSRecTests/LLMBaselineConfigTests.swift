@@ -55,18 +55,21 @@ import Testing
 
     /// At `paper`, LC-Rec trains on its authors' schedule (RUCAIBox/LC-Rec run.sh:9, 14-18;
     /// utils.py:80-81): lr 5e-5, cosine decay after a warm-up of ceil(1 % of the steps), weight
-    /// decay 0.01, 4 epochs of 128 sequences per step. Nothing else moves, and `quick` and `smoke`
-    /// keep the shared budget.
+    /// decay 0.01, 4 epochs of 128 sequences per step, validation once per epoch without early
+    /// stopping (run.sh:19; finetune.py:64-97). Nothing else moves, and `quick` and `smoke` keep
+    /// the shared budget.
     @Test func lcrecPaperProfileHasTheAuthorsSchedule() throws {
         let paper = ExperimentConfig.profile(.paper, dataset: "Industrial_and_Scientific")
         let lcrec = paper.applying(.lcrec)
         #expect(lcrec.learningRate == 5e-5 && lcrec.lrSchedule == .cosine && lcrec.warmupRatio == 0.01)
         #expect(lcrec.weightDecay == 0.01 && lcrec.epochs == 4 && lcrec.effectiveBatch == 128 && lcrec.maxSteps == nil)
         #expect(lcrec.effectiveBatch % lcrec.microBatch == 0)
+        #expect(lcrec.evalStepsFraction == 0.25 && lcrec.patience == 4)     // validation every epoch, no early stop
         var back = lcrec
         (back.tasks, back.recipe, back.evaluation) = (paper.tasks, nil, nil)
         (back.learningRate, back.lrSchedule, back.warmupRatio) = (paper.learningRate, nil, nil)
         (back.weightDecay, back.epochs, back.effectiveBatch) = (paper.weightDecay, paper.epochs, paper.effectiveBatch)
+        (back.evalStepsFraction, back.patience) = (paper.evalStepsFraction, paper.patience)
         #expect(back == paper)
         // the schedule the trainer builds: 83,000 samples → 648 steps per epoch, 2,592 in all,
         // ceil(25.92) = 26 warm-up steps, then cosine decay to 0
@@ -74,6 +77,7 @@ import Testing
         #expect(schedule.totalSteps == 2_592 && schedule.warmupSteps == 26 && schedule.kind == .cosine && schedule.peak == 5e-5)
         #expect(schedule.lr(at: 25) == 5e-5 && schedule.lr(at: 2_592) == 0)
         #expect(abs(schedule.lr(at: 26 + (2_592 - 26) / 2) - 2.5e-5) < 1e-9)       // half-way: half the peak
+        #expect(Trainer(config: lcrec, runDirectory: URL(fileURLWithPath: "/nonexistent")).evalInterval(sampleCount: 83_000) == 648)
         // the other profiles: the shared budget, nothing of the schedule set or encoded
         for profile in [Profile.quick, .smoke] {
             let base = ExperimentConfig.profile(profile, dataset: "Industrial_and_Scientific")

@@ -242,7 +242,8 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
     /// LC-Rec (issue #19): its recipe (`SFTRecipe.lcrec`: next SID, item ↔ SID, fusion; several
     /// templates per task), decoded with position-wise codes (`.positionwiseCodes`: invalid SIDs
     /// can be generated, ranked, and never hit). At `paper`, LC-Rec's own schedule (lr, cosine
-    /// decay, warm-up ratio, weight decay, epochs, batch); `quick` and `smoke` keep the shared budget.
+    /// decay, warm-up ratio, weight decay, epochs, batch, validation once per epoch without early
+    /// stopping); `quick` and `smoke` keep the shared budget.
     case lcrec = "LC-Rec"
 
     /// The method named `name`: its raw value, matched case-insensitively and with `_` or spaces
@@ -314,6 +315,11 @@ extension ExperimentConfig {
                 c.weightDecay = 0.01
                 c.epochs = 4
                 c.effectiveBatch = 128
+                // validation once per epoch, the best validation loss kept, no early stopping
+                // (run.sh:19; finetune.py:64-97: load_best_model_at_end, no stopping callback): of
+                // 4 validations the first always improves, so patience 4 never stops the run
+                c.evalStepsFraction = 1 / Double(c.epochs)
+                c.patience = c.epochs
             }
         case .bigrec:
             c.sidInit = .meanResize
