@@ -147,6 +147,34 @@ struct RunRecordTests {
         #expect(rlError.description.contains(rlSummary.path) && rlError.description.contains("RLSummary"))
     }
 
+    /// A predictions file that exists but does not read back whole (a damaged line, or fewer rows
+    /// than the test set) is an error naming the file, not a pending row; a missing one is pending.
+    @Test func damagedPredictionsThrowNamingTheFile() throws {
+        let dir = try DataTestSupport.makeTempDir("records-predictions")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (config, rows) = try Self.setting()
+        let pipeline = Pipeline(config, label: "x", paths: Paths(cache: Paths.fromEnvironment().cache, results: dir.appendingPathComponent("results"),
+                                                             records: dir.appendingPathComponent("records")))
+        let record = try #require(pipeline.recordDirectory)
+        let url = pipeline.predictionsURL(testRows: 5, root: record)
+        let predictions = rows.map { Prediction(user: $0.userID, target: $0.targetSID, ranked: [$0.targetSID]) }
+        try Self.writeStage(Self.summary, in: record, predictions: predictions, at: url)
+        #expect(try pipeline.finishedResult() != nil)
+        // a damaged third line: the file and the line are named
+        var lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+        lines[2] = String(lines[2].prefix(10))
+        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        let damaged = try #require(Self.tsrecError { _ = try pipeline.finishedResult() })
+        #expect(damaged.description.contains(url.path) && damaged.description.contains("3"))
+        // whole lines, but fewer than the test rows
+        try PredictionsFile.write(Array(predictions.prefix(3)), to: url)
+        let short = try #require(Self.tsrecError { _ = try pipeline.finishedResult() })
+        #expect(short.description.contains(url.path) && short.description.contains("3 predictions for 5 test rows"))
+        // missing: pending
+        try FileManager.default.removeItem(at: url)
+        #expect(try pipeline.finishedResult() == nil)
+    }
+
     /// The committed records must decode with today's summary types: one that no longer did would
     /// now stop `REPORT_ONLY=1` tables with an error (before, its row went silently pending).
     @Test func everyCommittedSummaryDecodes() throws {

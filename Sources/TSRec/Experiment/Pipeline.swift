@@ -181,7 +181,14 @@ public struct Pipeline {
         let test = try dataset.split(.test).rows.prefix(config.testRows ?? .max)
         for (root, summary, rl, preference) in finished {
             let url = predictionsURL(testRows: test.count, root: root)
-            guard let predictions = try? PredictionsFile.read(from: url), predictions.count == test.count else { continue }
+            // no file: not evaluated here; a file that does not read back whole is damage, not a pending row
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            let predictions = try PredictionsFile.read(from: url)
+            guard predictions.count == test.count else {
+                throw TSRecError(.format(path: url.path, line: predictions.count + 1, field: "",
+                                         reason: "\(predictions.count) predictions for \(test.count) test rows"),
+                                 hint: "restore the file from git if it is a committed record, else delete it to evaluate again")
+            }
             return result(summary: summary, rl: rl, preference: preference, predictions: predictions, predictionsURL: url,
                           catalogue: Set(dataset.index.sids), evalSeconds: nil)
         }
@@ -486,7 +493,14 @@ public struct Pipeline {
         let evalStart = Date()
         let predictions: [Prediction]
         var evalSeconds: Double?
-        if let cached = try? PredictionsFile.read(from: predictionsURL), cached.count == test.count {
+        let cached: [Prediction]?
+        do {
+            cached = FileManager.default.fileExists(atPath: predictionsURL.path) ? try PredictionsFile.read(from: predictionsURL) : nil
+        } catch {
+            log("  evaluation: \(predictionsURL.lastPathComponent) does not read back (\(error)): evaluating again")
+            cached = nil
+        }
+        if let cached, cached.count == test.count {
             predictions = cached
             if communicator.isRoot { PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove() }   // killed before its removal
             log("  evaluation: predictions found, metrics recomputed")
