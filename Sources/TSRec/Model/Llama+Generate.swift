@@ -36,10 +36,7 @@ extension Llama {
         let positions = (0..<(G * T)).map { Int32($0 % T) }
         var x = tape.embedding(tokenEmbedding, ids: tokens)                                  // [G·T, D]
         for (l, b) in blocks.enumerated() {
-            let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)
-            let q = tape.rope(tape.matmul(h, b.wq, transposeB: true), heads: c.heads, positions: positions, base: c.ropeBase)
-            let k = tape.rope(tape.matmul(h, b.wk, transposeB: true), heads: c.kvHeads, positions: positions, base: c.ropeBase)
-            let v = tape.matmul(h, b.wv, transposeB: true)                                   // [G·T, Hkv·Dh]
+            let (q, k, v) = attentionInputs(tape: tape, x, b, positions: positions)          // [G·T, ·]
             for (p, n) in lengths.enumerated() {
                 let o = cache.prefixOffset(prompt: p)
                 cache.prefixK[l].update(at: o, from: k.storage, at: p * T * c.kvDim, count: n * c.kvDim)
@@ -77,10 +74,7 @@ extension Llama {
         for (b, p) in cache.beamPrompts.enumerated() { groups[p].append(b) }
         var x = tape.embedding(tokenEmbedding, ids: tokens)                                  // [M, D]
         for (l, b) in blocks.enumerated() {
-            let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)
-            let q = tape.rope(tape.matmul(h, b.wq, transposeB: true), heads: c.heads, positions: positions, base: c.ropeBase)
-            let k = tape.rope(tape.matmul(h, b.wk, transposeB: true), heads: c.kvHeads, positions: positions, base: c.ropeBase)
-            let v = tape.matmul(h, b.wv, transposeB: true)                                   // [M, Hkv·Dh]
+            let (q, k, v) = attentionInputs(tape: tape, x, b, positions: positions)          // [M, ·]
             for beam in 0..<M {
                 let o = cache.suffixOffset(beam: beam, position: s)
                 cache.suffixK[l].update(at: o, from: k.storage, at: beam * c.kvDim, count: c.kvDim)
@@ -133,6 +127,16 @@ extension Llama {
             if stop.contains(next) || out.count == maxTokens { return out }
             logits = decode([next], cache: cache)
         }
+    }
+
+    /// Block b's attention inputs for rows x [N, D] at `positions`: with h = rmsNorm(x),
+    /// q = rope(h Wqᵀ) [N, H·Dh], k = rope(h Wkᵀ) [N, Hkv·Dh], v = h Wvᵀ [N, Hkv·Dh].
+    func attentionInputs(tape: Tape, _ x: Tensor, _ b: Block, positions: [Int32]) -> (q: Tensor, k: Tensor, v: Tensor) {
+        let c = config
+        let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)
+        let q = tape.rope(tape.matmul(h, b.wq, transposeB: true), heads: c.heads, positions: positions, base: c.ropeBase)
+        let k = tape.rope(tape.matmul(h, b.wk, transposeB: true), heads: c.kvHeads, positions: positions, base: c.ropeBase)
+        return (q, k, tape.matmul(h, b.wv, transposeB: true))
     }
 
     /// silu(h Wgateᵀ) ⊙ (h Wupᵀ) Wdownᵀ with h = rmsNorm(x): [M, D] → [M, D].

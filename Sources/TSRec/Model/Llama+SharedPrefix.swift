@@ -77,10 +77,7 @@ extension Llama {
         let positions = (0..<(G * S)).map { Int32(C + $0 % S) }
         var x = tape.embedding(tokenEmbedding, ids: tokens)                                  // [G·S, D]
         for (l, b) in blocks.enumerated() {
-            let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)
-            let q = tape.rope(tape.matmul(h, b.wq, transposeB: true), heads: c.heads, positions: positions, base: c.ropeBase)
-            let k = tape.rope(tape.matmul(h, b.wk, transposeB: true), heads: c.kvHeads, positions: positions, base: c.ropeBase)
-            let v = tape.matmul(h, b.wv, transposeB: true)                                   // [G·S, Hkv·Dh]
+            let (q, k, v) = attentionInputs(tape: tape, x, b, positions: positions)          // [G·S, ·]
             for (p, n) in lengths.enumerated() {                                             // shared rows, then own
                 let o = cache.prefixOffset(prompt: p)
                 cache.prefixK[l].update(at: o, from: shared.keys[l], at: 0, count: C * c.kvDim)
