@@ -32,13 +32,7 @@ public struct LlamaBeamScorer: BeamScorer {
         for prompt in prompts where prompt.count > cache.prefixCapacity || prompt.isEmpty {
             throw TSRecError(.config(field: "maxLength", reason: "prompt of \(prompt.count) tokens outside 1...\(cache.prefixCapacity)"))
         }
-        let ids = prompts.map { $0.map(Int32.init) }
-        let hidden = if let shared, ids.allSatisfy(shared.isProperPrefix) {
-            model.prefillHidden(prompts: ids, cache: cache, shared: shared)
-        } else {
-            model.prefillHidden(prompts: ids, cache: cache)
-        }
-        let logits = model.logits(tape: Tape(recording: false), hidden: hidden)              // [G, V]
+        let logits = model.prefill(prompts: prompts.map { $0.map(Int32.init) }, cache: cache, shared: shared)   // [G, V]
         return rows(logits).enumerated().map { ($0, $1) }
     }
 

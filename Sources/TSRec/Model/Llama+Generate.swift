@@ -17,8 +17,9 @@ extension Llama {
     /// Runs the prompts as one right-padded batch, storing each prompt's keys/values as its
     /// shared prefix in the cache (which is reset first and holds one beam per prompt
     /// afterwards, beam p = prompt p). Returns the logits of each prompt's last position, [G, V].
-    public func prefill(prompts: [[Int32]], cache: KVCache) -> Tensor {
-        logits(tape: Tape(recording: false), hidden: prefillHidden(prompts: prompts, cache: cache))
+    /// With `shared`, the prompts that all extend it run only their own tokens (`SharedPrefix`).
+    public func prefill(prompts: [[Int32]], cache: KVCache, shared: SharedPrefix? = nil) -> Tensor {
+        logits(tape: Tape(recording: false), hidden: prefillHidden(prompts: prompts, cache: cache, shared: shared))
     }
 
     /// `prefill(prompts:cache:)` without the LM head: each prompt's last hidden state after the

@@ -59,13 +59,16 @@ extension Llama {
     /// after it run through the model, as one right-padded batch [G·S] (S = the longest own
     /// part), at positions C, C+1, …; their attention sees the C shared keys and their own keys
     /// up to themselves. The cache holds each whole prompt afterwards. Returns each prompt's last
-    /// hidden state after the final norm, [G, D].
-    public func prefillHidden(prompts: [[Int32]], cache: KVCache, shared: SharedPrefix) -> Tensor {
+    /// hidden state after the final norm, [G, D]. Without `shared`, or when a prompt does not
+    /// extend it, the whole prompts are prefilled (the same result).
+    public func prefillHidden(prompts: [[Int32]], cache: KVCache, shared: SharedPrefix?) -> Tensor {
+        guard let shared, !prompts.isEmpty, prompts.allSatisfy(shared.isProperPrefix) else {
+            return prefillHidden(prompts: prompts, cache: cache)
+        }
         let c = config
         let C = shared.count
         precondition(shared.keys.count == c.layers && shared.keys.allSatisfy { $0.count == C * c.kvDim },
                      "prefill: shared prefix made for another model")
-        precondition(!prompts.isEmpty && prompts.allSatisfy(shared.isProperPrefix), "prefill: a prompt does not extend the shared prefix")
         precondition(cache.layers == c.layers && cache.kvDim == c.kvDim, "prefill: cache made for another model")
         precondition(prompts.allSatisfy { $0.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize } },
                      "prefill: token id outside 0..<\(c.vocabSize)")
