@@ -8,7 +8,8 @@
 // warm-up), TSREC_BENCH_MODE=all|train|infer (default all), TSREC_BENCH_PEER (the PyTorch peer's
 // launcher, scripts/torch-peer.sh under `make bench`; unset: no peer), TSREC_BENCH_PAIRS
 // (alternating tsrec/PyTorch pairs, default 3), TSREC_BENCH_EVAL_ROWS (real test rows for the
-// evaluation lines, default 96), TSREC_BENCH_TITLE_ROWS (rows of the title-trie timing, default 0: off).
+// evaluation lines, default 96), TSREC_BENCH_TITLE_ROWS (rows of the title-trie timing, default 0: off),
+// TSREC_BENCH_TRAIN_MICROBATCHES (micro-batches of real training samples, default 8, 0: off).
 import Foundation
 import TSRec
 
@@ -329,6 +330,29 @@ if mode != "train", let titleRows = Int(env["TSREC_BENCH_TITLE_ROWS"] ?? ""), ti
             + "\(f2(t.rowsPerSecond)) rows/s (\(f1(t.seconds / Double(t.predictions.count))) s a row; 4,533 rows ≈ \(f1(4_533 / t.rowsPerSecond / 3600)) h)")
     } catch {
         say("title-trie evaluation skipped: \(error)")
+    }
+}
+// MARK: - Training on the real quick samples: the prompt template run once per micro-batch
+// TS-Rec-SFT's quick configuration (its samples, seed and bucketing), untrained: the first
+// TSREC_BENCH_TRAIN_MICROBATCHES (default 8, 0: off) micro-batches of 16 as one step (forward +
+// backward, token-averaged), whole, then with each micro-batch's common template run once and
+// the step grouped by task (`Trainer.sharesPromptPrefix`, the default).
+let trainMicroBatches = Int(env["TSREC_BENCH_TRAIN_MICROBATCHES"] ?? "") ?? 8
+if mode != "infer", trainMicroBatches > 0 {
+    var pipeline = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.tsrecSFT),
+                            label: "bench", paths: Paths.fromEnvironment())
+    pipeline.log = { _ in }
+    do {
+        let t = try pipeline.trainingTiming(microBatches: trainMicroBatches)
+        for x in t {
+            say("training, real quick samples (TS-Rec-SFT, \(trainMicroBatches) micro-batches of 16, forward + backward), template shared "
+                + "\(x.sharesPromptPrefix ? "on " : "off"): \(f1(x.seconds)) s, \(x.rows) rows for \(x.tokens) sample tokens, "
+                + "\(f1(Double(x.tokens) / x.seconds)) sample tokens/s, loss \(String(format: "%.6f", x.loss))")
+        }
+        say("training on real samples: the shared template is \(f2(t[0].seconds / t[1].seconds))x the speed with "
+            + "\(f2(Double(t[0].rows) / Double(t[1].rows)))x fewer rows; loss difference \(String(format: "%.1e", abs(t[0].loss - t[1].loss)))")
+    } catch {
+        say("training on real samples skipped: \(error) (run `make data`)")
     }
 }
 say("peak resident memory (whole run): \(f2(peakRSSGiB())) GiB")

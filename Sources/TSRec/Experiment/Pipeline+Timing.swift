@@ -50,3 +50,42 @@ extension Pipeline {
         return (timings, prompts.map(\.count), SharedPrefix.commonTokens(of: prompts).count, depth)
     }
 }
+
+extension Pipeline {
+    /// One timed pass of `trainingTiming`.
+    public struct TrainingTiming: Sendable {
+        /// Whether each micro-batch ran its common template once (`Trainer.sharesPromptPrefix`).
+        public var sharesPromptPrefix: Bool
+        public var seconds: Double
+        /// Rows through the decoder: Σ batch·seq, or Σ prefix + batch·(seq − prefix) when shared.
+        public var rows: Int
+        /// The samples' own tokens (no padding).
+        public var tokens: Int
+        /// The step's token-averaged loss (equal in both passes up to float rounding).
+        public var loss: Double
+    }
+
+    /// The SFT step's speed on this configuration's real training samples (tsrec-bench): the
+    /// first `microBatches` micro-batches of the run's own first epoch (its seed and bucketing),
+    /// as one optimizer step (token-averaged forward and backward, no update, untrained
+    /// weights), timed whole and then with the template run once (grouped by task, as the
+    /// trainer does). Writes nothing.
+    public func trainingTiming(microBatches n: Int) throws -> [TrainingTiming] {
+        let p = try assemble()
+        let (samples, _, _) = try trainingSamples(p)
+        var root = SplitMix64(seed: config.seed)
+        var epochRNG = root.fork()
+        let step = Array(makeMicroBatches(samples, microBatch: config.microBatch, using: &epochRNG).prefix(n))
+        let trainer = Trainer(config: config, runDirectory: runDirectory)
+        return try [false, true].map { sharing in
+            let batches = (sharing ? groupedByTask(step) : step).map { SFTBatch($0, sharingPrefix: sharing) }
+            for param in p.model.parameters { param.tensor.zeroGrad() }
+            let start = Date()
+            let loss = try trainer.accumulateGradients(p.model, batches, averaging: .responseTokens, step: 1)
+            let seconds = Date().timeIntervalSince(start)
+            let rows = batches.reduce(0) { $0 + $1.sharedPrefix + $1.batch * ($1.seq - $1.sharedPrefix) }
+            return TrainingTiming(sharesPromptPrefix: sharing, seconds: seconds, rows: rows,
+                                  tokens: step.joined().reduce(0) { $0 + $1.tokens.count }, loss: loss)
+        }
+    }
+}

@@ -358,20 +358,7 @@ public struct Pipeline {
             log("  training: finished earlier (\(s.steps) steps), best weights loaded")
             return s
         }
-        let validRows = Array(try p.dataset.split(.valid).rows.prefix(config.validRows ?? .max))
-        let samples: [SFTSample], dropped: Int, valid: [SFTSample]
-        if let recipe = config.recipe {
-            guard config.tasks.isEmpty else {
-                throw TSRecError(.config(field: "tasks", reason: "recipe \(recipe.name) replaces the built-in tasks"),
-                                 hint: "set tasks to [] when a recipe is set")
-            }
-            (samples, dropped) = try p.builder.trainingSamples(p.dataset, recipe: recipe, trainRows: config.trainRows, seed: config.seed)
-            valid = try p.builder.validationSamples(validRows, recipe: recipe, category: p.dataset.benchmark.categoryPhrase)
-        } else {
-            (samples, dropped) = try p.builder.trainingSamples(p.dataset, tasks: config.tasks, trainRows: config.trainRows,
-                                                               semantics: p.semantics)
-            valid = p.builder.nextItemSamples(validRows)
-        }
+        let (samples, dropped, valid) = try trainingSamples(p)
         // task families in order of first appearance
         var byTask: [(String, Int)] = []
         for s in samples {
@@ -384,6 +371,23 @@ public struct Pipeline {
             throw TSRecError(.config(field: "stepLimit", reason: "stopped before the end"))
         }
         return s
+    }
+
+    /// The SFT stage's training samples (with how many were dropped as too long) and its
+    /// validation samples, from the configuration's recipe or built-in tasks.
+    func trainingSamples(_ p: Prepared) throws -> (train: [SFTSample], dropped: Int, valid: [SFTSample]) {
+        let validRows = Array(try p.dataset.split(.valid).rows.prefix(config.validRows ?? .max))
+        if let recipe = config.recipe {
+            guard config.tasks.isEmpty else {
+                throw TSRecError(.config(field: "tasks", reason: "recipe \(recipe.name) replaces the built-in tasks"),
+                                 hint: "set tasks to [] when a recipe is set")
+            }
+            let (samples, dropped) = try p.builder.trainingSamples(p.dataset, recipe: recipe, trainRows: config.trainRows, seed: config.seed)
+            return (samples, dropped, try p.builder.validationSamples(validRows, recipe: recipe, category: p.dataset.benchmark.categoryPhrase))
+        }
+        let (samples, dropped) = try p.builder.trainingSamples(p.dataset, tasks: config.tasks, trainRows: config.trainRows,
+                                                               semantics: p.semantics)
+        return (samples, dropped, p.builder.nextItemSamples(validRows))
     }
 
     /// The RL stage (nil without one): loads the finished stage's weights, or runs (resumes) it

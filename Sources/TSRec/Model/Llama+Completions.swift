@@ -43,17 +43,9 @@ extension Llama {
         let positions = (0..<(P * T)).map { Int32($0 % T) }
             + (0..<(P * G * S)).map { r in Int32(lengths[r / (G * S)] + r % S) }
 
-        var x = tape.embedding(tokenEmbedding, ids: tokens)                                 // [R, D]
-        for b in blocks {
-            let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)
-            let q = tape.rope(tape.matmul(h, b.wq, transposeB: true), heads: c.heads, positions: positions, base: c.ropeBase)
-            let k = tape.rope(tape.matmul(h, b.wk, transposeB: true), heads: c.kvHeads, positions: positions, base: c.ropeBase)
-            let v = tape.matmul(h, b.wv, transposeB: true)
-            let a = tape.prefixAttention(q: q, k: k, v: v, lengths: lengths, seq: T, group: G, suffix: S,
-                                         heads: c.heads, kvHeads: c.kvHeads)
-            x = tape.add(x, tape.matmul(a, b.wo, transposeB: true))
-            x = tape.add(x, feedForward(tape: tape, x, b))
-        }
+        let x = decoderStack(tape: tape, tape.embedding(tokenEmbedding, ids: tokens), positions: positions) { q, k, v in
+            tape.prefixAttention(q: q, k: k, v: v, lengths: lengths, seq: T, group: G, suffix: S, heads: c.heads, kvHeads: c.kvHeads)
+        }                                                                                    // [R, D]
         // Token 0 of a completion is predicted by its prompt's last row, token j ≥ 1 by its own row j − 1.
         let rows = (0..<(P * G)).flatMap { cIndex in
             (0..<counts[cIndex]).map { j in j == 0 ? (cIndex / G) * T + lengths[cIndex / G] - 1 : P * T + cIndex * S + j - 1 }

@@ -132,20 +132,24 @@ public final class Llama {
         precondition(keyValid == nil || keyValid!.count == tokens.count, "forward: keyValid must have B·T entries")
         precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize }, "forward: token id outside 0..<\(c.vocabSize)")
         let positions = (0..<tokens.count).map { Int32($0 % seq) }
-        var x = tape.embedding(tokenEmbedding, ids: tokens)                                     // [N, D]
+        let x = decoderStack(tape: tape, tape.embedding(tokenEmbedding, ids: tokens), positions: positions) { q, k, v in
+            tape.attention(q: q, k: k, v: v, batch: batch, seq: seq, heads: c.heads, kvHeads: c.kvHeads, keyValid: keyValid)
+        }                                                                                        // [N, D]
+        return tape.rmsNorm(x, weight: outputNorm, eps: c.rmsEps)
+    }
+
+    /// The decoder blocks over rows x [N, D] at `positions` [N] → [N, D] (before the final norm).
+    /// `attention(q, k, v)` ([N, H·Dh], [N, Hkv·Dh] twice → [N, H·Dh]) decides which rows each
+    /// row sees: causal within each sequence (`forward`), or a shared prompt's rows and its own
+    /// continuation's (`loss(tape:tokens:targets:batch:seq:sharedPrefix:)`, `completionLogits`).
+    func decoderStack(tape: Tape, _ x: Tensor, positions: [Int32], attention: (Tensor, Tensor, Tensor) -> Tensor) -> Tensor {
+        var x = x
         for b in blocks {
-            let h = tape.rmsNorm(x, weight: b.attnNorm, eps: c.rmsEps)                           // [N, D]
-            let q = tape.rope(tape.matmul(h, b.wq, transposeB: true), heads: c.heads,
-                              positions: positions, base: c.ropeBase)                            // [N, H·Dh]
-            let k = tape.rope(tape.matmul(h, b.wk, transposeB: true), heads: c.kvHeads,
-                              positions: positions, base: c.ropeBase)                            // [N, Hkv·Dh]
-            let v = tape.matmul(h, b.wv, transposeB: true)                                       // [N, Hkv·Dh]
-            let a = tape.attention(q: q, k: k, v: v, batch: batch, seq: seq,
-                                   heads: c.heads, kvHeads: c.kvHeads, keyValid: keyValid)       // [N, H·Dh]
-            x = tape.add(x, tape.matmul(a, b.wo, transposeB: true))                              // [N, D]
+            let (q, k, v) = attentionInputs(tape: tape, x, b, positions: positions)              // [N, ·]
+            x = tape.add(x, tape.matmul(attention(q, k, v), b.wo, transposeB: true))             // [N, D]
             x = tape.add(x, feedForward(tape: tape, x, b))                                       // [N, D]
         }
-        return tape.rmsNorm(x, weight: outputNorm, eps: c.rmsEps)
+        return x
     }
 
     /// LM head: hidden [N, D] → logits [N, V] = h · Eᵀ (tied embedding).
@@ -170,6 +174,40 @@ public final class Llama {
         let hidden = forward(tape: tape, tokens: tokens, batch: batch, seq: seq, keyValid: keyValid)
         let kept = rows.count == tokens.count ? hidden : tape.gatherRows(hidden, rows: rows)     // [n, D]
         return tape.crossEntropy(logits: logits(tape: tape, hidden: kept),
+                                 targets: rows.map { targets[$0] }, ignoreIndex: ignoreIndex)
+    }
+
+    /// `loss(tape:tokens:targets:batch:seq:)` for a batch whose sequences all begin with the same
+    /// `sharedPrefix` tokens C, none of whose positions has a target (the prompt template): the
+    /// prefix runs once and each sequence's other S = seq − C positions attend to it and to
+    /// themselves (`Tape.prefixAttention` with one prompt of C rows and `batch` continuations), so
+    /// the batch costs C + batch·S rows instead of batch·seq. Every row sees what it sees in its
+    /// whole sequence, so the loss and the gradients are the same (tested; float rounding aside).
+    public func loss(tape: Tape, tokens: [Int32], targets: [Int32], batch B: Int, seq: Int, sharedPrefix C: Int,
+                     ignoreIndex: Int32 = -100) -> Tensor {
+        let c = config
+        precondition(tokens.count == B * seq && targets.count == tokens.count,
+                     "loss: \(tokens.count) tokens, \(targets.count) targets for batch \(B) × seq \(seq)")
+        precondition(C >= 1 && C < seq, "loss: shared prefix \(C) outside 1..<\(seq)")
+        let S = seq - C
+        for g in 1..<max(B, 1) {
+            precondition(tokens[(g * seq)..<(g * seq + C)].elementsEqual(tokens[0..<C]), "loss: sequence \(g) does not begin with the shared prefix")
+        }
+        for g in 0..<B {
+            precondition(targets[(g * seq)..<(g * seq + C)].allSatisfy { $0 == ignoreIndex }, "loss: sequence \(g) has a target inside the shared prefix")
+        }
+        // [C] prefix rows, then [B·S] continuation rows (sequence g's positions C..<seq, padding included)
+        let packed = Array(tokens[0..<C]) + (0..<B).flatMap { g in tokens[(g * seq + C)..<((g + 1) * seq)] }
+        precondition(packed.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize }, "loss: token id outside 0..<\(c.vocabSize)")
+        let positions = (0..<C).map(Int32.init) + (0..<(B * S)).map { Int32(C + $0 % S) }
+        let rows = targets.indices.filter { targets[$0] != ignoreIndex }      // original positions g·seq + t, t ≥ C
+        guard !rows.isEmpty else { return Tensor(zeros: [1]) }
+        precondition(rows.allSatisfy { targets[$0] >= 0 && Int(targets[$0]) < c.vocabSize }, "loss: target id outside 0..<\(c.vocabSize)")
+        let x = decoderStack(tape: tape, tape.embedding(tokenEmbedding, ids: packed), positions: positions) { q, k, v in
+            tape.prefixAttention(q: q, k: k, v: v, lengths: [C], seq: C, group: B, suffix: S, heads: c.heads, kvHeads: c.kvHeads)
+        }                                                                                        // [C + B·S, D]
+        let kept = tape.gatherRows(x, rows: rows.map { i in C + (i / seq) * S + (i % seq - C) })  // [n, D]
+        return tape.crossEntropy(logits: logits(tape: tape, hidden: tape.rmsNorm(kept, weight: outputNorm, eps: c.rmsEps)),
                                  targets: rows.map { targets[$0] }, ignoreIndex: ignoreIndex)
     }
 }

@@ -37,8 +37,15 @@ public struct SFTBatch: Sendable {
     public let valid: [Bool]
     /// Number of positions with a target.
     public let targetCount: Int
+    /// How many leading tokens every sample shares with no target among them (the prompt
+    /// template), when the batch runs them once (`Llama.loss(…, sharedPrefix:)`); 0: the batch
+    /// runs whole. At most the shortest prompt minus one token, since the last prompt position
+    /// predicts the first response token.
+    public let sharedPrefix: Int
 
-    public init(_ samples: [SFTSample]) {
+    /// `sharingPrefix`: find the samples' common template (`sharedPrefix`), for a model that
+    /// runs it once per batch; false leaves it 0. One sample shares nothing.
+    public init(_ samples: [SFTSample], sharingPrefix: Bool = false) {
         precondition(!samples.isEmpty, "SFTBatch: no samples")
         batch = samples.count
         seq = samples.map(\.tokens.count).max()!
@@ -61,6 +68,11 @@ public struct SFTBatch: Sendable {
         self.targets = targets
         self.valid = valid
         self.targetCount = n
+        var common = samples.map(\.promptLength).min()! - 1
+        for s in samples.dropFirst() where common > 0 {
+            common = min(common, zip(s.tokens, samples[0].tokens).prefix { $0 == $1 }.count)
+        }
+        sharedPrefix = sharingPrefix && samples.count > 1 ? common : 0
     }
 }
 
@@ -87,6 +99,26 @@ public func makeMicroBatches(_ samples: [SFTSample], microBatch: Int, bucketBatc
     }
     batches.shuffle(using: &rng)
     return batches
+}
+
+/// One optimizer step's micro-batches re-formed by task, then length: the same samples in
+/// micro-batches of the same sizes, so a token-averaged step (`LossAveraging.responseTokens`)
+/// has the same loss and gradient, while most micro-batches now hold one task and so share its
+/// whole prompt template (`SFTBatch.sharedPrefix`), not only the preamble common to all tasks.
+/// Deterministic: a pure function of the step's samples.
+public func groupedByTask(_ batches: [[SFTSample]]) -> [[SFTSample]] {
+    let sorted = batches.joined().sorted { a, b in
+        if a.task != b.task { return a.task < b.task }
+        if a.tokens.count != b.tokens.count { return a.tokens.count < b.tokens.count }
+        if a.promptLength != b.promptLength { return a.promptLength < b.promptLength }
+        return a.tokens.lexicographicallyPrecedes(b.tokens)
+    }
+    var out: [[SFTSample]] = [], start = 0
+    for b in batches {
+        out.append(Array(sorted[start..<(start + b.count)]))
+        start += b.count
+    }
+    return out
 }
 
 /// Padding overhead of a batching: padded positions / all positions.

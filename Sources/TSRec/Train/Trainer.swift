@@ -49,6 +49,11 @@ public struct Trainer {
     /// RL stage: prompts whose rollouts are decoded together (an execution detail, like
     /// `Pipeline.evalPromptsPerBatch`: not part of the configuration).
     public var rolloutPromptsPerBatch = 8
+    /// SFT: run each micro-batch's common prompt template once (`SFTBatch.sharedPrefix`), with the
+    /// step's micro-batches grouped by task under `.responseTokens` averaging. The same loss and
+    /// gradients up to float rounding, in fewer rows: an execution detail, not part of the
+    /// configuration (like `Pipeline.evalSharesPromptPrefix`).
+    public var sharesPromptPrefix = true
     public var log: @Sendable (String) -> Void = { print($0) }
     /// The ranks this run is spread over (`SingleProcess`: this process alone). With several,
     /// each rank takes its share of every step's micro-batches, gradients are summed over the
@@ -134,8 +139,11 @@ public struct Trainer {
         while state.step < total && !state.stopped {
             let t0 = Date()
             // The step's micro-batches first: their response-token total weighs each one.
-            var stepBatches: [SFTBatch] = []
-            for _ in 0..<accumulation { stepBatches.append(SFTBatch(batches.next(&state))) }
+            var stepSamples = (0..<accumulation).map { _ in batches.next(&state) }
+            // Under token averaging the micro-batches of a step may be re-formed freely: grouped by
+            // task, each shares a longer template, which then runs once per micro-batch.
+            if sharesPromptPrefix && config.lossAveraging == .responseTokens { stepSamples = groupedByTask(stepSamples) }
+            let stepBatches = stepSamples.map { SFTBatch($0, sharingPrefix: sharesPromptPrefix) }
             // This rank's share of the step (all of it in one process); the weights come from the
             // whole step, so the summed gradient is the one-process gradient.
             let mine = comm.share(of: stepBatches.count)
@@ -289,7 +297,7 @@ public struct Trainer {
         let ordered = samples.sorted { $0.tokens.count < $1.tokens.count }
         let starts = Array(stride(from: 0, to: ordered.count, by: config.microBatch))
         for start in communicator.share(of: starts.count).map({ starts[$0] }) {
-            let batch = SFTBatch(Array(ordered[start..<min(start + config.microBatch, ordered.count)]))
+            let batch = SFTBatch(Array(ordered[start..<min(start + config.microBatch, ordered.count)]), sharingPrefix: sharesPromptPrefix)
             weighted += Double(model.loss(tape: tape, batch: batch).item) * Double(batch.targetCount)
             count += batch.targetCount
         }
