@@ -33,7 +33,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 # more than one core (Open MPI binds each rank to one core by default for np <= 2)
 LAUNCH = $(MPIRUN) -np $(MPI) --oversubscribe --bind-to none $(if $(filter 0,$(shell id -u)),--allow-run-as-root) \
 	$(if $(HOSTFILE),--hostfile $(HOSTFILE)) -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x PROFILE \
-	$(foreach v,TSREC_RESULTS TSREC_FIGURES TSREC_MIRROR TSREC_ROOT REPORT_ONLY,$(if $($(v)),-x $(v))) $(MPIFLAGS)
+	$(foreach v,TSREC_RESULTS TSREC_FIGURES TSREC_MIRROR TSREC_ROOT TSREC_OPENBLAS_CORETYPE REPORT_ONLY,$(if $($(v)),-x $(v))) $(MPIFLAGS)
 endif
 
 # The offline mirror of the benchmark archives, when this checkout sits beside shared/.

@@ -14,6 +14,23 @@ import Testing
     #expect(BLAS.recommendedCoreType(cpuinfo: nil) == nil)
 }
 
+/// An inherited narrower kernel (this machine's environment exports Haswell on an AVX-512 CPU,
+/// where SkylakeX runs sgemm twice as fast) is replaced; an explicit tsrec choice, an equal or
+/// wider kernel, or a name outside the table is kept.
+@Test func coreTypeChoiceReplacesOnlyANarrowerInheritedKernel() {
+    let choose = { (env: [String: String], rec: String?) in BLAS.chosenCoreType(environment: env, recommended: rec) }
+    #expect(choose([:], "SkylakeX").core == "SkylakeX")
+    #expect(choose([:], nil).core == nil)
+    let replaced = choose(["OPENBLAS_CORETYPE": "Haswell"], "SkylakeX")
+    #expect(replaced.core == "SkylakeX" && replaced.note?.contains("TSREC_OPENBLAS_CORETYPE=Haswell") == true)
+    #expect(choose(["OPENBLAS_CORETYPE": "Prescott"], "Haswell").core == "Haswell")
+    #expect(choose(["OPENBLAS_CORETYPE": "Haswell", "TSREC_OPENBLAS_CORETYPE": "Haswell"], "SkylakeX") == ("Haswell", nil))
+    #expect(choose(["OPENBLAS_CORETYPE": "SkylakeX"], "Haswell") == ("SkylakeX", nil))
+    #expect(choose(["OPENBLAS_CORETYPE": "Zen"], "Haswell") == ("Zen", nil))
+    #expect(choose(["OPENBLAS_CORETYPE": "NoSuchCore"], "SkylakeX") == ("NoSuchCore", nil))
+    #expect(choose(["OPENBLAS_CORETYPE": "Haswell"], nil) == ("Haswell", nil))
+}
+
 /// sgemm against a naive triple loop on odd shapes, through the same wrapper every op uses.
 @Test(arguments: [(7, 13, 5), (1, 1, 1), (33, 17, 65), (64, 576, 3)])
 func sgemmMatchesNaiveProduct(shape: (Int, Int, Int)) {

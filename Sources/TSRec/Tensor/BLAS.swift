@@ -29,15 +29,45 @@ extension BLAS {
         return nil
     }
 
+    /// The SIMD width class of an OpenBLAS core name: 3 AVX-512, 2 AVX2, 1 AVX, 0 older;
+    /// nil for a name this table does not know (then it is never second-guessed).
+    static func vectorClass(_ core: String) -> Int? {
+        switch core.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": 3
+        case "haswell", "zen", "skylake", "excavator": 2
+        case "sandybridge", "bulldozer", "piledriver", "steamroller": 1
+        case "prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "barcelona", "opteron", "katmai", "northwood": 0
+        default: nil
+        }
+    }
+
+    /// The core type a process should run with, and why, given the environment and the CPU:
+    /// 1. `TSREC_OPENBLAS_CORETYPE`, when set, is used as it is (your explicit choice);
+    /// 2. else an `OPENBLAS_CORETYPE` already in the environment is kept, unless it names a
+    ///    narrower kernel than this CPU runs (e.g. Haswell on an AVX-512 CPU, which some
+    ///    machines export for every program): then the recommended one replaces it, with a note;
+    /// 3. else the recommended one (`recommendedCoreType`), or nil to let OpenBLAS decide.
+    public static func chosenCoreType(environment: [String: String], recommended: String?) -> (core: String?, note: String?) {
+        if let forced = environment["TSREC_OPENBLAS_CORETYPE"], !forced.isEmpty { return (forced, nil) }
+        guard let set = environment["OPENBLAS_CORETYPE"], !set.isEmpty else { return (recommended, nil) }
+        if let recommended, let have = vectorClass(set), let best = vectorClass(recommended), have < best {
+            return (recommended, "OPENBLAS_CORETYPE=\(set) from the environment is narrower than this CPU's \(recommended) kernels: "
+                    + "using \(recommended) (set TSREC_OPENBLAS_CORETYPE=\(set) to keep \(set))")
+        }
+        return (set, nil)
+    }
+
     /// Makes sure OpenBLAS runs with the right kernels even when a binary is started by hand.
     ///
     /// OpenBLAS reads `OPENBLAS_CORETYPE` once, when the library loads, which is before any
-    /// Swift code runs. So when the variable is unset and this CPU has a recommended core type,
-    /// set it and re-execute the same binary with the same arguments (once: the child sees
-    /// the variable). A value the user set is never touched. Call first thing in `main`.
+    /// Swift code runs. So when `chosenCoreType` differs from the variable, set it and
+    /// re-execute the same binary with the same arguments (once: the child sees the variable
+    /// and chooses the same). Call first thing in `main`.
     public static func relaunchWithRecommendedCoreTypeIfNeeded() {
-        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              let core = recommendedCoreType() else { return }
+        let environment = ProcessInfo.processInfo.environment
+        let (chosen, note) = chosenCoreType(environment: environment, recommended: recommendedCoreType())
+        guard let core = chosen, core != environment["OPENBLAS_CORETYPE"] else { return }
+        if let note { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         setenv("OPENBLAS_CORETYPE", core, 1)
         let args = CommandLine.arguments
         var cArgs = args.map { strdup($0) } + [nil]
