@@ -51,6 +51,33 @@ import Testing
         #expect(a.predictions == b.predictions)
         #expect(a.file == b.file)
     }
+
+    /// Rows whose prompt repeats an earlier row's (users with the same history) are decoded once
+    /// and take that ranking, each with its own user and target; the other rows are unchanged.
+    @Test(.enabled(if: TSRecFixtures.industrialAndModelAvailable))
+    func repeatedPromptsAreDecodedOnceWithTheSameRanking() throws {
+        let config = ExperimentConfig.profile(.smoke, dataset: Benchmark.industrial.name).applying(.minionerecSFT)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-repeats-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var pipeline = Pipeline(config, label: "repeats")
+        let logged = LogBox()
+        pipeline.log = { logged.append($0) }
+        let p = try pipeline.assemble()
+        let rows = Array(try p.dataset.split(.test).rows.prefix(5))
+        var twins = [rows[0], rows[3]]
+        for i in twins.indices { twins[i].userID += "-twin"; twins[i].targetSID = rows[4 - i].targetSID }
+        func evaluate(_ rows: [SplitRow], _ name: String) throws -> [Prediction] {
+            try pipeline.evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens, firstID: p.firstNewID,
+                                  rows: rows, output: dir.appendingPathComponent("\(name).jsonl"))
+        }
+        let alone = try evaluate(rows, "alone")
+        let withTwins = try evaluate([twins[0]] + rows + [twins[1]], "twins")
+        #expect(Array(withTwins[1...5]) == alone)
+        #expect(withTwins[0] == Prediction(user: twins[0].userID, target: twins[0].targetSID, ranked: alone[0].ranked))
+        #expect(withTwins[6] == Prediction(user: twins[1].userID, target: twins[1].targetSID, ranked: alone[3].ranked))
+        #expect(logged.lines.contains { $0.contains("2 rows repeat an earlier row's prompt") }, "\(logged.lines)")
+    }
 }
 
 /// Checkpoint files are byte-identical for identical state (the header JSON has sorted keys).

@@ -267,7 +267,7 @@ if mode != "train" {
 // The pipeline's own `evaluate` (prompts, trie with "\n" + EOS, batching), on TSREC_BENCH_EVAL_ROWS
 // test rows (default 96) spread over the test split, with TS-Rec-SFT's quick configuration (keyword-initialised SID rows: distinct, so rankings can be compared; mean-resized rows are near-ties that float rounding reorders) and
 // untrained weights (the work per row does not depend on them): 8 prompts at a time with and
-// without the shared template prefix, then 16 at a time with it.
+// without the shared template prefix, then 16 and 32 at a time with it.
 let evalRows = Int(env["TSREC_BENCH_EVAL_ROWS"] ?? "") ?? 96
 if mode != "train", evalRows > 0 {
     let paths = Paths.fromEnvironment()
@@ -276,7 +276,8 @@ if mode != "train", evalRows > 0 {
     pipeline.log = { _ in }
     let settings = [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: false),
                     Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true),
-                    Pipeline.EvaluationSetting(promptsPerBatch: 16, sharesPromptPrefix: true)]
+                    Pipeline.EvaluationSetting(promptsPerBatch: 16, sharesPromptPrefix: true),
+                    Pipeline.EvaluationSetting(promptsPerBatch: 32, sharesPromptPrefix: true)]
     do {
         let (timings, lengths, shared, generated) = try pipeline.evaluationTiming(rows: evalRows, settings: settings,
                                                                                   scratch: FileManager.default.temporaryDirectory)

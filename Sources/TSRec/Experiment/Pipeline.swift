@@ -52,7 +52,7 @@ public struct Pipeline {
     public var log: @Sendable (String) -> Void = { print($0) }
     /// Test prompts decoded together in the beam search (an execution detail: results do not
     /// depend on it, so it is not part of the configuration or its hash).
-    public var evalPromptsPerBatch = 8
+    public var evalPromptsPerBatch = 16
     /// Compute the keys and values of the prompt tokens every test row begins with once (the
     /// template; `SharedPrefix`) rather than once per row. An execution detail like
     /// `evalPromptsPerBatch`: rankings are the same up to float rounding (tested); off only to
@@ -601,14 +601,23 @@ public struct Pipeline {
                                      width: decoding.width, maxPrompts: batch, sharedPrefix: shared)
         let progress = comm.isRoot ? ProgressBar(total: todo.count, label: "beam search")
             : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
-        let chunks = stride(from: 0, to: todo.count, by: batch).map { Array(todo[$0 ..< min($0 + batch, todo.count)]) }
+        // Users with the same history have the same prompt and so the same ranking: each distinct
+        // prompt is decoded once (its first row), and its other rows take that ranking.
+        var firstRowOf: [[Int]: Int] = [:], sameAs: [Int: [Int]] = [:], distinct: [Int] = []
+        for i in todo {
+            if let first = firstRowOf[prompts[i]] { sameAs[first, default: []].append(i) } else { firstRowOf[prompts[i]] = i; distinct.append(i) }
+        }
+        if distinct.count < todo.count { log("  evaluation: \(todo.count - distinct.count) rows repeat an earlier row's prompt: decoded once") }
+        let chunks = stride(from: 0, to: distinct.count, by: batch).map { Array(distinct[$0 ..< min($0 + batch, distinct.count)]) }
         for round in stride(from: 0, to: chunks.count, by: comm.size) {
             var made: [Int: Prediction] = [:]
             if round + comm.rank < chunks.count {
                 let chunk = chunks[round + comm.rank]
                 let ranked = try decoding.search(&scorer, chunk.map { prompts[$0] })
                 for (i, sids) in zip(chunk, ranked) {
-                    made[i] = Prediction(user: rows[i].userID, target: rows[i].targetSID, ranked: sids)
+                    for j in [i] + sameAs[i, default: []] {
+                        made[j] = Prediction(user: rows[j].userID, target: rows[j].targetSID, ranked: sids)
+                    }
                 }
             }
             if comm.isParallel {
