@@ -379,4 +379,25 @@ import Testing
         // The output is a scalar, so the probe is one random weight; the check is still non-trivial.
         expectGradientsMatchFiniteDifferences([logits]) { tape, t in tape.crossEntropy(logits: t[0], targets: targets) }
     }
+
+    // MARK: - Tensor memory
+
+    /// A freed buffer is reused for the next tensor of its size (`StoragePool`); a zeroed tensor
+    /// made from it is all zeros again, and values written into the first do not leak into it.
+    @Test func freedBuffersAreReusedAndZeroedTensorsStayZero() {
+        let n = StoragePool.minCount + 3
+        do {
+            let a = Tensor(zeros: [n])
+            a.withUnsafeMutableBufferPointer { $0.update(repeating: 7) }
+        }
+        let b = Tensor(zeros: [n])
+        #expect(b.withUnsafeBufferPointer { $0.allSatisfy { $0 == 0 } })
+        let g = Tensor(zeros: [n], requiresGrad: true)
+        g.withUnsafeMutableGradBuffer { $0.update(repeating: 3) }
+        g.releaseGrad()
+        #expect(g.withUnsafeGradBuffer { $0.allSatisfy { $0 == 0 } })  // a fresh gradient starts at zero
+        Tensor.releaseCachedMemory()
+        #expect(StoragePool.keptBytes == 0)
+    }
 }
+
