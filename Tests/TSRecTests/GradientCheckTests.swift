@@ -425,25 +425,4 @@ import Testing
         let loss = tape.linearCrossEntropy(hidden: h, weight: w, targets: [-100, -100])
         #expect(loss.item == 0 && tape.count == 0)
     }
-
-    // MARK: - Tensor memory
-
-    /// A freed buffer is reused for the next tensor of its size (`StoragePool`); a zeroed tensor
-    /// made from it is all zeros again, and values written into the first do not leak into it.
-    @Test func freedBuffersAreReusedAndZeroedTensorsStayZero() {
-        let n = StoragePool.minCount + 3
-        do {
-            let a = Tensor(zeros: [n])
-            a.withUnsafeMutableBufferPointer { $0.update(repeating: 7) }
-        }
-        let b = Tensor(zeros: [n])
-        #expect(b.withUnsafeBufferPointer { $0.allSatisfy { $0 == 0 } })
-        let g = Tensor(zeros: [n], requiresGrad: true)
-        g.withUnsafeMutableGradBuffer { $0.update(repeating: 3) }
-        g.releaseGrad()
-        #expect(g.withUnsafeGradBuffer { $0.allSatisfy { $0 == 0 } })  // a fresh gradient starts at zero
-        Tensor.releaseCachedMemory()
-        #expect(StoragePool.keptBytes == 0)
-    }
 }
-

@@ -1,4 +1,3 @@
-import Synchronization
 /// A dense, contiguous, row-major Float32 array with a shape: the value type of the engine.
 ///
 /// `Tensor` is a reference type on purpose: it is a node of the autograd graph (the `Tape`
@@ -29,13 +28,12 @@ public final class Tensor {
         fileprivate let base: UnsafeMutablePointer<Float>
         let count: Int
         init(count: Int, zeroed: Bool) {
-            let raw = StoragePool.take(count: count)
-                ?? UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
             base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
             self.count = count
             if zeroed { base.initialize(repeating: 0, count: count) }
         }
-        deinit { StoragePool.give(UnsafeMutableRawPointer(base), count: count) }
+        deinit { UnsafeMutableRawPointer(base).deallocate() }
 
         /// Runs `body` with the first of the `count` floats; the storage outlives the call.
         @inline(__always)
@@ -278,73 +276,3 @@ extension Tensor: CustomStringConvertible {
 }
 
 import Foundation
-
-// MARK: - Buffer reuse
-
-/// Freed tensor buffers kept for the next allocation of the same element count.
-///
-/// A training step allocates the same activations, gradients and temporaries, in the same
-/// sizes, every step. Handed back to `malloc`, the big ones are returned to the kernel
-/// (`munmap`, heap trimming), so every step page-faulted them in again and the kernel zeroed
-/// each page: ~17% of a SmolLM2 step's CPU time (perf, issue #21). Kept here they stay mapped
-/// and warm. Only buffers of at least `minCount` floats are kept (small ones are cheap to
-/// `malloc`), and at most `capacityBytes` in total (beyond that they are freed as before).
-///
-/// Ownership: a pointer in the pool belongs to the pool alone; `take` hands it to exactly one
-/// new `Storage`, whose `deinit` gives it back. No tensor ever sees a pooled pointer it does
-/// not own.
-enum StoragePool {
-    static let minCount = 1 << 14                 // 64 KiB
-    static let capacityBytes = 3 << 30            // 3 GiB; in practice bounded by the step's own peak
-
-    /// Addresses are kept as integers (`UInt(bitPattern:)`), which are Sendable, so the
-    /// lock can hold them; they are turned back into pointers only on the way out.
-    private struct Free: ~Copyable {
-        var buffers: [Int: [UInt]] = [:]
-        var bytes = 0
-    }
-    private static let free = Mutex(Free())
-
-    /// A kept buffer of exactly `count` floats (uninitialised contents), or nil.
-    static func take(count: Int) -> UnsafeMutableRawPointer? {
-        guard count >= minCount else { return nil }
-        let address = free.withLock { f -> UInt? in
-            guard let p = f.buffers[count]?.popLast() else { return nil }
-            f.bytes -= count * 4
-            return p
-        }
-        return address.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }
-    }
-
-    /// Keeps `buffer` (`count` floats, allocated 64-byte aligned) for reuse, or frees it.
-    static func give(_ buffer: UnsafeMutableRawPointer, count: Int) {
-        let address = UInt(bitPattern: buffer)
-        let kept = count >= minCount && free.withLock { f -> Bool in
-            guard f.bytes + count * 4 <= capacityBytes else { return false }
-            f.buffers[count, default: []].append(address)
-            f.bytes += count * 4
-            return true
-        }
-        if !kept { buffer.deallocate() }
-    }
-
-    /// Frees every kept buffer (e.g. between stages whose tensors differ in size).
-    static func drain() {
-        let all = free.withLock { f -> [UInt] in
-            let all = f.buffers.values.flatMap { $0 }
-            f.buffers = [:]
-            f.bytes = 0
-            return all
-        }
-        for a in all { UnsafeMutableRawPointer(bitPattern: a)?.deallocate() }
-    }
-
-    /// Bytes currently kept.
-    static var keptBytes: Int { free.withLock { $0.bytes } }
-}
-
-extension Tensor {
-    /// Returns the memory of freed tensors that is kept for reuse (see `StoragePool`) to the
-    /// system, e.g. after training, before a stage that allocates tensors of other sizes.
-    public static func releaseCachedMemory() { StoragePool.drain() }
-}
