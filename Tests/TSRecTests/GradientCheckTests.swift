@@ -379,4 +379,50 @@ import Testing
         // The output is a scalar, so the probe is one random weight; the check is still non-trivial.
         expectGradientsMatchFiniteDifferences([logits]) { tape, t in tape.crossEntropy(logits: t[0], targets: targets) }
     }
+
+    // MARK: - LM head + cross-entropy, fused
+
+    /// `linearCrossEntropy` against the composition it replaces, `crossEntropy(matmul(h, Wᵀ))`:
+    /// the same loss and the same gradients for hidden and weight, with ignored rows and with
+    /// an upstream gradient ≠ 1 (the loss scaled before backward).
+    @Test(arguments: [false, true])
+    func linearCrossEntropyMatchesMatmulThenCrossEntropy(ignoreSome: Bool) {
+        var rng = SplitMix64(seed: 52)
+        let (N, D, V) = (5, 6, 37)
+        let h = Tensor.randn([N, D], requiresGrad: true, using: &rng), w = Tensor.randn([V, D], requiresGrad: true, using: &rng)
+        let targets: [Int32] = ignoreSome ? [3, -100, 36, 0, -100] : [3, 17, 36, 0, 5]
+        func run(fused: Bool) -> (loss: Float, dh: [Float], dw: [Float]) {
+            h.zeroGrad(); w.zeroGrad()
+            let tape = Tape()
+            let loss = fused ? tape.linearCrossEntropy(hidden: h, weight: w, targets: targets)
+                : tape.crossEntropy(logits: tape.matmul(h, w, transposeB: true), targets: targets)
+            tape.backward(from: tape.scale(loss, by: -2.5))
+            return (loss.item, h.gradArray, w.gradArray)
+        }
+        let reference = run(fused: false), fused = run(fused: true)
+        #expect(abs(fused.loss - reference.loss) <= 1e-6 * abs(reference.loss))
+        expectClose(fused.dh, reference.dh, atol: 1e-6, rtol: 1e-5, "dhidden")
+        expectClose(fused.dw, reference.dw, atol: 1e-6, rtol: 1e-5, "dweight")
+        if ignoreSome {                                  // ignored rows get no gradient
+            #expect(fused.dh[D..<(2 * D)].allSatisfy { $0 == 0 } && fused.dh[(4 * D)...].allSatisfy { $0 == 0 })
+        }
+        // Without a recording tape: the same loss and no graph.
+        let plain = Tape(recording: false)
+        #expect(plain.linearCrossEntropy(hidden: h, weight: w, targets: targets).item == fused.loss)
+        #expect(plain.count == 0)
+    }
+
+    @Test func linearCrossEntropyGradients() {
+        var rng = SplitMix64(seed: 53)
+        let h = Tensor.randn([4, 3], requiresGrad: true, using: &rng), w = Tensor.randn([9, 3], requiresGrad: true, using: &rng)
+        let targets: [Int32] = [8, -100, 0, 4]
+        expectGradientsMatchFiniteDifferences([h, w]) { tape, t in tape.linearCrossEntropy(hidden: t[0], weight: t[1], targets: targets) }
+    }
+
+    @Test func linearCrossEntropyAllIgnoredIsZeroWithoutGradient() {
+        let h = Tensor([1, 2, 3, 4], shape: [2, 2], requiresGrad: true), w = Tensor([1, 0, 0, 1, 1, 1], shape: [3, 2], requiresGrad: true)
+        let tape = Tape()
+        let loss = tape.linearCrossEntropy(hidden: h, weight: w, targets: [-100, -100])
+        #expect(loss.item == 0 && tape.count == 0)
+    }
 }

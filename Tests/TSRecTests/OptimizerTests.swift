@@ -52,6 +52,31 @@ import Testing
         expectClose(b.array, ref[1].map { Float($0.0) }, atol: 1e-6, rtol: 1e-5, "vector")
     }
 
+    /// The vectorized update (16 lanes, then a scalar tail) gives bitwise the scalar formula in
+    /// Float, in torch's arrangement, on a parameter long enough for both paths and the threads.
+    @Test func vectorizedUpdateIsBitwiseTheScalarFormula() {
+        var rng = SplitMix64(seed: 63)
+        let n = 70_000 + 13
+        let p = Tensor.randn([n / 13, 13], requiresGrad: true, using: &rng)
+        let (lr, b1, b2, eps, wd): (Float, Float, Float, Float, Float) = (0.003, 0.9, 0.999, 1e-8, 0.01)
+        var opt = AdamW(learningRate: lr, beta1: b1, beta2: b2, epsilon: eps, weightDecay: wd)
+        var x = p.array, m = [Float](repeating: 0, count: p.count), v = m
+        for t in 1...2 {
+            p.withUnsafeMutableGradBuffer { g in for i in g.indices { g[i] = rng.nextGaussian() * 1e-2 } }
+            let g = p.gradArray
+            let bc1 = 1 - pow(b1, Float(t)), bc2 = 1 - pow(b2, Float(t))
+            let stepSize = lr / bc1, invSqrtBC2 = 1 / bc2.squareRoot(), shrink = 1 - lr * wd
+            for j in 0..<p.count {
+                m[j] = b1 * m[j] + (1 - b1) * g[j]
+                v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j]
+                x[j] = x[j] * shrink - stepSize * m[j] / (v[j].squareRoot() * invSqrtBC2 + eps)
+            }
+            opt.step([p])
+        }
+        #expect(p.array == x)
+        #expect(opt.state.m[0] == m && opt.state.v[0] == v)
+    }
+
     @Test func stateRoundTripContinuesIdentically() throws {
         var rng = SplitMix64(seed: 62)
         let a = Tensor.randn([3, 3], requiresGrad: true, using: &rng), c = Tensor.randn([3], requiresGrad: true, using: &rng)

@@ -173,8 +173,8 @@ public final class Llama {
                      "loss: target id outside 0..<\(config.vocabSize)")
         let hidden = forward(tape: tape, tokens: tokens, batch: batch, seq: seq, keyValid: keyValid)
         let kept = rows.count == tokens.count ? hidden : tape.gatherRows(hidden, rows: rows)     // [n, D]
-        return tape.crossEntropy(logits: logits(tape: tape, hidden: kept),
-                                 targets: rows.map { targets[$0] }, ignoreIndex: ignoreIndex)
+        return tape.linearCrossEntropy(hidden: kept, weight: tokenEmbedding, targets: rows.map { targets[$0] },
+                                       ignoreIndex: ignoreIndex)                                 // LM head (tied) + loss
     }
 
     /// `loss(tape:tokens:targets:batch:seq:)` for a batch whose sequences all begin with the same
@@ -207,7 +207,7 @@ public final class Llama {
             tape.prefixAttention(q: q, k: k, v: v, lengths: [C], seq: C, group: B, suffix: S, heads: c.heads, kvHeads: c.kvHeads)
         }                                                                                        // [C + B·S, D]
         let kept = tape.gatherRows(x, rows: rows.map { i in C + (i / seq) * S + (i % seq - C) })  // [n, D]
-        return tape.crossEntropy(logits: logits(tape: tape, hidden: tape.rmsNorm(kept, weight: outputNorm, eps: c.rmsEps)),
-                                 targets: rows.map { targets[$0] }, ignoreIndex: ignoreIndex)
+        return tape.linearCrossEntropy(hidden: tape.rmsNorm(kept, weight: outputNorm, eps: c.rmsEps), weight: tokenEmbedding,
+                                       targets: rows.map { targets[$0] }, ignoreIndex: ignoreIndex)
     }
 }

@@ -84,18 +84,50 @@ public struct AdamW: Sendable {
                         p.withPointer { x in
                             let m = mb.baseAddress!, v = vb.baseAddress!
                             Kernels.parallelChunks(n, costPerItem: 12) { r in
-                                for j in r {
-                                    m[j] = b1 * m[j] + (1 - b1) * g[j]
-                                    v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j]
-                                    // m̂ / (sqrt(v̂) + ε) with m̂ = m / bc1, v̂ = v / bc2 (torch's arrangement)
-                                    x[j] = x[j] * shrink - stepSize * m[j] / (v[j].squareRoot() * invSqrtBC2 + eps)
-                                }
+                                Self.update(x: x, g: g, m: m, v: v, range: r, b1: b1, b2: b2, eps: eps, shrink: shrink,
+                                            stepSize: stepSize, invSqrtBC2: invSqrtBC2)
                             }
                         }
                     }
                 }
             }
             state.m[i] = mi; state.v[i] = vi
+        }
+    }
+
+    /// The update of elements `range` of one parameter x with gradient g and moments m, v:
+    ///   m ← β₁ m + (1 − β₁) g,   v ← β₂ v + (1 − β₂) g·g
+    ///   x ← x · shrink − stepSize · m / (sqrt(v) / sqrt(bc2) + ε)
+    /// (m̂ / (sqrt(v̂) + ε) with m̂ = m / bc1, v̂ = v / bc2: torch's arrangement). 16 lanes at a
+    /// time with the scalar loop's operations in the same order, so every element is bitwise
+    /// what the scalar loop gives (IEEE sqrt and division are exact per lane); the scalar loop
+    /// compiled to scalar `sqrtss`/`divss` and took 0.19 s a SmolLM2 step.
+    @inline(__always)
+    static func update(x: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                       v: UnsafeMutablePointer<Float>, range: Range<Int>, b1: Float, b2: Float, eps: Float,
+                       shrink: Float, stepSize: Float, invSqrtBC2: Float) {
+        typealias F16 = SIMD16<Float>
+        let c1 = 1 - b1, c2 = 1 - b2
+        let rx = UnsafeMutableRawPointer(x), rg = UnsafeRawPointer(g)
+        let rm = UnsafeMutableRawPointer(m), rv = UnsafeMutableRawPointer(v)
+        var j = range.lowerBound
+        while j + 16 <= range.upperBound {
+            let o = 4 * j
+            let gj = rg.loadUnaligned(fromByteOffset: o, as: F16.self)
+            let mj = b1 * rm.loadUnaligned(fromByteOffset: o, as: F16.self) + c1 * gj
+            let vj = b2 * rv.loadUnaligned(fromByteOffset: o, as: F16.self) + c2 * gj * gj
+            let xj = rx.loadUnaligned(fromByteOffset: o, as: F16.self) * shrink
+                - stepSize * mj / (vj.squareRoot() * invSqrtBC2 + eps)
+            rm.storeBytes(of: mj, toByteOffset: o, as: F16.self)
+            rv.storeBytes(of: vj, toByteOffset: o, as: F16.self)
+            rx.storeBytes(of: xj, toByteOffset: o, as: F16.self)
+            j += 16
+        }
+        while j < range.upperBound {
+            m[j] = b1 * m[j] + c1 * g[j]
+            v[j] = b2 * v[j] + c2 * g[j] * g[j]
+            x[j] = x[j] * shrink - stepSize * m[j] / (v[j].squareRoot() * invSqrtBC2 + eps)
+            j += 1
         }
     }
 
