@@ -94,12 +94,8 @@ public func beamSearch<S: BeamScorer>(
 
         for step in 0 ..< length {
             var kept: [[BeamCandidate]] = []
-            // every live hypothesis' normaliser, all prompts together (rows in parallel)
-            for hyp in beams.joined() { try checkVocab(hyp.logits.count, vocab, step: step) }
-            var lse = try logSumExps(beams.flatMap { $0.map(\.logits) }, step: step)[...]
             for p in chunk.indices {
-                let k = topCandidates(beams[p], lse: Array(lse.prefix(beams[p].count)), trie: trie, vocab: vocab, width: width)
-                lse = lse.dropFirst(beams[p].count)
+                let k = try topCandidates(beams[p], trie: trie, vocab: vocab, width: width, step: step)
                 parentOf[p].append(k.map(\.parent))
                 tokensOf[p].append(k.map { trie.token(of: $0.child) })
                 kept.append(k)
@@ -129,16 +125,17 @@ public func beamSearch<S: BeamScorer>(
 }
 
 /// The `width` best (hypothesis, allowed token) pairs of one prompt's beam, best first; ties go
-/// to the smaller child node (the lexicographically smaller sequence). `lse[b]`: hypothesis b's
-/// log-softmax normaliser (`logSumExp` of its logits).
-private func topCandidates<State>(_ beam: [LiveHypothesis<State>], lse: [Double], trie: PrefixTrie, vocab: Int,
-                                  width: Int) -> [BeamCandidate] {
+/// to the smaller child node (the lexicographically smaller sequence).
+private func topCandidates<State>(_ beam: [LiveHypothesis<State>], trie: PrefixTrie, vocab: Int, width: Int,
+                                  step: Int) throws -> [BeamCandidate] {
     var candidates: [BeamCandidate] = []
     for (b, hyp) in beam.enumerated() {
+        try checkVocab(hyp.logits.count, vocab, step: step)
+        let lse = try logSumExp(hyp.logits, step: step)
         for c in trie.children(of: hyp.node) {
             let t = trie.token(of: c)
             precondition(t < vocab, "beamSearch: trie token \(t) outside the scorer's vocabulary \(vocab)")
-            candidates.append(BeamCandidate(score: hyp.score + (Double(hyp.logits[t]) - lse[b]), parent: b, child: c))
+            candidates.append(BeamCandidate(score: hyp.score + (Double(hyp.logits[t]) - lse), parent: b, child: c))
         }
     }
     candidates.sort { $0.score != $1.score ? $0.score > $1.score : $0.child < $1.child }
@@ -181,19 +178,6 @@ public func greedyDecode<S: BeamScorer>(_ scorer: inout S, trie: PrefixTrie, pro
 private struct LiveHypothesis<State> { var node: Int; var score: Double; var state: State; var logits: [Float] }
 /// One (hypothesis, allowed token) pair: `child` is the trie node reached, `parent` the index in the beam.
 private struct BeamCandidate { var score: Double; var parent: Int; var child: Int }
-
-/// `logSumExp` of every row, the rows split over the kernel threads: each row's arithmetic is
-/// the same as alone, so the results are bitwise those of one row at a time. The first failing
-/// row's error is thrown.
-func logSumExps(_ rows: [[Float]], step: Int) throws -> [Double] {
-    var results = [Result<Double, Error>](repeating: .success(0), count: rows.count)
-    results.withUnsafeMutableBufferPointer { out in
-        Kernels.parallelChunks(rows.count, costPerItem: rows.first?.count ?? 1) { range in
-            for i in range { out[i] = Result { try logSumExp(rows[i], step: step) } }
-        }
-    }
-    return try results.map { try $0.get() }
-}
 
 /// log Σ_v exp(x_v) over the full vocabulary `[vocab]`: max-subtracted, exp in Float, summed in Double.
 /// Throws on NaN/+inf, or when every logit is -inf (no distribution to normalise).

@@ -164,16 +164,8 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
         for step in 0 ..< maxLength {
             // Selection per prompt: next live beams (parent index in the old beam, token, node, score).
             var next = [[(parent: Int, token: Int, node: C.Node, score: Double)]](repeating: [], count: chunk.count)
-            // every live hypothesis' normaliser, all prompts together (rows in parallel)
-            for hyp in beams.joined() where hyp.logits.count != vocab || vocab == 0 {
-                throw TSRecError(.shape(name: "BeamScorer logits at step \(step)", expected: [vocab], got: [hyp.logits.count]),
-                                 hint: "the scorer must return one logit per vocabulary entry at every step")
-            }
-            var lse = try logSumExps(beams.flatMap { $0.map(\.logits) }, step: step)[...]
             for p in chunk.indices where !beams[p].isEmpty {
-                let ranked = rankCandidates(beams[p], lse: Array(lse.prefix(beams[p].count)), constraint: constraint, vocab: vocab,
-                                            limit: 2 * width)
-                lse = lse.dropFirst(beams[p].count)
+                let ranked = try rankCandidates(beams[p], constraint: constraint, vocab: vocab, limit: 2 * width, step: step)
                 for (rank, c) in ranked.enumerated() {
                     if constraint.isEnd(c.node) {
                         precondition(constraint.continuations(of: c.node).isEmpty,
@@ -209,10 +201,10 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
 
 /// The best `limit` (hypothesis, allowed token) pairs of one prompt's beam, best first; ties go to
 /// the lexicographically smaller sequence (all live hypotheses have the same length, so: smaller
-/// parent sequence, then smaller token). `lse[b]`: hypothesis b's log-softmax normaliser.
+/// parent sequence, then smaller token).
 private func rankCandidates<State, C: DecodingConstraint>(
-    _ beam: [VariableHypothesis<State, C.Node>], lse: [Double], constraint: C, vocab: Int, limit: Int
-) -> [(parent: Int, token: Int, node: C.Node, score: Double)] {
+    _ beam: [VariableHypothesis<State, C.Node>], constraint: C, vocab: Int, limit: Int, step: Int
+) throws -> [(parent: Int, token: Int, node: C.Node, score: Double)] {
     // lexicographic rank of each live hypothesis' tokens
     let order = beam.indices.sorted { beam[$0].tokens.lexicographicallyPrecedes(beam[$1].tokens) }
     var lexRank = [Int](repeating: 0, count: beam.count)
@@ -228,9 +220,14 @@ private func rankCandidates<State, C: DecodingConstraint>(
     var best: [(parent: Int, token: Int, node: C.Node, score: Double)] = []
     best.reserveCapacity(limit + 1)
     for (b, hyp) in beam.enumerated() {
+        guard hyp.logits.count == vocab, vocab > 0 else {
+            throw TSRecError(.shape(name: "BeamScorer logits at step \(step)", expected: [vocab], got: [hyp.logits.count]),
+                             hint: "the scorer must return one logit per vocabulary entry at every step")
+        }
+        let lse = try logSumExp(hyp.logits, step: step)
         for (t, node) in constraint.continuations(of: hyp.node) {
             precondition(t >= 0 && t < vocab, "constrainedBeamSearch: token \(t) outside the scorer's vocabulary \(vocab)")
-            let c = (parent: b, token: t, node: node, score: hyp.score + (Double(hyp.logits[t]) - lse[b]))
+            let c = (parent: b, token: t, node: node, score: hyp.score + (Double(hyp.logits[t]) - lse))
             if best.count == limit, !precedes(c, best[limit - 1]) { continue }
             let at = best.firstIndex { precedes(c, $0) } ?? best.count
             best.insert(c, at: at)

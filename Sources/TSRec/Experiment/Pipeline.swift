@@ -52,7 +52,7 @@ public struct Pipeline {
     public var log: @Sendable (String) -> Void = { print($0) }
     /// Test prompts decoded together in the beam search (an execution detail: results do not
     /// depend on it, so it is not part of the configuration or its hash).
-    public var evalPromptsPerBatch = 16
+    public var evalPromptsPerBatch = 8
     /// Compute the keys and values of the prompt tokens every test row begins with once (the
     /// template; `SharedPrefix`) rather than once per row. An execution detail like
     /// `evalPromptsPerBatch`: rankings are the same up to float rounding (tested); off only to
