@@ -68,11 +68,11 @@ public struct SFTBatch: Sendable {
         self.targets = targets
         self.valid = valid
         self.targetCount = n
-        var common = samples.map(\.promptLength).min()! - 1
+        var common = sharingPrefix && samples.count > 1 ? samples.map(\.promptLength).min()! - 1 : 0
         for s in samples.dropFirst() where common > 0 {
             common = min(common, zip(s.tokens, samples[0].tokens).prefix { $0 == $1 }.count)
         }
-        sharedPrefix = sharingPrefix && samples.count > 1 ? common : 0
+        sharedPrefix = common
     }
 }
 
