@@ -266,31 +266,35 @@ if mode != "train" {
 // MARK: - Evaluation on the real Industrial test prompts
 // The pipeline's own `evaluate` (prompts, trie with "\n" + EOS, batching), on TSREC_BENCH_EVAL_ROWS
 // test rows (default 96) spread over the test split, with TS-Rec-SFT's quick configuration (keyword-initialised SID rows: distinct, so rankings can be compared; mean-resized rows are near-ties that float rounding reorders) and
-// untrained weights (the work per row does not depend on them): 8 prompts at a time with and
-// without the shared template prefix, then 16 and 32 at a time with it.
+// untrained weights (the work per row does not depend on them): 8 prompts at a time without the
+// shared template prefix and forced paths token by token (the search as it was), with the prefix,
+// with both (the pipeline's default), then 16 and 32 at a time with both.
 let evalRows = Int(env["TSREC_BENCH_EVAL_ROWS"] ?? "") ?? 96
 if mode != "train", evalRows > 0 {
     let paths = Paths.fromEnvironment()
     var pipeline = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.tsrecSFT),
                             label: "bench", paths: paths)
     pipeline.log = { _ in }
-    let settings = [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: false),
+    let settings = [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: false, forcesPaths: false),
+                    Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, forcesPaths: false),
                     Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true),
                     Pipeline.EvaluationSetting(promptsPerBatch: 16, sharesPromptPrefix: true),
                     Pipeline.EvaluationSetting(promptsPerBatch: 32, sharesPromptPrefix: true)]
+    func describe(_ s: Pipeline.EvaluationSetting) -> String {
+        "\(s.promptsPerBatch) prompts at a time, shared template prefix \(s.sharesPromptPrefix ? "on " : "off"), forced paths \(s.forcesPaths ? "batched" : "token by token")"
+    }
     do {
         let (timings, lengths, shared, generated) = try pipeline.evaluationTiming(rows: evalRows, settings: settings,
                                                                                   scratch: FileManager.default.temporaryDirectory)
         say("evaluation, real Industrial test prompts (\(lengths.count) rows, prompt tokens mean \(f1(Double(lengths.reduce(0, +)) / Double(max(lengths.count, 1)))), "
             + "max \(lengths.max() ?? 0), the first \(shared) common to all), beam 20, SID trie with \"\\n\" + EOS:")
         for t in timings {
-            say("  \(t.setting.promptsPerBatch) prompts at a time, shared template prefix \(t.setting.sharesPromptPrefix ? "on " : "off"): "
-                + "\(f2(t.rowsPerSecond)) test rows/s (4,533 Industrial rows ≈ \(f1(4_533 / t.rowsPerSecond / 60)) min)")
+            say("  \(describe(t.setting)): \(f2(t.rowsPerSecond)) test rows/s (4,533 Industrial rows ≈ \(f1(4_533 / t.rowsPerSecond / 60)) min)")
         }
         let reference = timings[0].predictions.map(\.ranked)
         for t in timings.dropFirst() {
             let differ = zip(t.predictions.map(\.ranked), reference).filter { $0 != $1 }.count
-            say("  rankings with \(t.setting.promptsPerBatch) prompts, shared prefix \(t.setting.sharesPromptPrefix ? "on" : "off"): "
+            say("  rankings with \(describe(t.setting)): "
                 + "\(differ == 0 ? "identical to" : "\(differ) of \(reference.count) rows differ from") the first setting's")
         }
         // Matmul work per row (attention left out): the prompt's tokens through the blocks, the LM
@@ -304,18 +308,19 @@ if mode != "train", evalRows > 0 {
         let decode = Double(20 * (generated - 1)) * (perToken + head)
         for t in timings {
             let gflop = ((meanPrompt - (t.setting.sharesPromptPrefix ? Double(shared) : 0)) * perToken + head + decode) / 1e9
-            say("  \(t.setting.promptsPerBatch) prompts, shared prefix \(t.setting.sharesPromptPrefix ? "on " : "off"): \(f1(gflop)) GFLOP per row "
+            say("  \(describe(t.setting)): \(f1(gflop)) GFLOP per row "
                 + "(\(f1(decode / 1e9 / gflop * 100))% in the \(generated - 1) decode steps) at \(f1(gflop * t.rowsPerSecond)) GFLOP/s = "
                 + "\(f2(gflop * t.rowsPerSecond / peak)) of the sgemm peak; at the peak: \(f2(peak / gflop)) rows/s")
         }
-        say("real-prompt evaluation: \(f2(timings.map(\.rowsPerSecond).max()!)) rows/s (best setting; shared prefix on is the pipeline's default)")
+        say("real-prompt evaluation: \(f2(timings.map(\.rowsPerSecond).max()!)) rows/s (best setting; the pipeline runs 8 prompts with the shared prefix and batched forced paths)")
     } catch {
         say("evaluation on real test prompts skipped: \(error) (run `make data`)")
     }
 }
 // MARK: - Title-trie evaluation (D3, S-DPO), on request
 // TSREC_BENCH_TITLE_ROWS > 0: D3's quick configuration, untrained, decodes that many real test rows
-// with the title trie (beam 20, length penalty 0), 8 prompts at a time: what a D3 or S-DPO row's
+// with the title trie (beam 20, length penalty 0), 8 prompts at a time, forced paths token by token
+// and batched (the default): what a D3 or S-DPO row's
 // evaluation costs per test row (its search runs as long as the titles, not 5 tokens).
 if mode != "train", let titleRows = Int(env["TSREC_BENCH_TITLE_ROWS"] ?? ""), titleRows > 0 {
     var pipeline = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.d3),
@@ -323,12 +328,17 @@ if mode != "train", let titleRows = Int(env["TSREC_BENCH_TITLE_ROWS"] ?? ""), ti
     pipeline.log = { _ in }
     do {
         let (timings, lengths, shared, generated) = try pipeline.evaluationTiming(
-            rows: titleRows, settings: [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true)],
+            rows: titleRows, settings: [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, forcesPaths: false),
+                                        Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true)],
             scratch: FileManager.default.temporaryDirectory)
-        let t = timings[0]
         say("title-trie evaluation (D3, quick, untrained), \(lengths.count) real test rows (prompt tokens mean "
-            + "\(f1(Double(lengths.reduce(0, +)) / Double(max(lengths.count, 1)))), the first \(shared) shared), completions up to \(generated) tokens: "
-            + "\(f2(t.rowsPerSecond)) rows/s (\(f1(t.seconds / Double(t.predictions.count))) s a row; 4,533 rows ≈ \(f1(4_533 / t.rowsPerSecond / 3600)) h)")
+            + "\(f1(Double(lengths.reduce(0, +)) / Double(max(lengths.count, 1)))), the first \(shared) shared), completions up to \(generated) tokens:")
+        for t in timings {
+            say("  forced paths \(t.setting.forcesPaths ? "batched" : "token by token"): \(f2(t.rowsPerSecond)) rows/s "
+                + "(\(f1(t.seconds / Double(t.predictions.count))) s a row; 4,533 rows ≈ \(f1(4_533 / t.rowsPerSecond / 3600)) h)")
+        }
+        let differ = zip(timings[1].predictions.map(\.ranked), timings[0].predictions.map(\.ranked)).filter { $0 != $1 }.count
+        say("  rankings with forced paths batched: \(differ == 0 ? "identical to" : "\(differ) of \(titleRows) rows differ from") token by token")
     } catch {
         say("title-trie evaluation skipped: \(error)")
     }

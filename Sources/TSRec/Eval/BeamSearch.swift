@@ -17,6 +17,11 @@ import Foundation
 /// - Several prompts (`maxPrompts > 1`): `start(prompts:)` consumes them together and `extend` then
 ///   receives the states of all of their hypotheses in one call, so a scorer can batch across prompts.
 ///   A scorer that cannot keeps the default `maxPrompts == 1`.
+/// - Forced continuations (`scoresForcedContinuations`): where the constraint leaves a hypothesis
+///   one path to its end (the "\n" + EOS after a SID, the rest of a title once its prefix is unique),
+///   the search asks for that path's log-probabilities in the same `extend(_:with:forcing:)` call
+///   instead of one `extend` per token, so a model can run the whole path as one batch of rows. The
+///   search is the same; only where the log-probabilities are computed changes.
 public protocol BeamScorer {
     /// One hypothesis' cache, e.g. a KV-cache handle.
     associatedtype State
@@ -28,10 +33,34 @@ public protocol BeamScorer {
     mutating func start(prompts: [[Int]]) throws -> [(State, [Float])]
     /// Extends each given state by one token; returns new states and next-token logits, one per input.
     mutating func extend(_ states: [State], with tokens: [Int]) throws -> [(State, [Float])]
+    /// Whether `extend(_:with:forcing:)` scores forced continuations itself. Default false: the
+    /// search then never forces and extends token by token.
+    var scoresForcedContinuations: Bool { get }
+    /// `extend`, where state i may also carry the tokens that must follow `tokens[i]`, `forcing[i]`
+    /// (empty: none). For those the result is `.forced(lp)` with `lp[j]` = log softmax of the
+    /// logits after `tokens[i]` and `forcing[i][..<j]`, at `forcing[i][j]` (the search's own
+    /// formula: the logit minus `logSumExp` of the row); the state is not needed again. The others
+    /// are `.live` as from `extend`.
+    mutating func extend(_ states: [State], with tokens: [Int], forcing: [[Int]]) throws -> [BeamExtension<State>]
+}
+
+/// One state's result of `BeamScorer.extend(_:with:forcing:)`.
+public enum BeamExtension<State> {
+    /// The state after the token and the next token's logits `[vocab]`.
+    case live(State, [Float])
+    /// The log-probabilities of the forced tokens, in order.
+    case forced([Double])
 }
 
 extension BeamScorer {
     public var maxPrompts: Int { 1 }
+
+    public var scoresForcedContinuations: Bool { false }
+
+    public mutating func extend(_ states: [State], with tokens: [Int], forcing: [[Int]]) throws -> [BeamExtension<State>] {
+        precondition(forcing.allSatisfy(\.isEmpty), "BeamScorer: forced continuations for a scorer that does not score them")
+        return try extend(states, with: tokens).map { .live($0.0, $0.1) }
+    }
 
     public mutating func start(prompts: [[Int]]) throws -> [(State, [Float])] {
         precondition(prompts.count == 1, "BeamScorer: \(prompts.count) prompts for a scorer that takes one at a time")
@@ -88,7 +117,7 @@ public func beamSearch<S: BeamScorer>(
         precondition(started.count == chunk.count, "BeamScorer.start returned \(started.count) results for \(chunk.count) prompts")
         let vocab = started[0].1.count
         // Per prompt: its live beam, and per step the kept candidates' parents and tokens.
-        var beams = started.map { [LiveHypothesis(node: PrefixTrie.root, score: 0, state: $0.0, logits: $0.1)] }
+        var beams = started.map { [LiveHypothesis(node: PrefixTrie.root, score: 0, state: $0.0, logits: $0.1, pending: [])] }
         var parentOf = [[[Int]]](repeating: [], count: chunk.count)
         var tokensOf = [[[Int]]](repeating: [], count: chunk.count)
 
@@ -108,15 +137,31 @@ public func beamSearch<S: BeamScorer>(
                 }
                 break
             }
-            // One extend for every kept hypothesis of every prompt, prompt by prompt.
-            let states = chunk.indices.flatMap { p in kept[p].map { beams[p][$0.parent].state } }
-            let extended = try scorer.extend(states, with: chunk.indices.flatMap { tokensOf[$0][step] })
+            // One extend for the kept hypotheses of every prompt, prompt by prompt: a child of a
+            // hypothesis on a forced path needs none (its log-probabilities are known), and once
+            // every kept child of a prompt has one way to its end (no later step can drop any of
+            // them), those ways are scored in the same call.
+            var states: [S.State] = [], tokens: [Int] = [], forcing: [[Int]] = []
+            for p in chunk.indices {
+                let paths = kept[p].map { c in beams[p][c.parent].pending.isEmpty ? trie.forcedPath(from: c.child) : [] }
+                let forces = scorer.scoresForcedContinuations && paths.allSatisfy { $0 != nil }
+                for (c, path) in zip(kept[p], paths) where beams[p][c.parent].pending.isEmpty {
+                    states.append(beams[p][c.parent].state!)
+                    tokens.append(trie.token(of: c.child))
+                    forcing.append(forces ? path! : [])
+                }
+            }
+            let extended = states.isEmpty ? [] : try scorer.extend(states, with: tokens, forcing: forcing)
             precondition(extended.count == states.count, "BeamScorer.extend returned \(extended.count) results for \(states.count) states")
             var next = 0
             for p in chunk.indices {
                 beams[p] = kept[p].map { c in
+                    let parent = beams[p][c.parent]
+                    if !parent.pending.isEmpty {
+                        return LiveHypothesis(node: c.child, score: c.score, state: nil, logits: [], pending: parent.pending.dropFirst())
+                    }
                     defer { next += 1 }
-                    return LiveHypothesis(node: c.child, score: c.score, state: extended[next].0, logits: extended[next].1)
+                    return LiveHypothesis(node: c.child, score: c.score, extended[next], forcing: forcing[next])
                 }
             }
         }
@@ -130,6 +175,12 @@ private func topCandidates<State>(_ beam: [LiveHypothesis<State>], trie: PrefixT
                                   step: Int) throws -> [BeamCandidate] {
     var candidates: [BeamCandidate] = []
     for (b, hyp) in beam.enumerated() {
+        if let lp = hyp.pending.first {                 // on a forced path: its one child
+            let only = trie.children(of: hyp.node)
+            precondition(only.count == 1, "beamSearch: a forced path branches")
+            candidates.append(BeamCandidate(score: hyp.score + lp, parent: b, child: only.lowerBound))
+            continue
+        }
         try checkVocab(hyp.logits.count, vocab, step: step)
         let lse = try logSumExp(hyp.logits, step: step)
         for c in trie.children(of: hyp.node) {
@@ -174,14 +225,44 @@ public func greedyDecode<S: BeamScorer>(_ scorer: inout S, trie: PrefixTrie, pro
 
 // MARK: - Helpers
 
-/// A hypothesis still being extended: its trie node, summed log-prob, cache and next-token logits `[vocab]`.
-private struct LiveHypothesis<State> { var node: Int; var score: Double; var state: State; var logits: [Float] }
+/// A hypothesis still being extended: its trie node, summed log-prob, and either its cache and
+/// next-token logits `[vocab]`, or (on a forced path) the log-probabilities of the path's tokens
+/// still ahead, `pending` (no state or logits: the path needs no more model calls).
+private struct LiveHypothesis<State> {
+    var node: Int
+    var score: Double
+    var state: State?
+    var logits: [Float]
+    var pending: ArraySlice<Double>
+
+    init(node: Int, score: Double, state: State?, logits: [Float], pending: ArraySlice<Double>) {
+        (self.node, self.score, self.state, self.logits, self.pending) = (node, score, state, logits, pending)
+    }
+
+    /// The hypothesis after a scorer's `extension` of it, which was asked to score `forcing`.
+    init(node: Int, score: Double, _ extension: BeamExtension<State>, forcing: [Int]) {
+        switch `extension` {
+        case let .live(state, logits):
+            precondition(forcing.isEmpty, "BeamScorer.extend returned a live state for a forced continuation")
+            self.init(node: node, score: score, state: state, logits: logits, pending: [])
+        case let .forced(logProbs):
+            precondition(!forcing.isEmpty && logProbs.count == forcing.count,
+                         "BeamScorer.extend returned \(logProbs.count) log-probabilities for \(forcing.count) forced tokens")
+            self.init(node: node, score: score, state: nil, logits: [], pending: logProbs[...])
+        }
+    }
+}
 /// One (hypothesis, allowed token) pair: `child` is the trie node reached, `parent` the index in the beam.
 private struct BeamCandidate { var score: Double; var parent: Int; var child: Int }
 
 /// log Σ_v exp(x_v) over the full vocabulary `[vocab]`: max-subtracted, exp in Float, summed in Double.
 /// Throws on NaN/+inf, or when every logit is -inf (no distribution to normalise).
 func logSumExp(_ x: [Float], step: Int) throws -> Double {
+    try x.withUnsafeBufferPointer { try logSumExp($0, step: step) }
+}
+
+/// `logSumExp` of a row in place (a scorer's logits buffer, not copied out).
+func logSumExp(_ x: UnsafeBufferPointer<Float>, step: Int) throws -> Double {
     var m = -Float.infinity
     for v in x {
         if v.isNaN || v == .infinity {
@@ -196,18 +277,16 @@ func logSumExp(_ x: [Float], step: Int) throws -> Double {
     // Four independent Double partial sums: shortens the add dependency chain (~1.6x faster than one
     // accumulator at vocab 49,712) with the same precision; the summation order is fixed, so deterministic.
     var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    x.withUnsafeBufferPointer { p in
-        let n = p.count
-        var i = 0
-        while i + 4 <= n {
-            s0 += Double(expf(p[i] - m))
-            s1 += Double(expf(p[i + 1] - m))
-            s2 += Double(expf(p[i + 2] - m))
-            s3 += Double(expf(p[i + 3] - m))
-            i += 4
-        }
-        while i < n { s0 += Double(expf(p[i] - m)); i += 1 }
+    let n = x.count
+    var i = 0
+    while i + 4 <= n {
+        s0 += Double(expf(x[i] - m))
+        s1 += Double(expf(x[i + 1] - m))
+        s2 += Double(expf(x[i + 2] - m))
+        s3 += Double(expf(x[i + 3] - m))
+        i += 4
     }
+    while i < n { s0 += Double(expf(x[i] - m)); i += 1 }
     return Double(m) + log((s0 + s1) + (s2 + s3))
 }
 

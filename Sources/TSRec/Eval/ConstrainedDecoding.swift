@@ -20,6 +20,22 @@ public protocol DecodingConstraint {
     func continuations(of node: Node) -> [(token: Int, node: Node)]
     /// Whether the path to `node` is a finished sequence.
     func isEnd(_ node: Node) -> Bool
+    /// The tokens from `node` to an end when there is only one way there (empty at an end), nil
+    /// otherwise. The default walks `continuations(of:)`.
+    func forcedPath(from node: Node) -> [Int]?
+}
+
+extension DecodingConstraint {
+    public func forcedPath(from node: Node) -> [Int]? {
+        var n = node, path: [Int] = []
+        while !isEnd(n) {
+            let next = continuations(of: n)
+            guard next.count == 1, path.count < maxLength else { return nil }
+            path.append(next[0].token)
+            n = next[0].node
+        }
+        return path
+    }
 }
 
 /// A trie constrains decoding to its stored sequences (SID tries, title tries). Search over it
@@ -102,6 +118,8 @@ public struct FreeGeneration: DecodingConstraint, Sendable, Hashable {
         return (0..<vocabulary).map { (token: $0, node: Position(length: node.length + 1, ended: $0 == eos)) }
     }
     public func isEnd(_ node: Position) -> Bool { node.ended || node.length == maxLength }
+    /// Every step may choose any token: nothing is forced (and no vocabulary-sized walk is made).
+    public func forcedPath(from node: Position) -> [Int]? { isEnd(node) ? [] : nil }
 }
 
 /// When a prompt's beam search stops once its pool of finished sequences is full.
@@ -158,7 +176,7 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
         let started = try scorer.start(prompts: chunk)
         precondition(started.count == chunk.count, "BeamScorer.start returned \(started.count) results for \(chunk.count) prompts")
         let vocab = started[0].1.count
-        var beams = started.map { [VariableHypothesis(node: constraint.rootNode, score: 0, tokens: [], state: $0.0, logits: $0.1)] }
+        var beams = started.map { [VariableHypothesis(node: constraint.rootNode, score: 0, tokens: [], state: $0.0, logits: $0.1, pending: [])] }
         var pools = [FinishedPool](repeating: FinishedPool(width: width, lengthPenalty: lengthPenalty), count: chunk.count)
 
         for step in 0 ..< maxLength {
@@ -180,17 +198,42 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
                     next[p] = []
                 }
             }
-            let states = chunk.indices.flatMap { p in next[p].map { beams[p][$0.parent].state } }
-            guard !states.isEmpty else { break }
+            guard next.contains(where: { !$0.isEmpty }) else { break }
             precondition(step < maxLength - 1, "constrainedBeamSearch: a live hypothesis at the maximum length (every path must end)")
-            let extended = try scorer.extend(states, with: chunk.indices.flatMap { p in next[p].map(\.token) })
+            // One extend for the live hypotheses of every prompt: none for a child of a hypothesis on
+            // a forced path (its log-probabilities are known); once every live child of a prompt has
+            // one way to its end (no later step can drop any of them, only the early stop), those
+            // ways are scored in the same call (when the scorer can).
+            var states: [S.State] = [], tokens: [Int] = [], forcing: [[Int]] = []
+            for p in chunk.indices {
+                let paths = next[p].map { c in beams[p][c.parent].pending.isEmpty ? constraint.forcedPath(from: c.node) : [] }
+                let forces = scorer.scoresForcedContinuations && paths.allSatisfy { $0 != nil }
+                for (c, path) in zip(next[p], paths) where beams[p][c.parent].pending.isEmpty {
+                    states.append(beams[p][c.parent].state!)
+                    tokens.append(c.token)
+                    forcing.append(forces ? path! : [])
+                }
+            }
+            let extended = states.isEmpty ? [] : try scorer.extend(states, with: tokens, forcing: forcing)
             precondition(extended.count == states.count, "BeamScorer.extend returned \(extended.count) results for \(states.count) states")
             var k = 0
             for p in chunk.indices {
                 beams[p] = next[p].map { c in
+                    let parent = beams[p][c.parent], path = parent.tokens + [c.token]
+                    if !parent.pending.isEmpty {
+                        return VariableHypothesis(node: c.node, score: c.score, tokens: path, state: nil, logits: [],
+                                                  pending: parent.pending.dropFirst())
+                    }
                     defer { k += 1 }
-                    return VariableHypothesis(node: c.node, score: c.score, tokens: beams[p][c.parent].tokens + [c.token],
-                                              state: extended[k].0, logits: extended[k].1)
+                    switch extended[k] {
+                    case let .live(state, logits):
+                        precondition(forcing[k].isEmpty, "BeamScorer.extend returned a live state for a forced continuation")
+                        return VariableHypothesis(node: c.node, score: c.score, tokens: path, state: state, logits: logits, pending: [])
+                    case let .forced(logProbs):
+                        precondition(!forcing[k].isEmpty && logProbs.count == forcing[k].count,
+                                     "BeamScorer.extend returned \(logProbs.count) log-probabilities for \(forcing[k].count) forced tokens")
+                        return VariableHypothesis(node: c.node, score: c.score, tokens: path, state: nil, logits: [], pending: logProbs[...])
+                    }
                 }
             }
         }
@@ -219,7 +262,18 @@ private func rankCandidates<State, C: DecodingConstraint>(
     }
     var best: [(parent: Int, token: Int, node: C.Node, score: Double)] = []
     best.reserveCapacity(limit + 1)
+    func offer(_ c: (parent: Int, token: Int, node: C.Node, score: Double)) {
+        if best.count == limit, !precedes(c, best[limit - 1]) { return }
+        best.insert(c, at: best.firstIndex { precedes(c, $0) } ?? best.count)
+        if best.count > limit { best.removeLast() }
+    }
     for (b, hyp) in beam.enumerated() {
+        if let lp = hyp.pending.first {                 // on a forced path: its one continuation
+            let only = constraint.continuations(of: hyp.node)
+            precondition(only.count == 1, "constrainedBeamSearch: a forced path branches")
+            offer((parent: b, token: only[0].token, node: only[0].node, score: hyp.score + lp))
+            continue
+        }
         guard hyp.logits.count == vocab, vocab > 0 else {
             throw TSRecError(.shape(name: "BeamScorer logits at step \(step)", expected: [vocab], got: [hyp.logits.count]),
                              hint: "the scorer must return one logit per vocabulary entry at every step")
@@ -227,24 +281,22 @@ private func rankCandidates<State, C: DecodingConstraint>(
         let lse = try logSumExp(hyp.logits, step: step)
         for (t, node) in constraint.continuations(of: hyp.node) {
             precondition(t >= 0 && t < vocab, "constrainedBeamSearch: token \(t) outside the scorer's vocabulary \(vocab)")
-            let c = (parent: b, token: t, node: node, score: hyp.score + (Double(hyp.logits[t]) - lse))
-            if best.count == limit, !precedes(c, best[limit - 1]) { continue }
-            let at = best.firstIndex { precedes(c, $0) } ?? best.count
-            best.insert(c, at: at)
-            if best.count > limit { best.removeLast() }
+            offer((parent: b, token: t, node: node, score: hyp.score + (Double(hyp.logits[t]) - lse)))
         }
     }
     return best
 }
 
 /// A live hypothesis of the variable-length search: constraint node, summed log-prob, generated
-/// tokens, cache and next-token logits `[vocab]`.
+/// tokens, and either its cache and next-token logits `[vocab]` or, on a forced path, the
+/// log-probabilities of the path's tokens still ahead (`pending`; no state or logits).
 private struct VariableHypothesis<State, Node> {
     var node: Node
     var score: Double
     var tokens: [Int]
-    var state: State
+    var state: State?
     var logits: [Float]
+    var pending: ArraySlice<Double>
 }
 
 /// The finished hypotheses of one prompt: at most `width`, kept best first by

@@ -121,6 +121,20 @@ public struct PrefixTrie: Sendable, Hashable {
     /// Length of the prefix that leads to `node`.
     public func depth(of node: Int) -> Int { nodeDepth[node] }
 
+    /// The tokens from `node` to the sequence end below it when there is only one way there (every
+    /// node on the way has one child): what a search must generate after `node` (for a SID trie
+    /// with "\n" + EOS, those two after the last code; for a title trie, the rest of a title once
+    /// its prefix is unique). Empty when `node` ends a sequence, nil when the way branches.
+    public func forcedPath(from node: Int) -> [Int]? {
+        var n = node, path: [Int] = []
+        while !isTerminal[n] {
+            guard childCount[n] == 1 else { return nil }
+            n = firstChild[n]
+            path.append(edgeToken[n])
+        }
+        return path
+    }
+
     // MARK: - Sequence-level API
 
     /// Tokens that may follow `prefix`, sorted ascending; empty if `prefix` is not a prefix of any sequence

@@ -14,6 +14,9 @@ public struct LlamaBeamScorer: BeamScorer {
     public let cache: KVCache
     public let maxPrompts: Int
     public let shared: SharedPrefix?
+    /// Whether forced paths are scored in the decode batch (`scoresForcedContinuations`); off,
+    /// the search extends them token by token (to measure the difference).
+    public var forcesPaths = true
 
     public init(model: Llama, promptCapacity: Int, depth: Int, width: Int, maxPrompts: Int = 1, sharedPrefix: [Int] = []) {
         self.model = model
@@ -41,6 +44,44 @@ public struct LlamaBeamScorer: BeamScorer {
         let logits = model.decode(tokens.map(Int32.init), cache: cache)   // [beams, V]
         return rows(logits).enumerated().map { ($0, $1) }
     }
+
+    /// Forced paths run with their hypothesis' token as one sequence of rows (`decodeHidden(sequences:)`).
+    public var scoresForcedContinuations: Bool { forcesPaths }
+
+    /// `extend`, with the forced continuations decoded in the same batch: state i's rows are its
+    /// token and `forcing[i]` but the last (whose logits nobody needs); the row before each forced
+    /// token gives that token's log-probability (`logSumExp` of the row, as the search computes it).
+    /// Without forced continuations this is `extend(_:with:)`.
+    public mutating func extend(_ states: [Int], with tokens: [Int], forcing: [[Int]]) throws -> [BeamExtension<Int>] {
+        precondition(forcing.count == states.count, "LlamaBeamScorer: \(forcing.count) forced paths for \(states.count) states")
+        guard forcing.contains(where: { !$0.isEmpty }) else { return try extend(states, with: tokens).map { .live($0.0, $0.1) } }
+        cache.select(parents: states)
+        let sequences = zip(tokens, forcing).map { t, f in [Int32(t)] + f.dropLast().map(Int32.init) }
+        let hidden = model.decodeHidden(sequences: sequences, cache: cache)                 // [Σ n_i, D]
+        let V = model.config.vocabSize, R = hidden.dims2().0
+        let owner = sequences.indices.flatMap { i in sequences[i].indices.map { (i, $0) } }   // row → (state, j)
+        var live = [[Float]?](repeating: nil, count: states.count)
+        var logProbs = forcing.map { [Double](repeating: 0, count: $0.count) }
+        let tape = Tape(recording: false)
+        for first in stride(from: 0, to: R, by: Self.headRows) {                             // the LM head on [≤ headRows, V] at a time
+            let rows = Array(first ..< min(first + Self.headRows, R))
+            let logits = model.logits(tape: tape, hidden: tape.gatherRows(hidden, rows: rows))  // [rows, V]
+            try logits.withUnsafeBufferPointer { all in
+                for (k, row) in rows.enumerated() {
+                    let (i, j) = owner[row], x = UnsafeBufferPointer(rebasing: all[(k * V) ..< ((k + 1) * V)])
+                    if forcing[i].isEmpty {
+                        live[i] = Array(x)
+                    } else {
+                        logProbs[i][j] = Double(x[forcing[i][j]]) - (try logSumExp(x, step: j))
+                    }
+                }
+            }
+        }
+        return states.indices.map { i in forcing[i].isEmpty ? .live(i, live[i]!) : .forced(logProbs[i]) }
+    }
+
+    /// Rows of the LM head per GEMM when scoring forced paths (bounds the [rows, V] logits buffer).
+    static let headRows = 256
 
     /// The rows of a [M, V] logits tensor as arrays.
     private func rows(_ logits: Tensor) -> [[Float]] {

@@ -5,8 +5,9 @@ extension Pipeline {
     public struct EvaluationSetting: Sendable, Hashable {
         public var promptsPerBatch: Int
         public var sharesPromptPrefix: Bool
-        public init(promptsPerBatch: Int, sharesPromptPrefix: Bool) {
-            (self.promptsPerBatch, self.sharesPromptPrefix) = (promptsPerBatch, sharesPromptPrefix)
+        public var forcesPaths: Bool
+        public init(promptsPerBatch: Int, sharesPromptPrefix: Bool, forcesPaths: Bool = true) {
+            (self.promptsPerBatch, self.sharesPromptPrefix, self.forcesPaths) = (promptsPerBatch, sharesPromptPrefix, forcesPaths)
         }
     }
 
@@ -40,6 +41,7 @@ extension Pipeline {
             var run = self
             run.evalPromptsPerBatch = setting.promptsPerBatch
             run.evalSharesPromptPrefix = setting.sharesPromptPrefix
+            run.evalForcesPaths = setting.forcesPaths
             let start = Date()
             let predictions = try run.evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
                                                firstID: p.firstNewID, rows: rows, output: folder.appendingPathComponent("run\(i).jsonl"))

@@ -58,6 +58,11 @@ public struct Pipeline {
     /// `evalPromptsPerBatch`: rankings are the same up to float rounding (tested); off only to
     /// measure what it saves (tsrec-bench).
     public var evalSharesPromptPrefix = true
+    /// Decode each forced path (the "\n" + EOS after a SID, the rest of a title once its prefix is
+    /// unique) as one batch of rows when the search reaches it, instead of token by token
+    /// (`BeamScorer.scoresForcedContinuations`). An execution detail: the same search, scores equal
+    /// up to float rounding (tested); off only to measure what it saves (tsrec-bench).
+    public var evalForcesPaths = true
     /// The ranks this run is spread over: training takes a share of every step per rank and
     /// evaluation a share of the test rows (docs/mpi.md); rank 0 alone writes files and logs.
     /// Not part of the configuration or its hash: losses agree with one process's within fp32
@@ -599,6 +604,7 @@ public struct Pipeline {
         if !shared.isEmpty { log("  evaluation: the first \(shared.count) prompt tokens are common to every row: computed once") }
         var scorer = LlamaBeamScorer(model: model, promptCapacity: capacity, depth: decoding.depth,
                                      width: decoding.width, maxPrompts: batch, sharedPrefix: shared)
+        scorer.forcesPaths = evalForcesPaths
         let progress = comm.isRoot ? ProgressBar(total: todo.count, label: "beam search")
             : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
         // Users with the same history have the same prompt and so the same ranking: each distinct

@@ -62,30 +62,49 @@ extension Llama {
     /// [beams, D]. Constrained search that normalises over the allowed tokens only needs
     /// `logits(hidden:tokens:)` on those (|allowed|·D per beam instead of V·D).
     public func decodeHidden(_ tokens: [Int32], cache: KVCache) -> Tensor {
+        decodeHidden(sequences: tokens.map { [$0] }, cache: cache)
+    }
+
+    /// Decoding several tokens per beam at once: beam b's tokens `sequences[b]` (n_b ≥ 1 of them)
+    /// go to positions `cache.position(ofBeam: b)` + 0, 1, …, each attending to the beam's prompt,
+    /// its suffix and the tokens before it in its sequence. Returns the hidden state after the
+    /// final norm of every token, [Σ n_b, D], beam by beam in order (no padding: the rows of all
+    /// beams run as one batch through every projection).
+    ///
+    /// The cache keeps beams in lock step, so its suffix advances by the shortest n_b; the keys
+    /// and values of the tokens past that are written to their beam's slots (which must have room)
+    /// but not kept: a forced path whose log-probabilities are all the search needs. With one
+    /// token per beam this is `decodeHidden(_:cache:)`, the same arithmetic.
+    public func decodeHidden(sequences: [[Int32]], cache: KVCache) -> Tensor {
         let c = config
-        let M = tokens.count
-        precondition(M == cache.beams, "decode: \(M) tokens for \(cache.beams) beams (use cache.select(parents:))")
+        precondition(sequences.count == cache.beams, "decode: \(sequences.count) sequences for \(cache.beams) beams (use cache.select(parents:))")
         precondition(!cache.prefixLengths.isEmpty, "decode: prefill the cache first")
-        precondition(cache.suffixLength < cache.suffixCapacity, "decode: cache full (\(cache.suffixCapacity) new tokens)")
-        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize }, "decode: token id outside 0..<\(c.vocabSize)")
-        let tape = Tape(recording: false)
+        precondition(sequences.allSatisfy { !$0.isEmpty }, "decode: an empty sequence")
         let s = cache.suffixLength
-        let positions = (0..<M).map { Int32(cache.position(ofBeam: $0)) }
-        var groups = [[Int]](repeating: [], count: cache.prefixLengths.count)                // beams of each prompt
-        for (b, p) in cache.beamPrompts.enumerated() { groups[p].append(b) }
-        var x = tape.embedding(tokenEmbedding, ids: tokens)                                  // [M, D]
+        let longest = sequences.map(\.count).max()!
+        precondition(s + longest <= cache.suffixCapacity, "decode: cache full (\(s) + \(longest) new tokens, capacity \(cache.suffixCapacity))")
+        let tokens = sequences.flatMap { $0 }                                               // [R]
+        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < c.vocabSize }, "decode: token id outside 0..<\(c.vocabSize)")
+        let rowBeam = sequences.indices.flatMap { b in [Int](repeating: b, count: sequences[b].count) }
+        let rowOffset = sequences.flatMap { $0.indices }                                    // j within the beam's sequence
+        let tape = Tape(recording: false)
+        let positions = zip(rowBeam, rowOffset).map { Int32(cache.position(ofBeam: $0) + $1) }
+        var groups = [[Int]](repeating: [], count: cache.prefixLengths.count)                // rows of each prompt
+        for (row, b) in rowBeam.enumerated() { groups[cache.beamPrompts[b]].append(row) }
+        let visible = rowOffset.map { s + $0 + 1 }                                          // suffix keys a row sees
+        var x = tape.embedding(tokenEmbedding, ids: tokens)                                  // [R, D]
         for (l, b) in blocks.enumerated() {
-            let (q, k, v) = attentionInputs(tape: tape, x, b, positions: positions)          // [M, ·]
-            for beam in 0..<M {
-                let o = cache.suffixOffset(beam: beam, position: s)
-                cache.suffixK[l].update(at: o, from: k.storage, at: beam * c.kvDim, count: c.kvDim)
-                cache.suffixV[l].update(at: o, from: v.storage, at: beam * c.kvDim, count: c.kvDim)
+            let (q, k, v) = attentionInputs(tape: tape, x, b, positions: positions)          // [R, ·]
+            for row in rowBeam.indices {
+                let o = cache.suffixOffset(beam: rowBeam[row], position: s + rowOffset[row])
+                cache.suffixK[l].update(at: o, from: k.storage, at: row * c.kvDim, count: c.kvDim)
+                cache.suffixV[l].update(at: o, from: v.storage, at: row * c.kvDim, count: c.kvDim)
             }
-            let a = cachedAttention(q: q, cache: cache, layer: l, groups: groups, suffixLength: s + 1) // [M, H·Dh]
+            let a = cachedAttention(q: q, cache: cache, layer: l, groups: groups, rowBeams: rowBeam, visibleSuffix: visible) // [R, H·Dh]
             x = tape.add(x, tape.matmul(a, b.wo, transposeB: true))
             x = tape.add(x, feedForward(tape: tape, x, b))
         }
-        cache.suffixLength = s + 1
+        cache.suffixLength = s + sequences.map(\.count).min()!
         return tape.rmsNorm(x, weight: outputNorm, eps: c.rmsEps)
     }
 
@@ -148,65 +167,66 @@ extension Llama {
         return tape.matmul(tape.swiglu(gate: g, up: u), b.wDown, transposeB: true)
     }
 
-    /// Attention of each beam's newest query over its prompt's prefix and its own suffix:
-    /// q [M, H·Dh] → [M, H·Dh], softmax(q Kᵀ/√Dh) V with grouped-query heads.
+    /// Attention of each query row over its beam's prompt prefix and the first `visibleSuffix[row]`
+    /// suffix keys of its beam (its own included: causal within a beam's new tokens):
+    /// q [R, H·Dh] → [R, H·Dh], softmax(q Kᵀ/√Dh) V with grouped-query heads. `rowBeams[row]` is
+    /// the row's beam, `groups[p]` the rows of prompt p's beams.
     ///
-    /// For prompt p and kv head g, the r = H/Hkv query heads of p's beams are packed into
-    /// Q [beams_p·r, Dh], so the prefix part is two GEMMs shared by those beams
-    /// (Q K_gᵀ: [beams_p·r, P_p]; then · V_g: [beams_p·r, Dh]); the S suffix keys of each beam are
-    /// dot products. `groups[p]` lists prompt p's beams; S counts the newest (just stored) key.
-    func cachedAttention(q: Tensor, cache: KVCache, layer l: Int, groups: [[Int]], suffixLength S: Int) -> Tensor {
+    /// For prompt p and kv head g, the r = H/Hkv query heads of p's rows are packed into
+    /// Q [rows_p·r, Dh], so the prefix part is two GEMMs shared by those rows
+    /// (Q K_gᵀ: [rows_p·r, P_p]; then · V_g: [rows_p·r, Dh]); the suffix keys are dot products.
+    func cachedAttention(q: Tensor, cache: KVCache, layer l: Int, groups: [[Int]], rowBeams: [Int], visibleSuffix: [Int]) -> Tensor {
         let c = config
-        let (M, width) = q.dims2()
-        precondition(width == c.qDim && M == cache.beams, "cachedAttention: q \(q.shape)")
+        let (R, width) = q.dims2()
+        precondition(width == c.qDim && rowBeams.count == R && visibleSuffix.count == R, "cachedAttention: q \(q.shape)")
         let Dh = c.headDim, r = c.heads / c.kvHeads, kvDim = c.kvDim, qDim = c.qDim
         let scale = 1 / Float(Dh).squareRoot()
         let maxRows = (groups.map(\.count).max() ?? 0) * r
-        let maxL = (cache.prefixLengths.max() ?? 0) + S
-        let out = Tensor(uninitialized: [M, qDim], requiresGrad: false)
+        let maxL = (cache.prefixLengths.max() ?? 0) + (visibleSuffix.max() ?? 0)
+        let out = Tensor(uninitialized: [R, qDim], requiresGrad: false)
         let qg = UnsafeMutablePointer<Float>.allocate(capacity: max(maxRows * Dh, 1))
         let og = UnsafeMutablePointer<Float>.allocate(capacity: max(maxRows * Dh, 1))
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(maxRows * maxL, 1))
         defer { qg.deallocate(); og.deallocate(); scores.deallocate() }
-        withPointers(q, out) { q, out in                     // [M, H·Dh] each
+        withPointers(q, out) { q, out in                     // [R, H·Dh] each
             cache.withLayer(l) { prefixK, prefixV, sK, sV in
-                for (p, beams) in groups.enumerated() where !beams.isEmpty {
-                    let P = cache.prefixLengths[p], L = P + S, R = beams.count * r
+                for (p, rows) in groups.enumerated() where !rows.isEmpty {
+                    let P = cache.prefixLengths[p], L = P + rows.map { visibleSuffix[$0] }.max()!, Rp = rows.count * r
                     let pK = prefixK.advanced(by: cache.prefixOffset(prompt: p))
                     let pV = prefixV.advanced(by: cache.prefixOffset(prompt: p))
                     for g in 0..<c.kvHeads {
-                        for (i, b) in beams.enumerated() {              // pack: row i·r + j = beam i, head g·r + j
-                            qg.advanced(by: i * r * Dh).update(from: q.advanced(by: b * qDim + g * r * Dh), count: r * Dh)
+                        for (i, row) in rows.enumerated() {             // pack: row i·r + j = query row i, head g·r + j
+                            qg.advanced(by: i * r * Dh).update(from: q.advanced(by: row * qDim + g * r * Dh), count: r * Dh)
                         }
-                        // prefix scores [R, P] (columns 0..<P of the [R, L] score matrix)
-                        sgemm(transA: false, transB: true, m: R, n: P, k: Dh, alpha: scale, a: qg, lda: Dh,
+                        // prefix scores [Rp, P] (columns 0..<P of the [Rp, L] score matrix)
+                        sgemm(transA: false, transB: true, m: Rp, n: P, k: Dh, alpha: scale, a: qg, lda: Dh,
                               b: pK.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: scores, ldc: L)
-                        for row in 0..<R {
-                            let b = beams[row / r]
-                            let qrow = qg.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
-                            for t in 0..<S {                            // suffix scores, columns P..<L
+                        for packed in 0..<Rp {
+                            let row = rows[packed / r], b = rowBeams[row], S = visibleSuffix[row]
+                            let qrow = qg.advanced(by: packed * Dh), srow = scores.advanced(by: packed * L)
+                            for t in 0..<S {                            // suffix scores, columns P..<P+S
                                 srow[P + t] = Kernels.dot(qrow, sK.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh), Dh) * scale
                             }
-                            let mx = Kernels.rowMax(srow, L)             // softmax over the L keys
+                            let mx = Kernels.rowMax(srow, P + S)         // softmax over the P + S keys
                             var z: Float = 0
-                            for j in 0..<L { let e = Kernels.exp(srow[j] - mx); srow[j] = e; z += e }
+                            for j in 0..<(P + S) { let e = Kernels.exp(srow[j] - mx); srow[j] = e; z += e }
                             let inv = 1 / z
-                            for j in 0..<L { srow[j] *= inv }
+                            for j in 0..<(P + S) { srow[j] *= inv }
                         }
-                        // O = P_prefix V_g [R, Dh], then the suffix terms
-                        sgemm(transA: false, transB: false, m: R, n: Dh, k: P, a: scores, lda: L,
+                        // O = P_prefix V_g [Rp, Dh], then the suffix terms
+                        sgemm(transA: false, transB: false, m: Rp, n: Dh, k: P, a: scores, lda: L,
                               b: pV.advanced(by: g * Dh), ldb: kvDim, beta: 0, c: og, ldc: Dh)
-                        for row in 0..<R {
-                            let b = beams[row / r]
-                            let orow = og.advanced(by: row * Dh), srow = scores.advanced(by: row * L)
-                            for t in 0..<S {
+                        for packed in 0..<Rp {
+                            let row = rows[packed / r], b = rowBeams[row]
+                            let orow = og.advanced(by: packed * Dh), srow = scores.advanced(by: packed * L)
+                            for t in 0..<visibleSuffix[row] {
                                 let w = srow[P + t]
                                 let vrow = sV.advanced(by: cache.suffixOffset(beam: b, position: t) + g * Dh)
                                 for i in 0..<Dh { orow[i] += w * vrow[i] }
                             }
                         }
-                        for (i, b) in beams.enumerated() {              // unpack
-                            out.advanced(by: b * qDim + g * r * Dh).update(from: og.advanced(by: i * r * Dh), count: r * Dh)
+                        for (i, row) in rows.enumerated() {             // unpack
+                            out.advanced(by: row * qDim + g * r * Dh).update(from: og.advanced(by: i * r * Dh), count: r * Dh)
                         }
                     }
                 }
