@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // tsrec: a CPU reproduction harness for TS-Rec (arXiv 2602.22632).
-// One library (Sources/TSRec, folders in pipeline order), four C shims, one executable per
+// One library (Sources/TSRec, folders in pipeline order), five C shims, one executable per
 // paper table or ablation under Reproductions/, and the `tsrec` / `tsrec-bench` tools.
 import PackageDescription
 
@@ -22,6 +22,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CArchive", path: "Sources/CArchive"),
+        // glibc's mallopt (Support/Launch.swift: freed memory stays with the process).
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // Open MPI for data-parallel runs under `mpirun` (docs/mpi.md); `make` installs it.
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(
@@ -37,7 +39,7 @@ let package = Package(
         ),
         .target(
             name: "TSRec",
-            dependencies: ["COpenBLAS", "CArchive", "CMPI", "CGnuplot", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["COpenBLAS", "CArchive", "CMalloc", "CMPI", "CGnuplot", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/TSRec",
             swiftSettings: [.define("TSREC_CHECKS", .when(configuration: .debug))]
         ),
@@ -55,7 +57,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TSRecTests",
-            dependencies: ["TSRec", .product(name: "FlyingFox", package: "FlyingFox")],
+            dependencies: ["TSRec", "CMalloc", .product(name: "FlyingFox", package: "FlyingFox")],
             path: "Tests/TSRecTests",
             resources: [.copy("Fixtures")]
         ),
