@@ -16,7 +16,7 @@ public enum Launch {
     /// 3. SIGXFSZ ignored: past a file-size limit (`ulimit -f`) a write then fails with EFBIG
     ///    and is reported like a full disk (`AtomicFile`), instead of the signal killing the
     ///    process mid-write.
-    /// 4. Freed memory stays with the process (`keepFreedMemory`).
+    /// 4. With `TSREC_MALLOC=keep`, freed memory stays with the process (`keepFreedMemory`).
     public static func prepare() {
         BLAS.relaunchWithRecommendedCoreTypeIfNeeded()
         setvbuf(stdout, nil, _IOLBF, 0)
@@ -26,13 +26,14 @@ public enum Launch {
 
     /// glibc serves every block above its mmap threshold (128 KB, rising up to 32 MB) with its
     /// own `mmap` and unmaps it on `free`, so each step's activations, gradients and logits land
-    /// on fresh pages that the kernel must zero-fill (`clear_page`: up to 17 % of a training
-    /// step's samples). With mmap and trimming off, freed blocks are reused from the heap:
-    /// training +4.5 % tokens/s, evaluation +5 % rows/s, peak memory 3.63 → 3.79 GiB (make bench,
-    /// alternating, docs/performance.md). `TSREC_MALLOC=system` keeps glibc's defaults.
+    /// on fresh pages that the kernel must zero-fill. `TSREC_MALLOC=keep` turns mmap and
+    /// trimming off, so freed blocks are reused from the heap. Opt-in, because the effect
+    /// depends on the machine (docs/performance.md, session 19): +4.5 % training tokens/s and
+    /// +5 % evaluation rows/s on one host, −13 % training tokens/s on another; peak memory after
+    /// the bench's training steps +0.15 GiB on both.
     static func keepFreedMemory(environment: [String: String] = ProcessInfo.processInfo.environment) {
         #if canImport(Glibc)
-        guard environment["TSREC_MALLOC"] != "system" else { return }
+        guard environment["TSREC_MALLOC"] == "keep" else { return }
         _ = mallopt(M_MMAP_MAX, 0)
         _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
         #endif
