@@ -75,8 +75,7 @@ extension Pipeline {
     public func trainingTiming(microBatches n: Int) throws -> [TrainingTiming] {
         let p = try assemble()
         let (samples, _, _) = try trainingSamples(p)
-        var root = SplitMix64(seed: config.seed)
-        var epochRNG = root.fork()
+        var epochRNG = Trainer.sftStreams(seed: config.seed).order     // the run's first epoch
         let step = Array(makeMicroBatches(samples, microBatch: config.microBatch, using: &epochRNG).prefix(n))
         let trainer = Trainer(config: config, runDirectory: runDirectory)
         return try [false, true].map { sharing in

@@ -5,6 +5,15 @@ import Foundation
 // MARK: - Kernels
 
 extension Kernels {
+    /// One row z [V]: out_j = exp(z_j − m) with m = max_j z_j, so nothing overflows; returns m
+    /// and Σ_j out_j. `out` may be `z` itself. Both cross-entropy kernels below start here.
+    @inline(__always)
+    static func shiftedExp(_ z: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ v: Int) -> (max: Float, sum: Float) {
+        let m = rowMax(z, v)
+        for j in 0..<v { out[j] = exp(z[j] - m) }
+        return (m, rowSum(out, v))
+    }
+
     /// Per row n of logits z [N, V] with target t_n:
     ///   lse_n = m_n + log Σ_j exp(z_nj − m_n)  (m_n = max_j z_nj, so nothing overflows)
     ///   loss_n = lse_n − z_{n,t_n}, or 0 when t_n == ignoreIndex.
@@ -20,9 +29,8 @@ extension Kernels {
                 let t = targets[r]
                 if t == ignoreIndex { losses[r] = 0; lse[r] = 0; continue }
                 let z = logits + r * v
-                let m = rowMax(z, v)
-                for j in 0..<v { scratch[j] = exp(z[j] - m) }
-                let l = m + log(rowSum(scratch, v))
+                let (m, total) = shiftedExp(z, into: scratch, v)
+                let l = m + log(total)
                 lse[r] = l
                 losses[r] = l - z[Int(t)]
             }
@@ -58,9 +66,8 @@ extension Kernels {
             for r in rows {
                 let t = targets[r], zr = z + r * v
                 if t == ignoreIndex { losses[r] = 0; lse[r] = 0; zr.update(repeating: 0, count: v); continue }
-                let m = rowMax(zr, v), zt = zr[Int(t)]
-                for j in 0..<v { zr[j] = exp(zr[j] - m) }
-                let total = rowSum(zr, v)
+                let zt = zr[Int(t)]
+                let (m, total) = shiftedExp(zr, into: zr, v)             // z_n ← exp(z_n − m)
                 let l = m + log(total)
                 lse[r] = l
                 losses[r] = l - zt

@@ -82,8 +82,8 @@ extension Trainer {
     var policyURL: URL { runDirectory.appendingPathComponent("policy.tsrc") }
     var startValidationURL: URL { runDirectory.appendingPathComponent("start_validation.json") }
 
-    /// The RL stage's random streams, forked from the seed after the SFT stage's two: the
-    /// title-history draw and the per-epoch prompt order.
+    /// The RL stage's random streams, forked from the seed after the SFT stage's two
+    /// (`sftStreams`): the title-history draw and the per-epoch prompt order.
     public static func rlStreams(seed: UInt64) -> (sampling: SplitMix64, order: SplitMix64) {
         var root = SplitMix64(seed: seed)
         _ = root.fork(); _ = root.fork()

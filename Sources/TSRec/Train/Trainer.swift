@@ -46,6 +46,7 @@ public struct Trainer {
     public let runDirectory: URL
     /// Stop (as if killed) after this many optimizer steps in this invocation; for tests.
     public var stepLimitThisInvocation: Int? = nil
+
     /// RL stage: prompts whose rollouts are decoded together (an execution detail, like
     /// `Pipeline.evalPromptsPerBatch`: not part of the configuration).
     public var rolloutPromptsPerBatch = 8
@@ -63,6 +64,14 @@ public struct Trainer {
     /// every rank (also checked at the start and the end). A check hashes every weight once:
     /// one pass over memory, against a step that multiplies every weight thousands of times.
     public var parameterCheckInterval = 10
+
+    /// The SFT stage's random streams, the seed's first two forks: the per-epoch sample order
+    /// (micro-batches) and dropout.
+    public static func sftStreams(seed: UInt64) -> (order: SplitMix64, dropout: SplitMix64) {
+        var root = SplitMix64(seed: seed)
+        let order = root.fork()
+        return (order, root.fork())
+    }
 
     public init(config: ExperimentConfig, runDirectory: URL) {
         self.config = config
@@ -119,8 +128,8 @@ public struct Trainer {
         var optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
 
         // MARK: state: fresh, or from the last checkpoint
-        var root = SplitMix64(seed: config.seed)
-        let fresh = Self.freshHeader(configHash: configHash, epochRNG: root.fork(), dropoutRNG: root.fork())
+        let streams = Self.sftStreams(seed: config.seed)
+        let fresh = Self.freshHeader(configHash: configHash, epochRNG: streams.order, dropoutRNG: streams.dropout)
         // Checkpoints of a killed run, half written. Rank 0 only: on another node a rank would take
         // rank 0's live temporaries for a dead process's (pids are per node).
         if writes { AtomicFile.removeStaleTemporaries(in: runDirectory) }
