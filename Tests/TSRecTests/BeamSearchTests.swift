@@ -232,3 +232,25 @@ func severalPromptsAtOnceEqualOneAtATime(maxPrompts: Int) throws {
     }
     #expect(reordered > 0)
 }
+
+/// The normaliser every hypothesis pays for, against log Σ exp computed in Double with libm's
+/// `exp`: rows of the vocabulary's size (not a multiple of the 1,024-wide blocks or of 8 lanes),
+/// logits spread like a real LM head's, with -inf entries; relative error within a few ulps of
+/// Float. A NaN or +inf logit is named in the error, and an all -inf row is refused.
+@Test func logSumExpMatchesADoublePrecisionReference() throws {
+    var rng = SplitMix64(seed: 7)
+    for n in [1, 7, 8, 1_023, 1_025, 49_152 + 560] {
+        var x = (0 ..< n).map { _ in Float(6 * rng.nextGaussian()) }
+        if n > 8 { x[3] = -.infinity; x[n - 1] = -.infinity }
+        let m = Double(x.max()!)
+        let reference = m + Foundation.log(x.reduce(0.0) { $0 + Foundation.exp(Double($1) - m) })
+        let got = try logSumExp(x, step: 0)
+        #expect(abs(got - reference) <= 4e-7 * max(1, abs(reference)), "n = \(n): \(got) vs \(reference)")
+    }
+    var broken = [Float](repeating: 0, count: 100)
+    broken[42] = .infinity
+    #expect { try logSumExp(broken, step: 3) } throws: { "\($0)".contains("inf among 100 logits") }
+    broken[42] = .nan
+    #expect { try logSumExp(broken, step: 3) } throws: { "\($0)".contains("nan among 100 logits") }
+    #expect { try logSumExp([Float](repeating: -.infinity, count: 5), step: 3) } throws: { "\($0)".contains("all 5 logits are -inf") }
+}

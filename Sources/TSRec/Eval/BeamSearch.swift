@@ -261,33 +261,46 @@ func logSumExp(_ x: [Float], step: Int) throws -> Double {
     try x.withUnsafeBufferPointer { try logSumExp($0, step: step) }
 }
 
-/// `logSumExp` of a row in place (a scorer's logits buffer, not copied out).
+/// `logSumExp` of a row in place (a scorer's logits buffer, not copied out). Every hypothesis of
+/// every step normalises a full-vocabulary row (beam 20 × 8 prompts: 7.9 M exponentials a step),
+/// so the row runs through the vectorisable `Kernels.exp` in blocks of 1,024, each block summed
+/// in eight Double lanes; the order of the additions is fixed, so the result is deterministic.
+/// A NaN or +inf logit makes the sum NaN: only then is the row scanned for the offender.
 func logSumExp(_ x: UnsafeBufferPointer<Float>, step: Int) throws -> Double {
-    var m = -Float.infinity
-    for v in x {
-        if v.isNaN || v == .infinity {
-            throw TSRecError(.numeric("beam step \(step): scorer returned \(v) among \(x.count) logits"),
-                             hint: "check the model's forward pass (weights loaded? overflow?)")
-        }
-        if v > m { m = v }
+    guard let base = x.baseAddress, !x.isEmpty else {
+        throw TSRecError(.numeric("beam step \(step): scorer returned no logits"))
     }
+    let n = x.count, block = 1024
+    let m = Kernels.rowMax(base, n)                                  // NaNs do not count here
     guard m > -.infinity else {
-        throw TSRecError(.numeric("beam step \(step): all \(x.count) logits are -inf"))
+        throw x.contains(where: \.isNaN) ? badLogit(x, step: step) : TSRecError(.numeric("beam step \(step): all \(n) logits are -inf"))
     }
-    // Four independent Double partial sums: shortens the add dependency chain (~1.6x faster than one
-    // accumulator at vocab 49,712) with the same precision; the summation order is fixed, so deterministic.
-    var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    let n = x.count
-    var i = 0
-    while i + 4 <= n {
-        s0 += Double(expf(x[i] - m))
-        s1 += Double(expf(x[i + 1] - m))
-        s2 += Double(expf(x[i + 2] - m))
-        s3 += Double(expf(x[i + 3] - m))
-        i += 4
+    let sum: Double = withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { e in
+        let e = e.baseAddress!
+        var lanes = SIMD8<Double>()
+        var start = 0
+        while start < n {
+            let len = min(block, n - start), row = base + start
+            for j in 0..<len { e[j] = Kernels.exp(row[j] - m) }       // [len], vectorised
+            var j = 0
+            while j + 8 <= len {
+                lanes += SIMD8<Double>(UnsafeRawPointer(e + j).loadUnaligned(as: SIMD8<Float>.self))
+                j += 8
+            }
+            while j < len { lanes[0] += Double(e[j]); j += 1 }
+            start += len
+        }
+        return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
     }
-    while i < n { s0 += Double(expf(x[i] - m)); i += 1 }
-    return Double(m) + log((s0 + s1) + (s2 + s3))
+    guard sum.isFinite, m < .infinity else { throw badLogit(x, step: step) }   // a NaN or +inf logit
+    return Double(m) + log(sum)
+}
+
+/// The error for a row holding a NaN or +inf logit, naming the first.
+private func badLogit(_ x: UnsafeBufferPointer<Float>, step: Int) -> TSRecError {
+    let bad = x.first { $0.isNaN || $0 == .infinity }.map { "\($0)" } ?? "a non-finite sum"
+    return TSRecError(.numeric("beam step \(step): scorer returned \(bad) among \(x.count) logits"),
+                      hint: "check the model's forward pass (weights loaded? overflow?)")
 }
 
 private func checkVocab(_ got: Int, _ expected: Int, step: Int) throws {
