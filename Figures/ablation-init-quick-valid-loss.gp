@@ -5,6 +5,14 @@ set terminal pngcairo size 900,540 noenhanced font 'Sans,11'
 set output stem . '.png'
 set datafile missing '?'
 $s0 << EOD
+10.0 4.783533424139023
+20.0 3.363748073577881
+30.0 3.0853944569826126
+40.0 2.93852062523365
+50.0 2.850046753883362
+60.0 2.817764475941658
+EOD
+$s1 << EOD
 10.0 7.142531782388687
 20.0 5.9457001984119415
 30.0 4.710813581943512
@@ -18,7 +26,8 @@ set ylabel 'validation loss (next item)'
 unset logscale y
 set key outside top center horizontal
 set grid
-plot $s0 using 1:2 with linespoints pt 1 ps 0.7 lw 1.5 title 'init=mean-resize levels=abc'
+plot $s0 using 1:2 with linespoints pt 1 ps 0.7 lw 1.5 title 'init=keywords levels=abc', \
+     $s1 using 1:2 with linespoints pt 2 ps 0.7 lw 1.5 title 'init=mean-resize levels=abc'
 set terminal svg size 900,540 noenhanced font 'Sans,11' background rgb 'white'
 set output stem . '.svg'
 replot

@@ -5,12 +5,12 @@ set terminal pngcairo size 900,540 noenhanced font 'Sans,11'
 set output stem . '.png'
 set datafile missing '?'
 $bars << EOD
-"HR@3" 0.04434149569821311
-"NDCG@3" 0.04426007715719644
-"HR@5" 0.044782704610633134
-"NDCG@5" 0.044440427778265915
-"HR@10" 0.05515111405250386
-"NDCG@10" 0.0476575522790859
+"HR@3" 0.06926979924994485 0.04434149569821311
+"NDCG@3" 0.06060824843213285 0.04426007715719644
+"HR@5" 0.08294727553496581 0.044782704610633134
+"NDCG@5" 0.06620878540000953 0.044440427778265915
+"HR@10" 0.11052283256121774 0.05515111405250386
+"NDCG@10" 0.07507990707849124 0.0476575522790859
 EOD
 set title 'ablation-no-sainit (profile quick)'
 set ylabel 'metric value'
@@ -23,7 +23,8 @@ set yrange [0:*]
 set grid ytics
 set bmargin 4
 unset label 1
-plot $bars using 2:xtic(1) fs solid 0.85 border -1 lc rgb '#4e79a7' title 'TS-Rec w/o SA-Init'
+plot $bars using 2:xtic(1) fs solid 0.85 border -1 lc rgb '#4e79a7' title 'TS-Rec-SFT', \
+     '' using 3 fs solid 0.85 border -1 lc rgb '#f28e2b' title 'TS-Rec w/o SA-Init'
 set terminal svg size 900,540 noenhanced font 'Sans,11' background rgb 'white'
 set output stem . '.svg'
 replot
