@@ -43,7 +43,9 @@ Launch.run("table2") {
         let budget = BaselineBudget.of(context.profile), seed = context.seed ?? 42
         for method in BaselineMethod.allCases where method != .popularity && root {
             guard let b = try BaselineSuite.result(method, data: recData, budget: budget, seed: seed,
-                                                   runsDirectory: context.paths.runs, reportOnly: context.reportOnly) else {
+                                                   runsDirectory: context.paths.runs,
+                                                   recordsDirectory: context.paths.records?.appendingPathComponent(context.profile.rawValue).appendingPathComponent("runs"),
+                                                   reportOnly: context.reportOnly) else {
                 pending.append("\(benchmark.name) \(method.rawValue)")
                 continue
             }

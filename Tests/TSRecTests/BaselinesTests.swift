@@ -317,6 +317,29 @@ enum BaselineToy {
         #expect(files.filter { $0.hasSuffix(".json") }.count == 2 && files.filter { $0.hasSuffix(".predictions.jsonl") }.count == 2)
     }
 
+    /// A report (`reportOnly`) reads a baseline's committed record when the results folder lacks
+    /// it, and the results folder's own result first; without records it is pending.
+    @Test func reportsReadCommittedBaselineRecords() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-baseline-records-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let runs = root.appendingPathComponent("results/runs"), records = root.appendingPathComponent("records/smoke/runs")
+        let data = BaselineToy.data
+        var budget = BaselineBudget.of(.smoke)
+        budget.settings.maxEpochs = 2
+        let recorded = try BaselineSuite.cachedRun(.gru4rec, data: data, budget: budget, seed: 5, runsDirectory: records, log: { _ in })
+        func report(_ records: URL?) throws -> BaselineResult? {
+            try BaselineSuite.result(.gru4rec, data: data, budget: budget, seed: 5, runsDirectory: runs,
+                                     recordsDirectory: records, reportOnly: true)
+        }
+        #expect(try report(nil) == nil)
+        let fromRecords = try #require(try report(records))
+        #expect(fromRecords.metrics == recorded.metrics)
+        #expect(fromRecords.predictionsPath?.hasPrefix(records.path) == true)
+        let fresh = try BaselineSuite.cachedRun(.gru4rec, data: data, budget: budget, seed: 5, runsDirectory: runs, log: { _ in })
+        #expect(try report(records)?.predictionsPath?.hasPrefix(runs.path) == true)
+        #expect(try report(records)?.metrics == fresh.metrics)
+    }
+
     /// A model whose scores are fixed, to pin the losses to hand values.
     final class FixedScores: SequentialRecommender {
         let name = "Fixed"

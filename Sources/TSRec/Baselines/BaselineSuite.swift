@@ -194,15 +194,22 @@ public enum BaselineSuite {
 
     /// `cachedRun`; with `reportOnly`, only `finishedResult` (nil: not run yet, never trains).
     public static func result(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64,
-                              runsDirectory: URL, reportOnly: Bool) throws -> BaselineResult? {
-        reportOnly ? finishedResult(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory)
+                              runsDirectory: URL, recordsDirectory: URL? = nil, reportOnly: Bool) throws -> BaselineResult? {
+        reportOnly ? finishedResult(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory,
+                                    recordsDirectory: recordsDirectory)
             : try cachedRun(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory)
     }
 
     /// The cached result of `cachedRun` with these arguments, or nil when it has not run yet.
+    /// `recordsDirectory` (`<records>/<profile>/runs`, laid out as `runsDirectory`; filled by
+    /// `scripts/record-run.sh PROFILE baselines`) is read when `runsDirectory` lacks the result, so
+    /// a fresh clone's report shows the committed baseline rows as it does the LLM runs'.
     public static func finishedResult(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64,
-                                      runsDirectory: URL) -> BaselineResult? {
-        cachedResult(at: cacheURL(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory))
+                                      runsDirectory: URL, recordsDirectory: URL? = nil) -> BaselineResult? {
+        if let done = cachedResult(at: cacheURL(method, data: data, budget: budget, seed: seed, runsDirectory: runsDirectory)) {
+            return done
+        }
+        return recordsDirectory.flatMap { cachedResult(at: cacheURL(method, data: data, budget: budget, seed: seed, runsDirectory: $0)) }
     }
 
     /// `<runsDirectory>/<dataset>/baselines/<method>-<hash>.json`.
