@@ -2,54 +2,8 @@ import Foundation
 import Testing
 @testable import TSRec
 
-/// A toy scorer with a fixed table of logits per prefix: `logits(prefix)` is a deterministic function of
-/// (seed, prefix), so the same prefix always scores the same whatever path reached it. The state is the
-/// decoded prefix (the prompt only salts the table). Records how the search calls it.
-private struct TableScorer: BeamScorer {
-    typealias State = [Int]
-    let vocab: Int
-    let seed: UInt64
-    /// Extra logit added to some tokens (e.g. to make tokens outside the trie very attractive).
-    var bias: [Int: Float] = [:]
-    /// Return log-softmax instead of raw logits (the search must not care).
-    var returnLogProbs = false
-    var starts = 0
-    var extendBatchSizes: [Int] = []
-
-    func logits(_ prefix: [Int]) -> [Float] {
-        var h: UInt64 = seed &* 0x9E37_79B9_7F4A_7C15 ^ 0xCBF2_9CE4_8422_2325
-        for t in prefix { h = (h ^ UInt64(t + 1)) &* 0x0000_0100_0000_01B3 }
-        var rng = SplitMix64(seed: h)
-        var x = (0 ..< vocab).map { _ in 2 * rng.nextGaussian() }
-        for (t, b) in bias { x[t] += b }
-        if returnLogProbs {
-            let m = x.max()!, lse = m + log(x.reduce(0) { $0 + exp($1 - m) })
-            x = x.map { $0 - lse }
-        }
-        return x
-    }
-
-    mutating func start(prompt: [Int]) throws -> ([Int], [Float]) {
-        starts += 1
-        return ([], logits([]))
-    }
-
-    mutating func extend(_ states: [[Int]], with tokens: [Int]) throws -> [([Int], [Float])] {
-        extendBatchSizes.append(states.count)
-        return zip(states, tokens).map { s, t in (s + [t], logits(s + [t])) }
-    }
-
-    /// Independent reference: Σ_t log softmax(logits(prefix_t))[token_t], all in Double.
-    func logProb(_ sequence: [Int]) -> Double {
-        var total = 0.0
-        for i in sequence.indices {
-            let x = logits(Array(sequence[..<i])).map(Double.init)
-            let m = x.max()!
-            total += x[sequence[i]] - (m + log(x.reduce(0) { $0 + exp($1 - m) }))
-        }
-        return total
-    }
-}
+/// The scorers here are `PrefixTableScorer`s (Support/) salted for this file.
+private let tableSalt: UInt64 = 0xCBF2_9CE4_8422_2325
 
 /// `items` distinct depth-3 sequences over SID-like levels (a: 0..<3, b: 3..<7, c: 7..<12) in a vocab of 16.
 private func tinyTrie(items: Int, seed: UInt64) -> PrefixTrie {
@@ -66,7 +20,7 @@ private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs
 @Test(arguments: [UInt64](0 ..< 8))
 func fullWidthBeamIsExact(seed: UInt64) throws {
     let trie = tinyTrie(items: 12, seed: seed)
-    var scorer = TableScorer(vocab: 16, seed: seed)
+    var scorer = PrefixTableScorer(vocab: 16, seed: seed, salt: tableSalt)
     let exact = trie.allSequences().map { ($0, scorer.logProb($0)) }.sorted { $0.1 > $1.1 }
     for width in [12, 20, 50] {  // as wide as the item set, and wider: all 12 come back, ranked
         let beam = try beamSearch(&scorer, trie: trie, prompt: [1, 2, 3], width: width)
@@ -78,7 +32,7 @@ func fullWidthBeamIsExact(seed: UInt64) throws {
 @Test(arguments: [UInt64](0 ..< 8))
 func widthOneEqualsGreedy(seed: UInt64) throws {
     let trie = tinyTrie(items: 12, seed: seed)
-    var scorer = TableScorer(vocab: 16, seed: seed &+ 77)
+    var scorer = PrefixTableScorer(vocab: 16, seed: seed &+ 77, salt: tableSalt)
     let beam = try beamSearch(&scorer, trie: trie, prompt: [9], width: 1)
     let greedy = try #require(try greedyDecode(&scorer, trie: trie, prompt: [9]))
     #expect(beam.count == 1)
@@ -91,7 +45,7 @@ func widthOneEqualsGreedy(seed: UInt64) throws {
 func beamStaysInsideTheTrie(seed: UInt64) throws {
     // Tokens 12...15 are never valid; give them a large bonus so an unconstrained search would pick them.
     let trie = tinyTrie(items: 30, seed: seed)
-    var scorer = TableScorer(vocab: 16, seed: seed, bias: [12: 8, 13: 8, 14: 8, 15: 8])
+    var scorer = PrefixTableScorer(vocab: 16, seed: seed, salt: tableSalt, bias: [12: 8, 13: 8, 14: 8, 15: 8])
     let beam = try beamSearch(&scorer, trie: trie, prompt: [], width: 5)
     #expect(beam.count == 5)
     #expect(beam.allSatisfy { trie.contains($0.tokens) })
@@ -99,10 +53,10 @@ func beamStaysInsideTheTrie(seed: UInt64) throws {
     #expect(zip(beam, beam.dropFirst()).allSatisfy { $0.score >= $1.score })
     // Log-softmax is over the full vocabulary: the biased invalid tokens take mass from every valid
     // sequence, so each scores below what the unbiased table gives it (at least 3·log(1 + e^8·…) lower).
-    let unbiased = TableScorer(vocab: 16, seed: seed)
+    let unbiased = PrefixTableScorer(vocab: 16, seed: seed, salt: tableSalt)
     #expect(beam.allSatisfy { isClose($0.score, scorer.logProb($0.tokens)) && $0.score < unbiased.logProb($0.tokens) - 3 })
     // Batched contract: one start, depth-1 extends, each at most `width` states.
-    #expect(scorer.starts == 1 && scorer.extendBatchSizes.count == 2 && scorer.extendBatchSizes.allSatisfy { $0 <= 5 })
+    #expect(scorer.starts == 1 && scorer.extendSizes.count == 2 && scorer.extendSizes.allSatisfy { $0 <= 5 })
 }
 
 @Test func tiesBreakByTokenSequence() throws {
@@ -123,8 +77,8 @@ func beamStaysInsideTheTrie(seed: UInt64) throws {
 
 @Test func logProbsAndLogitsGiveTheSameRanking() throws {
     let trie = tinyTrie(items: 12, seed: 5)
-    var raw = TableScorer(vocab: 16, seed: 5)
-    var normalised = TableScorer(vocab: 16, seed: 5, returnLogProbs: true)
+    var raw = PrefixTableScorer(vocab: 16, seed: 5, salt: tableSalt)
+    var normalised = PrefixTableScorer(vocab: 16, seed: 5, salt: tableSalt, returnLogProbs: true)
     let a = try beamSearch(&raw, trie: trie, prompt: [], width: 6)
     let b = try beamSearch(&normalised, trie: trie, prompt: [], width: 6)
     #expect(a.map(\.tokens) == b.map(\.tokens))
@@ -177,7 +131,7 @@ private struct PromptTableScorer: BeamScorer {
     var extendSizes: [Int] = []
 
     func logits(_ prompt: [Int], _ prefix: [Int]) -> [Float] {
-        TableScorer(vocab: 16, seed: prompt.reduce(1) { $0 &* 31 &+ UInt64($1) }).logits(prefix)
+        PrefixTableScorer(vocab: 16, seed: prompt.reduce(1) { $0 &* 31 &+ UInt64($1) }, salt: tableSalt).logits(prefix)
     }
     mutating func start(prompt: [Int]) throws -> (State, [Float]) { try start(prompts: [prompt])[0] }
     mutating func start(prompts: [[Int]]) throws -> [(State, [Float])] {
@@ -221,7 +175,7 @@ func severalPromptsAtOnceEqualOneAtATime(maxPrompts: Int) throws {
         let sids = tinyTrie(items: 12, seed: seed).allSequences()
         let trie = PrefixTrie(sequences: sids.map { $0 + [newline, eos] })
         #expect(trie.uniformLength == 5)
-        var scorer = TableScorer(vocab: 16, seed: seed)
+        var scorer = PrefixTableScorer(vocab: 16, seed: seed, salt: tableSalt)
         let exact = sids.map { ($0, scorer.logProb($0 + [newline, eos])) }.sorted { $0.1 > $1.1 }
         let beam = try beamSearch(&scorer, trie: trie, prompt: [1], width: 12)
         #expect(beam.map { Array($0.tokens.prefix(3)) } == exact.map(\.0))

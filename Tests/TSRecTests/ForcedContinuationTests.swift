@@ -7,50 +7,9 @@ import Testing
 /// instead of extending token by token. The search must not change: the same hypotheses, the same
 /// scores, fewer model calls (each with more rows).
 
-/// Logits as a fixed function of (seed, prefix), like the beam-search tests' tables; with
-/// `forces` it scores forced paths itself (the default scorers' formula, row by row), and it
-/// records the rows each call runs (one per token fed to the "model").
-private struct Table: BeamScorer {
-    typealias State = [Int]
-    let vocab: Int
-    let seed: UInt64
-    var forces: Bool
-    var rows: [Int] = []
-    var forcedPaths: [[Int]] = []
-
-    func logits(_ prefix: [Int]) -> [Float] {
-        var h: UInt64 = seed &* 0x9E37_79B9_7F4A_7C15 ^ 0x0F0F_1234_5678_9ABC
-        for t in prefix { h = (h ^ UInt64(t + 1)) &* 0x0000_0100_0000_01B3 }
-        var rng = SplitMix64(seed: h)
-        return (0 ..< vocab).map { _ in 2 * rng.nextGaussian() }
-    }
-
-    mutating func start(prompt: [Int]) throws -> ([Int], [Float]) { ([], logits([])) }
-
-    mutating func extend(_ states: [[Int]], with tokens: [Int]) throws -> [([Int], [Float])] {
-        rows.append(states.count)
-        return zip(states, tokens).map { s, t in (s + [t], logits(s + [t])) }
-    }
-
-    var scoresForcedContinuations: Bool { forces }
-
-    mutating func extend(_ states: [[Int]], with tokens: [Int], forcing: [[Int]]) throws -> [BeamExtension<[Int]>] {
-        precondition(forces || forcing.allSatisfy(\.isEmpty))
-        rows.append(zip(tokens, forcing).map { max(1, $1.count) }.reduce(0, +))
-        forcedPaths += forcing.filter { !$0.isEmpty }
-        return try zip(zip(states, tokens), forcing).map { st, path in
-            var prefix = st.0 + [st.1]
-            if path.isEmpty { return .live(prefix, logits(prefix)) }
-            var lp: [Double] = []
-            for t in path {
-                let x = logits(prefix)
-                lp.append(Double(x[t]) - (try logSumExp(x, step: 0)))
-                prefix.append(t)
-            }
-            return .forced(lp)
-        }
-    }
-}
+/// The scorers here are `PrefixTableScorer`s (Support/) salted for this file: with `forces`
+/// they score forced paths themselves, and `rows` counts the rows each call runs.
+private let tableSalt: UInt64 = 0x0F0F_1234_5678_9ABC
 
 /// SID-like sequences (a ∈ 0..<3, b ∈ 3..<7, c ∈ 7..<12) with the "\n" (13) + EOS (15) ending:
 /// after c the way is forced, and after a b with a single c in the set, from b on.
@@ -95,8 +54,8 @@ func forcingLeavesTheSIDSearchUnchanged(seed: UInt64) throws {
     let trie = sidTrie(items: 10 + Int(seed) * 3, seed: seed)
     let prompts = (0 ..< 3).map { [Int(seed), $0] }
     for width in [1, 4, 40] {
-        var plain = Table(vocab: 16, seed: seed, forces: false)
-        var forcing = Table(vocab: 16, seed: seed, forces: true)
+        var plain = PrefixTableScorer(vocab: 16, seed: seed, salt: tableSalt, forces: false)
+        var forcing = PrefixTableScorer(vocab: 16, seed: seed, salt: tableSalt, forces: true)
         let expected = try beamSearch(&plain, trie: trie, prompts: prompts, width: width)
         let got = try beamSearch(&forcing, trie: trie, prompts: prompts, width: width)
         #expect(got == expected, "width \(width)")                            // tokens and scores, exactly
@@ -119,8 +78,8 @@ func forcingLeavesTheConstrainedSearchUnchanged(seed: UInt64) throws {
     let trie = PrefixTrie(sequences: Array(titles))
     let codes = PositionwiseCodes(sids: sidTrie(items: 8, seed: seed).allSequences().map { Array($0.prefix(3)) }, ending: [13, 15])
     for (width, penalty) in [(1, 0.0), (3, 0.0), (3, 1.0), (20, 0.0)] {
-        var plain = Table(vocab: 16, seed: seed, forces: false)
-        var forcing = Table(vocab: 16, seed: seed, forces: true)
+        var plain = PrefixTableScorer(vocab: 16, seed: seed, salt: tableSalt, forces: false)
+        var forcing = PrefixTableScorer(vocab: 16, seed: seed, salt: tableSalt, forces: true)
         let prompts = [[1], [2, 3]]
         #expect(try constrainedBeamSearch(&forcing, constraint: trie, prompts: prompts, width: width, lengthPenalty: penalty)
                 == constrainedBeamSearch(&plain, constraint: trie, prompts: prompts, width: width, lengthPenalty: penalty),
@@ -183,10 +142,5 @@ func forcingLeavesTheConstrainedSearchUnchanged(seed: UInt64) throws {
         #expect(got.map { $0.map(\.tokens) } == expected.map { $0.map(\.tokens) }, "width \(width)")
         let worst = zip(got, expected).flatMap { zip($0, $1).map { abs($0.score - $1.score) } }.max() ?? 1
         #expect(worst < 1e-4, "width \(width): score difference \(worst)")
-        if trie == sidTrie {
-            var forcedUniform = LlamaBeamScorer(model: m, promptCapacity: 6, depth: trie.depth, width: width, maxPrompts: 2)
-            let uniform = try beamSearch(&forcedUniform, trie: trie, prompts: prompts, width: width)
-            #expect(uniform.map { $0.map(\.tokens) } == expected.map { $0.map(\.tokens) })
-        }
     }
 }

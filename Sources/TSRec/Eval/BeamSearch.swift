@@ -80,16 +80,19 @@ public struct BeamHypothesis: Sendable, Hashable, Codable {
     }
 }
 
-/// Constrained beam search: the `width` best whole sequences of `trie` after `prompt`, best first.
+/// Constrained beam search over a SID trie: the `width` best whole sequences of `trie` after
+/// `prompt`, best first.
 ///
 /// At each of the `trie.uniformLength` steps, every (hypothesis, allowed next token) pair is scored by
 /// its summed log-probability and the top `width` pairs are kept; ties go to the lexicographically
-/// smaller token sequence. Tie-breaking is free here: trie nodes at one depth are numbered in
-/// lexicographic order of their prefixes, so comparing child node ids compares sequences.
-/// When the trie holds fewer than `width` sequences, all of them are returned (ranked).
-/// A pure function of (scorer, trie, prompt, width): no state survives between calls.
+/// smaller token sequence. When the trie holds fewer than `width` sequences, all of them are
+/// returned (ranked). A pure function of (scorer, trie, prompt, width): no state survives between calls.
 /// Matches MiniOneRec's constrained beam search with length penalty 0 (checked against exhaustive
 /// ranking on tiny tries in BeamSearchTests).
+///
+/// This is `constrainedBeamSearch` at length penalty 0 on a uniform-length constraint (every
+/// sequence ends at the last step, so the finished pool is the last step's top `width`): one search
+/// serves SID tries, title tries and free generation.
 public func beamSearch<S: BeamScorer>(
     _ scorer: inout S, trie: PrefixTrie, prompt: [Int], width: Int = 20
 ) throws -> [BeamHypothesis] {
@@ -103,94 +106,10 @@ public func beamSearch<S: BeamScorer>(
 public func beamSearch<S: BeamScorer>(
     _ scorer: inout S, trie: PrefixTrie, prompts: [[Int]], width: Int = 20
 ) throws -> [[BeamHypothesis]] {
-    precondition(width >= 1, "beamSearch: width \(width) < 1")
-    precondition(scorer.maxPrompts >= 1, "beamSearch: scorer.maxPrompts \(scorer.maxPrompts) < 1")
-    guard trie.count > 0 else { return prompts.map { _ in [] } }
-    guard let length = trie.uniformLength else {
-        preconditionFailure("beamSearch: trie sequences have different lengths (max \(trie.depth))")
+    guard trie.count == 0 || trie.uniformLength != nil else {
+        preconditionFailure("beamSearch: trie sequences have different lengths (max \(trie.depth)); use constrainedBeamSearch")
     }
-    var results: [[BeamHypothesis]] = []
-    results.reserveCapacity(prompts.count)
-    for chunkStart in stride(from: 0, to: prompts.count, by: scorer.maxPrompts) {
-        let chunk = Array(prompts[chunkStart ..< min(chunkStart + scorer.maxPrompts, prompts.count)])
-        let started = try scorer.start(prompts: chunk)
-        precondition(started.count == chunk.count, "BeamScorer.start returned \(started.count) results for \(chunk.count) prompts")
-        let vocab = started[0].1.count
-        // Per prompt: its live beam, and per step the kept candidates' parents and tokens.
-        var beams = started.map { [LiveHypothesis(node: PrefixTrie.root, score: 0, state: $0.0, logits: $0.1, pending: [])] }
-        var parentOf = [[[Int]]](repeating: [], count: chunk.count)
-        var tokensOf = [[[Int]]](repeating: [], count: chunk.count)
-
-        for step in 0 ..< length {
-            var kept: [[BeamCandidate]] = []
-            for p in chunk.indices {
-                let k = try topCandidates(beams[p], trie: trie, vocab: vocab, width: width, step: step)
-                parentOf[p].append(k.map(\.parent))
-                tokensOf[p].append(k.map { trie.token(of: $0.child) })
-                kept.append(k)
-            }
-            if step == length - 1 {
-                for p in chunk.indices {
-                    results.append(kept[p].enumerated().map { i, c in
-                        BeamHypothesis(tokens: tracePath(i, parentOf: parentOf[p], tokensOf: tokensOf[p]), score: c.score)
-                    })
-                }
-                break
-            }
-            // One extend for the kept hypotheses of every prompt, prompt by prompt: a child of a
-            // hypothesis on a forced path needs none (its log-probabilities are known), and once
-            // every kept child of a prompt has one way to its end (no later step can drop any of
-            // them), those ways are scored in the same call.
-            var states: [S.State] = [], tokens: [Int] = [], forcing: [[Int]] = []
-            for p in chunk.indices {
-                let paths = kept[p].map { c in beams[p][c.parent].pending.isEmpty ? trie.forcedPath(from: c.child) : [] }
-                let forces = scorer.scoresForcedContinuations && paths.allSatisfy { $0 != nil }
-                for (c, path) in zip(kept[p], paths) where beams[p][c.parent].pending.isEmpty {
-                    states.append(beams[p][c.parent].state!)
-                    tokens.append(trie.token(of: c.child))
-                    forcing.append(forces ? path! : [])
-                }
-            }
-            let extended = states.isEmpty ? [] : try scorer.extend(states, with: tokens, forcing: forcing)
-            precondition(extended.count == states.count, "BeamScorer.extend returned \(extended.count) results for \(states.count) states")
-            var next = 0
-            for p in chunk.indices {
-                beams[p] = kept[p].map { c in
-                    let parent = beams[p][c.parent]
-                    if !parent.pending.isEmpty {
-                        return LiveHypothesis(node: c.child, score: c.score, state: nil, logits: [], pending: parent.pending.dropFirst())
-                    }
-                    defer { next += 1 }
-                    return LiveHypothesis(node: c.child, score: c.score, extended[next], forcing: forcing[next])
-                }
-            }
-        }
-    }
-    return results
-}
-
-/// The `width` best (hypothesis, allowed token) pairs of one prompt's beam, best first; ties go
-/// to the smaller child node (the lexicographically smaller sequence).
-private func topCandidates<State>(_ beam: [LiveHypothesis<State>], trie: PrefixTrie, vocab: Int, width: Int,
-                                  step: Int) throws -> [BeamCandidate] {
-    var candidates: [BeamCandidate] = []
-    for (b, hyp) in beam.enumerated() {
-        if let lp = hyp.pending.first {                 // on a forced path: its one child
-            let only = trie.children(of: hyp.node)
-            precondition(only.count == 1, "beamSearch: a forced path branches")
-            candidates.append(BeamCandidate(score: hyp.score + lp, parent: b, child: only.lowerBound))
-            continue
-        }
-        try checkVocab(hyp.logits.count, vocab, step: step)
-        let lse = try logSumExp(hyp.logits, step: step)
-        for c in trie.children(of: hyp.node) {
-            let t = trie.token(of: c)
-            precondition(t < vocab, "beamSearch: trie token \(t) outside the scorer's vocabulary \(vocab)")
-            candidates.append(BeamCandidate(score: hyp.score + (Double(hyp.logits[t]) - lse), parent: b, child: c))
-        }
-    }
-    candidates.sort { $0.score != $1.score ? $0.score > $1.score : $0.child < $1.child }
-    return Array(candidates.prefix(width))
+    return try constrainedBeamSearch(&scorer, constraint: trie, prompts: prompts, width: width)
 }
 
 /// Greedy constrained decoding: at each step the allowed token with the largest logit (ties: smaller
@@ -224,36 +143,6 @@ public func greedyDecode<S: BeamScorer>(_ scorer: inout S, trie: PrefixTrie, pro
 }
 
 // MARK: - Helpers
-
-/// A hypothesis still being extended: its trie node, summed log-prob, and either its cache and
-/// next-token logits `[vocab]`, or (on a forced path) the log-probabilities of the path's tokens
-/// still ahead, `pending` (no state or logits: the path needs no more model calls).
-private struct LiveHypothesis<State> {
-    var node: Int
-    var score: Double
-    var state: State?
-    var logits: [Float]
-    var pending: ArraySlice<Double>
-
-    init(node: Int, score: Double, state: State?, logits: [Float], pending: ArraySlice<Double>) {
-        (self.node, self.score, self.state, self.logits, self.pending) = (node, score, state, logits, pending)
-    }
-
-    /// The hypothesis after a scorer's `extension` of it, which was asked to score `forcing`.
-    init(node: Int, score: Double, _ extension: BeamExtension<State>, forcing: [Int]) {
-        switch `extension` {
-        case let .live(state, logits):
-            precondition(forcing.isEmpty, "BeamScorer.extend returned a live state for a forced continuation")
-            self.init(node: node, score: score, state: state, logits: logits, pending: [])
-        case let .forced(logProbs):
-            precondition(!forcing.isEmpty && logProbs.count == forcing.count,
-                         "BeamScorer.extend returned \(logProbs.count) log-probabilities for \(forcing.count) forced tokens")
-            self.init(node: node, score: score, state: nil, logits: [], pending: logProbs[...])
-        }
-    }
-}
-/// One (hypothesis, allowed token) pair: `child` is the trie node reached, `parent` the index in the beam.
-private struct BeamCandidate { var score: Double; var parent: Int; var child: Int }
 
 /// log Σ_v exp(x_v) over the full vocabulary `[vocab]`: max-subtracted, exp in Float, summed in Double.
 /// Throws on NaN/+inf, or when every logit is -inf (no distribution to normalise).
@@ -303,20 +192,9 @@ private func badLogit(_ x: UnsafeBufferPointer<Float>, step: Int) -> TSRecError 
                       hint: "check the model's forward pass (weights loaded? overflow?)")
 }
 
-private func checkVocab(_ got: Int, _ expected: Int, step: Int) throws {
+func checkVocab(_ got: Int, _ expected: Int, step: Int) throws {
     guard got == expected, got > 0 else {
         throw TSRecError(.shape(name: "BeamScorer logits at step \(step)", expected: [expected], got: [got]),
                          hint: "the scorer must return one logit per vocabulary entry at every step")
     }
-}
-
-/// Tokens of kept hypothesis `i` at the last step, following parent links back to the root.
-private func tracePath(_ i: Int, parentOf: [[Int]], tokensOf: [[Int]]) -> [Int] {
-    var out = [Int](repeating: 0, count: tokensOf.count)
-    var j = i
-    for step in stride(from: tokensOf.count - 1, through: 0, by: -1) {
-        out[step] = tokensOf[step][j]
-        j = parentOf[step][j]
-    }
-    return out
 }

@@ -154,8 +154,8 @@ public enum BeamStopping: Sendable, Hashable {
 ///
 /// Returns the finished pool, best first, with `score` = the summed log-probability (at length
 /// penalty 0 the order is by `score`). At width ≥ the number of sequences every sequence comes back,
-/// ranked exactly. On a uniform-length constraint with length penalty 0 this returns bit-identically
-/// what `beamSearch` returns (same arithmetic, same ties).
+/// ranked exactly. On a uniform-length constraint with length penalty 0 every sequence ends at the
+/// last step and the pool is that step's top `width`: `beamSearch` over a SID trie is this search.
 ///
 /// The scorer sees up to `scorer.maxPrompts` prompts at a time and all their live hypotheses in one
 /// `extend` (at most `width` per prompt, at most `maxLength - 1` extends); prompts whose search is
@@ -225,15 +225,7 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
                                                   pending: parent.pending.dropFirst())
                     }
                     defer { k += 1 }
-                    switch extended[k] {
-                    case let .live(state, logits):
-                        precondition(forcing[k].isEmpty, "BeamScorer.extend returned a live state for a forced continuation")
-                        return VariableHypothesis(node: c.node, score: c.score, tokens: path, state: state, logits: logits, pending: [])
-                    case let .forced(logProbs):
-                        precondition(!forcing[k].isEmpty && logProbs.count == forcing[k].count,
-                                     "BeamScorer.extend returned \(logProbs.count) log-probabilities for \(forcing[k].count) forced tokens")
-                        return VariableHypothesis(node: c.node, score: c.score, tokens: path, state: nil, logits: [], pending: logProbs[...])
-                    }
+                    return VariableHypothesis(node: c.node, score: c.score, tokens: path, extended[k], forcing: forcing[k])
                 }
             }
         }
@@ -274,10 +266,7 @@ private func rankCandidates<State, C: DecodingConstraint>(
             offer((parent: b, token: only[0].token, node: only[0].node, score: hyp.score + lp))
             continue
         }
-        guard hyp.logits.count == vocab, vocab > 0 else {
-            throw TSRecError(.shape(name: "BeamScorer logits at step \(step)", expected: [vocab], got: [hyp.logits.count]),
-                             hint: "the scorer must return one logit per vocabulary entry at every step")
-        }
+        try checkVocab(hyp.logits.count, vocab, step: step)
         let lse = try logSumExp(hyp.logits, step: step)
         for (t, node) in constraint.continuations(of: hyp.node) {
             precondition(t >= 0 && t < vocab, "constrainedBeamSearch: token \(t) outside the scorer's vocabulary \(vocab)")
@@ -297,6 +286,23 @@ private struct VariableHypothesis<State, Node> {
     var state: State?
     var logits: [Float]
     var pending: ArraySlice<Double>
+
+    init(node: Node, score: Double, tokens: [Int], state: State?, logits: [Float], pending: ArraySlice<Double>) {
+        (self.node, self.score, self.tokens, self.state, self.logits, self.pending) = (node, score, tokens, state, logits, pending)
+    }
+
+    /// The hypothesis after a scorer's `extension` of it, which was asked to score `forcing`.
+    init(node: Node, score: Double, tokens: [Int], _ extension: BeamExtension<State>, forcing: [Int]) {
+        switch `extension` {
+        case let .live(state, logits):
+            precondition(forcing.isEmpty, "BeamScorer.extend returned a live state for a forced continuation")
+            self.init(node: node, score: score, tokens: tokens, state: state, logits: logits, pending: [])
+        case let .forced(logProbs):
+            precondition(!forcing.isEmpty && logProbs.count == forcing.count,
+                         "BeamScorer.extend returned \(logProbs.count) log-probabilities for \(forcing.count) forced tokens")
+            self.init(node: node, score: score, tokens: tokens, state: nil, logits: [], pending: logProbs[...])
+        }
+    }
 }
 
 /// The finished hypotheses of one prompt: at most `width`, kept best first by
