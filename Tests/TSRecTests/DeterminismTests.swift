@@ -52,6 +52,49 @@ import Testing
         #expect(a.file == b.file)
     }
 
+    /// Batches decoded side by side (`Pipeline.evalLanes`, each lane one OpenBLAS thread and its
+    /// own KV cache) give the predictions, and the file bytes, of one lane with all threads: 20
+    /// rows in batches of 3 (7 batches: rounds of 2 and 3 lanes with a short last round).
+    @Test(.enabled(if: TSRecFixtures.industrialAndModelAvailable))
+    func evaluationInLanesEqualsOneLane() throws {
+        let config = ExperimentConfig.profile(.smoke, dataset: Benchmark.industrial.name).applying(.minionerecSFT)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-lanes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var pipeline = Pipeline(config, label: "lanes")
+        pipeline.log = { _ in }
+        pipeline.evalPromptsPerBatch = 3
+        let p = try pipeline.assemble()
+        let rows = Array(try p.dataset.split(.test).rows.prefix(20))
+        func evaluate(lanes: Int) throws -> (predictions: [Prediction], file: Data) {
+            var run = pipeline
+            run.evalLanes = lanes
+            let url = dir.appendingPathComponent("lanes\(lanes).predictions.jsonl")
+            let predictions = try run.evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
+                                               firstID: p.firstNewID, rows: rows, output: url)
+            try PredictionsFile.write(predictions, to: url)
+            return (predictions, try Data(contentsOf: url))
+        }
+        let one = try evaluate(lanes: 1)
+        #expect(one.predictions.count == 20 && one.predictions.allSatisfy { $0.ranked.count == config.beamWidth })
+        for lanes in [2, 3] {
+            let side = try evaluate(lanes: lanes)
+            #expect(side.predictions == one.predictions, "\(lanes) lanes")
+            #expect(side.file == one.file, "\(lanes) lanes")
+        }
+    }
+
+    /// Results come back in lane order, each lane sees one kernel thread, and a lane's error
+    /// reaches the caller.
+    @Test func lanesReturnInOrderAndRethrow() throws {
+        struct Boom: Error, Equatable { let lane: Int }
+        let got = try Lanes.run(4) { k in (k, Kernels.laneThreads) }
+        #expect(got.map(\.0) == [0, 1, 2, 3] && got.allSatisfy { $0.1 == 1 })
+        #expect(try Lanes.run(1) { _ in Kernels.laneThreads } == [nil])   // one lane: inline, the process's threads
+        #expect(throws: Boom(lane: 1)) { try Lanes.run(3) { k in if k >= 1 { throw Boom(lane: k) }; return k } }
+        #expect(Kernels.laneThreads == nil)
+    }
+
     /// Rows whose prompt repeats an earlier row's (users with the same history) are decoded once
     /// and take that ranking, each with its own user and target; the other rows are unchanged.
     @Test(.enabled(if: TSRecFixtures.industrialAndModelAvailable))

@@ -268,20 +268,24 @@ if mode != "train" {
 // test rows (default 96) spread over the test split, with TS-Rec-SFT's quick configuration (keyword-initialised SID rows: distinct, so rankings can be compared; mean-resized rows are near-ties that float rounding reorders) and
 // untrained weights (the work per row does not depend on them): 8 prompts at a time without the
 // shared template prefix and forced paths token by token (the search as it was), with the prefix,
-// with both (the pipeline's default), then 16 and 32 at a time with both.
+// with both, one batch at a time; then with both and one batch per core side by side (the
+// pipeline's default, `Pipeline.evalLanes`) at 8, 16 and 32 prompts a batch.
 let evalRows = Int(env["TSREC_BENCH_EVAL_ROWS"] ?? "") ?? 96
 if mode != "train", evalRows > 0 {
     let paths = Paths.fromEnvironment()
     var pipeline = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.tsrecSFT),
                             label: "bench", paths: paths)
     pipeline.log = { _ in }
-    let settings = [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: false, forcesPaths: false),
-                    Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, forcesPaths: false),
-                    Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true),
-                    Pipeline.EvaluationSetting(promptsPerBatch: 16, sharesPromptPrefix: true),
-                    Pipeline.EvaluationSetting(promptsPerBatch: 32, sharesPromptPrefix: true)]
+    let lanes = pipeline.evalLanes
+    let settings = [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: false, forcesPaths: false, lanes: 1),
+                    Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, forcesPaths: false, lanes: 1),
+                    Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, lanes: 1),
+                    Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, lanes: lanes),
+                    Pipeline.EvaluationSetting(promptsPerBatch: 16, sharesPromptPrefix: true, lanes: lanes),
+                    Pipeline.EvaluationSetting(promptsPerBatch: 32, sharesPromptPrefix: true, lanes: lanes)]
     func describe(_ s: Pipeline.EvaluationSetting) -> String {
-        "\(s.promptsPerBatch) prompts at a time, shared template prefix \(s.sharesPromptPrefix ? "on " : "off"), forced paths \(s.forcesPaths ? "batched" : "token by token")"
+        "\(s.promptsPerBatch) prompts at a time, shared template prefix \(s.sharesPromptPrefix ? "on " : "off"), forced paths \(s.forcesPaths ? "batched" : "token by token"), "
+            + (s.lanes == 1 ? "1 batch at a time" : "\(s.lanes ?? lanes) batches side by side")
     }
     do {
         let (timings, lengths, shared, generated) = try pipeline.evaluationTiming(rows: evalRows, settings: settings,
@@ -312,7 +316,8 @@ if mode != "train", evalRows > 0 {
                 + "(\(f1(decode / 1e9 / gflop * 100))% in the \(generated - 1) decode steps) at \(f1(gflop * t.rowsPerSecond)) GFLOP/s = "
                 + "\(f2(gflop * t.rowsPerSecond / peak)) of the sgemm peak; at the peak: \(f2(peak / gflop)) rows/s")
         }
-        say("real-prompt evaluation: \(f2(timings.map(\.rowsPerSecond).max()!)) rows/s (best setting; the pipeline runs 8 prompts with the shared prefix and batched forced paths)")
+        say("evaluation: \(lanes) batches side by side is \(f2(timings[3].rowsPerSecond / timings[2].rowsPerSecond))x the rows/s of one at a time (same run)")
+        say("real-prompt evaluation: \(f2(timings.map(\.rowsPerSecond).max()!)) rows/s (best setting; the pipeline runs 8 prompts with the shared prefix and batched forced paths, \(lanes) batches side by side)")
     } catch {
         say("evaluation on real test prompts skipped: \(error) (run `make data`)")
     }

@@ -6,8 +6,10 @@ extension Pipeline {
         public var promptsPerBatch: Int
         public var sharesPromptPrefix: Bool
         public var forcesPaths: Bool
-        public init(promptsPerBatch: Int, sharesPromptPrefix: Bool, forcesPaths: Bool = true) {
-            (self.promptsPerBatch, self.sharesPromptPrefix, self.forcesPaths) = (promptsPerBatch, sharesPromptPrefix, forcesPaths)
+        /// Batches decoded side by side (`Pipeline.evalLanes`); nil: the pipeline's default.
+        public var lanes: Int?
+        public init(promptsPerBatch: Int, sharesPromptPrefix: Bool, forcesPaths: Bool = true, lanes: Int? = nil) {
+            (self.promptsPerBatch, self.sharesPromptPrefix, self.forcesPaths, self.lanes) = (promptsPerBatch, sharesPromptPrefix, forcesPaths, lanes)
         }
     }
 
@@ -42,6 +44,7 @@ extension Pipeline {
             run.evalPromptsPerBatch = setting.promptsPerBatch
             run.evalSharesPromptPrefix = setting.sharesPromptPrefix
             run.evalForcesPaths = setting.forcesPaths
+            if let lanes = setting.lanes { run.evalLanes = lanes }
             let start = Date()
             let predictions = try run.evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
                                                firstID: p.firstNewID, rows: rows, output: folder.appendingPathComponent("run\(i).jsonl"))

@@ -63,6 +63,11 @@ public struct Pipeline {
     /// (`BeamScorer.scoresForcedContinuations`). An execution detail: the same search, scores equal
     /// up to float rounding (tested); off only to measure what it saves (tsrec-bench).
     public var evalForcesPaths = true
+    /// Batches of test prompts decoded side by side, each on its own core with one OpenBLAS thread
+    /// (`Lanes`); default: one per core. An execution detail: every batch is the same as with one
+    /// lane, so predictions are identical byte for byte (tested); 1 runs one batch at a time with
+    /// all of OpenBLAS's threads (to measure the difference).
+    public var evalLanes = Lanes.available
     /// The ranks this run is spread over: training takes a share of every step per rank and
     /// evaluation a share of the test rows (docs/mpi.md); rank 0 alone writes files and logs.
     /// Not part of the configuration or its hash: losses agree with one process's within fp32
@@ -564,10 +569,11 @@ public struct Pipeline {
     /// the batched prefill); each batch is appended to a journal beside `output`, so a killed
     /// evaluation resumes at the rows it had not finished. Returns predictions in row order.
     ///
-    /// With several ranks, batch k goes to rank k mod size: the batches are the one-process
-    /// batches (same rows, same order), so each row's beam is the one-process beam; after each
-    /// round of one batch per rank the predictions are gathered on every rank and rank 0 appends
-    /// them to the journal (which it alone reads, and broadcasts, on resume).
+    /// With several lanes (`evalLanes`) and ranks, a round takes the next lanes × ranks batches,
+    /// rank r decoding those at r·lanes ..< (r+1)·lanes of the round, one per lane. The batches
+    /// are the one-process batches (same rows, same order), so each row's beam is the
+    /// one-process beam; after each round the predictions are gathered on every rank and rank 0
+    /// appends them to the journal (which it alone reads, and broadcasts, on resume).
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
                   rows: [SplitRow], output: URL) throws -> [Prediction] {
         if let recipe = config.recipe {
@@ -602,9 +608,14 @@ public struct Pipeline {
         // the template text every prompt begins with runs once, not once per prompt
         let shared = evalSharesPromptPrefix ? SharedPrefix.commonTokens(of: prompts) : []
         if !shared.isEmpty { log("  evaluation: the first \(shared.count) prompt tokens are common to every row: computed once") }
-        var scorer = LlamaBeamScorer(model: model, promptCapacity: capacity, depth: decoding.depth,
-                                     width: decoding.width, maxPrompts: batch, sharedPrefix: shared)
-        scorer.forcesPaths = evalForcesPaths
+        // one scorer (KV cache) per lane; the model's weights are only read
+        let lanes = max(1, evalLanes)
+        var scorers = (0 ..< lanes).map { _ in
+            var scorer = LlamaBeamScorer(model: model, promptCapacity: capacity, depth: decoding.depth,
+                                         width: decoding.width, maxPrompts: batch, sharedPrefix: shared)
+            scorer.forcesPaths = evalForcesPaths
+            return scorer
+        }
         let progress = comm.isRoot ? ProgressBar(total: todo.count, label: "beam search")
             : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
         // Users with the same history have the same prompt and so the same ranking: each distinct
@@ -615,11 +626,14 @@ public struct Pipeline {
         }
         if distinct.count < todo.count { log("  evaluation: \(todo.count - distinct.count) rows repeat an earlier row's prompt: decoded once") }
         let chunks = stride(from: 0, to: distinct.count, by: batch).map { Array(distinct[$0 ..< min($0 + batch, distinct.count)]) }
-        for round in stride(from: 0, to: chunks.count, by: comm.size) {
+        for round in stride(from: 0, to: chunks.count, by: comm.size * lanes) {
             var made: [Int: Prediction] = [:]
-            if round + comm.rank < chunks.count {
-                let chunk = chunks[round + comm.rank]
-                let ranked = try decoding.search(&scorer, chunk.map { prompts[$0] })
+            let first = min(round + comm.rank * lanes, chunks.count)
+            let mine = Array(chunks[first ..< min(first + lanes, chunks.count)])     // [≤ lanes] batches
+            let ranked = try scorers.withUnsafeMutableBufferPointer { scorers in      // lane k: scorers[k] alone
+                try Lanes.run(mine.count) { k in try decoding.search(&scorers[k], mine[k].map { prompts[$0] }) }
+            }
+            for (chunk, ranked) in zip(mine, ranked) {
                 for (i, sids) in zip(chunk, ranked) {
                     for j in [i] + sameAs[i, default: []] {
                         made[j] = Prediction(user: rows[j].userID, target: rows[j].targetSID, ranked: sids)

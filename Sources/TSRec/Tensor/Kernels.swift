@@ -20,6 +20,10 @@ extension Kernels {
     static let threads = threadCount(environment: ProcessInfo.processInfo.environment,
                                      cores: ProcessInfo.processInfo.activeProcessorCount)
 
+    /// The threads `parallelChunks` may use on this thread when set: 1 inside `Lanes.run`, whose
+    /// lanes each take one core. Scoped (`$laneThreads.withValue`), not a process setting.
+    @TaskLocal static var laneThreads: Int?
+
     static func threadCount(environment: [String: String], cores: Int) -> Int {
         let cap = environment["OPENBLAS_NUM_THREADS"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? cores
         return max(1, min(cores, cap, 8))
@@ -33,7 +37,7 @@ extension Kernels {
     /// Cross-item reductions (e.g. a weight gradient summed over rows) must be done outside.
     @inline(__always)
     static func parallelChunks(_ n: Int, costPerItem: Int, _ body: (Range<Int>) -> Void) {
-        let pieces = min(threads, n)
+        let pieces = min(laneThreads ?? threads, n)
         if pieces <= 1 || n * max(costPerItem, 1) < 1 << 16 { body(0..<n); return }
         withoutActuallyEscaping(body) { body in
             // The pieces write disjoint rows; the closure is only called during this call.
