@@ -7,9 +7,10 @@ import Synchronization
 /// A batch of 8 prompts × 20 beams makes GEMMs of 160 rows, too few for OpenBLAS's two threads to
 /// split without waiting on each other (≈ 12 % of evaluation's time went to that hand-off,
 /// docs/performance.md). Two batches on two single-threaded lanes do not wait: evaluation ran
-/// ×1.08–1.27 faster on real test rows (×1.17–1.22 with the same split across processes under
-/// `mpirun -np 2`), with identical predictions. A lane's OpenBLAS calls and tsrec's row-parallel kernels run on
-/// its own thread only; each lane must touch only its own mutable state (its own KV cache).
+/// ×1.08–1.27 faster on real test rows (×1.23 in `make bench`; ×1.17–1.22 with the same split
+/// across processes under `mpirun -np 2`), with identical predictions. A lane's OpenBLAS calls
+/// and tsrec's row-parallel kernels run on its own thread only; each lane must touch only its own
+/// mutable state (its own KV cache).
 enum Lanes {
     /// Lanes worth running in this process: its kernel threads (the cores, capped by
     /// `OPENBLAS_NUM_THREADS`, which is 1 per rank under `mpirun`).
