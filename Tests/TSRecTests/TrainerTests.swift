@@ -353,6 +353,25 @@ private func temporaryDirectory() -> URL {
 }
 
 extension DataParallelTests {
+    /// Evaluation's rounds: over all ranks and lanes every batch is decoded exactly once, each
+    /// rank's share is contiguous and at most `lanes`, and one rank with one lane takes the
+    /// batches one at a time in order (the single-process evaluation).
+    @Test(arguments: [(1, 1), (1, 2), (2, 1), (2, 2), (3, 2), (2, 3)])
+    func evaluationRoundsCoverEveryBatchOnce(ranks: Int, lanes: Int) {
+        for count in [0, 1, 5, 6, 7, 12, 13] {
+            var seen: [Int] = []
+            for round in stride(from: 0, to: count, by: ranks * lanes) {
+                for rank in 0 ..< ranks {
+                    let mine = Pipeline.batches(ofRound: round, rank: rank, lanes: lanes, count: count)
+                    #expect(mine.count <= lanes)
+                    seen += mine
+                }
+            }
+            #expect(seen == Array(0 ..< count), "ranks \(ranks) lanes \(lanes) batches \(count)")
+        }
+        #expect((0 ..< 4).map { Pipeline.batches(ofRound: $0, rank: 0, lanes: 1, count: 4) } == [0 ..< 1, 1 ..< 2, 2 ..< 3, 3 ..< 4])
+    }
+
     /// The row-parallel kernels use at most `OPENBLAS_NUM_THREADS` threads (the threads per rank).
     @Test func kernelThreadsFollowOpenBLASThreads() {
         #expect(Kernels.threadCount(environment: [:], cores: 2) == 2)

@@ -628,8 +628,7 @@ public struct Pipeline {
         let chunks = stride(from: 0, to: distinct.count, by: batch).map { Array(distinct[$0 ..< min($0 + batch, distinct.count)]) }
         for round in stride(from: 0, to: chunks.count, by: comm.size * lanes) {
             var made: [Int: Prediction] = [:]
-            let first = min(round + comm.rank * lanes, chunks.count)
-            let mine = Array(chunks[first ..< min(first + lanes, chunks.count)])     // [≤ lanes] batches
+            let mine = Array(chunks[Self.batches(ofRound: round, rank: comm.rank, lanes: lanes, count: chunks.count)])
             let ranked = try scorers.withUnsafeMutableBufferPointer { scorers in      // lane k: scorers[k] alone
                 try Lanes.run(mine.count) { k in try decoding.search(&scorers[k], mine[k].map { prompts[$0] }) }
             }
@@ -651,6 +650,13 @@ public struct Pipeline {
         }
         progress.finish()
         return rows.indices.map { done[$0]! }
+    }
+
+    /// The batches rank `rank` decodes, one per lane, in the evaluation round that starts at batch
+    /// `round` (rounds of ranks × lanes batches; the last may be short): `[≤ lanes]` indices.
+    static func batches(ofRound round: Int, rank: Int, lanes: Int, count: Int) -> Range<Int> {
+        let first = min(round + rank * lanes, count)
+        return first ..< min(first + lanes, count)
     }
 
     /// How the test rows are decoded (`config.evaluation`): the search over one batch of prompts,
