@@ -31,25 +31,11 @@ import Testing
     /// twice from scratch gives the same predictions, and the same predictions file bytes.
     @Test(.enabled(if: TSRecFixtures.industrialAndModelAvailable))
     func evaluationIsBitIdenticalTwice() throws {
-        let config = ExperimentConfig.profile(.smoke, dataset: Benchmark.industrial.name).applying(.minionerecSFT)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-determinism-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        func evaluate(_ name: String) throws -> (predictions: [Prediction], file: Data) {
-            var pipeline = Pipeline(config, label: "determinism")
-            pipeline.log = { _ in }
-            let p = try pipeline.assemble()
-            let rows = Array(try p.dataset.split(.test).rows.prefix(8))
-            let url = dir.appendingPathComponent("\(name).predictions.jsonl")
-            let predictions = try pipeline.evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
-                                                    firstID: p.firstNewID, rows: rows, output: url)
-            try PredictionsFile.write(predictions, to: url)
-            return (predictions, try Data(contentsOf: url))
-        }
-        let a = try evaluate("a"), b = try evaluate("b")
-        #expect(a.predictions.count == 8 && a.predictions.allSatisfy { $0.ranked.count == config.beamWidth })
-        #expect(a.predictions == b.predictions)
-        #expect(a.file == b.file)
+        let a = try SmokeEvaluation(label: "determinism"), b = try SmokeEvaluation(label: "determinism")
+        let first = try a.evaluate(try a.testRows(8), file: "a"), second = try b.evaluate(try b.testRows(8), file: "b")
+        #expect(first.predictions.count == 8 && first.predictions.allSatisfy { $0.ranked.count == a.pipeline.config.beamWidth })
+        #expect(first.predictions == second.predictions)
+        #expect(first.bytes == second.bytes)
     }
 
     /// Batches decoded side by side (`Pipeline.evalLanes`, each lane one OpenBLAS thread and its
@@ -57,30 +43,14 @@ import Testing
     /// rows in batches of 3 (7 batches: rounds of 2 and 3 lanes with a short last round).
     @Test(.enabled(if: TSRecFixtures.industrialAndModelAvailable))
     func evaluationInLanesEqualsOneLane() throws {
-        let config = ExperimentConfig.profile(.smoke, dataset: Benchmark.industrial.name).applying(.minionerecSFT)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-lanes-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var pipeline = Pipeline(config, label: "lanes")
-        pipeline.log = { _ in }
-        pipeline.evalPromptsPerBatch = 3
-        let p = try pipeline.assemble()
-        let rows = Array(try p.dataset.split(.test).rows.prefix(20))
-        func evaluate(lanes: Int) throws -> (predictions: [Prediction], file: Data) {
-            var run = pipeline
-            run.evalLanes = lanes
-            let url = dir.appendingPathComponent("lanes\(lanes).predictions.jsonl")
-            let predictions = try run.evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
-                                               firstID: p.firstNewID, rows: rows, output: url)
-            try PredictionsFile.write(predictions, to: url)
-            return (predictions, try Data(contentsOf: url))
-        }
-        let one = try evaluate(lanes: 1)
-        #expect(one.predictions.count == 20 && one.predictions.allSatisfy { $0.ranked.count == config.beamWidth })
+        let run = try SmokeEvaluation(label: "lanes", promptsPerBatch: 3)
+        let rows = try run.testRows(20)
+        let one = try run.evaluate(rows, file: "lanes1", lanes: 1)
+        #expect(one.predictions.count == 20 && one.predictions.allSatisfy { $0.ranked.count == run.pipeline.config.beamWidth })
         for lanes in [2, 3] {
-            let side = try evaluate(lanes: lanes)
+            let side = try run.evaluate(rows, file: "lanes\(lanes)", lanes: lanes)
             #expect(side.predictions == one.predictions, "\(lanes) lanes")
-            #expect(side.file == one.file, "\(lanes) lanes")
+            #expect(side.bytes == one.bytes, "\(lanes) lanes")
         }
     }
 
@@ -99,27 +69,50 @@ import Testing
     /// and take that ranking, each with its own user and target; the other rows are unchanged.
     @Test(.enabled(if: TSRecFixtures.industrialAndModelAvailable))
     func repeatedPromptsAreDecodedOnceWithTheSameRanking() throws {
-        let config = ExperimentConfig.profile(.smoke, dataset: Benchmark.industrial.name).applying(.minionerecSFT)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-repeats-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        var pipeline = Pipeline(config, label: "repeats")
         let logged = LogBox()
-        pipeline.log = { logged.append($0) }
-        let p = try pipeline.assemble()
-        let rows = Array(try p.dataset.split(.test).rows.prefix(5))
+        let run = try SmokeEvaluation(label: "repeats", log: { logged.append($0) })
+        let rows = try run.testRows(5)
         var twins = [rows[0], rows[3]]
         for i in twins.indices { twins[i].userID += "-twin"; twins[i].targetSID = rows[4 - i].targetSID }
-        func evaluate(_ rows: [SplitRow], _ name: String) throws -> [Prediction] {
-            try pipeline.evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens, firstID: p.firstNewID,
-                                  rows: rows, output: dir.appendingPathComponent("\(name).jsonl"))
-        }
-        let alone = try evaluate(rows, "alone")
-        let withTwins = try evaluate([twins[0]] + rows + [twins[1]], "twins")
+        let alone = try run.evaluate(rows, file: "alone").predictions
+        let withTwins = try run.evaluate([twins[0]] + rows + [twins[1]], file: "twins").predictions
         #expect(Array(withTwins[1...5]) == alone)
         #expect(withTwins[0] == Prediction(user: twins[0].userID, target: twins[0].targetSID, ranked: alone[0].ranked))
         #expect(withTwins[6] == Prediction(user: twins[1].userID, target: twins[1].targetSID, ranked: alone[3].ranked))
         #expect(logged.lines.contains { $0.contains("2 rows repeat an earlier row's prompt") }, "\(logged.lines)")
+    }
+}
+
+/// The smoke profile's MiniOneRec-SFT (2-layer backbone, beam width 5), assembled once, whose
+/// evaluations write their predictions files into a temporary folder removed with it.
+final class SmokeEvaluation {
+    private(set) var pipeline: Pipeline
+    let parts: Pipeline.Prepared
+    let folder: URL
+
+    init(label: String, promptsPerBatch: Int? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        pipeline = Pipeline(ExperimentConfig.profile(.smoke, dataset: Benchmark.industrial.name).applying(.minionerecSFT), label: label)
+        pipeline.log = log
+        if let promptsPerBatch { pipeline.evalPromptsPerBatch = promptsPerBatch }
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        parts = try pipeline.assemble()
+    }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+
+    /// The first `count` test rows.
+    func testRows(_ count: Int) throws -> [SplitRow] { Array(try parts.dataset.split(.test).rows.prefix(count)) }
+
+    /// The rows' predictions (`lanes` nil: the pipeline's default) and the bytes of their file.
+    func evaluate(_ rows: [SplitRow], file: String, lanes: Int? = nil) throws -> (predictions: [Prediction], bytes: Data) {
+        var run = pipeline
+        if let lanes { run.evalLanes = lanes }
+        let url = folder.appendingPathComponent("\(file).predictions.jsonl")
+        let predictions = try run.evaluate(model: parts.model, builder: parts.builder, dataset: parts.dataset, tokens: parts.sidTokens,
+                                           firstID: parts.firstNewID, rows: rows, output: url)
+        try PredictionsFile.write(predictions, to: url)
+        return (predictions, try Data(contentsOf: url))
     }
 }
 

@@ -9,11 +9,17 @@ import Testing
         let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
         let d3 = quick.applying(.d3)
         #expect(d3.tasks.isEmpty && d3.recipe == .d3 && d3.evaluation == .titleTrie(lengthPenalty: 0) && d3.sidInit == .meanResize)
+        #expect(d3.beamWidth == 10 && quick.beamWidth == 20)            // D3's evaluate.py: 10 beams
+        #expect(ExperimentConfig.profile(.smoke, dataset: "Industrial_and_Scientific").applying(.d3).beamWidth == 5)
         var back = d3
         back.tasks = quick.tasks
         back.recipe = nil
         back.evaluation = nil
+        back.beamWidth = quick.beamWidth
         #expect(back == quick)
+        var d3AtBeam20 = d3                                            // the width is evaluation only
+        d3AtBeam20.beamWidth = 20
+        #expect(Pipeline(d3, label: "D3").trainingHash == Pipeline(d3AtBeam20, label: "D3").trainingHash)
         #expect(Method.named("d3") == .d3 && !Method.d3.hasRL && Method.d3.sftStage == .d3)
         // S-DPO = D3 + the preference stage, sharing D3's SFT run
         let sdpo = quick.applying(.sdpo)
@@ -138,7 +144,7 @@ import Testing
         let a = Pipeline(d3, label: "D3"), b = Pipeline(base, label: "D3 (lp 1)")
         #expect(a.trainingHash == b.trainingHash)
         #expect(a.predictionsURL(testRows: 10) != b.predictionsURL(testRows: 10))
-        #expect(a.predictionsURL(testRows: 10).lastPathComponent == "predictions-title-lp0.0-beam20-n10.jsonl")
+        #expect(a.predictionsURL(testRows: 10).lastPathComponent == "predictions-title-lp0.0-beam10-n10.jsonl")
         // the SID rows keep their file names
         let sft = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.minionerecSFT), label: "x")
         #expect(sft.predictionsURL(testRows: 10).lastPathComponent == "predictions-beam20-n10.jsonl")

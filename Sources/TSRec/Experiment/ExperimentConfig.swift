@@ -226,7 +226,7 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
     case noTSAlign = "TS-Rec w/o TS-Align"
     /// D3 (issue #19): its recipe (`SFTRecipe.d3`: quoted-title history → quoted title + "\n" +
     /// EOS, response-only loss), the title trie at evaluation with length penalty 0 (its method
-    /// script). No SID task: the SID rows of the vocabulary are added (mean resizing) but never
+    /// script) and 10 beams (its evaluation script). No SID task: the SID rows of the vocabulary are added (mean resizing) but never
     /// trained or generated.
     case d3 = "D3"
     /// S-DPO (issue #19): D3's SFT run (the same configuration, so the same run), then the
@@ -295,6 +295,10 @@ extension ExperimentConfig {
             c.tasks = []
             c.recipe = .d3
             c.evaluation = .titleTrie(lengthPenalty: 0)
+            // D3's evaluation keeps 10 beams and returns all 10 (DecodingMatters evaluate.py,
+            // `num_beams=10`, `num_return_sequences=num_beams`); Table 2 reads @3, @5 and @10.
+            // Evaluation only: the SFT run's hash is the same.
+            c.beamWidth = min(c.beamWidth, 10)
         case .sdpo:
             c = c.applying(.d3)
             c.preference = PreferenceConfig.profile(c.profile)
