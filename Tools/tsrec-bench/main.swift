@@ -324,10 +324,10 @@ if mode != "train", evalRows > 0 {
 }
 // MARK: - Title-trie evaluation (D3, S-DPO), on request
 // TSREC_BENCH_TITLE_ROWS > 0: D3's quick configuration, untrained, decodes that many real test rows
-// with the title trie (length penalty 0) at D3's 10 beams: 8 prompts at a time with forced paths
-// token by token and batched (the default), 16 at a time, and at beam 20 (tsrec's width before
-// session 21): what a D3 or S-DPO row's evaluation costs per test row (its search runs as long
-// as the titles, not 5 tokens).
+// with the title trie (length penalty 0) at D3's 10 beams, 8 prompts at a time with forced paths
+// token by token and batched (the default), and at beam 20 (tsrec's width before session 21):
+// what a D3 or S-DPO row's evaluation costs per test row (its search runs as long as the titles,
+// not 5 tokens).
 if mode != "train", let titleRows = Int(env["TSREC_BENCH_TITLE_ROWS"] ?? ""), titleRows > 0 {
     let d3 = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.d3)
     func titleTiming(beam: Int, _ settings: [Pipeline.EvaluationSetting]) throws
@@ -341,19 +341,16 @@ if mode != "train", let titleRows = Int(env["TSREC_BENCH_TITLE_ROWS"] ?? ""), ti
     do {
         let (timings, lengths, shared, generated) = try titleTiming(beam: d3.beamWidth, [
             Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, forcesPaths: false),
-            Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true),
-            Pipeline.EvaluationSetting(promptsPerBatch: 16, sharesPromptPrefix: true)])
+            Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true)])
         let wide = try titleTiming(beam: 20, [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true)]).timings
         say("title-trie evaluation (D3, quick, untrained), \(lengths.count) real test rows (prompt tokens mean "
             + "\(f1(Double(lengths.reduce(0, +)) / Double(max(lengths.count, 1)))), the first \(shared) shared), completions up to \(generated) tokens:")
-        for (t, beam) in zip(timings + wide, [d3.beamWidth, d3.beamWidth, d3.beamWidth, 20]) {
+        for (t, beam) in zip(timings + wide, [d3.beamWidth, d3.beamWidth, 20]) {
             say("  beam \(beam), \(t.setting.promptsPerBatch) prompts, forced paths \(t.setting.forcesPaths ? "batched" : "token by token"): \(f2(t.rowsPerSecond)) rows/s "
                 + "(\(f1(t.seconds / Double(t.predictions.count))) s a row; 4,533 rows ≈ \(f1(4_533 / t.rowsPerSecond / 3600)) h)")
         }
         let differ = zip(timings[1].predictions.map(\.ranked), timings[0].predictions.map(\.ranked)).filter { $0 != $1 }.count
         say("  rankings with forced paths batched: \(differ == 0 ? "identical to" : "\(differ) of \(titleRows) rows differ from") token by token")
-        let batches = zip(timings[2].predictions.map(\.ranked), timings[1].predictions.map(\.ranked)).filter { $0 != $1 }.count
-        say("  rankings with 16 prompts a batch: \(batches == 0 ? "identical to" : "\(batches) of \(titleRows) rows differ from") 8")
     } catch {
         say("title-trie evaluation skipped: \(error)")
     }
