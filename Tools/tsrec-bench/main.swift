@@ -330,6 +330,7 @@ if mode != "train", evalRows > 0 {
 // not 5 tokens).
 if mode != "train", let titleRows = Int(env["TSREC_BENCH_TITLE_ROWS"] ?? ""), titleRows > 0 {
     let d3 = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.d3)
+    let lanes = Pipeline(d3, label: "bench").evalLanes
     func titleTiming(beam: Int, _ settings: [Pipeline.EvaluationSetting]) throws
         -> (timings: [Pipeline.EvaluationTiming], promptTokens: [Int], sharedTokens: Int, generatedTokens: Int) {
         var config = d3
@@ -339,18 +340,24 @@ if mode != "train", let titleRows = Int(env["TSREC_BENCH_TITLE_ROWS"] ?? ""), ti
         return try pipeline.evaluationTiming(rows: titleRows, settings: settings, scratch: FileManager.default.temporaryDirectory)
     }
     do {
+        // 16 prompts a batch only where every lane gets at least one batch of 16
         let (timings, lengths, shared, generated) = try titleTiming(beam: d3.beamWidth, [
             Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, forcesPaths: false),
-            Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true)])
+            Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true)]
+            + (titleRows >= 16 * lanes ? [Pipeline.EvaluationSetting(promptsPerBatch: 16, sharesPromptPrefix: true)] : []))
         let wide = try titleTiming(beam: 20, [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true)]).timings
         say("title-trie evaluation (D3, quick, untrained), \(lengths.count) real test rows (prompt tokens mean "
-            + "\(f1(Double(lengths.reduce(0, +)) / Double(max(lengths.count, 1)))), the first \(shared) shared), completions up to \(generated) tokens:")
-        for (t, beam) in zip(timings + wide, [d3.beamWidth, d3.beamWidth, 20]) {
+            + "\(f1(Double(lengths.reduce(0, +)) / Double(max(lengths.count, 1)))), the first \(shared) shared), completions up to \(generated) tokens, \(lanes) lanes:")
+        for (t, beam) in zip(timings + wide, Array(repeating: d3.beamWidth, count: timings.count) + [20]) {
             say("  beam \(beam), \(t.setting.promptsPerBatch) prompts, forced paths \(t.setting.forcesPaths ? "batched" : "token by token"): \(f2(t.rowsPerSecond)) rows/s "
                 + "(\(f1(t.seconds / Double(t.predictions.count))) s a row; 4,533 rows ≈ \(f1(4_533 / t.rowsPerSecond / 3600)) h)")
         }
         let differ = zip(timings[1].predictions.map(\.ranked), timings[0].predictions.map(\.ranked)).filter { $0 != $1 }.count
         say("  rankings with forced paths batched: \(differ == 0 ? "identical to" : "\(differ) of \(titleRows) rows differ from") token by token")
+        if timings.count > 2 {
+            let batches = zip(timings[2].predictions.map(\.ranked), timings[1].predictions.map(\.ranked)).filter { $0 != $1 }.count
+            say("  rankings with 16 prompts a batch: \(batches == 0 ? "identical to" : "\(batches) of \(titleRows) rows differ from") 8")
+        }
     } catch {
         say("title-trie evaluation skipped: \(error)")
     }
