@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // tsrec: a CPU reproduction harness for TS-Rec (arXiv 2602.22632).
-// One library (Sources/TSRec, folders in pipeline order), five C shims, one executable per
+// One library (Sources/TSRec, folders in pipeline order), six C shims, one executable per
 // paper table or ablation under Reproductions/, and the `tsrec` / `tsrec-bench` tools.
 import PackageDescription
 
@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // Open MPI for data-parallel runs under `mpirun` (docs/mpi.md); `make` installs it.
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // oneDNN's matmul for the opt-in bf16 products (Tensor/BF16Matmul.swift); `make` installs it.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(
             name: "CGnuplot",
             path: "Sources/CGnuplot",
@@ -39,7 +41,7 @@ let package = Package(
         ),
         .target(
             name: "TSRec",
-            dependencies: ["COpenBLAS", "CArchive", "CMalloc", "CMPI", "CGnuplot", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["COpenBLAS", "CArchive", "CMalloc", "CMPI", "CDNNL", "CGnuplot", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/TSRec",
             swiftSettings: [.define("TSREC_CHECKS", .when(configuration: .debug))]
         ),

@@ -2,7 +2,7 @@
 # Installs the Debian packages tsrec needs, only those that are missing.
 # Root runs apt-get directly; otherwise sudo is used; if neither works, say what to run.
 set -euo pipefail
-packages=(libopenblas-dev libarchive-dev libopenmpi-dev openmpi-bin libgnuplot-iostream-dev gnuplot-nox
+packages=(libopenblas-dev libdnnl-dev libarchive-dev libopenmpi-dev openmpi-bin libgnuplot-iostream-dev gnuplot-nox
           libboost-iostreams-dev libboost-system-dev libboost-filesystem-dev python3-pip)
 missing=()
 for p in "${packages[@]}"; do

@@ -54,6 +54,22 @@ import Testing
         }
     }
 
+    /// The same with bf16 products (`BF16Matmul`, which every lane inherits): 1, 2 and 3 lanes give
+    /// the same predictions. Without `BF16Matmul`'s execution lock, oneDNN's shared scratchpad
+    /// made the lanes' logits NaN (a smoke run failed 3 of 3 times).
+    @Test(.enabled(if: TSRecFixtures.industrialAndModelAvailable))
+    func bf16EvaluationInLanesEqualsOneLane() throws {
+        let run = try SmokeEvaluation(label: "lanes-bf16", promptsPerBatch: 3)
+        let rows = try run.testRows(20)
+        let bf16 = try BF16Matmul()
+        let one = try bf16.scope { try run.evaluate(rows, file: "bf16-lanes1", lanes: 1) }
+        #expect(one.predictions.count == 20)
+        for lanes in [2, 3] {
+            let side = try bf16.scope { try run.evaluate(rows, file: "bf16-lanes\(lanes)", lanes: lanes) }
+            #expect(side.predictions == one.predictions, "\(lanes) lanes")
+        }
+    }
+
     /// Results come back in lane order, each lane sees one kernel thread, and a lane's error
     /// reaches the caller.
     @Test func lanesReturnInOrderAndRethrow() throws {

@@ -9,7 +9,8 @@
 // launcher, scripts/torch-peer.sh under `make bench`; unset: no peer), TSREC_BENCH_PAIRS
 // (alternating tsrec/PyTorch pairs, default 3), TSREC_BENCH_EVAL_ROWS (real test rows for the
 // evaluation lines, default 96), TSREC_BENCH_TITLE_ROWS (rows of the title-trie timing, default 0: off),
-// TSREC_BENCH_TRAIN_MICROBATCHES (micro-batches of real training samples, default 8, 0: off).
+// TSREC_BENCH_TRAIN_MICROBATCHES (micro-batches of real training samples, default 8, 0: off),
+// TSREC_BENCH_BF16 (0: skip the bf16-products lines).
 import Foundation
 import TSRec
 
@@ -209,6 +210,30 @@ if mode != "infer" {
         }
     } else {
         say("PyTorch peer: off (TSREC_BENCH_PEER unset; `make bench` sets it)")
+    }
+
+    // MARK: bf16 products (opt-in `MatmulPrecision.bf16`), alternating with fp32 in this run
+    // Both operands of every product rounded to bf16 on oneDNN, fp32 accumulation; the loss of
+    // both at the same weights shows what the rounding costs. TSREC_BENCH_BF16=0 turns it off.
+    if env["TSREC_BENCH_BF16"] != "0" {
+        do {
+            let bf16 = try BF16Matmul()
+            say("")
+            say("bf16 products: oneDNN runs \(try bf16.implementation(m: N, n: c.ffnDim, k: c.dim, transB: true)) for the FFN's x·Wᵀ")
+            let lossFP = model.loss(tape: Tape(), tokens: tokens, targets: targets, batch: B, seq: T).item
+            let lossBF = bf16.scope { model.loss(tape: Tape(), tokens: tokens, targets: targets, batch: B, seq: T).item }
+            say("  loss at the same weights: fp32 \(String(format: "%.5f", lossFP)), bf16 products \(String(format: "%.5f", lossBF))")
+            var ratios: [Double] = []
+            for pair in 1...2 {
+                let fp = median((0..<steps).map { _ in let s = trainingStep(); return s.forward + s.backward + s.adamw })
+                let bf = median((0..<steps).map { _ in bf16.scope { let s = trainingStep(); return s.forward + s.backward + s.adamw } })
+                ratios.append(fp / bf)
+                say("  pair \(pair)/2: fp32 \(f1(Double(N) / fp)) tokens/s, bf16 products \(f1(Double(N) / bf)) tokens/s, ×\(f2(fp / bf))")
+            }
+            say("bf16/fp32 training tokens/s: ×\(f2(median(ratios))) (median of 2 alternating pairs, same run)")
+        } catch {
+            say("bf16 products: unavailable (\(error))")
+        }
     }
 }
 

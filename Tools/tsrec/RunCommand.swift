@@ -34,6 +34,8 @@ struct Run: ParsableCommand {
     var decoding: String?
     @Option(help: "Length penalty of --decoding title or grounded (Hugging Face's score / length^lp; D3's method script: 0; BIGRec: HF's default 1).")
     var lengthPenalty: Double?
+    @Option(help: "Matrix products: fp32 (OpenBLAS, the reference; default) or bf16 (bf16 operands, fp32 accumulation, on oneDNN; opt-in, part of the training hash).")
+    var precision: String?
     @Flag(help: "Stop after SFT (the method's SFT-only run, e.g. TS-Rec → TS-Rec-SFT).") var sftOnly = false
     @Flag(help: "Train (or resume) only, the RL stage included; evaluate in a later call.") var trainOnly = false
 
@@ -60,6 +62,10 @@ struct Run: ParsableCommand {
         if let trainRows { config.trainRows = trainRows }
         if let beam { config.beamWidth = beam }
         if let seed { config.seed = seed }
+        if let precision {
+            guard let p = MatmulPrecision(rawValue: precision) else { throw ValidationError("unknown precision '\(precision)'; fp32 or bf16") }
+            config.matmulPrecision = p == .fp32 ? nil : p     // fp32 is the default: the same hash
+        }
         switch decoding {
         case nil: break
         case "sid": config.evaluation = .sidTrie

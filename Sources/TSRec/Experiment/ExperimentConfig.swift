@@ -73,6 +73,11 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     public var promptFormat: PromptFormat = .alpaca
     /// Checkpoint every N optimizer steps.
     public var checkpointInterval: Int = 5
+    /// Precision of the matrix products in every stage of the run (nil: fp32 on OpenBLAS, the
+    /// reference; absent from the JSON when nil, so earlier configurations hash as before).
+    /// `.bf16`: both operands rounded to bfloat16 on oneDNN (`BF16Matmul`), opt-in; part of the
+    /// training hash, since it changes the weights.
+    public var matmulPrecision: MatmulPrecision? = nil
 
     // MARK: Evaluation
     public var beamWidth: Int = 20

@@ -156,11 +156,20 @@ public struct Pipeline {
 
     /// Train (or load the finished run), run the RL stage when configured, and evaluate.
     public func run() throws -> RunResult {
-        let prepared = try prepare()
-        let summary = try train(prepared)
-        let rl = try reinforce(prepared)
-        let preference = try prefer(prepared)
-        return try evaluate(prepared, summary: summary, rl: rl, preference: preference)
+        try atConfiguredPrecision {
+            let prepared = try prepare()
+            let summary = try train(prepared)
+            let rl = try reinforce(prepared)
+            let preference = try prefer(prepared)
+            return try evaluate(prepared, summary: summary, rl: rl, preference: preference)
+        }
+    }
+
+    /// `body` with every matrix product at `config.matmulPrecision` (nil or fp32: OpenBLAS).
+    func atConfiguredPrecision<T>(_ body: () throws -> T) throws -> T {
+        guard config.matmulPrecision == .bf16 else { return try body() }
+        log("  matrix products: bf16 operands, fp32 accumulation (oneDNN)")
+        return try BF16Matmul().scope(body)
     }
 
     /// `run()`; with `reportOnly`, only `finishedResult()` (nil: not finished yet, never trains).
@@ -275,11 +284,13 @@ public struct Pipeline {
     /// the SFT summary.
     @discardableResult
     public func trainOnly() throws -> TrainingSummary {
-        let p = try prepare()
-        let summary = try train(p)
-        try reinforce(p)
-        try prefer(p)
-        return summary
+        try atConfiguredPrecision {
+            let p = try prepare()
+            let summary = try train(p)
+            try reinforce(p)
+            try prefer(p)
+            return summary
+        }
     }
 
     func prepare() throws -> Prepared {

@@ -24,6 +24,11 @@ extension Kernels {
     /// lanes each take one core. Scoped (`$laneThreads.withValue`), not a process setting.
     @TaskLocal static var laneThreads: Int?
 
+    /// When set, `sgemm` rounds both operands to bfloat16 and multiplies on oneDNN
+    /// (`MatmulPrecision.bf16`); nil: fp32 on OpenBLAS. Scoped to a stage
+    /// (`BF16Matmul.scope`), not a process setting.
+    @TaskLocal static var bf16Matmul: BF16Matmul?
+
     static func threadCount(environment: [String: String], cores: Int) -> Int {
         let cap = environment["OPENBLAS_NUM_THREADS"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? cores
         return max(1, min(cores, cap, 8))

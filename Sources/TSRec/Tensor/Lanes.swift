@@ -35,13 +35,18 @@ enum Lanes {
                 if s.users == 0 { openblas_set_num_threads(s.saved) }
             }
         }
+        // Task-local values do not reach concurrentPerform's threads by themselves: every lane gets
+        // the caller's product precision, whichever thread runs it.
+        let bf16 = Kernels.bf16Matmul
         results.withUnsafeMutableBufferPointer { out in
             withoutActuallyEscaping(body) { body in
                 // Each lane writes only its own slot; both live until concurrentPerform returns.
                 nonisolated(unsafe) let out = out, body = body
                 DispatchQueue.concurrentPerform(iterations: count) { lane in
                     Kernels.$laneThreads.withValue(1) {
-                        out[lane] = Result { try body(lane) }
+                        Kernels.$bf16Matmul.withValue(bf16) {
+                            out[lane] = Result { try body(lane) }
+                        }
                     }
                 }
             }

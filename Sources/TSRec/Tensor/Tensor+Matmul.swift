@@ -1,6 +1,8 @@
 import COpenBLAS
 
-/// `c[m, n] = alpha · op(a)[m, k] · op(b)[k, n] + beta · c`, row-major, via `cblas_sgemm`.
+/// `c[m, n] = alpha · op(a)[m, k] · op(b)[k, n] + beta · c`, row-major, via `cblas_sgemm`, or,
+/// while `Kernels.bf16Matmul` is set and the product is not small, with bf16-rounded operands on
+/// oneDNN (`BF16Matmul`).
 /// The one BLAS call site of the engine; `beta = 1` accumulates, which the backward passes use
 /// to add into gradient buffers without a temporary.
 @inline(__always)
@@ -11,6 +13,12 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     guard m > 0, n > 0 else { return }
     if k == 0 {  // op(a)·op(b) is the zero matrix: c = beta·c
         for i in 0..<m { for j in 0..<n { c[i * (ldc ?? n) + j] *= beta } }
+        return
+    }
+    if let bf16 = Kernels.bf16Matmul, m * n * k >= bf16.smallestProduct {
+        bf16.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                  a: a, lda: lda ?? (transA ? m : k), b: b, ldb: ldb ?? (transB ? k : n),
+                  beta: beta, c: c, ldc: ldc ?? n)
         return
     }
     cblas_sgemm(CblasRowMajor,

@@ -1,0 +1,219 @@
+import CDNNL
+import Synchronization
+
+/// How the engine's matrix products round their operands.
+public enum MatmulPrecision: String, Codable, Sendable, Hashable, CaseIterable {
+    /// fp32 operands through OpenBLAS: the reference path, and every run's default.
+    case fp32
+    /// Both operands rounded to bfloat16 (to nearest, ties to even), products accumulated and
+    /// written in fp32, on oneDNN's matmul (its AVX-512 BF16 kernels where the CPU has them):
+    /// the rounding of a bf16 autocast matmul, with fp32 outputs. Opt-in.
+    case bf16
+}
+
+/// Matrix products with bfloat16 operands and fp32 accumulation, on oneDNN's matmul primitive
+/// (Debian's libdnnl-dev). `sgemm` hands its products of at least `smallestProduct`
+/// multiply-adds here inside `scope`, which a stage opens for its own work, so nothing outside it
+/// changes precision.
+///
+/// Each call rounds `alpha·op(a)` and `op(b)` into contiguous bf16 copies (row-major `[m, k]` and
+/// `[k, n]`, or `[n, k]` when `b` is transposed, the layout of a linear layer's weight), then
+/// runs the primitive for that shape, created once and kept (`primitives`, keyed by shape and
+/// `beta`), with `beta · c` added by a sum post-op. The copies cost one pass over both operands
+/// per call; oneDNN's bf16 kernels run 1.9–2.6× OpenBLAS's fp32 sgemm on the SmolLM2 shapes of
+/// this project's AVX-512 BF16 host (docs/performance.md, session 21).
+public final class BF16Matmul: @unchecked Sendable {
+    // @unchecked: the engine and the primitives are oneDNN objects; the cache is behind a Mutex,
+    // execution behind another (`executing`), and a stream is made per call.
+    private let engine: dnnl_engine_t
+    private let primitives = Mutex<[Shape: dnnl_primitive_t]>([:])
+    /// One product at a time: oneDNN's default build shares a primitive's scratchpad, so the same
+    /// primitive run from two lanes at once computes garbage (seen: inf logits in a smoke run's
+    /// evaluation). Each product already uses every core through oneDNN's own threads.
+    private let executing = Mutex<Void>(())
+
+    /// Products of fewer multiply-adds stay fp32 on OpenBLAS. By default 2²¹: attention's
+    /// per-head products (64 × 64 × 64 = 2¹⁸ at the bench's training shape) are thousands of calls
+    /// a step, and each call here pays for its copies and a oneDNN dispatch; every weight product
+    /// of a training step or a decode batch (≥ 20 rows × 576 × 576 ≈ 2²³) is above it.
+    public let smallestProduct: Int
+
+    struct Shape: Hashable {
+        var m, n, k: Int
+        var transB: Bool
+        var ldc: Int
+        var beta: UInt32   // bit pattern
+    }
+
+    /// A CPU engine; throws when oneDNN cannot make one.
+    public init(smallestProduct: Int = 1 << 21) throws {
+        self.smallestProduct = smallestProduct
+        var engine: dnnl_engine_t?
+        try Self.check(dnnl_engine_create(&engine, dnnl_cpu, 0), "creating a CPU engine")
+        self.engine = engine!
+    }
+
+    deinit {
+        primitives.withLock { cache in for p in cache.values { dnnl_primitive_destroy(p) } }
+        dnnl_engine_destroy(engine)
+    }
+
+    /// Runs `body` with every `sgemm` of this task (and the tasks it starts) on this object: bf16
+    /// products for the scope, fp32 again after it.
+    public func scope<T>(_ body: () throws -> T) rethrows -> T {
+        try Kernels.$bf16Matmul.withValue(self, operation: body)
+    }
+
+    /// `c[m, n] = beta · c + bf16(alpha · op(a)) · bf16(op(b))`, row-major, fp32 accumulation;
+    /// the arguments mean what they mean for `sgemm`.
+    func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        // op(a) as [m, k] and op(b) as [k, n] ([n, k] when transposed), contiguous, in bf16
+        var a16 = [UInt16](unsafeUninitializedCapacity: m * k) { out, count in
+            BF16.round(rows: m, cols: k, from: a, ld: lda, transposed: transA, scale: alpha, into: out)
+            count = m * k
+        }
+        var b16 = [UInt16](unsafeUninitializedCapacity: k * n) { out, count in
+            if transB { BF16.round(rows: n, cols: k, from: b, ld: ldb, transposed: false, scale: 1, into: out) }
+            else { BF16.round(rows: k, cols: n, from: b, ld: ldb, transposed: false, scale: 1, into: out) }
+            count = k * n
+        }
+        let shape = Shape(m: m, n: n, k: k, transB: transB, ldc: ldc, beta: beta.bitPattern)
+        let primitive: dnnl_primitive_t
+        do { primitive = try self.primitive(shape) } catch { fatalError("\(error)") }
+        var stream: dnnl_stream_t?
+        Self.mustSucceed(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "creating a stream")
+        defer { dnnl_stream_destroy(stream) }
+        a16.withUnsafeMutableBufferPointer { pa in
+            b16.withUnsafeMutableBufferPointer { pb in
+                var (src, weights, dst) = Self.descriptors(shape)
+                var memories: [dnnl_memory_t?] = [nil, nil, nil]
+                Self.mustSucceed(dnnl_memory_create(&memories[0], &src, engine, pa.baseAddress), "wrapping a")
+                Self.mustSucceed(dnnl_memory_create(&memories[1], &weights, engine, pb.baseAddress), "wrapping b")
+                Self.mustSucceed(dnnl_memory_create(&memories[2], &dst, engine, c), "wrapping c")
+                defer { for memory in memories { dnnl_memory_destroy(memory) } }
+                let args = [dnnl_exec_arg_t(arg: Self.argSource, memory: memories[0]),
+                            dnnl_exec_arg_t(arg: Self.argWeights, memory: memories[1]),
+                            dnnl_exec_arg_t(arg: Self.argDestination, memory: memories[2])]
+                executing.withLock { _ in
+                    Self.mustSucceed(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "running the matmul")
+                    Self.mustSucceed(dnnl_stream_wait(stream), "waiting for the matmul")
+                }
+            }
+        }
+    }
+
+    /// The implementation oneDNN picked for a product of this shape (e.g. `brg:avx512_core_bf16`).
+    public func implementation(m: Int, n: Int, k: Int, transB: Bool) throws -> String {
+        let shape = Shape(m: m, n: n, k: k, transB: transB, ldc: n, beta: Float(0).bitPattern)
+        var (src, weights, dst) = Self.descriptors(shape)
+        let pd = try Self.primitiveDescriptor(&src, &weights, &dst, beta: 0, engine: engine)
+        defer { dnnl_primitive_desc_destroy(pd) }
+        var info: UnsafePointer<CChar>?
+        try Self.check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info), "querying the implementation")
+        return info.map { String(cString: $0) } ?? "?"
+    }
+
+    // MARK: - oneDNN objects
+
+    // DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST (dnnl_types.h)
+    private static let argSource: Int32 = 1, argWeights: Int32 = 33, argDestination: Int32 = 17
+
+    private func primitive(_ shape: Shape) throws -> dnnl_primitive_t {
+        try primitives.withLock { cache in
+            if let p = cache[shape] { return p }
+            var (src, weights, dst) = Self.descriptors(shape)
+            let pd = try Self.primitiveDescriptor(&src, &weights, &dst, beta: Float(bitPattern: shape.beta), engine: engine)
+            defer { dnnl_primitive_desc_destroy(pd) }
+            var p: dnnl_primitive_t?
+            try Self.check(dnnl_primitive_create(&p, pd), "creating a matmul primitive")
+            cache[shape] = p!
+            return p!
+        }
+    }
+
+    /// src bf16 `[m, k]`, weights bf16 `[k, n]` (stored `[n, k]` when transposed), dst fp32 `[m, n]` with row stride `ldc`.
+    private static func descriptors(_ s: Shape) -> (dnnl_memory_desc_t, dnnl_memory_desc_t, dnnl_memory_desc_t) {
+        func desc(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t) -> dnnl_memory_desc_t {
+            var d = dnnl_memory_desc_t()
+            mustSucceed(dnnl_memory_desc_init_by_strides(&d, 2, dims.map(Int64.init), type, strides.map(Int64.init)), "describing \(dims)")
+            return d
+        }
+        return (desc([s.m, s.k], [s.k, 1], dnnl_bf16),
+                desc([s.k, s.n], s.transB ? [1, s.k] : [s.n, 1], dnnl_bf16),
+                desc([s.m, s.n], [s.ldc, 1], dnnl_f32))
+    }
+
+    private static func primitiveDescriptor(_ src: inout dnnl_memory_desc_t, _ weights: inout dnnl_memory_desc_t,
+                                            _ dst: inout dnnl_memory_desc_t, beta: Float, engine: dnnl_engine_t) throws -> dnnl_primitive_desc_t {
+        var op = dnnl_matmul_desc_t()
+        try check(dnnl_matmul_desc_init(&op, &src, &weights, nil, &dst), "describing a matmul")
+        var attr: dnnl_primitive_attr_t?
+        try check(dnnl_primitive_attr_create(&attr), "creating attributes")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        if beta != 0 {   // dst = product + beta · dst
+            var postOps: dnnl_post_ops_t?
+            try check(dnnl_post_ops_create(&postOps), "creating post-ops")
+            defer { dnnl_post_ops_destroy(postOps) }
+            try check(dnnl_post_ops_append_sum(postOps, beta), "adding the sum post-op")
+            try check(dnnl_primitive_attr_set_post_ops(attr, postOps), "setting post-ops")
+        }
+        var pd: dnnl_primitive_desc_t?
+        try check(withUnsafePointer(to: &op) { dnnl_primitive_desc_create(&pd, $0, attr, engine, nil) }, "creating a matmul descriptor")
+        return pd!
+    }
+
+    private static func check(_ status: dnnl_status_t, _ what: String) throws {
+        guard status == dnnl_success else {
+            throw TSRecError(.config(field: "matmulPrecision", reason: "oneDNN failed \(what) (status \(status.rawValue))"),
+                             hint: "use matmulPrecision fp32 (the reference path), or check libdnnl-dev (scripts/setup.sh installs it)")
+        }
+    }
+
+    private static func mustSucceed(_ status: dnnl_status_t, _ what: String) {
+        do { try check(status, what) } catch { fatalError("\(error)") }
+    }
+}
+
+/// fp32 → bfloat16 rounding.
+enum BF16 {
+    /// The bfloat16 bits nearest to `x` (ties to even; NaN stays NaN). Branch-free, so loops
+    /// over it vectorise.
+    @inline(__always)
+    static func bits(_ x: Float) -> UInt16 {
+        let u = x.bitPattern
+        let rounded = (u &+ 0x7FFF &+ ((u &>> 16) & 1)) &>> 16
+        let isNaN = (u & 0x7FFF_FFFF) > 0x7F80_0000
+        return UInt16(truncatingIfNeeded: isNaN ? (u &>> 16) | 0x0040 : rounded)
+    }
+
+    /// The float a bfloat16 bit pattern stands for.
+    @inline(__always)
+    static func value(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
+
+    /// `out[i·cols + j] = bits(scale · x[i, j])` for the `[rows, cols]` matrix at `from`, whose rows
+    /// are `ld` apart, or whose columns are when `transposed` (it is stored `[cols, rows]`, and is
+    /// read 16 rows at a time so that both sides stay in cache). Rows are split over the kernel
+    /// threads. (`scale · x` is exact when `scale` is 1.)
+    static func round(rows: Int, cols: Int, from x: UnsafePointer<Float>, ld: Int, transposed: Bool, scale: Float,
+                      into out: UnsafeMutableBufferPointer<UInt16>) {
+        precondition(out.count >= rows * cols)
+        nonisolated(unsafe) let out = out.baseAddress!, x = x   // each chunk writes its own rows
+        let block = transposed ? 16 : 1
+        Kernels.parallelChunks((rows + block - 1) / block, costPerItem: block * cols) { range in
+            for b in range {
+                let first = b * block, last = min(first + block, rows)
+                if transposed {
+                    for j in 0 ..< cols {
+                        let src = x + j * ld
+                        for i in first ..< last { out[i * cols + j] = bits(scale * src[i]) }
+                    }
+                } else {
+                    let src = x + first * ld, dst = out + first * cols
+                    for j in 0 ..< cols { dst[j] = bits(scale * src[j]) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+@testable import TSRec
+
+/// The opt-in bf16 products (`MatmulPrecision.bf16`, `BF16Matmul`): the rounding against hand-set
+/// bit patterns, every product against a Float64 reference on the rounded operands, and a model's
+/// loss and gradients inside and outside the scope.
+@Suite struct BF16MatmulTests {
+    /// Round to nearest, ties to even, on the upper 16 bits of the float.
+    @Test func roundingToBFloat16() {
+        #expect(BF16.bits(1) == 0x3F80 && BF16.bits(-2) == 0xC000 && BF16.bits(0) == 0)
+        #expect(BF16.bits(Float(bitPattern: 0x3F80_8000)) == 0x3F80)   // tie, even below: down
+        #expect(BF16.bits(Float(bitPattern: 0x3F81_8000)) == 0x3F82)   // tie, odd below: up
+        #expect(BF16.bits(Float(bitPattern: 0x3F80_8001)) == 0x3F81)   // above the tie: up
+        #expect(BF16.bits(Float(bitPattern: 0x3F80_7FFF)) == 0x3F80)   // below the tie: down
+        #expect(BF16.bits(.greatestFiniteMagnitude) == 0x7F80)         // overflows to +inf
+        #expect(BF16.bits(.infinity) == 0x7F80 && BF16.value(BF16.bits(.nan)).isNaN)
+        #expect(BF16.value(0x3F80) == 1 && BF16.value(BF16.bits(3.140625)) == 3.140625)  // exact in bf16
+    }
+
+    /// `c = beta·c + bf16(alpha·op(a))·bf16(op(b))` for every transpose, alpha and beta, with
+    /// padded leading dimensions, within the fp32 accumulation bound (k + 1)·2⁻²³ of a Float64 reference.
+    @Test func productsMatchAFloat64ReferenceOnRoundedOperands() throws {
+        let engine = try BF16Matmul(smallestProduct: 0)
+        var rng = SplitMix64(seed: 21)
+        let (m, n, k) = (21, 29, 37)   // 21: one 16-row tile of a transposed a, and a tail
+        for transA in [false, true] {
+            for transB in [false, true] {
+                for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
+                    let (aRows, aCols) = transA ? (k, m) : (m, k), (bRows, bCols) = transB ? (n, k) : (k, n)
+                    let lda = aCols + 3, ldb = bCols + 1, ldc = n + 2
+                    let a = (0 ..< aRows * lda).map { _ in rng.nextGaussian() }
+                    let b = (0 ..< bRows * ldb).map { _ in rng.nextGaussian() }
+                    let c0 = (0 ..< m * ldc).map { _ in rng.nextGaussian() }
+                    var c = c0
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            c.withUnsafeMutableBufferPointer { pc in
+                                engine.scope {
+                                    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                          a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
+                                          beta: beta, c: pc.baseAddress!, ldc: ldc)
+                                }
+                            }
+                        }
+                    }
+                    var worst = 0.0
+                    for i in 0 ..< m {
+                        for j in 0 ..< n {
+                            var sum = 0.0, size = 0.0
+                            for p in 0 ..< k {
+                                let x = Double(BF16.value(BF16.bits(alpha * (transA ? a[p * lda + i] : a[i * lda + p]))))
+                                let y = Double(BF16.value(BF16.bits(transB ? b[j * ldb + p] : b[p * ldb + j])))
+                                sum += x * y
+                                size += abs(x * y)
+                            }
+                            let want = sum + Double(beta) * Double(c0[i * ldc + j])
+                            worst = max(worst, abs(Double(c[i * ldc + j]) - want) / (size + abs(want) + 1e-3))
+                        }
+                        for j in n ..< ldc { #expect(c[i * ldc + j] == c0[i * ldc + j], "padding of c written") }
+                    }
+                    #expect(worst < Double(k + 1) * 1.2e-7, "transA \(transA) transB \(transB) alpha \(alpha) beta \(beta): worst \(worst)")
+                }
+            }
+        }
+    }
+
+    /// Products below `smallestProduct` stay fp32 (bit-identical to OpenBLAS), those at it do not.
+    @Test func smallProductsStayFP32() throws {
+        let (m, n, k) = (16, 16, 16)
+        var rng = SplitMix64(seed: 4)
+        let a = (0 ..< m * k).map { _ in rng.nextGaussian() }, b = (0 ..< k * n).map { _ in rng.nextGaussian() }
+        func product(_ engine: BF16Matmul?) -> [Float] {
+            var c = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        let out = pc.baseAddress!
+                        func run() { sgemm(transA: false, transB: false, m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!, c: out) }
+                        if let engine { engine.scope(run) } else { run() }
+                    }
+                }
+            }
+            return c
+        }
+        let fp32 = product(nil)
+        #expect(product(try BF16Matmul(smallestProduct: m * n * k + 1)) == fp32)
+        #expect(product(try BF16Matmul(smallestProduct: m * n * k)) != fp32)
+    }
+
+    /// `matmulPrecision` is absent from a configuration's JSON until set (every earlier run keeps
+    /// its hash, pinned in `everyMethodsQuickHashIsPinned`), and bf16 is another training run.
+    @Test func precisionIsPartOfTheTrainingHashOnlyWhenSet() throws {
+        let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.tsrecSFT)
+        #expect(!String(decoding: try JSONEncoder().encode(quick), as: UTF8.self).contains("matmulPrecision"))
+        var bf16 = quick
+        bf16.matmulPrecision = .bf16
+        #expect(Pipeline(bf16, label: "bf16").trainingHash != Pipeline(quick, label: "fp32").trainingHash)
+    }
+
+    /// Every lane of `Lanes.run` inside the scope multiplies in bf16, whichever thread runs it,
+    /// and none outside it.
+    @Test func lanesInheritTheScope() throws {
+        let engine = try BF16Matmul()
+        #expect(try engine.scope { try Lanes.run(4) { _ in Kernels.bf16Matmul === engine } } == [true, true, true, true])
+        #expect(try Lanes.run(4) { _ in Kernels.bf16Matmul == nil } == [true, true, true, true])
+    }
+
+    /// Products computed by 4 lanes at once, each lane its own shapes as evaluation's batches are
+    /// (a decode step's x·Wᵀ and the LM head, rows 20 to 160), equal the same products computed
+    /// alone. (This passes without `executing` too; the evaluation that showed the need for it is
+    /// `DeterminismTests.bf16EvaluationInLanesEqualsOneLane`.)
+    @Test func lanesComputeTheSameProducts() throws {
+        let engine = try BF16Matmul(smallestProduct: 0)
+        var rng = SplitMix64(seed: 8)
+        let shapes = [(20, 1536, 576), (40, 49712, 576), (160, 1536, 576), (47, 49712, 576)]
+        let operands = shapes.map { m, n, k in ((0 ..< m * k).map { _ in rng.nextGaussian() }, (0 ..< n * k).map { _ in rng.nextGaussian() }) }
+        func product(_ lane: Int) -> [Float] {
+            let (m, n, k) = shapes[lane], (a, b) = operands[lane]
+            var c = [Float](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        sgemm(transA: false, transB: true, m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
+                    }
+                }
+            }
+            return c
+        }
+        let alone = engine.scope { shapes.indices.map(product) }
+        let finite = alone.allSatisfy { $0.allSatisfy(\.isFinite) }
+        #expect(finite)
+        for round in 0 ..< 5 {
+            let side = try engine.scope { try Lanes.run(shapes.count) { product($0) } }
+            let same = side == alone
+            #expect(same, "round \(round): a lane differs from its product computed alone")
+        }
+    }
+
+    /// A tiny decoder's loss and gradients inside the scope: near fp32's (bf16 keeps 8 bits of
+    /// mantissa) but not equal to them (the products did change precision); after the scope, fp32
+    /// results are bit-identical to those before it.
+    @Test func aModelTrainsInsideTheScopeAndIsUnchangedOutside() throws {
+        let m = try LlamaFixtures.tinyModel(seed: 11, std: 0.3)
+        let tokens: [Int32] = [3, 9, 27, 31, 44, 8, 6, 4, 1, 2]
+        let targets: [Int32] = [9, 27, 31, 44, 8, 6, 4, 1, 2, 5]
+        func lossAndGradients() -> (Float, [Float]) {
+            for (_, p) in m.parameters { p.zeroGrad() }
+            let tape = Tape()
+            let loss = m.loss(tape: tape, tokens: tokens, targets: targets, batch: 2, seq: 5)
+            tape.backward(from: loss)
+            return (loss.item, m.parameters.flatMap(\.tensor.gradArray))
+        }
+        let (before, gradBefore) = lossAndGradients()
+        let (inside, gradInside) = try BF16Matmul(smallestProduct: 0).scope { lossAndGradients() }
+        let (after, gradAfter) = lossAndGradients()
+        #expect(before.bitPattern == after.bitPattern && gradBefore == gradAfter)
+        #expect(inside != before && abs(inside - before) < 2e-2 * abs(before), "loss fp32 \(before), bf16 \(inside)")
+        let dot = zip(gradBefore, gradInside).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let norms = (gradBefore.reduce(0.0) { $0 + Double($1 * $1) } * gradInside.reduce(0.0) { $0 + Double($1 * $1) }).squareRoot()
+        #expect(dot / norms > 0.999, "gradient cosine \(dot / norms)")
+    }
+}
