@@ -16,21 +16,28 @@ public enum MatmulPrecision: String, Codable, Sendable, Hashable, CaseIterable {
 /// multiply-adds here inside `scope`, which a stage opens for its own work, so nothing outside it
 /// changes precision.
 ///
-/// Each call rounds `alpha·op(a)` and `op(b)` into contiguous bf16 copies (row-major `[m, k]` and
-/// `[k, n]`, or `[n, k]` when `b` is transposed, the layout of a linear layer's weight), then
+/// Each call rounds `alpha·op(a)` and `op(b)` into contiguous bf16 copies (row-major `[m, k]`
+/// and `[k, n]`, or `[n, k]` when `b` is transposed, the layout of a linear layer's weight; the
+/// buffers are kept between calls), then
 /// runs the primitive for that shape, created once and kept (`primitives`, keyed by shape and
 /// `beta`), with `beta · c` added by a sum post-op. The copies cost one pass over both operands
 /// per call; oneDNN's bf16 kernels run 1.9–2.6× OpenBLAS's fp32 sgemm on the SmolLM2 shapes of
 /// this project's AVX-512 BF16 host (docs/performance.md, session 21).
 public final class BF16Matmul: @unchecked Sendable {
     // @unchecked: the engine and the primitives are oneDNN objects; the cache is behind a Mutex,
-    // execution behind another (`executing`), and a stream is made per call.
+    // the operand buffers and execution behind another (`executing`); a stream is made per call.
     private let engine: dnnl_engine_t
     private let primitives = Mutex<[Shape: dnnl_primitive_t]>([:])
-    /// One product at a time: oneDNN's default build shares a primitive's scratchpad, so the same
-    /// primitive run from two lanes at once computes garbage (seen: inf logits in a smoke run's
-    /// evaluation). Each product already uses every core through oneDNN's own threads.
-    private let executing = Mutex<Void>(())
+    /// One product at a time, with the bf16 copies of its operands in buffers kept for the next
+    /// (grown to the largest product so far; no allocation, no page faults, per call). One at a
+    /// time also because oneDNN's default build shares scratchpad memory: the same primitive run
+    /// from two lanes at once computed NaNs (a smoke run's evaluation). Each product already uses
+    /// every core, through oneDNN's threads and the copies' `parallelChunks`.
+    private let executing = Mutex<Operands>(Operands())
+
+    struct Operands {
+        var a: [UInt16] = [], b: [UInt16] = []
+    }
 
     /// Products of fewer multiply-adds stay fp32 on OpenBLAS. By default 2²¹: attention's
     /// per-head products (64 × 64 × 64 = 2¹⁸ at the bench's training shape) are thousands of calls
@@ -69,34 +76,30 @@ public final class BF16Matmul: @unchecked Sendable {
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        // op(a) as [m, k] and op(b) as [k, n] ([n, k] when transposed), contiguous, in bf16
-        var a16 = [UInt16](unsafeUninitializedCapacity: m * k) { out, count in
-            BF16.round(rows: m, cols: k, from: a, ld: lda, transposed: transA, scale: alpha, into: out)
-            count = m * k
-        }
-        var b16 = [UInt16](unsafeUninitializedCapacity: k * n) { out, count in
-            if transB { BF16.round(rows: n, cols: k, from: b, ld: ldb, transposed: false, scale: 1, into: out) }
-            else { BF16.round(rows: k, cols: n, from: b, ld: ldb, transposed: false, scale: 1, into: out) }
-            count = k * n
-        }
         let shape = Shape(m: m, n: n, k: k, transB: transB, ldc: ldc, beta: beta.bitPattern)
         let primitive: dnnl_primitive_t
         do { primitive = try self.primitive(shape) } catch { fatalError("\(error)") }
         var stream: dnnl_stream_t?
         Self.mustSucceed(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "creating a stream")
         defer { dnnl_stream_destroy(stream) }
-        a16.withUnsafeMutableBufferPointer { pa in
-            b16.withUnsafeMutableBufferPointer { pb in
-                var (src, weights, dst) = Self.descriptors(shape)
-                var memories: [dnnl_memory_t?] = [nil, nil, nil]
-                Self.mustSucceed(dnnl_memory_create(&memories[0], &src, engine, pa.baseAddress), "wrapping a")
-                Self.mustSucceed(dnnl_memory_create(&memories[1], &weights, engine, pb.baseAddress), "wrapping b")
-                Self.mustSucceed(dnnl_memory_create(&memories[2], &dst, engine, c), "wrapping c")
-                defer { for memory in memories { dnnl_memory_destroy(memory) } }
-                let args = [dnnl_exec_arg_t(arg: Self.argSource, memory: memories[0]),
-                            dnnl_exec_arg_t(arg: Self.argWeights, memory: memories[1]),
-                            dnnl_exec_arg_t(arg: Self.argDestination, memory: memories[2])]
-                executing.withLock { _ in
+        executing.withLock { operands in
+            if operands.a.count < m * k { operands.a = [UInt16](repeating: 0, count: m * k) }
+            if operands.b.count < k * n { operands.b = [UInt16](repeating: 0, count: k * n) }
+            operands.a.withUnsafeMutableBufferPointer { pa in
+                operands.b.withUnsafeMutableBufferPointer { pb in
+                    // op(a) as [m, k] and op(b) as [k, n] ([n, k] when transposed), contiguous, in bf16
+                    BF16.round(rows: m, cols: k, from: a, ld: lda, transposed: transA, scale: alpha, into: pa)
+                    if transB { BF16.round(rows: n, cols: k, from: b, ld: ldb, transposed: false, scale: 1, into: pb) }
+                    else { BF16.round(rows: k, cols: n, from: b, ld: ldb, transposed: false, scale: 1, into: pb) }
+                    var (src, weights, dst) = Self.descriptors(shape)
+                    var memories: [dnnl_memory_t?] = [nil, nil, nil]
+                    Self.mustSucceed(dnnl_memory_create(&memories[0], &src, engine, pa.baseAddress), "wrapping a")
+                    Self.mustSucceed(dnnl_memory_create(&memories[1], &weights, engine, pb.baseAddress), "wrapping b")
+                    Self.mustSucceed(dnnl_memory_create(&memories[2], &dst, engine, c), "wrapping c")
+                    defer { for memory in memories { dnnl_memory_destroy(memory) } }
+                    let args = [dnnl_exec_arg_t(arg: Self.argSource, memory: memories[0]),
+                                dnnl_exec_arg_t(arg: Self.argWeights, memory: memories[1]),
+                                dnnl_exec_arg_t(arg: Self.argDestination, memory: memories[2])]
                     Self.mustSucceed(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "running the matmul")
                     Self.mustSucceed(dnnl_stream_wait(stream), "waiting for the matmul")
                 }
