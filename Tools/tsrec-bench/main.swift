@@ -343,6 +343,19 @@ if mode != "train", evalRows > 0 {
         }
         say("evaluation: \(lanes) batches side by side is \(f2(timings[3].rowsPerSecond / timings[2].rowsPerSecond))x the rows/s of one at a time (same run)")
         say("real-prompt evaluation: \(f2(timings.map(\.rowsPerSecond).max()!)) rows/s (best setting; the pipeline runs 8 prompts with the shared prefix and batched forced paths, \(lanes) batches side by side)")
+        // The pipeline's setting again, with bf16 products (opt-in `MatmulPrecision.bf16`); its
+        // rankings differ from fp32's where rounding reorders near-ties. TSREC_BENCH_BF16=0: off.
+        if env["TSREC_BENCH_BF16"] != "0" {
+            let bf16 = try BF16Matmul()
+            let pipelineSetting = timings[3]
+            let t = try bf16.scope {
+                try pipeline.evaluationTiming(rows: evalRows, settings: [pipelineSetting.setting],
+                                              scratch: FileManager.default.temporaryDirectory).timings[0]
+            }
+            let same = zip(t.predictions.map(\.ranked), pipelineSetting.predictions.map(\.ranked)).filter { $0 == $1 }.count
+            say("  with bf16 products: \(f2(t.rowsPerSecond)) test rows/s, ×\(f2(t.rowsPerSecond / pipelineSetting.rowsPerSecond)) the fp32 pipeline setting; "
+                + "rankings identical to fp32's in \(same) of \(t.predictions.count) rows")
+        }
     } catch {
         say("evaluation on real test prompts skipped: \(error) (run `make data`)")
     }
