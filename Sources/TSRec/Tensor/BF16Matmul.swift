@@ -18,11 +18,11 @@ public enum MatmulPrecision: String, Codable, Sendable, Hashable, CaseIterable {
 ///
 /// Each call rounds `alpha·op(a)` and `op(b)` into contiguous bf16 copies (row-major `[m, k]`
 /// and `[k, n]`, or `[n, k]` when `b` is transposed, the layout of a linear layer's weight; the
-/// buffers are kept between calls), then
-/// runs the primitive for that shape, created once and kept (`primitives`, keyed by shape and
-/// `beta`), with `beta · c` added by a sum post-op. The copies cost one pass over both operands
-/// per call; oneDNN's bf16 kernels run 1.9–2.6× OpenBLAS's fp32 sgemm on the SmolLM2 shapes of
-/// this project's AVX-512 BF16 host (docs/performance.md, session 21).
+/// buffers are kept between calls), then runs the primitive for that shape, created once and
+/// kept (`primitives`, keyed by shape and `beta`), with `beta · c` added by a sum post-op. The
+/// copies cost one pass over both operands per call; oneDNN's bf16 kernels run 1.9–2.6×
+/// OpenBLAS's fp32 sgemm on the SmolLM2 shapes of this project's AVX-512 BF16 host, a training
+/// step ×1.38 (docs/performance.md, session 21).
 public final class BF16Matmul: @unchecked Sendable {
     // @unchecked: the engine and the primitives are oneDNN objects; the cache is behind a Mutex,
     // the operand buffers and execution behind another (`executing`); a stream is made per call.
@@ -32,7 +32,7 @@ public final class BF16Matmul: @unchecked Sendable {
     /// (grown to the largest product so far; no allocation, no page faults, per call). One at a
     /// time also because oneDNN's default build shares scratchpad memory: the same primitive run
     /// from two lanes at once computed NaNs (a smoke run's evaluation). Each product already uses
-    /// every core, through oneDNN's threads and the copies' `parallelChunks`.
+    /// every core through oneDNN's own threads.
     private let executing = Mutex<Operands>(Operands())
 
     struct Operands {
