@@ -10,10 +10,12 @@
 #   2. the same under `mpirun -np 2`, killed (kill -9 of both ranks) once its first checkpoint
 #      exists, then started again under 2 ranks: it resumes and finishes;
 #   3. sharded evaluation alone: run 1's finished training copied, its predictions deleted,
-#      evaluation under `mpirun -np 2`.
+#      evaluation under `mpirun -np 2`;
+#   4. the same with OPENBLAS_NUM_THREADS=2 per rank, so each rank decodes two batches side by side
+#      (`Pipeline.evalLanes`): rounds of 2 ranks × 2 lanes.
 # Checks: every train_log.csv row of run 2 equals run 1's within fp32 tolerance (loss, grad norm,
 # validation loss: |a − b| ≤ 1e-6 + 1e-5·max(|a|, |b|); step, epoch, token counts exactly), and the
-# predictions files of runs 2 and 3 equal run 1's byte for byte. The comparison itself is checked
+# predictions files of runs 2, 3 and 4 equal run 1's byte for byte. The comparison itself is checked
 # first: a copy of run 1's log with one loss changed by 1e-4 of its value must fail it.
 #
 # Environment: BIN (built tools, default: swift's release bin path), WORK (scratch, default
@@ -116,4 +118,16 @@ export TSREC_RESULTS=$WORK/eval
 grep -q "finished earlier" "$WORK/eval.log" || fail "the evaluation run trained again"
 cmp "$one"/predictions-*.jsonl "$(run_dir "$WORK/eval")"/predictions-*.jsonl || fail "sharded predictions differ from one process"
 echo "sharded predictions == one-process predictions"
+
+# MARK: 4. sharded evaluation with two lanes per rank
+echo "== 4. sharded evaluation (mpirun -np 2), OPENBLAS_NUM_THREADS=2: two evaluation lanes per rank"
+mkdir -p "$WORK/lanes" && cp -r "$WORK/one/runs" "$WORK/lanes/"
+rm -f "$(run_dir "$WORK/lanes")"/predictions-*
+export TSREC_RESULTS=$WORK/lanes
+OPENBLAS_NUM_THREADS=2 "$MPIRUN" "${mpiflags[@]}" -np 2 -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x TSREC_RESULTS "$BIN/tsrec" "${run_args[@]}" \
+    > "$WORK/lanes.log" 2>&1 || { tail "$WORK/lanes.log"; fail "sharded evaluation with two lanes per rank failed"; }
+grep -q "finished earlier" "$WORK/lanes.log" || fail "the two-lane evaluation run trained again"
+grep -q "2 batches of .* side by side" "$WORK/lanes.log" || fail "the ranks did not decode two batches side by side"
+cmp "$one"/predictions-*.jsonl "$(run_dir "$WORK/lanes")"/predictions-*.jsonl || fail "two-lane sharded predictions differ from one process"
+echo "two-lane sharded predictions == one-process predictions"
 echo "mpi-equivalence: OK"

@@ -621,6 +621,7 @@ public struct Pipeline {
         if !shared.isEmpty { log("  evaluation: the first \(shared.count) prompt tokens are common to every row: computed once") }
         // one scorer (KV cache) per lane; the model's weights are only read
         let lanes = max(1, evalLanes)
+        if lanes > 1 { log("  evaluation: \(lanes) batches of \(batch) prompts side by side (one core each)") }
         var scorers = (0 ..< lanes).map { _ in
             var scorer = LlamaBeamScorer(model: model, promptCapacity: capacity, depth: decoding.depth,
                                          width: decoding.width, maxPrompts: batch, sharedPrefix: shared)
