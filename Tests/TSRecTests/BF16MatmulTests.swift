@@ -23,7 +23,7 @@ import Testing
     @Test func productsMatchAFloat64ReferenceOnRoundedOperands() throws {
         let engine = try BF16Matmul(smallestProduct: 0)
         var rng = SplitMix64(seed: 21)
-        let (m, n, k) = (21, 29, 37)   // 21: one 16-row tile of a transposed a, and a tail
+        let (m, n, k) = (21, 29, 37)
         for transA in [false, true] {
             for transB in [false, true] {
                 for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {

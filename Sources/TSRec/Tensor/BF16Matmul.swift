@@ -16,13 +16,13 @@ public enum MatmulPrecision: String, Codable, Sendable, Hashable, CaseIterable {
 /// multiply-adds here inside `scope`, which a stage opens for its own work, so nothing outside it
 /// changes precision.
 ///
-/// Each call rounds `alpha·op(a)` and `op(b)` into contiguous bf16 copies (row-major `[m, k]`
-/// and `[k, n]`, or `[n, k]` when `b` is transposed, the layout of a linear layer's weight; the
-/// buffers are kept between calls), then runs the primitive for that shape, created once and
+/// Each call rounds `alpha·a` and `b` into contiguous bf16 copies in their stored layouts (`a`
+/// as `[m, k]`, or `[k, m]` when transposed; `b` as `[k, n]`, or `[n, k]` when transposed, the
+/// layout of a linear layer's weight; the buffers are kept between calls), then runs the primitive for that shape, created once and
 /// kept (`primitives`, keyed by shape and `beta`), with `beta · c` added by a sum post-op. The
 /// copies cost one pass over both operands per call; oneDNN's bf16 kernels run 1.9–2.6×
 /// OpenBLAS's fp32 sgemm on the SmolLM2 shapes of this project's AVX-512 BF16 host, a training
-/// step ×1.38 (docs/performance.md, session 21).
+/// step ×1.5 (docs/performance.md, session 21).
 public final class BF16Matmul: @unchecked Sendable {
     // @unchecked: the engine and the primitives are oneDNN objects; the cache is behind a Mutex,
     // the operand buffers and execution behind another (`executing`); a stream is made per call.
@@ -47,7 +47,7 @@ public final class BF16Matmul: @unchecked Sendable {
 
     struct Shape: Hashable {
         var m, n, k: Int
-        var transB: Bool
+        var transA, transB: Bool
         var ldc: Int
         var beta: UInt32   // bit pattern
     }
@@ -76,7 +76,7 @@ public final class BF16Matmul: @unchecked Sendable {
     func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        let shape = Shape(m: m, n: n, k: k, transB: transB, ldc: ldc, beta: beta.bitPattern)
+        let shape = Shape(m: m, n: n, k: k, transA: transA, transB: transB, ldc: ldc, beta: beta.bitPattern)
         let primitive: dnnl_primitive_t
         do { primitive = try self.primitive(shape) } catch { fatalError("\(error)") }
         var stream: dnnl_stream_t?
@@ -87,10 +87,9 @@ public final class BF16Matmul: @unchecked Sendable {
             if operands.b.count < k * n { operands.b = [UInt16](repeating: 0, count: k * n) }
             operands.a.withUnsafeMutableBufferPointer { pa in
                 operands.b.withUnsafeMutableBufferPointer { pb in
-                    // op(a) as [m, k] and op(b) as [k, n] ([n, k] when transposed), contiguous, in bf16
-                    BF16.round(rows: m, cols: k, from: a, ld: lda, transposed: transA, scale: alpha, into: pa)
-                    if transB { BF16.round(rows: n, cols: k, from: b, ld: ldb, transposed: false, scale: 1, into: pb) }
-                    else { BF16.round(rows: k, cols: n, from: b, ld: ldb, transposed: false, scale: 1, into: pb) }
+                    // both operands as stored, contiguous, in bf16; the descriptors say which is transposed
+                    BF16.round(rows: transA ? k : m, cols: transA ? m : k, from: a, ld: lda, scale: alpha, into: pa)
+                    BF16.round(rows: transB ? n : k, cols: transB ? k : n, from: b, ld: ldb, scale: 1, into: pb)
                     var (src, weights, dst) = Self.descriptors(shape)
                     var memories: [dnnl_memory_t?] = [nil, nil, nil]
                     Self.mustSucceed(dnnl_memory_create(&memories[0], &src, engine, pa.baseAddress), "wrapping a")
@@ -109,7 +108,7 @@ public final class BF16Matmul: @unchecked Sendable {
 
     /// The implementation oneDNN picked for a product of this shape (e.g. `brg:avx512_core_bf16`).
     public func implementation(m: Int, n: Int, k: Int, transB: Bool) throws -> String {
-        let shape = Shape(m: m, n: n, k: k, transB: transB, ldc: n, beta: Float(0).bitPattern)
+        let shape = Shape(m: m, n: n, k: k, transA: false, transB: transB, ldc: n, beta: Float(0).bitPattern)
         var (src, weights, dst) = Self.descriptors(shape)
         let pd = try Self.primitiveDescriptor(&src, &weights, &dst, beta: 0, engine: engine)
         defer { dnnl_primitive_desc_destroy(pd) }
@@ -136,14 +135,16 @@ public final class BF16Matmul: @unchecked Sendable {
         }
     }
 
-    /// src bf16 `[m, k]`, weights bf16 `[k, n]` (stored `[n, k]` when transposed), dst fp32 `[m, n]` with row stride `ldc`.
+    /// src bf16 `[m, k]` (stored `[k, m]` when transposed), weights bf16 `[k, n]` (stored `[n, k]`
+    /// when transposed), dst fp32 `[m, n]` with row stride `ldc`. A transposed src runs within
+    /// 8 % of a plain one (measured, session 21), so it is not transposed in the copy.
     private static func descriptors(_ s: Shape) -> (dnnl_memory_desc_t, dnnl_memory_desc_t, dnnl_memory_desc_t) {
         func desc(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t) -> dnnl_memory_desc_t {
             var d = dnnl_memory_desc_t()
             mustSucceed(dnnl_memory_desc_init_by_strides(&d, 2, dims.map(Int64.init), type, strides.map(Int64.init)), "describing \(dims)")
             return d
         }
-        return (desc([s.m, s.k], [s.k, 1], dnnl_bf16),
+        return (desc([s.m, s.k], s.transA ? [1, s.m] : [s.k, 1], dnnl_bf16),
                 desc([s.k, s.n], s.transB ? [1, s.k] : [s.n, 1], dnnl_bf16),
                 desc([s.m, s.n], [s.ldc, 1], dnnl_f32))
     }
@@ -196,26 +197,15 @@ enum BF16 {
     static func value(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
 
     /// `out[i·cols + j] = bits(scale · x[i, j])` for the `[rows, cols]` matrix at `from`, whose rows
-    /// are `ld` apart, or whose columns are when `transposed` (it is stored `[cols, rows]`, and is
-    /// read 16 rows at a time so that both sides stay in cache). Rows are split over the kernel
-    /// threads. (`scale · x` is exact when `scale` is 1.)
-    static func round(rows: Int, cols: Int, from x: UnsafePointer<Float>, ld: Int, transposed: Bool, scale: Float,
+    /// are `ld` apart, split over the kernel threads. (`scale · x` is exact when `scale` is 1.)
+    static func round(rows: Int, cols: Int, from x: UnsafePointer<Float>, ld: Int, scale: Float,
                       into out: UnsafeMutableBufferPointer<UInt16>) {
         precondition(out.count >= rows * cols)
         nonisolated(unsafe) let out = out.baseAddress!, x = x   // each chunk writes its own rows
-        let block = transposed ? 16 : 1
-        Kernels.parallelChunks((rows + block - 1) / block, costPerItem: block * cols) { range in
-            for b in range {
-                let first = b * block, last = min(first + block, rows)
-                if transposed {
-                    for j in 0 ..< cols {
-                        let src = x + j * ld
-                        for i in first ..< last { out[i * cols + j] = bits(scale * src[i]) }
-                    }
-                } else {
-                    let src = x + first * ld, dst = out + first * cols
-                    for j in 0 ..< cols { dst[j] = bits(scale * src[j]) }
-                }
+        Kernels.parallelChunks(rows, costPerItem: cols) { range in
+            for i in range {
+                let src = x + i * ld, dst = out + i * cols
+                for j in 0 ..< cols { dst[j] = bits(scale * src[j]) }
             }
         }
     }
