@@ -108,26 +108,28 @@ compare_logs "$one/train_log.csv" "$np2/train_log.csv" || fail "training losses 
 cmp "$one"/predictions-*.jsonl "$np2"/predictions-*.jsonl || fail "predictions of the np 2 run differ from one process"
 echo "np 2 predictions == one-process predictions ($(wc -l < "$np2"/predictions-*.jsonl) rows)"
 
+# sharded_evaluation NAME THREADS: run 1's finished training copied to $WORK/NAME, its predictions
+# deleted, evaluated under `mpirun -np 2` with THREADS OpenBLAS threads (= evaluation lanes) per
+# rank; the predictions must be run 1's byte for byte.
+sharded_evaluation() {
+    local name=$1 threads=$2
+    mkdir -p "$WORK/$name" && cp -r "$WORK/one/runs" "$WORK/$name/"
+    rm -f "$(run_dir "$WORK/$name")"/predictions-*
+    OPENBLAS_NUM_THREADS=$threads TSREC_RESULTS=$WORK/$name \
+        "$MPIRUN" "${mpiflags[@]}" -np 2 -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x TSREC_RESULTS "$BIN/tsrec" "${run_args[@]}" \
+        > "$WORK/$name.log" 2>&1 || { tail "$WORK/$name.log"; fail "sharded evaluation ($name) failed"; }
+    grep -q "finished earlier" "$WORK/$name.log" || fail "the $name evaluation run trained again"
+    cmp "$one"/predictions-*.jsonl "$(run_dir "$WORK/$name")"/predictions-*.jsonl || fail "sharded predictions ($name) differ from one process"
+}
+
 # MARK: 3. sharded evaluation of run 1's weights
 echo "== 3. sharded evaluation (mpirun -np 2) of the one-process weights"
-mkdir -p "$WORK/eval" && cp -r "$WORK/one/runs" "$WORK/eval/"
-rm -f "$(run_dir "$WORK/eval")"/predictions-*
-export TSREC_RESULTS=$WORK/eval
-"$MPIRUN" "${mpiflags[@]}" -np 2 -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x TSREC_RESULTS "$BIN/tsrec" "${run_args[@]}" \
-    > "$WORK/eval.log" 2>&1 || { tail "$WORK/eval.log"; fail "sharded evaluation failed"; }
-grep -q "finished earlier" "$WORK/eval.log" || fail "the evaluation run trained again"
-cmp "$one"/predictions-*.jsonl "$(run_dir "$WORK/eval")"/predictions-*.jsonl || fail "sharded predictions differ from one process"
+sharded_evaluation eval 1
 echo "sharded predictions == one-process predictions"
 
 # MARK: 4. sharded evaluation with two lanes per rank
 echo "== 4. sharded evaluation (mpirun -np 2), OPENBLAS_NUM_THREADS=2: two evaluation lanes per rank"
-mkdir -p "$WORK/lanes" && cp -r "$WORK/one/runs" "$WORK/lanes/"
-rm -f "$(run_dir "$WORK/lanes")"/predictions-*
-export TSREC_RESULTS=$WORK/lanes
-OPENBLAS_NUM_THREADS=2 "$MPIRUN" "${mpiflags[@]}" -np 2 -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x TSREC_RESULTS "$BIN/tsrec" "${run_args[@]}" \
-    > "$WORK/lanes.log" 2>&1 || { tail "$WORK/lanes.log"; fail "sharded evaluation with two lanes per rank failed"; }
-grep -q "finished earlier" "$WORK/lanes.log" || fail "the two-lane evaluation run trained again"
+sharded_evaluation lanes 2
 grep -q "2 batches of .* side by side" "$WORK/lanes.log" || fail "the ranks did not decode two batches side by side"
-cmp "$one"/predictions-*.jsonl "$(run_dir "$WORK/lanes")"/predictions-*.jsonl || fail "two-lane sharded predictions differ from one process"
 echo "two-lane sharded predictions == one-process predictions"
 echo "mpi-equivalence: OK"

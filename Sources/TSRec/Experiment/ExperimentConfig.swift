@@ -231,8 +231,8 @@ public enum Method: String, Codable, Sendable, Hashable, CaseIterable {
     case noTSAlign = "TS-Rec w/o TS-Align"
     /// D3 (issue #19): its recipe (`SFTRecipe.d3`: quoted-title history → quoted title + "\n" +
     /// EOS, response-only loss), the title trie at evaluation with length penalty 0 (its method
-    /// script) and 10 beams (its evaluation script). No SID task: the SID rows of the vocabulary are added (mean resizing) but never
-    /// trained or generated.
+    /// script) and 10 beams (its evaluation script). No SID task: the SID rows of the vocabulary
+    /// are added (mean resizing) but never trained or generated.
     case d3 = "D3"
     /// S-DPO (issue #19): D3's SFT run (the same configuration, so the same run), then the
     /// preference stage (softmax-DPO, β 1, 3 rejected titles per prompt; `PreferenceConfig`),

@@ -18,11 +18,11 @@ public enum MatmulPrecision: String, Codable, Sendable, Hashable, CaseIterable {
 ///
 /// Each call rounds `alpha·a` and `b` into contiguous bf16 copies in their stored layouts (`a`
 /// as `[m, k]`, or `[k, m]` when transposed; `b` as `[k, n]`, or `[n, k]` when transposed, the
-/// layout of a linear layer's weight; the buffers are kept between calls), then runs the primitive for that shape, created once and
-/// kept (`primitives`, keyed by shape and `beta`), with `beta · c` added by a sum post-op. The
-/// copies cost one pass over both operands per call; oneDNN's bf16 kernels run 1.9–2.6×
-/// OpenBLAS's fp32 sgemm on the SmolLM2 shapes of this project's AVX-512 BF16 host, a training
-/// step ×1.5 (docs/performance.md, session 21).
+/// layout of a linear layer's weight; the buffers are kept between calls), then runs the
+/// primitive for that shape, created once and kept (`primitives`, keyed by shape and `beta`),
+/// with `beta · c` added by a sum post-op. The copies cost one pass over both operands per call;
+/// oneDNN's bf16 kernels run 1.9–2.6× OpenBLAS's fp32 sgemm on the SmolLM2 shapes of this
+/// project's AVX-512 BF16 host, a training step ×1.5 (docs/performance.md, session 21).
 public final class BF16Matmul: @unchecked Sendable {
     // @unchecked: the engine and the primitives are oneDNN objects; the cache is behind a Mutex,
     // the operand buffers and execution behind another (`executing`); a stream is made per call.
@@ -108,9 +108,7 @@ public final class BF16Matmul: @unchecked Sendable {
 
     /// The implementation oneDNN picked for a product of this shape (e.g. `brg:avx512_core_bf16`).
     public func implementation(m: Int, n: Int, k: Int, transB: Bool) throws -> String {
-        let shape = Shape(m: m, n: n, k: k, transA: false, transB: transB, ldc: n, beta: Float(0).bitPattern)
-        var (src, weights, dst) = Self.descriptors(shape)
-        let pd = try Self.primitiveDescriptor(&src, &weights, &dst, beta: 0, engine: engine)
+        let pd = try primitiveDescriptor(Shape(m: m, n: n, k: k, transA: false, transB: transB, ldc: n, beta: Float(0).bitPattern))
         defer { dnnl_primitive_desc_destroy(pd) }
         var info: UnsafePointer<CChar>?
         try Self.check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info), "querying the implementation")
@@ -125,8 +123,7 @@ public final class BF16Matmul: @unchecked Sendable {
     private func primitive(_ shape: Shape) throws -> dnnl_primitive_t {
         try primitives.withLock { cache in
             if let p = cache[shape] { return p }
-            var (src, weights, dst) = Self.descriptors(shape)
-            let pd = try Self.primitiveDescriptor(&src, &weights, &dst, beta: Float(bitPattern: shape.beta), engine: engine)
+            let pd = try primitiveDescriptor(shape)
             defer { dnnl_primitive_desc_destroy(pd) }
             var p: dnnl_primitive_t?
             try Self.check(dnnl_primitive_create(&p, pd), "creating a matmul primitive")
@@ -149,22 +146,24 @@ public final class BF16Matmul: @unchecked Sendable {
                 desc([s.m, s.n], [s.ldc, 1], dnnl_f32))
     }
 
-    private static func primitiveDescriptor(_ src: inout dnnl_memory_desc_t, _ weights: inout dnnl_memory_desc_t,
-                                            _ dst: inout dnnl_memory_desc_t, beta: Float, engine: dnnl_engine_t) throws -> dnnl_primitive_desc_t {
+    /// The matmul of `shape` on this engine, with `beta · dst` added when `beta` is not 0.
+    private func primitiveDescriptor(_ shape: Shape) throws -> dnnl_primitive_desc_t {
+        let beta = Float(bitPattern: shape.beta)
+        var (src, weights, dst) = Self.descriptors(shape)
         var op = dnnl_matmul_desc_t()
-        try check(dnnl_matmul_desc_init(&op, &src, &weights, nil, &dst), "describing a matmul")
+        try Self.check(dnnl_matmul_desc_init(&op, &src, &weights, nil, &dst), "describing a matmul")
         var attr: dnnl_primitive_attr_t?
-        try check(dnnl_primitive_attr_create(&attr), "creating attributes")
+        try Self.check(dnnl_primitive_attr_create(&attr), "creating attributes")
         defer { dnnl_primitive_attr_destroy(attr) }
         if beta != 0 {   // dst = product + beta · dst
             var postOps: dnnl_post_ops_t?
-            try check(dnnl_post_ops_create(&postOps), "creating post-ops")
+            try Self.check(dnnl_post_ops_create(&postOps), "creating post-ops")
             defer { dnnl_post_ops_destroy(postOps) }
-            try check(dnnl_post_ops_append_sum(postOps, beta), "adding the sum post-op")
-            try check(dnnl_primitive_attr_set_post_ops(attr, postOps), "setting post-ops")
+            try Self.check(dnnl_post_ops_append_sum(postOps, beta), "adding the sum post-op")
+            try Self.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "setting post-ops")
         }
         var pd: dnnl_primitive_desc_t?
-        try check(withUnsafePointer(to: &op) { dnnl_primitive_desc_create(&pd, $0, attr, engine, nil) }, "creating a matmul descriptor")
+        try Self.check(withUnsafePointer(to: &op) { dnnl_primitive_desc_create(&pd, $0, attr, engine, nil) }, "creating a matmul descriptor")
         return pd!
     }
 
