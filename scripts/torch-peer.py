@@ -4,8 +4,11 @@ The same workload as `tsrec-bench`: SmolLM2-135M loaded from the same GGUF (dequ
 fp32 by transformers), 16 sequences x 64 tokens of seeded random ids, loss on all 1,024
 positions (full LM head, mean cross-entropy), backward, AdamW (lr 1e-5, betas 0.9/0.999, eps
 1e-8, weight decay 0.01), eager fp32 on the CPU with as many threads as tsrec uses.
+With PRECISION bf16, forward and loss run under `torch.autocast("cpu", dtype=torch.bfloat16)`
+(PyTorch's mixed precision: linear layers and matmuls on bf16 operands, fp32 weights and AdamW),
+the counterpart of tsrec's bf16 products (`--precision bf16`).
 
-usage: torch-peer.py GGUF STEPS THREADS
+usage: torch-peer.py GGUF STEPS THREADS [fp32|bf16]
 Prints one line per step and last `peer tokens/s: X (median of N steps, median step S s)`.
 """
 import os
@@ -24,6 +27,9 @@ logging.set_verbosity_error()
 
 def main() -> None:
     gguf, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    precision = sys.argv[4] if len(sys.argv) > 4 else "fp32"
+    if precision not in ("fp32", "bf16"):
+        sys.exit(f"torch-peer.py: precision must be fp32 or bf16, got {precision!r}")
     torch.set_num_threads(threads)
     torch.manual_seed(42)
     model = AutoModelForCausalLM.from_pretrained(
@@ -35,13 +41,15 @@ def main() -> None:
     inputs, targets = ids[:, :-1].contiguous(), ids[:, 1:].contiguous()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
     print(f"peer: torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{sum(p.numel() for p in model.parameters())} parameters, tied head {model.config.tie_word_embeddings}", flush=True)
+          f"{sum(p.numel() for p in model.parameters())} parameters, tied head {model.config.tie_word_embeddings}, "
+          f"{'bf16 autocast' if precision == 'bf16' else 'fp32'}", flush=True)
     times = []
     for step in range(steps + 1):                      # step 0 is the warm-up
         t0 = time.perf_counter()
         optimizer.zero_grad(set_to_none=False)
-        logits = model(input_ids=inputs).logits        # [batch, seq, vocab]
-        loss = F.cross_entropy(logits.view(-1, vocab), targets.view(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(input_ids=inputs).logits    # [batch, seq, vocab]
+            loss = F.cross_entropy(logits.view(-1, vocab), targets.view(-1))
         loss.backward()
         optimizer.step()
         dt = time.perf_counter() - t0

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The PyTorch peer of `make bench` (issue #21): scripts/torch-peer.sh GGUF STEPS THREADS
+# The PyTorch peer of `make bench` (issue #21): scripts/torch-peer.sh GGUF STEPS THREADS [fp32|bf16]
 #
 # Creates a virtual environment under .build/torch-peer on first use (CPU wheels of torch,
 # transformers, gguf and accelerate from PyPI), then runs scripts/torch-peer.py: the bench's
-# training step in PyTorch, eager fp32, on the same GGUF. Its last line is
+# training step in PyTorch, eager fp32 (or bf16 autocast), on the same GGUF. Its last line is
 # `peer tokens/s: X (...)`. When the environment cannot be set up (no PyPI, no venv module),
 # it prints one line saying why and exits 3, and the bench carries on without the peer.
 set -uo pipefail

@@ -160,4 +160,65 @@ import Testing
         let norms = (gradBefore.reduce(0.0) { $0 + Double($1 * $1) } * gradInside.reduce(0.0) { $0 + Double($1 * $1) }).squareRoot()
         #expect(dot / norms > 0.999, "gradient cosine \(dot / norms)")
     }
+
+    /// Weights held fixed (`withFixedWeights`): two optimizer steps of two micro-batches each end
+    /// with parameters bit-identical to the same steps rounding every product afresh, so the
+    /// copies are the weights as they are at each step (an update between steps is seen). Each
+    /// weight is rounded once per step, however many micro-batches and products read it.
+    @Test func fixedWeightsGiveTheSameStepsWithOneRoundingPerWeight() throws {
+        let tokens: [Int32] = [3, 9, 27, 31, 44, 8, 6, 4, 1, 2]
+        let targets: [Int32] = [9, 27, 31, 44, 8, 6, 4, 1, 2, 5]
+        func train(_ engine: BF16Matmul) -> (parameters: [Float], roundings: [Int]) {
+            let m = try! LlamaFixtures.tinyModel(seed: 11, std: 0.3)
+            let params = m.parameters.map(\.tensor)
+            var opt = AdamW(learningRate: 1e-2, weightDecay: 0.01)
+            var roundings: [Int] = []
+            engine.scope {
+                for _ in 0 ..< 2 {
+                    for p in params { p.zeroGrad() }
+                    BF16Matmul.withFixedWeights(params) {
+                        for micro in 0 ..< 2 {
+                            let tape = Tape()
+                            let loss = m.loss(tape: tape, tokens: micro == 0 ? tokens : targets, targets: micro == 0 ? targets : tokens,
+                                              batch: 2, seq: 5)
+                            tape.backward(from: loss, seed: 0.5)
+                            roundings.append(Kernels.bf16FixedWeights?.roundings ?? -1)
+                        }
+                    }
+                    opt.step(params, learningRate: 1e-2)
+                }
+            }
+            return (params.flatMap(\.array), roundings)
+        }
+        let kept = train(try BF16Matmul(smallestProduct: 0))
+        let afresh = train(try BF16Matmul(smallestProduct: 0, keepsWeightCopies: false))
+        #expect(kept.parameters == afresh.parameters)
+        #expect(afresh.roundings == [-1, -1, -1, -1])          // no region without copies
+        // every matmul weight of the tiny model (7 per layer) and the tied LM head, once a step:
+        // the second micro-batch rounds nothing new
+        let m = try LlamaFixtures.tinyModel(seed: 11, std: 0.3)
+        let expected = 7 * m.config.layers + 1
+        #expect(kept.roundings == [expected, expected, expected, expected], "\(kept.roundings)")
+    }
+
+    /// Inside a region, a product that reads only part of a fixed weight (fewer rows, or rows
+    /// `ld` apart) is not served the whole weight's copy: it equals the same product rounded afresh.
+    @Test func partOfAFixedWeightIsRoundedAfresh() throws {
+        let engine = try BF16Matmul(smallestProduct: 0)
+        var rng = SplitMix64(seed: 5)
+        let (n, k, m) = (12, 8, 3)
+        let w = Tensor.randn([n, k], using: &rng), x = Tensor.randn([m, k], using: &rng)
+        func products() -> [[Float]] {
+            let whole = Tensor(zeros: [m, n]), top = Tensor(zeros: [m, n / 2]), strided = Tensor(zeros: [m, n / 2])
+            sgemm(transA: false, transB: true, m: m, n: n, k: k, a: x, b: w, c: whole)
+            sgemm(transA: false, transB: true, m: m, n: n / 2, k: k, a: x, b: w, c: top)
+            sgemm(transA: false, transB: true, m: m, n: n / 2, k: k / 2, a: x, lda: k, b: w, ldb: k, c: strided)
+            return [whole.array, top.array, strided.array]
+        }
+        let afresh = engine.scope { products() }
+        let (fixed, roundings) = engine.scope { BF16Matmul.withFixedWeights([w]) { (products(), Kernels.bf16FixedWeights!.roundings) } }
+        #expect(fixed == afresh)
+        #expect(roundings == 1)                                // the whole-weight product only
+    }
+
 }

@@ -70,6 +70,19 @@ import Testing
         }
     }
 
+    /// bf16 evaluation with the weights' copies kept for the whole evaluation gives the
+    /// predictions of rounding every product afresh, in one lane and in two.
+    @Test(.enabled(if: TSRecFixtures.industrialAndModelAvailable))
+    func bf16EvaluationWithKeptWeightCopiesEqualsRoundingAfresh() throws {
+        let run = try SmokeEvaluation(label: "copies-bf16", promptsPerBatch: 3)
+        let rows = try run.testRows(12)
+        let afresh = try BF16Matmul(keepsWeightCopies: false).scope { try run.evaluate(rows, file: "bf16-afresh", lanes: 1) }
+        for lanes in [1, 2] {
+            let kept = try BF16Matmul().scope { try run.evaluate(rows, file: "bf16-kept\(lanes)", lanes: lanes) }
+            #expect(kept.predictions == afresh.predictions, "\(lanes) lanes")
+        }
+    }
+
     /// Results come back in lane order, each lane sees one kernel thread, and a lane's error
     /// reaches the caller.
     @Test func lanesReturnInOrderAndRethrow() throws {

@@ -1,16 +1,17 @@
 import Foundation
+import TSRec
 
-/// One run of the PyTorch peer (`scripts/torch-peer.sh GGUF STEPS THREADS`): its output is
+/// One run of the PyTorch peer (`scripts/torch-peer.sh GGUF STEPS THREADS PRECISION`): its output is
 /// echoed line by line, and its last `peer tokens/s: X` line is the result.
 struct PeerRun {
     /// The peer's training tokens/s; nil when it did not run (`failure` says why).
     private(set) var tokensPerSecond: Double?
     private(set) var failure = ""
 
-    init(launcher: String, gguf: URL, steps: Int, threads: Int) {
+    init(launcher: String, gguf: URL, steps: Int, threads: Int, precision: MatmulPrecision = .fp32) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: launcher)
-        process.arguments = [gguf.path, String(steps), String(threads)]
+        process.arguments = [gguf.path, String(steps), String(threads), precision.rawValue]
         let pipe = Pipe()
         process.standardOutput = pipe
         do {

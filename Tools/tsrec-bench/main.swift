@@ -112,10 +112,14 @@ if mode != "infer" {
     func trainingStep() -> (loss: Float, forward: Double, backward: Double, adamw: Double) {
         let t0 = now()
         for p in params { p.zeroGrad() }
-        let tape = Tape()
-        let loss = model.loss(tape: tape, tokens: tokens, targets: targets, batch: B, seq: T)
-        let t1 = now()
-        tape.backward(from: loss)
+        // as the trainer runs a step: the weights held fixed for forward and backward (bf16: rounded once)
+        let (loss, t1) = BF16Matmul.withFixedWeights(params) {
+            let tape = Tape()
+            let loss = model.loss(tape: tape, tokens: tokens, targets: targets, batch: B, seq: T)
+            let t1 = now()
+            tape.backward(from: loss)
+            return (loss, t1)
+        }
         let t2 = now()
         opt.step(params, learningRate: 1e-5)
         return (loss.item, t1 - t0, t2 - t1, now() - t2)
@@ -214,23 +218,49 @@ if mode != "infer" {
 
     // MARK: bf16 products (opt-in `MatmulPrecision.bf16`), alternating with fp32 in this run
     // Both operands of every product rounded to bf16 on oneDNN, fp32 accumulation; the loss of
-    // both at the same weights shows what the rounding costs. TSREC_BENCH_BF16=0 turns it off.
+    // both at the same weights shows what the rounding costs. Each weight is rounded once a step
+    // (`BF16Matmul.withFixedWeights`, as the trainer runs it); "afresh" rounds it at every
+    // product, as before session 22. Then the like-for-like peer: tsrec's bf16 products against
+    // PyTorch's bf16 autocast, alternating. TSREC_BENCH_BF16=0 turns it all off.
     if env["TSREC_BENCH_BF16"] != "0" {
         do {
-            let bf16 = try BF16Matmul()
+            let bf16 = try BF16Matmul(), afresh = try BF16Matmul(keepsWeightCopies: false)
             say("")
             say("bf16 products: oneDNN runs \(try bf16.implementation(m: N, n: c.ffnDim, k: c.dim, transB: true)) for the FFN's x·Wᵀ")
             let lossFP = model.loss(tape: Tape(), tokens: tokens, targets: targets, batch: B, seq: T).item
             let lossBF = bf16.scope { model.loss(tape: Tape(), tokens: tokens, targets: targets, batch: B, seq: T).item }
             say("  loss at the same weights: fp32 \(String(format: "%.5f", lossFP)), bf16 products \(String(format: "%.5f", lossBF))")
-            var ratios: [Double] = []
-            for pair in 1...2 {
-                let fp = median((0..<steps).map { _ in let s = trainingStep(); return s.forward + s.backward + s.adamw })
-                let bf = median((0..<steps).map { _ in bf16.scope { let s = trainingStep(); return s.forward + s.backward + s.adamw } })
-                ratios.append(fp / bf)
-                say("  pair \(pair)/2: fp32 \(f1(Double(N) / fp)) tokens/s, bf16 products \(f1(Double(N) / bf)) tokens/s, ×\(f2(fp / bf))")
+            func stepTime(_ engine: BF16Matmul?) -> Double {
+                median((0..<steps).map { _ in
+                    let run = { let s = trainingStep(); return s.forward + s.backward + s.adamw }
+                    return engine.map { $0.scope(run) } ?? run()
+                })
             }
-            say("bf16/fp32 training tokens/s: ×\(f2(median(ratios))) (median of 2 alternating pairs, same run)")
+            var ratios: [Double] = [], afreshRatios: [Double] = []
+            for pair in 1...2 {
+                let fp = stepTime(nil), bf = stepTime(bf16), old = stepTime(afresh)
+                ratios.append(fp / bf); afreshRatios.append(fp / old)
+                say("  round \(pair)/2: fp32 \(f1(Double(N) / fp)) tokens/s, bf16 products \(f1(Double(N) / bf)) tokens/s (×\(f2(fp / bf))), "
+                    + "rounded afresh at every product \(f1(Double(N) / old)) tokens/s (×\(f2(fp / old)))")
+            }
+            say("bf16/fp32 training tokens/s: ×\(f2(median(ratios))) (median of 2 alternating rounds, same run; "
+                + "weights rounded afresh at every product: ×\(f2(median(afreshRatios))))")
+            say("peak resident memory after the bf16 steps: \(f2(peakRSSGiB())) GiB")
+            if let launcher = env["TSREC_BENCH_PEER"], !launcher.isEmpty {
+                let pairs = max(1, Int(env["TSREC_BENCH_PAIRS"] ?? "") ?? 3)
+                var peerRatios: [Double] = [], ours: [Double] = [], theirs: [Double] = []
+                for pair in 1...pairs {
+                    let mine = Double(N) / stepTime(bf16)
+                    let peer = PeerRun(launcher: launcher, gguf: gguf, steps: steps, threads: BLAS.threads, precision: .bf16)
+                    guard let rate = peer.tokensPerSecond else { say(peer.failure); break }
+                    ours.append(mine); theirs.append(rate); peerRatios.append(mine / rate)
+                    say("bf16 pair \(pair)/\(pairs): tsrec bf16 products \(f1(mine)) tokens/s, PyTorch bf16 autocast \(f1(rate)) tokens/s, ratio \(f2(mine / rate))")
+                }
+                if !peerRatios.isEmpty {
+                    say("tsrec/PyTorch training tokens/s ratio, both bf16: \(f2(median(peerRatios))) (median of \(peerRatios.count) alternating pairs; "
+                        + "tsrec \(ours.map(f1).joined(separator: ", ")), PyTorch \(theirs.map(f1).joined(separator: ", ")) tokens/s)")
+                }
+            }
         } catch {
             say("bf16 products: unavailable (\(error))")
         }
@@ -345,16 +375,30 @@ if mode != "train", evalRows > 0 {
         say("real-prompt evaluation: \(f2(timings.map(\.rowsPerSecond).max()!)) rows/s (best setting; the pipeline runs 8 prompts with the shared prefix and batched forced paths, \(lanes) batches side by side)")
         // The pipeline's setting again, with bf16 products (opt-in `MatmulPrecision.bf16`); its
         // rankings differ from fp32's where rounding reorders near-ties. TSREC_BENCH_BF16=0: off.
+        // Weights rounded once for the evaluation (as the pipeline runs it) or afresh at every
+        // product; the pipeline's setting, one batch at a time and 16 prompts a batch (oneDNN's
+        // products take turns, so lanes overlap only the rest).
         if env["TSREC_BENCH_BF16"] != "0" {
-            let bf16 = try BF16Matmul()
+            let bf16 = try BF16Matmul(), afresh = try BF16Matmul(keepsWeightCopies: false)
             let pipelineSetting = timings[3]
-            let t = try bf16.scope {
+            var bfSettings = [pipelineSetting.setting, pipelineSetting.setting, pipelineSetting.setting]
+            bfSettings[1].lanes = 1
+            (bfSettings[2].lanes, bfSettings[2].promptsPerBatch) = (1, 16)
+            let kept = try bf16.scope {
+                try pipeline.evaluationTiming(rows: evalRows, settings: bfSettings, scratch: FileManager.default.temporaryDirectory).timings
+            }
+            let old = try afresh.scope {
                 try pipeline.evaluationTiming(rows: evalRows, settings: [pipelineSetting.setting],
                                               scratch: FileManager.default.temporaryDirectory).timings[0]
             }
-            let same = zip(t.predictions.map(\.ranked), pipelineSetting.predictions.map(\.ranked)).filter { $0 == $1 }.count
-            say("  with bf16 products: \(f2(t.rowsPerSecond)) test rows/s, ×\(f2(t.rowsPerSecond / pipelineSetting.rowsPerSecond)) the fp32 pipeline setting; "
-                + "rankings identical to fp32's in \(same) of \(t.predictions.count) rows")
+            for (t, label) in zip(kept + [old], ["", "", "", ", weights rounded afresh at every product"]) {
+                let same = zip(t.predictions.map(\.ranked), pipelineSetting.predictions.map(\.ranked)).filter { $0 == $1 }.count
+                say("  bf16 products, \(describe(t.setting))\(label): \(f2(t.rowsPerSecond)) test rows/s, "
+                    + "×\(f2(t.rowsPerSecond / pipelineSetting.rowsPerSecond)) the fp32 pipeline setting; "
+                    + "rankings identical to fp32's in \(same) of \(t.predictions.count) rows")
+            }
+            let bfBest = kept.map(\.rowsPerSecond).max()!
+            say("real-prompt evaluation with bf16 products: \(f2(bfBest)) rows/s (best setting; fp32: \(f2(timings.map(\.rowsPerSecond).max()!)))")
         }
     } catch {
         say("evaluation on real test prompts skipped: \(error) (run `make data`)")

@@ -638,27 +638,30 @@ public struct Pipeline {
         }
         if distinct.count < todo.count { log("  evaluation: \(todo.count - distinct.count) rows repeat an earlier row's prompt: decoded once") }
         let chunks = stride(from: 0, to: distinct.count, by: batch).map { Array(distinct[$0 ..< min($0 + batch, distinct.count)]) }
-        for round in stride(from: 0, to: chunks.count, by: comm.size * lanes) {
-            var made: [Int: Prediction] = [:]
-            let mine = Array(chunks[Self.batches(ofRound: round, rank: comm.rank, lanes: lanes, count: chunks.count)])
-            let ranked = try scorers.withUnsafeMutableBufferPointer { scorers in      // lane k: scorers[k] alone
-                try Lanes.run(mine.count) { k in try decoding.search(&scorers[k], mine[k].map { prompts[$0] }) }
-            }
-            for (chunk, ranked) in zip(mine, ranked) {
-                for (i, sids) in zip(chunk, ranked) {
-                    for j in [i] + sameAs[i, default: []] {
-                        made[j] = Prediction(user: rows[j].userID, target: rows[j].targetSID, ranked: sids)
+        // the weights are only read: bf16 copies (if any) made once for the whole evaluation
+        try BF16Matmul.withFixedWeights(model.parameters.map(\.tensor)) {
+            for round in stride(from: 0, to: chunks.count, by: comm.size * lanes) {
+                var made: [Int: Prediction] = [:]
+                let mine = Array(chunks[Self.batches(ofRound: round, rank: comm.rank, lanes: lanes, count: chunks.count)])
+                let ranked = try scorers.withUnsafeMutableBufferPointer { scorers in      // lane k: scorers[k] alone
+                    try Lanes.run(mine.count) { k in try decoding.search(&scorers[k], mine[k].map { prompts[$0] }) }
+                }
+                for (chunk, ranked) in zip(mine, ranked) {
+                    for (i, sids) in zip(chunk, ranked) {
+                        for j in [i] + sameAs[i, default: []] {
+                            made[j] = Prediction(user: rows[j].userID, target: rows[j].targetSID, ranked: sids)
+                        }
                     }
                 }
-            }
-            if comm.isParallel {
-                made = try comm.allGather(Self.encodeRows(made)).reduce(into: [:]) { all, bytes in
-                    all.merge(try Self.decodeRows(bytes)) { a, _ in a }
+                if comm.isParallel {
+                    made = try comm.allGather(Self.encodeRows(made)).reduce(into: [:]) { all, bytes in
+                        all.merge(try Self.decodeRows(bytes)) { a, _ in a }
+                    }
                 }
+                if comm.isRoot { try journal.append(made.sorted { $0.key < $1.key }.map { (row: $0.key, prediction: $0.value) }) }
+                for (row, prediction) in made { done[row] = prediction }
+                progress.advance(by: made.count)
             }
-            if comm.isRoot { try journal.append(made.sorted { $0.key < $1.key }.map { (row: $0.key, prediction: $0.value) }) }
-            for (row, prediction) in made { done[row] = prediction }
-            progress.advance(by: made.count)
         }
         progress.finish()
         return rows.indices.map { done[$0]! }

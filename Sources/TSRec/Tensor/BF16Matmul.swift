@@ -45,6 +45,10 @@ public final class BF16Matmul: @unchecked Sendable {
     /// of a training step or a decode batch (≥ 20 rows × 576 × 576 ≈ 2²³) is above it.
     public let smallestProduct: Int
 
+    /// Whether `withFixedWeights` keeps bf16 copies of the fixed weights (default); false rounds
+    /// every product's operands afresh, the same numbers slower (tested), for comparisons.
+    public let keepsWeightCopies: Bool
+
     struct Shape: Hashable {
         var m, n, k: Int
         var transA, transB: Bool
@@ -53,8 +57,9 @@ public final class BF16Matmul: @unchecked Sendable {
     }
 
     /// A CPU engine; throws when oneDNN cannot make one.
-    public init(smallestProduct: Int = 1 << 21) throws {
+    public init(smallestProduct: Int = 1 << 21, keepsWeightCopies: Bool = true) throws {
         self.smallestProduct = smallestProduct
+        self.keepsWeightCopies = keepsWeightCopies
         var engine: dnnl_engine_t?
         try Self.check(dnnl_engine_create(&engine, dnnl_cpu, 0), "creating a CPU engine")
         self.engine = engine!
@@ -82,18 +87,21 @@ public final class BF16Matmul: @unchecked Sendable {
         var stream: dnnl_stream_t?
         Self.mustSucceed(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "creating a stream")
         defer { dnnl_stream_destroy(stream) }
+        let (bRows, bCols) = transB ? (n, k) : (k, n)
+        let fixed = Kernels.bf16FixedWeights
         executing.withLock { operands in
             if operands.a.count < m * k { operands.a = [UInt16](repeating: 0, count: m * k) }
-            if operands.b.count < k * n { operands.b = [UInt16](repeating: 0, count: k * n) }
             operands.a.withUnsafeMutableBufferPointer { pa in
-                operands.b.withUnsafeMutableBufferPointer { pb in
-                    // both operands as stored, contiguous, in bf16; the descriptors say which is transposed
-                    BF16.round(rows: transA ? k : m, cols: transA ? m : k, from: a, ld: lda, scale: alpha, into: pa)
-                    BF16.round(rows: transB ? n : k, cols: transB ? k : n, from: b, ld: ldb, scale: 1, into: pb)
+                // both operands as stored, contiguous, in bf16; the descriptors say which is transposed
+                BF16.round(rows: transA ? k : m, cols: transA ? m : k, from: a, ld: lda, scale: alpha, into: pa)
+                // b: a fixed weight's copy (made at its first product in the region), or rounded now
+                Self.withRounded(b, rows: bRows, cols: bCols, ld: ldb, fixed: fixed, buffer: &operands.b) { pb in
                     var (src, weights, dst) = Self.descriptors(shape)
                     var memories: [dnnl_memory_t?] = [nil, nil, nil]
                     Self.mustSucceed(dnnl_memory_create(&memories[0], &src, engine, pa.baseAddress), "wrapping a")
-                    Self.mustSucceed(dnnl_memory_create(&memories[1], &weights, engine, pb.baseAddress), "wrapping b")
+                    // oneDNN's handle is a mutable pointer; a matmul only reads its weights
+                    Self.mustSucceed(dnnl_memory_create(&memories[1], &weights, engine, UnsafeMutableRawPointer(mutating: pb.baseAddress)),
+                                     "wrapping b")
                     Self.mustSucceed(dnnl_memory_create(&memories[2], &dst, engine, c), "wrapping c")
                     defer { for memory in memories { dnnl_memory_destroy(memory) } }
                     let args = [dnnl_exec_arg_t(arg: Self.argSource, memory: memories[0]),
@@ -104,6 +112,30 @@ public final class BF16Matmul: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// `body` with `b` `[rows, cols]` (rows `ld` apart) in bf16, contiguous: the copy `fixed`
+    /// keeps when `b` is one of its weights whole, else rounded into `buffer` now.
+    private static func withRounded(_ b: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, fixed: BF16FixedWeights?,
+                                    buffer: inout [UInt16], _ body: (UnsafeBufferPointer<UInt16>) -> Void) {
+        if let fixed, fixed.withCopy(of: b, rows: rows, cols: cols, ld: ld, body) { return }
+        if buffer.count < rows * cols { buffer = [UInt16](repeating: 0, count: rows * cols) }
+        buffer.withUnsafeMutableBufferPointer { pb in
+            BF16.round(rows: rows, cols: cols, from: b, ld: ld, scale: 1, into: pb)
+            body(UnsafeBufferPointer(pb))
+        }
+    }
+
+    /// Runs `body` with `weights` held fixed: inside a bf16 scope, each weight is rounded to
+    /// bf16 once, at its first product, and that copy serves every product of the region that
+    /// reads the weight whole (forward `x·Wᵀ` and backward `dY·W` alike), instead of a rounding per
+    /// product. The caller promises that nothing writes to `weights` during `body`: a region is an
+    /// optimizer step's forward and backward passes, or an evaluation, never an update. Outside a
+    /// bf16 scope (fp32), or with `keepsWeightCopies` off, just `body`. Lanes inherit the region;
+    /// the copies go with it.
+    public static func withFixedWeights<T>(_ weights: [Tensor], _ body: () throws -> T) rethrows -> T {
+        guard Kernels.bf16Matmul?.keepsWeightCopies == true else { return try body() }
+        return try Kernels.$bf16FixedWeights.withValue(BF16FixedWeights(weights), operation: body)
     }
 
     /// The implementation oneDNN picked for a product of this shape (e.g. `brg:avx512_core_bf16`).
@@ -176,6 +208,55 @@ public final class BF16Matmul: @unchecked Sendable {
 
     private static func mustSucceed(_ status: dnnl_status_t, _ what: String) {
         do { try check(status, what) } catch { fatalError("\(error)") }
+    }
+}
+
+/// The bf16 copies of weights that stay fixed for a region (`BF16Matmul.withFixedWeights`).
+///
+/// A product's `b` is recognised as a weight by its address and extent: the region keeps every
+/// weight alive, so no other buffer can have a weight's address while the region lasts, and only
+/// a product that reads the weight whole (`rows · cols` equal to its count, rows contiguous) uses
+/// the copy. The copies live and die with the region.
+final class BF16FixedWeights: @unchecked Sendable {
+    // @unchecked: `weights` are only read (and kept alive); `copies` is behind a Mutex.
+    private let weights: [Tensor]
+    /// A weight's first value's address (an identity, never dereferenced) → its index in `weights`.
+    private let slots: [Int: Int]
+    /// `weights[i]` in bf16 once a product has used it (empty until then); roundings made.
+    private let copies: Mutex<(values: [[UInt16]], made: Int)>
+
+    init(_ tensors: [Tensor]) {
+        var slots: [Int: Int] = [:], kept: [Tensor] = []
+        for t in tensors where t.count > 0 {
+            let address = t.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) }
+            if slots[address] == nil { slots[address] = kept.count; kept.append(t) }   // tied weights once
+        }
+        (self.weights, self.slots) = (kept, slots)
+        copies = Mutex(([[UInt16]](repeating: [], count: kept.count), 0))
+    }
+
+    /// How many weights have been rounded in this region so far.
+    var roundings: Int { copies.withLock { $0.made } }
+
+    /// Runs `body` on the bf16 copy of the weight that starts at `b` and is `[rows, cols]` whole,
+    /// rounding it first if this is its first product; false (and `body` not run) when `b` is no
+    /// such weight.
+    func withCopy(of b: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int,
+                  _ body: (UnsafeBufferPointer<UInt16>) -> Void) -> Bool {
+        guard let i = slots[Int(bitPattern: b)], ld == cols, rows * cols == weights[i].count else { return false }
+        copies.withLock { copies in
+            if copies.values[i].isEmpty {
+                copies.values[i] = [UInt16](repeating: 0, count: rows * cols)
+                copies.values[i].withUnsafeMutableBufferPointer { out in
+                    weights[i].withUnsafeBufferPointer { w in
+                        BF16.round(rows: rows, cols: cols, from: w.baseAddress!, ld: cols, scale: 1, into: out)
+                    }
+                }
+                copies.made += 1
+            }
+            copies.values[i].withUnsafeBufferPointer(body)
+        }
+        return true
     }
 }
 

@@ -29,6 +29,10 @@ extension Kernels {
     /// (`BF16Matmul.scope`), not a process setting.
     @TaskLocal static var bf16Matmul: BF16Matmul?
 
+    /// The weights held fixed in the current region of a bf16 scope, with their bf16 copies
+    /// (`BF16Matmul.withFixedWeights`); nil: every product rounds both operands.
+    @TaskLocal static var bf16FixedWeights: BF16FixedWeights?
+
     static func threadCount(environment: [String: String], cores: Int) -> Int {
         let cap = environment["OPENBLAS_NUM_THREADS"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? cores
         return max(1, min(cores, cap, 8))

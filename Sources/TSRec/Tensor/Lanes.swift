@@ -36,8 +36,8 @@ enum Lanes {
             }
         }
         // Task-local values do not reach concurrentPerform's threads by themselves: every lane gets
-        // the caller's product precision, whichever thread runs it.
-        let bf16 = Kernels.bf16Matmul
+        // the caller's product precision and fixed weights, whichever thread runs it.
+        let bf16 = Kernels.bf16Matmul, fixed = Kernels.bf16FixedWeights
         results.withUnsafeMutableBufferPointer { out in
             withoutActuallyEscaping(body) { body in
                 // Each lane writes only its own slot; both live until concurrentPerform returns.
@@ -45,7 +45,9 @@ enum Lanes {
                 DispatchQueue.concurrentPerform(iterations: count) { lane in
                     Kernels.$laneThreads.withValue(1) {
                         Kernels.$bf16Matmul.withValue(bf16) {
-                            out[lane] = Result { try body(lane) }
+                            Kernels.$bf16FixedWeights.withValue(fixed) {
+                                out[lane] = Result { try body(lane) }
+                            }
                         }
                     }
                 }

@@ -208,6 +208,14 @@ extension Trainer {
     /// when it holds fewer than the beam width).
     func step(policy: Llama, reference: Llama, scorer: inout LlamaBeamScorer, batch: [RLExample], trie: PrefixTrie,
               rl: RLConfig) throws -> RLStepStats {
+        // policy and reference change only after the step: bf16 copies made once for it
+        try BF16Matmul.withFixedWeights((policy.parameters + reference.parameters).map(\.tensor)) {
+            try stepWithFixedWeights(policy: policy, reference: reference, scorer: &scorer, batch: batch, trie: trie, rl: rl)
+        }
+    }
+
+    private func stepWithFixedWeights(policy: Llama, reference: Llama, scorer: inout LlamaBeamScorer, batch: [RLExample],
+                                      trie: PrefixTrie, rl: RLConfig) throws -> RLStepStats {
         let groups = try beamSearch(&scorer, trie: trie, prompts: batch.map { $0.prompt.map(Int.init) }, width: rl.completionsPerPrompt)
         let G = groups[0].count
         precondition(G > 0 && groups.allSatisfy { $0.count == G }, "reinforce: groups of unequal size")
@@ -242,6 +250,11 @@ extension Trainer {
 
     /// Rollouts over `examples` with the current policy: mean reward, exact-match rate and HR@10.
     func validate(_ scorer: inout LlamaBeamScorer, _ examples: [RLExample], trie: PrefixTrie, width: Int) throws -> RLValidation {
+        try BF16Matmul.withFixedWeights(scorer.model.parameters.map(\.tensor)) { try validateWithFixedWeights(&scorer, examples, trie: trie, width: width) }
+    }
+
+    private func validateWithFixedWeights(_ scorer: inout LlamaBeamScorer, _ examples: [RLExample], trie: PrefixTrie,
+                                          width: Int) throws -> RLValidation {
         var reward = 0.0, exact = 0.0, hits = 0, completions = 0
         for start in stride(from: 0, to: examples.count, by: max(1, scorer.maxPrompts)) {
             let chunk = examples[start..<min(start + scorer.maxPrompts, examples.count)]
