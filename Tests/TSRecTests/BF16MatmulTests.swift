@@ -161,7 +161,8 @@ import Testing
         #expect(dot / norms > 0.999, "gradient cosine \(dot / norms)")
     }
 
-    /// Weights held fixed (`withFixedWeights`): two optimizer steps of two micro-batches each end
+    /// Weights held fixed (`withFixedWeights`, here around each step's forward and backward
+    /// passes, as the RL stage's steps are): two optimizer steps of two micro-batches each end
     /// with parameters bit-identical to the same steps rounding every product afresh, so the
     /// copies are the weights as they are at each step (an update between steps is seen). Each
     /// weight is rounded once per step, however many micro-batches and products read it.

@@ -112,14 +112,10 @@ if mode != "infer" {
     func trainingStep() -> (loss: Float, forward: Double, backward: Double, adamw: Double) {
         let t0 = now()
         for p in params { p.zeroGrad() }
-        // as the trainer runs a step: the weights held fixed for forward and backward (bf16: rounded once)
-        let (loss, t1) = BF16Matmul.withFixedWeights(params) {
-            let tape = Tape()
-            let loss = model.loss(tape: tape, tokens: tokens, targets: targets, batch: B, seq: T)
-            let t1 = now()
-            tape.backward(from: loss)
-            return (loss, t1)
-        }
+        let tape = Tape()
+        let loss = model.loss(tape: tape, tokens: tokens, targets: targets, batch: B, seq: T)
+        let t1 = now()
+        tape.backward(from: loss)
         let t2 = now()
         opt.step(params, learningRate: 1e-5)
         return (loss.item, t1 - t0, t2 - t1, now() - t2)
@@ -218,13 +214,11 @@ if mode != "infer" {
 
     // MARK: bf16 products (opt-in `MatmulPrecision.bf16`), alternating with fp32 in this run
     // Both operands of every product rounded to bf16 on oneDNN, fp32 accumulation; the loss of
-    // both at the same weights shows what the rounding costs. Each weight is rounded once a step
-    // (`BF16Matmul.withFixedWeights`, as the trainer runs it); "afresh" rounds it at every
-    // product, as before session 22. Then the like-for-like peer: tsrec's bf16 products against
-    // PyTorch's bf16 autocast, alternating. TSREC_BENCH_BF16=0 turns it all off.
+    // both at the same weights shows what the rounding costs. Then the like-for-like peer:
+    // tsrec's bf16 products against PyTorch's bf16 autocast, alternating. TSREC_BENCH_BF16=0: off.
     if env["TSREC_BENCH_BF16"] != "0" {
         do {
-            let bf16 = try BF16Matmul(), afresh = try BF16Matmul(keepsWeightCopies: false)
+            let bf16 = try BF16Matmul()
             say("")
             say("bf16 products: oneDNN runs \(try bf16.implementation(m: N, n: c.ffnDim, k: c.dim, transB: true)) for the FFN's x·Wᵀ")
             let lossFP = model.loss(tape: Tape(), tokens: tokens, targets: targets, batch: B, seq: T).item
@@ -236,15 +230,13 @@ if mode != "infer" {
                     return engine.map { $0.scope(run) } ?? run()
                 })
             }
-            var ratios: [Double] = [], afreshRatios: [Double] = []
+            var ratios: [Double] = []
             for pair in 1...2 {
-                let fp = stepTime(nil), bf = stepTime(bf16), old = stepTime(afresh)
-                ratios.append(fp / bf); afreshRatios.append(fp / old)
-                say("  round \(pair)/2: fp32 \(f1(Double(N) / fp)) tokens/s, bf16 products \(f1(Double(N) / bf)) tokens/s (×\(f2(fp / bf))), "
-                    + "rounded afresh at every product \(f1(Double(N) / old)) tokens/s (×\(f2(fp / old)))")
+                let fp = stepTime(nil), bf = stepTime(bf16)
+                ratios.append(fp / bf)
+                say("  pair \(pair)/2: fp32 \(f1(Double(N) / fp)) tokens/s, bf16 products \(f1(Double(N) / bf)) tokens/s, ×\(f2(fp / bf))")
             }
-            say("bf16/fp32 training tokens/s: ×\(f2(median(ratios))) (median of 2 alternating rounds, same run; "
-                + "weights rounded afresh at every product: ×\(f2(median(afreshRatios))))")
+            say("bf16/fp32 training tokens/s: ×\(f2(median(ratios))) (median of 2 alternating pairs, same run)")
             say("peak resident memory after the bf16 steps: \(f2(peakRSSGiB())) GiB")
             if let launcher = env["TSREC_BENCH_PEER"], !launcher.isEmpty {
                 let pairs = max(1, Int(env["TSREC_BENCH_PAIRS"] ?? "") ?? 3)
@@ -463,6 +455,12 @@ if mode != "infer", trainMicroBatches > 0 {
         }
         say("training on real samples: the shared template is \(f2(t[0].seconds / t[1].seconds))x the speed with "
             + "\(f2(Double(t[0].rows) / Double(t[1].rows)))x fewer rows; loss difference \(String(format: "%.1e", abs(t[0].loss - t[1].loss)))")
+        // The trainer's step (template shared) with bf16 products. TSREC_BENCH_BF16=0: off.
+        if env["TSREC_BENCH_BF16"] != "0" {
+            let x = try BF16Matmul().scope { try pipeline.trainingTiming(microBatches: trainMicroBatches, sharing: [true]) }[0]
+            say("  with bf16 products: \(f1(x.seconds)) s, \(f1(Double(x.tokens) / x.seconds)) sample tokens/s, "
+                + "×\(f2(t[1].seconds / x.seconds)) fp32, loss \(String(format: "%.6f", x.loss))")
+        }
     } catch {
         say("training on real samples skipped: \(error) (run `make data`)")
     }

@@ -74,14 +74,14 @@ extension Pipeline {
     /// first `microBatches` micro-batches of the run's own first epoch (its seed and bucketing),
     /// as one optimizer step (token-averaged forward and backward, no update, untrained
     /// weights), timed whole and then with the template run once (grouped by task, as the
-    /// trainer does). Writes nothing.
-    public func trainingTiming(microBatches n: Int) throws -> [TrainingTiming] {
+    /// trainer does), or only the ways in `sharing`. Writes nothing.
+    public func trainingTiming(microBatches n: Int, sharing ways: [Bool] = [false, true]) throws -> [TrainingTiming] {
         let p = try assemble()
         let (samples, _, _) = try trainingSamples(p)
         var epochRNG = Trainer.sftStreams(seed: config.seed).order     // the run's first epoch
         let step = Array(makeMicroBatches(samples, microBatch: config.microBatch, using: &epochRNG).prefix(n))
         let trainer = Trainer(config: config, runDirectory: runDirectory)
-        return try [false, true].map { sharing in
+        return try ways.map { sharing in
             let batches = (sharing ? groupedByTask(step) : step).map { SFTBatch($0, sharingPrefix: sharing) }
             for param in p.model.parameters { param.tensor.zeroGrad() }
             let start = Date()

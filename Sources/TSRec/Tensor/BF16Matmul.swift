@@ -35,6 +35,23 @@ public final class BF16Matmul: @unchecked Sendable {
     /// every core through oneDNN's own threads.
     private let executing = Mutex<Operands>(Operands())
 
+    /// Buffers of fixed-weight copies whose region has ended, by length, for the next region
+    /// (the RL stage opens one a step): the copies are rewritten, not allocated and page-faulted
+    /// again (a fresh 270 MB a step cost a bench training step ~10 %, session 22). They stay until
+    /// this engine ends.
+    private let spareCopies = Mutex<[Int: [[UInt16]]]>([:])
+
+    /// A buffer of `count` bf16 values to overwrite whole: a spare one, or new and uninitialised.
+    fileprivate func copyBuffer(count: Int) -> [UInt16] {
+        if let spare = spareCopies.withLock({ $0[count]?.popLast() }) { return spare }
+        return [UInt16](unsafeUninitializedCapacity: count) { _, initialised in initialised = count }
+    }
+
+    /// Takes back the copies of a region that ended.
+    fileprivate func keepSpare(_ buffers: [[UInt16]]) {
+        spareCopies.withLock { spare in for b in buffers where !b.isEmpty { spare[b.count, default: []].append(b) } }
+    }
+
     struct Operands {
         var a: [UInt16] = [], b: [UInt16] = []
     }
@@ -129,13 +146,15 @@ public final class BF16Matmul: @unchecked Sendable {
     /// Runs `body` with `weights` held fixed: inside a bf16 scope, each weight is rounded to
     /// bf16 once, at its first product, and that copy serves every product of the region that
     /// reads the weight whole (forward `x·Wᵀ` and backward `dY·W` alike), instead of a rounding per
-    /// product. The caller promises that nothing writes to `weights` during `body`: a region is an
-    /// optimizer step's forward and backward passes, or an evaluation, never an update. Outside a
-    /// bf16 scope (fp32), or with `keepsWeightCopies` off, just `body`. Lanes inherit the region;
-    /// the copies go with it.
+    /// product. The caller promises that nothing writes to `weights` during `body` (never around
+    /// an update). It pays where decoding reads every weight at each of many small products: the
+    /// evaluation, the RL stage's steps (rollouts) and validations. The SFT step is no region: its
+    /// products have ~1,000+ rows, and copies kept for a step were no faster there (session 22,
+    /// docs/performance.md) but cost 270 MB. Outside a bf16 scope (fp32), or with
+    /// `keepsWeightCopies` off, just `body`. Lanes inherit the region.
     public static func withFixedWeights<T>(_ weights: [Tensor], _ body: () throws -> T) rethrows -> T {
-        guard Kernels.bf16Matmul?.keepsWeightCopies == true else { return try body() }
-        return try Kernels.$bf16FixedWeights.withValue(BF16FixedWeights(weights), operation: body)
+        guard let engine = Kernels.bf16Matmul, engine.keepsWeightCopies else { return try body() }
+        return try Kernels.$bf16FixedWeights.withValue(BF16FixedWeights(weights, engine: engine), operation: body)
     }
 
     /// The implementation oneDNN picked for a product of this shape (e.g. `brg:avx512_core_bf16`).
@@ -216,24 +235,27 @@ public final class BF16Matmul: @unchecked Sendable {
 /// A product's `b` is recognised as a weight by its address and extent: the region keeps every
 /// weight alive, so no other buffer can have a weight's address while the region lasts, and only
 /// a product that reads the weight whole (`rows · cols` equal to its count, rows contiguous) uses
-/// the copy. The copies live and die with the region.
+/// the copy. The copies are valid for the region only; their buffers go back to the engine.
 final class BF16FixedWeights: @unchecked Sendable {
     // @unchecked: `weights` are only read (and kept alive); `copies` is behind a Mutex.
     private let weights: [Tensor]
+    private let engine: BF16Matmul
     /// A weight's first value's address (an identity, never dereferenced) → its index in `weights`.
     private let slots: [Int: Int]
     /// `weights[i]` in bf16 once a product has used it (empty until then); roundings made.
     private let copies: Mutex<(values: [[UInt16]], made: Int)>
 
-    init(_ tensors: [Tensor]) {
+    init(_ tensors: [Tensor], engine: BF16Matmul) {
         var slots: [Int: Int] = [:], kept: [Tensor] = []
         for t in tensors where t.count > 0 {
             let address = t.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) }
             if slots[address] == nil { slots[address] = kept.count; kept.append(t) }   // tied weights once
         }
-        (self.weights, self.slots) = (kept, slots)
+        (self.weights, self.slots, self.engine) = (kept, slots, engine)
         copies = Mutex(([[UInt16]](repeating: [], count: kept.count), 0))
     }
+
+    deinit { engine.keepSpare(copies.withLock { $0.values }) }
 
     /// How many weights have been rounded in this region so far.
     var roundings: Int { copies.withLock { $0.made } }
@@ -246,7 +268,7 @@ final class BF16FixedWeights: @unchecked Sendable {
         guard let i = slots[Int(bitPattern: b)], ld == cols, rows * cols == weights[i].count else { return false }
         copies.withLock { copies in
             if copies.values[i].isEmpty {
-                copies.values[i] = [UInt16](repeating: 0, count: rows * cols)
+                copies.values[i] = engine.copyBuffer(count: rows * cols)   // every value written next
                 copies.values[i].withUnsafeMutableBufferPointer { out in
                     weights[i].withUnsafeBufferPointer { w in
                         BF16.round(rows: rows, cols: cols, from: w.baseAddress!, ld: cols, scale: 1, into: out)

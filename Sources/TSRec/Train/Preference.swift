@@ -144,14 +144,6 @@ extension Trainer {
     /// answer ranks first; with `backward`, the gradient of that mean is left in the policy.
     func preferencePass(policy: Llama, reference: Llama, _ batch: [PreferenceExample], pref: PreferenceConfig,
                         backward: Bool) throws -> (loss: Double, chosenFirst: Double) {
-        // the weights change only in the optimizer step after this: bf16 copies made once for the pass
-        try BF16Matmul.withFixedWeights((policy.parameters + reference.parameters).map(\.tensor)) {
-            try preferencePassWithFixedWeights(policy: policy, reference: reference, batch, pref: pref, backward: backward)
-        }
-    }
-
-    private func preferencePassWithFixedWeights(policy: Llama, reference: Llama, _ batch: [PreferenceExample],
-                                                pref: PreferenceConfig, backward: Bool) throws -> (loss: Double, chosenFirst: Double) {
         var loss = 0.0, first = 0
         for start in stride(from: 0, to: batch.count, by: pref.promptsPerMicroBatch) {
             let part = Array(batch[start..<min(start + pref.promptsPerMicroBatch, batch.count)])

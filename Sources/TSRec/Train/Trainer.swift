@@ -272,18 +272,15 @@ public struct Trainer {
                              step: Int, only: [Int]? = nil) throws -> Double {
         let weights = Self.stepWeights(targetCounts: stepBatches.map(\.targetCount), averaging: averaging)
         var loss = 0.0
-        // the weights change only in the optimizer step after this: bf16 copies made once for the step
-        try BF16Matmul.withFixedWeights(model.namedParameters.map(\.tensor)) {
-            for i in only ?? Array(stepBatches.indices) {
-                let (batch, weight) = (stepBatches[i], weights[i])
-                let tape = Tape()
-                let l = model.loss(tape: tape, batch: batch)
-                guard l.item.isFinite else {
-                    throw TSRecError(.numeric("loss is \(l.item) at step \(step)"), hint: "lower the learning rate or check the data")
-                }
-                loss += Double(l.item) * weight
-                tape.backward(from: l, seed: Float(weight))
+        for i in only ?? Array(stepBatches.indices) {
+            let (batch, weight) = (stepBatches[i], weights[i])
+            let tape = Tape()
+            let l = model.loss(tape: tape, batch: batch)
+            guard l.item.isFinite else {
+                throw TSRecError(.numeric("loss is \(l.item) at step \(step)"), hint: "lower the learning rate or check the data")
             }
+            loss += Double(l.item) * weight
+            tape.backward(from: l, seed: Float(weight))
         }
         return loss
     }
@@ -308,12 +305,10 @@ public struct Trainer {
         var weighted = 0.0, count = 0
         let ordered = samples.sorted { $0.tokens.count < $1.tokens.count }
         let starts = Array(stride(from: 0, to: ordered.count, by: config.microBatch))
-        BF16Matmul.withFixedWeights(model.namedParameters.map(\.tensor)) {
-            for start in communicator.share(of: starts.count).map({ starts[$0] }) {
-                let batch = SFTBatch(Array(ordered[start..<min(start + config.microBatch, ordered.count)]), sharingPrefix: sharesPromptPrefix)
-                weighted += Double(model.loss(tape: tape, batch: batch).item) * Double(batch.targetCount)
-                count += batch.targetCount
-            }
+        for start in communicator.share(of: starts.count).map({ starts[$0] }) {
+            let batch = SFTBatch(Array(ordered[start..<min(start + config.microBatch, ordered.count)]), sharingPrefix: sharesPromptPrefix)
+            weighted += Double(model.loss(tape: tape, batch: batch).item) * Double(batch.targetCount)
+            count += batch.targetCount
         }
         let sums = communicator.sum([weighted, Double(count)])            // identity in one process
         return sums[0] / max(sums[1], 1)
