@@ -222,4 +222,16 @@ import Testing
         #expect(roundings == 1)                                // the whole-weight product only
     }
 
+
+    /// The evaluation's batching: 8 prompts in one lane per core with fp32 products, one batch of
+    /// 16 at a time inside a bf16 scope, and what a caller sets either way.
+    @Test func evaluationBatchingFollowsThePrecision() throws {
+        var pipeline = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific"), label: "batching")
+        #expect(pipeline.evalBatching == (8, Lanes.available))
+        let engine = try BF16Matmul()
+        #expect(engine.scope { pipeline.evalBatching } == (16, 1))
+        (pipeline.evalPromptsPerBatch, pipeline.evalLanes) = (4, 3)
+        #expect(pipeline.evalBatching == (4, 3) && engine.scope { pipeline.evalBatching } == (4, 3))
+    }
+
 }

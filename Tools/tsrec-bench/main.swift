@@ -323,7 +323,7 @@ if mode != "train", evalRows > 0 {
     var pipeline = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.tsrecSFT),
                             label: "bench", paths: paths)
     pipeline.log = { _ in }
-    let lanes = pipeline.evalLanes
+    let lanes = pipeline.evalBatching.lanes
     let settings = [Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: false, forcesPaths: false, lanes: 1),
                     Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, forcesPaths: false, lanes: 1),
                     Pipeline.EvaluationSetting(promptsPerBatch: 8, sharesPromptPrefix: true, lanes: 1),
@@ -404,7 +404,7 @@ if mode != "train", evalRows > 0 {
 // not 5 tokens).
 if mode != "train", let titleRows = Int(env["TSREC_BENCH_TITLE_ROWS"] ?? ""), titleRows > 0 {
     let d3 = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.d3)
-    let lanes = Pipeline(d3, label: "bench").evalLanes
+    let lanes = Pipeline(d3, label: "bench").evalBatching.lanes
     func titleTiming(beam: Int, _ settings: [Pipeline.EvaluationSetting]) throws
         -> (timings: [Pipeline.EvaluationTiming], promptTokens: [Int], sharedTokens: Int, generatedTokens: Int) {
         var config = d3
