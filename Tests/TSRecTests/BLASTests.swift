@@ -31,6 +31,12 @@ import Testing
     #expect(choose(["OPENBLAS_CORETYPE": "Haswell"], nil) == ("Haswell", nil))
 }
 
+/// OpenMP's threads sleep between oneDNN's products unless the environment says otherwise.
+@Test func ompWaitPolicyIsPassiveUnlessSet() {
+    #expect(BLAS.ompWaitPolicy(environment: [:]) == "passive")
+    #expect(BLAS.ompWaitPolicy(environment: ["OMP_WAIT_POLICY": "active"]) == nil)
+}
+
 /// sgemm against a naive triple loop on odd shapes, through the same wrapper every op uses.
 @Test(arguments: [(7, 13, 5), (1, 1, 1), (33, 17, 65), (64, 576, 3)])
 func sgemmMatchesNaiveProduct(shape: (Int, Int, Int)) {

@@ -309,6 +309,20 @@ import Testing
         }
     }
 
+    /// A launched binary runs with OMP_WAIT_POLICY=passive (it relaunches itself, since libgomp
+    /// reads the variable when it loads), or with the value the environment already has.
+    @Test func launchSetsOpenMPWaitPolicyUnlessSet() throws {
+        guard let tsrec = Self.executable("tsrec") else { print("executables not built next to the tests; test skipped"); return }
+        let dir = try DataTestSupport.makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let env = ["TSREC_CACHE": dir.path, "TSREC_RESULTS": dir.path]
+        for (set, expected) in [(nil, "OMP_WAIT_POLICY=passive"), ("active", "OMP_WAIT_POLICY=active")] {
+            let r = try Self.run(tsrec, ["run", "--method", "NoSuchMethod"], environment: env.merging(set.map { ["OMP_WAIT_POLICY": $0] } ?? [:]) { a, _ in a })
+            #expect(r.stdout.split(separator: "\n").first?.contains(expected) == true, "\(r.stdout)")
+            #expect(r.status == ExitStatus.usage, "\(r.status) \(r.stderr)")
+        }
+    }
+
     /// Real command-line mistakes keep 64 and the usage text.
     @Test func commandLineMistakesExit64WithUsage() throws {
         guard let tsrec = Self.executable("tsrec"), let table2 = Self.executable("table2") else {

@@ -8,8 +8,9 @@ import Foundation
 
 /// What every executable of the harness does first, and how it ends on an error.
 public enum Launch {
-    /// 1. OpenBLAS kernels for this CPU (`BLAS.relaunchWithRecommendedCoreTypeIfNeeded`: may
-    ///    re-execute the binary, so it comes before anything else).
+    /// 1. OpenBLAS kernels for this CPU, and OpenMP threads that sleep between oneDNN's products
+    ///    (`BLAS.relaunchWithRecommendedCoreTypeIfNeeded`: may re-execute the binary, so it comes
+    ///    before anything else).
     /// 2. Line-buffered standard output: runs of hours are usually logged to a file
     ///    (`… > run.log`), where stdout would otherwise be block-buffered and the log would lag
     ///    by kilobytes (or be lost with the process).

@@ -8,11 +8,12 @@ public enum BLAS {
     public static var config: String { String(cString: openblas_get_config()) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
-    /// One line for logs: `OpenBLAS core=SkylakeX threads=2 (OPENBLAS_CORETYPE=SkylakeX)`.
+    /// One line for logs: `OpenBLAS core=SkylakeX threads=2 (OPENBLAS_CORETYPE=SkylakeX,
+    /// OMP_WAIT_POLICY=passive)`; the second is oneDNN's OpenMP (the bf16 products).
     public static var summary: String {
-        let env = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { "OPENBLAS_CORETYPE=\($0)" }
-            ?? "OPENBLAS_CORETYPE unset"
-        return "OpenBLAS core=\(coreName) threads=\(threads) (\(env))"
+        let environment = ProcessInfo.processInfo.environment
+        let settings = ["OPENBLAS_CORETYPE", "OMP_WAIT_POLICY"].map { name in environment[name].map { "\(name)=\($0)" } ?? "\(name) unset" }
+        return "OpenBLAS core=\(coreName) threads=\(threads) (\(settings.joined(separator: ", ")))"
     }
 }
 
@@ -63,16 +64,35 @@ extension BLAS {
     /// Swift code runs. So when `chosenCoreType` differs from the variable, set it and
     /// re-execute the same binary with the same arguments (once: the child sees the variable
     /// and chooses the same). Call first thing in `main`.
+    ///
+    /// The same relaunch sets `OMP_WAIT_POLICY=passive` when the environment does not set it
+    /// (`ompWaitPolicy`), which libgomp also reads only when it loads.
     public static func relaunchWithRecommendedCoreTypeIfNeeded() {
         let environment = ProcessInfo.processInfo.environment
         let (chosen, note) = chosenCoreType(environment: environment, recommended: recommendedCoreType())
-        guard let core = chosen, core != environment["OPENBLAS_CORETYPE"] else { return }
-        if let note { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
-        setenv("OPENBLAS_CORETYPE", core, 1)
+        var changes: [(String, String)] = []
+        if let core = chosen, core != environment["OPENBLAS_CORETYPE"] { changes.append(("OPENBLAS_CORETYPE", core)) }
+        if let policy = ompWaitPolicy(environment: environment) { changes.append(("OMP_WAIT_POLICY", policy)) }
+        guard !changes.isEmpty else { return }
+        if let note, chosen != environment["OPENBLAS_CORETYPE"] { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        for (name, value) in changes { setenv(name, value, 1) }
         let args = CommandLine.arguments
         var cArgs = args.map { strdup($0) } + [nil]
         execv("/proc/self/exe", &cArgs)
-        // execv returns only on failure: carry on with the kernels OpenBLAS chose.
-        FileHandle.standardError.write(Data("warning: could not relaunch with OPENBLAS_CORETYPE=\(core); kernels may be slow\n".utf8))
+        // execv returns only on failure: carry on with the libraries' own choices.
+        let settings = changes.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+        FileHandle.standardError.write(Data("warning: could not relaunch with \(settings); kernels may be slow\n".utf8))
+    }
+
+    /// `passive` when `OMP_WAIT_POLICY` is unset, else nil (a value already set is kept).
+    ///
+    /// oneDNN (the bf16 products, `BF16Matmul`) runs on libgomp, whose threads by default spin
+    /// after each product waiting for the next, on the cores tsrec's own kernels and OpenBLAS's
+    /// threads need between products: `perf` of a bf16 training step on the real quick samples
+    /// found half its samples in libgomp's spinning and the scheduler. Passive, measured in one
+    /// run each (session 22, queue paused): that step ×1.11 → ×1.38 of fp32, the bench step ×1.51 →
+    /// ×1.64; fp32 runs use no OpenMP (Debian's OpenBLAS is the pthreads build).
+    public static func ompWaitPolicy(environment: [String: String]) -> String? {
+        environment["OMP_WAIT_POLICY"] == nil ? "passive" : nil
     }
 }
