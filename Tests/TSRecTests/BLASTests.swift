@@ -35,6 +35,9 @@ import Testing
 @Test func ompWaitPolicyIsPassiveUnlessSet() {
     #expect(BLAS.ompWaitPolicy(environment: [:]) == "passive")
     #expect(BLAS.ompWaitPolicy(environment: ["OMP_WAIT_POLICY": "active"]) == nil)
+    // what the launch added is taken back for programs tsrec starts; the user's own value stays
+    #expect(BLAS.userEnvironment(["OMP_WAIT_POLICY": "passive", BLAS.ompWaitPolicyMarker: "passive", "A": "1"]) == ["A": "1"])
+    #expect(BLAS.userEnvironment(["OMP_WAIT_POLICY": "active", "A": "1"]) == ["OMP_WAIT_POLICY": "active", "A": "1"])
 }
 
 /// sgemm against a naive triple loop on odd shapes, through the same wrapper every op uses.

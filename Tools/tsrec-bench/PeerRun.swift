@@ -12,6 +12,8 @@ struct PeerRun {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: launcher)
         process.arguments = [gguf.path, String(steps), String(threads), precision.rawValue]
+        // the peer runs in the environment the user gave the bench (its OpenMP threads keep their default wait policy)
+        process.environment = BLAS.userEnvironment()
         let pipe = Pipe()
         process.standardOutput = pipe
         do {

@@ -72,7 +72,10 @@ extension BLAS {
         let (chosen, note) = chosenCoreType(environment: environment, recommended: recommendedCoreType())
         var changes: [(String, String)] = []
         if let core = chosen, core != environment["OPENBLAS_CORETYPE"] { changes.append(("OPENBLAS_CORETYPE", core)) }
-        if let policy = ompWaitPolicy(environment: environment) { changes.append(("OMP_WAIT_POLICY", policy)) }
+        if let policy = ompWaitPolicy(environment: environment) {
+            // marked as tsrec's, so programs it starts (the PyTorch peer) can get the user's environment back
+            changes += [("OMP_WAIT_POLICY", policy), (ompWaitPolicyMarker, policy)]
+        }
         guard !changes.isEmpty else { return }
         if let note, chosen != environment["OPENBLAS_CORETYPE"] { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         for (name, value) in changes { setenv(name, value, 1) }
@@ -94,5 +97,18 @@ extension BLAS {
     /// ×1.64; fp32 runs use no OpenMP (Debian's OpenBLAS is the pthreads build).
     public static func ompWaitPolicy(environment: [String: String]) -> String? {
         environment["OMP_WAIT_POLICY"] == nil ? "passive" : nil
+    }
+
+    /// Set beside `OMP_WAIT_POLICY` when tsrec set it (not the user).
+    public static let ompWaitPolicyMarker = "TSREC_SET_OMP_WAIT_POLICY"
+
+    /// `environment` without what tsrec's launch added to it: the environment the user started
+    /// tsrec with, for a program tsrec starts that is no part of it (the PyTorch peer).
+    public static func userEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        guard let policy = environment[ompWaitPolicyMarker] else { return environment }
+        var user = environment
+        user[ompWaitPolicyMarker] = nil
+        if user["OMP_WAIT_POLICY"] == policy { user["OMP_WAIT_POLICY"] = nil }
+        return user
     }
 }
