@@ -348,6 +348,29 @@ import Testing
         #expect(zip(reloaded.parameters, straight.parameters).allSatisfy { $0.tensor.array == $1.tensor.array })
     }
 
+    /// With bf16 products, the RL stage's regions (each step's rollouts and backward, each
+    /// validation; copies reused between steps while the policy and, at syncs, the reference
+    /// change) end with the parameters and log of rounding every product afresh.
+    @Test func bf16StageWithWeightCopiesEqualsRoundingAfresh() throws {
+        let examples = Self.examples(count: 5, seed: 3), valid = Self.examples(count: 2, seed: 4)
+        func stage(_ engine: BF16Matmul) throws -> (parameters: [[Float]], log: [RLLogRow]) {
+            let dir = try DataTestSupport.makeTempDir("bf16")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let model = try LlamaFixtures.tinyModel(seed: 8, std: 0.3)
+            var trainer = Trainer(config: Self.config(steps: 6), runDirectory: dir)
+            trainer.log = { _ in }
+            trainer.rolloutPromptsPerBatch = 2
+            let summary = try #require(try engine.scope { try trainer.reinforce(model, examples: examples, valid: valid, trie: Self.trie, configHash: "h") })
+            return (model.parameters.map(\.tensor.array), summary.log.map { var r = $0; r.seconds = 0; return r })
+        }
+        let kept = try stage(try BF16Matmul(smallestProduct: 0))
+        let afresh = try stage(try BF16Matmul(smallestProduct: 0, keepsWeightCopies: false))
+        #expect(kept.parameters == afresh.parameters)
+        #expect(kept.log == afresh.log)
+        let fp32 = try LlamaFixtures.tinyModel(seed: 8, std: 0.3).parameters.map(\.tensor.array)
+        #expect(kept.parameters != fp32)                                     // it trained
+    }
+
     /// ref ← 0.6·π + 0.4·ref.
     @Test func referenceSyncMixes() throws {
         let a = try LlamaFixtures.tinyModel(seed: 1), b = try LlamaFixtures.tinyModel(seed: 2)

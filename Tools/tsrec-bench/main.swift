@@ -193,20 +193,29 @@ if mode != "infer" {
     // Machines differ more than code does, so the ratio counts only when both sides run here,
     // now, alternating: pair i = `steps` tsrec steps, then the peer's warm-up and `steps` steps.
     // TSREC_BENCH_PEER names the peer's launcher (`make bench`: scripts/torch-peer.sh), empty = off.
-    if let launcher = env["TSREC_BENCH_PEER"], !launcher.isEmpty {
+    /// `TSREC_BENCH_PAIRS` alternating pairs (default 3): tsrec's step (`tsrecRate`, tokens/s), then
+    /// the peer's warm-up and `steps` steps at `precision`; each pair and the median ratio printed.
+    func peerPairs(_ launcher: String, precision: MatmulPrecision, tsrecRate: () -> Double) {
         let pairs = max(1, Int(env["TSREC_BENCH_PAIRS"] ?? "") ?? 3)
+        let (prefix, peerName) = precision == .bf16 ? ("bf16 ", "PyTorch bf16 autocast") : ("", "PyTorch")
         var ratios: [Double] = [], ours: [Double] = [], theirs: [Double] = []
-        say("")
         for pair in 1...pairs {
-            let mine = Double(N) / median((0..<steps).map { _ in let s = trainingStep(); return s.forward + s.backward + s.adamw })
-            let peer = PeerRun(launcher: launcher, gguf: gguf, steps: steps, threads: BLAS.threads)
+            let mine = tsrecRate()
+            let peer = PeerRun(launcher: launcher, gguf: gguf, steps: steps, threads: BLAS.threads, precision: precision)
             guard let rate = peer.tokensPerSecond else { say(peer.failure); break }
             ours.append(mine); theirs.append(rate); ratios.append(mine / rate)
-            say("pair \(pair)/\(pairs): tsrec \(f1(mine)) tokens/s, PyTorch \(f1(rate)) tokens/s, ratio \(f2(mine / rate))")
+            say("\(prefix)pair \(pair)/\(pairs): tsrec \(f1(mine)) tokens/s, \(peerName) \(f1(rate)) tokens/s, ratio \(f2(mine / rate))")
         }
         if !ratios.isEmpty {
-            say("tsrec/PyTorch training tokens/s ratio: \(f2(median(ratios))) (median of \(ratios.count) alternating pairs; "
-                + "tsrec \(ours.map(f1).joined(separator: ", ")), PyTorch \(theirs.map(f1).joined(separator: ", ")) tokens/s)")
+            say("tsrec/PyTorch training tokens/s ratio\(precision == .bf16 ? ", both bf16" : ""): \(f2(median(ratios))) "
+                + "(median of \(ratios.count) alternating pairs; tsrec \(ours.map(f1).joined(separator: ", ")), "
+                + "PyTorch \(theirs.map(f1).joined(separator: ", ")) tokens/s)")
+        }
+    }
+    if let launcher = env["TSREC_BENCH_PEER"], !launcher.isEmpty {
+        say("")
+        peerPairs(launcher, precision: .fp32) {
+            Double(N) / median((0..<steps).map { _ in let s = trainingStep(); return s.forward + s.backward + s.adamw })
         }
     } else {
         say("PyTorch peer: off (TSREC_BENCH_PEER unset; `make bench` sets it)")
@@ -239,19 +248,7 @@ if mode != "infer" {
             say("bf16/fp32 training tokens/s: ×\(f2(median(ratios))) (median of 2 alternating pairs, same run)")
             say("peak resident memory after the bf16 steps: \(f2(peakRSSGiB())) GiB")
             if let launcher = env["TSREC_BENCH_PEER"], !launcher.isEmpty {
-                let pairs = max(1, Int(env["TSREC_BENCH_PAIRS"] ?? "") ?? 3)
-                var peerRatios: [Double] = [], ours: [Double] = [], theirs: [Double] = []
-                for pair in 1...pairs {
-                    let mine = Double(N) / stepTime(bf16)
-                    let peer = PeerRun(launcher: launcher, gguf: gguf, steps: steps, threads: BLAS.threads, precision: .bf16)
-                    guard let rate = peer.tokensPerSecond else { say(peer.failure); break }
-                    ours.append(mine); theirs.append(rate); peerRatios.append(mine / rate)
-                    say("bf16 pair \(pair)/\(pairs): tsrec bf16 products \(f1(mine)) tokens/s, PyTorch bf16 autocast \(f1(rate)) tokens/s, ratio \(f2(mine / rate))")
-                }
-                if !peerRatios.isEmpty {
-                    say("tsrec/PyTorch training tokens/s ratio, both bf16: \(f2(median(peerRatios))) (median of \(peerRatios.count) alternating pairs; "
-                        + "tsrec \(ours.map(f1).joined(separator: ", ")), PyTorch \(theirs.map(f1).joined(separator: ", ")) tokens/s)")
-                }
+                peerPairs(launcher, precision: .bf16) { Double(N) / stepTime(bf16) }
             }
         } catch {
             say("bf16 products: unavailable (\(error))")
