@@ -429,7 +429,7 @@ public struct Pipeline {
         var trainer = Trainer(config: config, runDirectory: dir)
         trainer.log = log
         trainer.communicator = communicator
-        trainer.rolloutPromptsPerBatch = evalPromptsPerBatch ?? 8
+        if let n = evalPromptsPerBatch { trainer.rolloutPromptsPerBatch = n }   // else the trainer's default
         if let s = try finishedRL() {
             _ = try Checkpoint.load(trainer.policyURL, tensors: Dictionary(uniqueKeysWithValues: p.model.parameters.map { ($0.name, $0.tensor) }))
             log("  RL: finished earlier (\(s.steps) steps), weights loaded")

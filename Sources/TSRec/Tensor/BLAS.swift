@@ -77,7 +77,7 @@ extension BLAS {
             changes += [("OMP_WAIT_POLICY", policy), (ompWaitPolicyMarker, policy)]
         }
         guard !changes.isEmpty else { return }
-        if let note, chosen != environment["OPENBLAS_CORETYPE"] { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        if let note { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         for (name, value) in changes { setenv(name, value, 1) }
         let args = CommandLine.arguments
         var cArgs = args.map { strdup($0) } + [nil]
