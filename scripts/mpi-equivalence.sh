@@ -13,6 +13,8 @@
 #      evaluation under `mpirun -np 2`;
 #   4. the same with OPENBLAS_NUM_THREADS=2 per rank, so each rank decodes two batches side by side
 #      (`Pipeline.evalLanes`): rounds of 2 ranks × 2 lanes.
+#   5. the RL stage (TS-Rec smoke on run 1's SFT weights) in one process and under `mpirun -np 2`
+#      (data-parallel rollouts and gradients): its log within fp32 tolerance, predictions byte for byte.
 # Checks: every train_log.csv row of run 2 equals run 1's within fp32 tolerance (loss, grad norm,
 # validation loss: |a − b| ≤ 1e-6 + 1e-5·max(|a|, |b|); step, epoch, token counts exactly), and the
 # predictions files of runs 2, 3 and 4 equal run 1's byte for byte. The comparison itself is checked
@@ -132,4 +134,41 @@ echo "== 4. sharded evaluation (mpirun -np 2), OPENBLAS_NUM_THREADS=2: two evalu
 sharded_evaluation lanes 2
 grep -q "2 batches of .* side by side" "$WORK/lanes.log" || fail "the ranks did not decode two batches side by side"
 echo "two-lane sharded predictions == one-process predictions"
+
+# MARK: 5. the RL stage, data-parallel
+# Run 1's finished SFT copied twice; TS-Rec's RL stage on it in one process and under mpirun -np 2
+# (rollout chunks and loss micro-batches shared, gradients summed). The smoke stage's rewards are
+# all zero, so this checks the collectives' plumbing under real MPI: the same log and predictions.
+# The gradient path with non-zero rewards is GRPOStageTests.ranksEqualOneProcess (ranks simulated
+# in one process).
+echo "== 5. RL stage (TS-Rec smoke): one process vs mpirun -np 2"
+for name in rl-one rl-np2; do
+    mkdir -p "$WORK/$name" && cp -r "$WORK/one/runs" "$WORK/$name/" && rm -f "$(run_dir "$WORK/$name")"/predictions-*
+done
+rl_args=(run --profile smoke --method TS-Rec)
+TSREC_RESULTS=$WORK/rl-one "$BIN/tsrec" "${rl_args[@]}" > "$WORK/rl-one.log" 2>&1 || { tail "$WORK/rl-one.log"; fail "one-process RL run failed"; }
+TSREC_RESULTS=$WORK/rl-np2 "$MPIRUN" "${mpiflags[@]}" -np 2 -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x TSREC_RESULTS \
+    "$BIN/tsrec" "${rl_args[@]}" > "$WORK/rl-np2.log" 2>&1 || { tail "$WORK/rl-np2.log"; fail "mpirun -np 2 RL run failed"; }
+for name in rl-one rl-np2; do grep -q "finished earlier" "$WORK/$name.log" || fail "the $name run trained its SFT stage again"; done
+rl_one=$(ls -d "$(run_dir "$WORK/rl-one")"rl-*/ | head -1)
+rl_np2=$(ls -d "$(run_dir "$WORK/rl-np2")"rl-*/ | head -1)
+python3 - "$rl_one/train_log.csv" "$rl_np2/train_log.csv" <<'EOF' || fail "RL logs of np 2 differ from one process"
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+if len(a) != len(b) or not a:
+    sys.exit(f"{len(a)} rows vs {len(b)} rows")
+bad = []
+for ra, rb in zip(a, b):
+    for k in ("step", "epoch", "mean_reward", "exact_match", "target_in_group", "valid_hr10"):
+        if ra[k] != rb[k]: bad.append(f"step {ra['step']} {k}: {ra[k]} vs {rb[k]}")
+    for k in ("kl", "loss", "lr", "grad_norm", "valid_reward"):
+        if ra[k] == rb[k]: continue
+        if "" in (ra[k], rb[k]): bad.append(f"step {ra['step']} {k}: '{ra[k]}' vs '{rb[k]}'"); continue
+        x, y = float(ra[k]), float(rb[k])
+        if abs(x - y) > max(1e-9, 1e-5 * max(abs(x), abs(y))): bad.append(f"step {ra['step']} {k}: {x!r} vs {y!r}")
+print(f"RL: {len(a)} steps, logs equal within fp32 tolerance")
+if bad: sys.exit("\n".join(bad))
+EOF
+cmp "$rl_one"/predictions-*.jsonl "$rl_np2"/predictions-*.jsonl || fail "RL predictions of np 2 differ from one process"
+echo "np 2 RL stage: predictions == one-process predictions ($(wc -l < "$rl_np2"/predictions-*.jsonl) rows)"
 echo "mpi-equivalence: OK"

@@ -371,6 +371,56 @@ import Testing
         #expect(kept.parameters != fp32)                                     // it trained
     }
 
+    /// The data-parallel stage (docs/mpi.md) on ranks simulated in this process: 2 ranks split each
+    /// step's two rollout chunks and two loss micro-batches, 3 ranks leave one rank idle. Every
+    /// rank ends with the same weights, and those are the one-process stage's up to float
+    /// rounding (the ranks' gradients are added in another order), with the same rewards at every
+    /// step. Rewards are not all zero here (the target is in the group at some steps), so the
+    /// gradient path is exercised; an all-reduce that drops the other ranks' gradients is caught
+    /// by the stage's own weight check across ranks. (The time limit: ranks that disagreed on the
+    /// order of their collectives would wait for each other for ever.)
+    @Test(.timeLimit(.minutes(5)), arguments: [2, 3]) func ranksEqualOneProcess(ranks: Int) throws {
+        let examples = Self.examples(count: 5, seed: 3), valid = Self.examples(count: 3, seed: 4)
+        let config = Self.config(steps: 6)
+        @Sendable func stage(_ communicator: any Communicator, in dir: URL) throws -> (parameters: [[Float]], log: [RLLogRow]) {
+            let model = try LlamaFixtures.tinyModel(seed: 8, std: 0.3)
+            var trainer = Trainer(config: config, runDirectory: dir)
+            trainer.log = { _ in }
+            trainer.rolloutPromptsPerBatch = 1           // two rollout chunks per step of two prompts
+            trainer.communicator = communicator
+            trainer.parameterCheckInterval = 2
+            let summary = try #require(try trainer.reinforce(model, examples: examples, valid: valid, trie: Self.trie, configHash: "h"))
+            return (model.parameters.map(\.tensor.array), summary.log.map { var r = $0; r.seconds = 0; return r })
+        }
+        let oneDir = try DataTestSupport.makeTempDir("one"), sharedDir = try DataTestSupport.makeTempDir("ranks"),
+            brokenDir = try DataTestSupport.makeTempDir("broken")
+        defer { for d in [oneDir, sharedDir, brokenDir] { try? FileManager.default.removeItem(at: d) } }
+        let one = try stage(SingleProcess(), in: oneDir)
+        #expect(one.log.contains { $0.targetInGroup > 0 && $0.gradNorm > 0 }, "the stage must learn something for the check to mean anything")
+
+        let byRank = try ThreadRanks.run(ranks) { try stage($0, in: sharedDir) }
+        #expect(byRank.allSatisfy { $0.parameters == byRank[0].parameters }, "ranks ended with different weights")
+        let parallel = byRank[0]
+        #expect(parallel.log.map(\.step) == one.log.map(\.step))
+        for (a, b) in zip(parallel.log, one.log) {
+            #expect(a.meanReward == b.meanReward && a.exactMatch == b.exactMatch && a.targetInGroup == b.targetInGroup,
+                    "step \(a.step): rollouts differ")
+            #expect(a.validHR10 == b.validHR10, "step \(a.step): validation HR@10 \(String(describing: a.validHR10)) vs \(String(describing: b.validHR10))")
+            for (x, y, what) in [(a.loss, b.loss, "loss"), (a.kl, b.kl, "kl"), (a.gradNorm, b.gradNorm, "grad norm"),
+                                 (a.validReward ?? 0, b.validReward ?? 0, "validation reward")] {
+                #expect(abs(x - y) <= 1e-9 + 1e-5 * max(abs(x), abs(y)), "step \(a.step) \(what): \(x) vs \(y)")
+            }
+        }
+        for (i, (a, b)) in zip(parallel.parameters, one.parameters).enumerated() {
+            expectClose(a, b, atol: 1e-6, rtol: 1e-4, "parameter \(i)")
+        }
+
+        // an all-reduce that keeps each rank's own gradient: the ranks' weights drift apart
+        #expect(throws: TSRecError.self) {
+            _ = try ThreadRanks.run(ranks, dropsOtherRanks: true) { try stage($0, in: brokenDir) }
+        }
+    }
+
     /// ref ← 0.6·π + 0.4·ref.
     @Test func referenceSyncMixes() throws {
         let a = try LlamaFixtures.tinyModel(seed: 1), b = try LlamaFixtures.tinyModel(seed: 2)

@@ -25,6 +25,33 @@ enum Lanes {
         precondition(count >= 0, "Lanes.run: \(count) lanes")
         if count <= 1 { return try (0 ..< count).map(body) }
         var results = [Result<T, any Error>?](repeating: nil, count: count)
+        // Task-local values do not reach concurrentPerform's threads by themselves: every lane gets
+        // the caller's product precision and fixed weights, whichever thread runs it.
+        let bf16 = Kernels.bf16Matmul, fixed = Kernels.bf16FixedWeights
+        withSingleThreadedBLAS {
+            results.withUnsafeMutableBufferPointer { out in
+                withoutActuallyEscaping(body) { body in
+                    // Each lane writes only its own slot; both live until concurrentPerform returns.
+                    nonisolated(unsafe) let out = out, body = body
+                    DispatchQueue.concurrentPerform(iterations: count) { lane in
+                        Kernels.$laneThreads.withValue(1) {
+                            Kernels.$bf16Matmul.withValue(bf16) {
+                                Kernels.$bf16FixedWeights.withValue(fixed) {
+                                    out[lane] = Result { try body(lane) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return try results.map { try $0!.get() }
+    }
+
+    /// `body` with OpenBLAS's thread count at 1, restored when the last such region under way
+    /// ends: for threads that each run their own products side by side (lanes; ranks simulated
+    /// in one process by the tests).
+    static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
         singleThreadedBLAS.withLock { s in
             if s.users == 0 { s.saved = openblas_get_num_threads(); openblas_set_num_threads(1) }
             s.users += 1
@@ -35,25 +62,7 @@ enum Lanes {
                 if s.users == 0 { openblas_set_num_threads(s.saved) }
             }
         }
-        // Task-local values do not reach concurrentPerform's threads by themselves: every lane gets
-        // the caller's product precision and fixed weights, whichever thread runs it.
-        let bf16 = Kernels.bf16Matmul, fixed = Kernels.bf16FixedWeights
-        results.withUnsafeMutableBufferPointer { out in
-            withoutActuallyEscaping(body) { body in
-                // Each lane writes only its own slot; both live until concurrentPerform returns.
-                nonisolated(unsafe) let out = out, body = body
-                DispatchQueue.concurrentPerform(iterations: count) { lane in
-                    Kernels.$laneThreads.withValue(1) {
-                        Kernels.$bf16Matmul.withValue(bf16) {
-                            Kernels.$bf16FixedWeights.withValue(fixed) {
-                                out[lane] = Result { try body(lane) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return try results.map { try $0!.get() }
+        return try body()
     }
 
     /// OpenBLAS's thread count is one setting of the process (0.3.21 has no per-call count): the

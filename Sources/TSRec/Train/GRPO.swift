@@ -107,9 +107,13 @@ extension Trainer {
     /// step, epoch, prompt cursor and the epoch's RNG state; a resumed stage ends bit-identical
     /// to an uninterrupted one (tested).
     ///
-    /// With several ranks (`communicator`) every rank runs the whole stage, redundantly and
-    /// identically (it is deterministic), and rank 0 alone writes and logs: the stage is not
-    /// data-parallel yet (docs/mpi.md), it only keeps the ranks' weights equal for evaluation.
+    /// With several ranks (`communicator`), data-parallel: the rollouts' chunks (the batches of
+    /// `rolloutPromptsPerBatch` prompts one process decodes together, so every completion is the
+    /// one-process completion) and the loss's micro-batches are shared round robin, completions are
+    /// gathered on every rank, gradients and the step's loss and KL summed over the ranks before
+    /// the update; validation's chunks are shared and its sums added. Rank 0 alone writes and logs;
+    /// the weights are compared across ranks at the start, every `parameterCheckInterval` steps and
+    /// at the end (docs/mpi.md). Ranks beyond a step's chunks (or micro-batches) wait for the others.
     @discardableResult
     public func reinforce(_ policy: Llama, examples: [RLExample], valid: [RLExample], trie: PrefixTrie,
                           configHash: String) throws -> RLSummary? {
@@ -142,6 +146,11 @@ extension Trainer {
         var scorer = LlamaBeamScorer(model: policy, promptCapacity: rl.maxPromptLength, depth: depth, width: G,
                                      maxPrompts: max(1, rolloutPromptsPerBatch))
         var startValidation = try? JSONDecoder().decode(RLValidation.self, from: Data(contentsOf: startValidationURL))
+        if communicator.isParallel {        // rank 0's file decides: validation is a collective, so every rank runs it or none
+            let bytes = communicator.broadcast(try startValidation.map { Array(try Self.sortedJSON($0)) } ?? [])
+            startValidation = bytes.isEmpty ? nil : try JSONDecoder().decode(RLValidation.self, from: Data(bytes))
+        }
+        try communicator.checkSame(Self.stateHash(params, state), what: "RL weights and prompt position at step \(state.step)")
         if startValidation == nil, !valid.isEmpty {
             let v = try validate(&scorer, valid, trie: trie, width: G)
             if writes { try AtomicFile.write(try Self.sortedJSON(v), to: startValidationURL) }
@@ -158,13 +167,20 @@ extension Trainer {
         while state.step < total {
             let t0 = Date()
             let batch = (0..<rl.promptsPerStep).map { _ in order.next(&state) }
-            let stats = try step(policy: policy, reference: reference, scorer: &scorer, batch: batch.map { examples[$0] },
+            var stats = try step(policy: policy, reference: reference, scorer: &scorer, batch: batch.map { examples[$0] },
                                  trie: trie, rl: rl)
+            if communicator.isParallel {     // this rank's share of the gradient, loss and KL: summed
+                let sums = sumGradientsOverRanks(params.map(\.tensor), with: [stats.loss, stats.kl])
+                (stats.loss, stats.kl) = (sums[0], sums[1])
+            }
             let (lr, gradNorm) = try optimizerStep(params.map(\.tensor), optimizer: &optimizer, schedule: schedule, step: state.step,
                                                    maxNorm: rl.gradClip, stage: "RL")
             state.step += 1
             stepsThisInvocation += 1
             if state.step % rl.refSyncSteps == 0 { Self.mix(reference: refParams, toward: params, alpha: rl.refSyncAlpha) }
+            if state.step % max(1, parameterCheckInterval) == 0 {
+                try communicator.checkSame(parameterHash(params.map(\.tensor)), what: "RL weights after step \(state.step)")
+            }
             var row = RLLogRow(step: state.step, epoch: state.epoch, meanReward: stats.meanReward, exactMatch: stats.exactMatch,
                                targetInGroup: stats.targetInGroup, kl: stats.kl, loss: stats.loss, learningRate: Double(lr),
                                gradNorm: Double(gradNorm), seconds: 0, validReward: nil, validHR10: nil)
@@ -200,7 +216,9 @@ extension Trainer {
         return summary
     }
 
-    /// Statistics of one RL step (its gradient is left in the policy's parameters).
+    /// Statistics of one RL step (its gradient is left in the policy's parameters). With several
+    /// ranks the rewards' statistics are the whole step's (every rank has every completion);
+    /// `loss` and `kl` are this rank's share, which the caller sums over the ranks.
     struct RLStepStats { var meanReward, exactMatch, targetInGroup, kl, loss: Double }
 
     /// Rollouts, rewards and advantages for `batch`, then the policy-gradient backward over
@@ -216,16 +234,17 @@ extension Trainer {
 
     private func stepWithFixedWeights(policy: Llama, reference: Llama, scorer: inout LlamaBeamScorer, batch: [RLExample],
                                       trie: PrefixTrie, rl: RLConfig) throws -> RLStepStats {
-        let groups = try beamSearch(&scorer, trie: trie, prompts: batch.map { $0.prompt.map(Int.init) }, width: rl.completionsPerPrompt)
-        let G = groups[0].count
-        precondition(G > 0 && groups.allSatisfy { $0.count == G }, "reinforce: groups of unequal size")
-        let completions = groups.map { $0.map(\.tokens) }
+        let completions = try rollouts(&scorer, trie: trie, prompts: batch.map { $0.prompt.map(Int.init) },
+                                       width: rl.completionsPerPrompt)
+        let G = completions[0].count
+        precondition(G > 0 && completions.allSatisfy { $0.count == G }, "reinforce: groups of unequal size")
         let rewards = zip(completions, batch).map { GroupRewards.rewards($0, target: $1.target) }
         let advantages = rewards.map { GroupRewards.advantages($0) }
         let L = completions[0][0].count, C = batch.count * G
         let weight = 1 / Float(L * C)
         var loss = 0.0, klSum = 0.0
-        for start in stride(from: 0, to: batch.count, by: rl.promptsPerMicroBatch) {
+        let starts = Array(stride(from: 0, to: batch.count, by: rl.promptsPerMicroBatch))
+        for start in communicator.share(of: starts.count).map({ starts[$0] }) {       // this rank's micro-batches
             let part = start..<min(start + rl.promptsPerMicroBatch, batch.count)
             let prompts = part.map { batch[$0].prompt }
             let tokens = part.flatMap { p in completions[p].map { $0.map(Int32.init) } }
@@ -248,7 +267,27 @@ extension Trainer {
                            kl: klSum / Double(L * C), loss: loss)
     }
 
-    /// Rollouts over `examples` with the current policy: mean reward, exact-match rate and HR@10.
+    /// Each prompt's completions (token sequences, best first), in the order of `prompts`: the
+    /// constrained beam search in chunks of `scorer.maxPrompts` prompts (the chunks `beamSearch`
+    /// makes in one process, so the completions are the same), chunk c on rank c mod size, then
+    /// gathered on every rank.
+    func rollouts(_ scorer: inout LlamaBeamScorer, trie: PrefixTrie, prompts: [[Int]], width: Int) throws -> [[[Int]]] {
+        let comm = communicator
+        guard comm.isParallel else { return try beamSearch(&scorer, trie: trie, prompts: prompts, width: width).map { $0.map(\.tokens) } }
+        let size = max(1, scorer.maxPrompts)
+        let chunks = stride(from: 0, to: prompts.count, by: size).map { Array(prompts[$0 ..< min($0 + size, prompts.count)]) }
+        var mine: [[[[Int]]]] = []                                    // [this rank's chunks][prompt][completion][token]
+        for c in comm.share(of: chunks.count) {
+            mine.append(try beamSearch(&scorer, trie: trie, prompts: chunks[c], width: width).map { $0.map(\.tokens) })
+        }
+        let byRank = try comm.allGather(Array(JSONEncoder().encode(mine))).map {
+            try JSONDecoder().decode([[[[Int]]]].self, from: Data($0))
+        }
+        return chunks.indices.flatMap { c in byRank[c % comm.size][c / comm.size] }
+    }
+
+    /// Rollouts over `examples` with the current policy: mean reward, exact-match rate and HR@10
+    /// (with several ranks, each decodes its share of the chunks and the sums are added).
     func validate(_ scorer: inout LlamaBeamScorer, _ examples: [RLExample], trie: PrefixTrie, width: Int) throws -> RLValidation {
         try BF16Matmul.withFixedWeights(scorer.model.parameters.map(\.tensor)) { try validateWithFixedWeights(&scorer, examples, trie: trie, width: width) }
     }
@@ -256,7 +295,8 @@ extension Trainer {
     private func validateWithFixedWeights(_ scorer: inout LlamaBeamScorer, _ examples: [RLExample], trie: PrefixTrie,
                                           width: Int) throws -> RLValidation {
         var reward = 0.0, exact = 0.0, hits = 0, completions = 0
-        for start in stride(from: 0, to: examples.count, by: max(1, scorer.maxPrompts)) {
+        let starts = Array(stride(from: 0, to: examples.count, by: max(1, scorer.maxPrompts)))
+        for start in communicator.share(of: starts.count).map({ starts[$0] }) {          // this rank's chunks
             let chunk = examples[start..<min(start + scorer.maxPrompts, examples.count)]
             let groups = try beamSearch(&scorer, trie: trie, prompts: chunk.map { $0.prompt.map(Int.init) }, width: width)
             for (group, example) in zip(groups, chunk) {
@@ -266,6 +306,10 @@ extension Trainer {
                 if tokens.prefix(10).contains(example.target) { hits += 1 }
                 completions += tokens.count
             }
+        }
+        if communicator.isParallel {
+            let s = communicator.sum([reward, exact, Double(hits), Double(completions)])
+            (reward, exact, hits, completions) = (s[0], s[1], Int(s[2]), Int(s[3]))
         }
         return RLValidation(meanReward: reward / Double(max(completions, 1)), exactMatch: exact / Double(max(completions, 1)),
                             hr10: Double(hits) / Double(max(examples.count, 1)))

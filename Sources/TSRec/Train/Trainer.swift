@@ -239,16 +239,24 @@ public struct Trainer {
     /// A parameter that received no gradient on any rank keeps none (AdamW then skips it, as in
     /// one process); one that received a gradient on some rank gets a zero buffer on the others.
     func sumOverRanks(_ tensors: [Tensor], loss: Double, localTargets: Int, expectedTargets: Int, step: Int) throws -> Double {
-        let comm = communicator
-        let flags = comm.sum(tensors.map { $0.hasGrad ? 1 : 0 } + [loss, Double(localTargets)])    // [P + 2]
-        guard Int(flags[tensors.count + 1]) == expectedTargets else {
-            throw TSRecError(.numeric("ranks disagree on step \(step): \(Int(flags[tensors.count + 1])) response tokens summed, \(expectedTargets) expected"),
+        let sums = sumGradientsOverRanks(tensors, with: [loss, Double(localTargets)])
+        guard Int(sums[1]) == expectedTargets else {
+            throw TSRecError(.numeric("ranks disagree on step \(step): \(Int(sums[1])) response tokens summed, \(expectedTargets) expected"),
                              hint: "every rank must run the same build on the same data and configuration")
         }
-        for (t, flag) in zip(tensors, flags) where flag > 0 {
+        return sums[0]
+    }
+
+    /// Sums every parameter's gradient over the ranks in place (the SFT and RL steps), and
+    /// `values` with them: returns their sums. A parameter without a gradient on every rank keeps
+    /// none; one with a gradient on some rank gets a zero buffer on the others first.
+    func sumGradientsOverRanks(_ tensors: [Tensor], with values: [Double]) -> [Double] {
+        let comm = communicator
+        let sums = comm.sum(tensors.map { $0.hasGrad ? 1 : 0 } + values)             // [P + values]
+        for (t, flag) in zip(tensors, sums) where flag > 0 {
             t.withUnsafeMutableGradBuffer { comm.sumInPlace($0) }             // allocates a zero buffer where missing
         }
-        return flags[tensors.count]
+        return Array(sums[tensors.count...])
     }
 
     /// `parameterHash` of the weights mixed with the step and the data cursor.
