@@ -108,7 +108,7 @@ ASAN_ENV = TSREC_SANITIZER=address ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:l
 TSAN_ENV = TSREC_SANITIZER=thread TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:log_path=$(CURDIR)/$(TSAN_SCRATCH)/reports/tsan
 # (TSREC_BENCH=1 turns on KernelBenchTests: every threaded kernel, forward and backward, at the
 # SmolLM2 training shapes; the other tests' shapes are mostly too small to split.)
-TSAN_TESTS ?= KernelBenchTests/kernelsAtTrainingShapes|DeterminismTests/logits|DeterminismTests/evaluationInLanes|DeterminismTests/lanesReturn|LlamaTests|LlamaTrainingTests|OptimizerTests|MiniLMTests|GGUFTests
+TSAN_TESTS ?= KernelBenchTests/kernelsAtTrainingShapes|DeterminismTests/logits|DeterminismTests/evaluationInLanes|DeterminismTests/lanesReturn|LlamaTests|LlamaTrainingTests|OptimizerTests|MiniLMTests|GGUFTests|GRPOStageTests/ranksEqualOneProcess
 # Fails (and prints them) when sanitizer report files exist in $(1).
 no_reports = if ls $(1)/* >/dev/null 2>&1; then cat $(1)/*; echo "sanitizer reports in $(1)"; exit 1; fi; echo "no sanitizer reports"
 

@@ -37,10 +37,13 @@ enum ThreadRanks {
     }
 
     private final class Results<T>: @unchecked Sendable {
-        // @unchecked: each rank writes its own slot once; read after every rank has left the group.
-        var values: [Result<T, any Error>?]
-        init(count: Int) { values = Array(repeating: nil, count: count) }
-        func set(_ rank: Int, _ r: Result<T, any Error>) { values[rank] = r }
+        // @unchecked: the slots are reached only under `lock` (writing one element of a shared
+        // array from several threads is a race on the array itself: ThreadSanitizer reports it).
+        private let lock = NSLock()
+        private var slots: [Result<T, any Error>?]
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+        func set(_ rank: Int, _ r: Result<T, any Error>) { lock.withLock { slots[rank] = r } }
+        var values: [Result<T, any Error>?] { lock.withLock { slots } }
     }
 
     /// The meeting point: every collective is one `exchange` of each rank's contribution.
