@@ -22,7 +22,7 @@ $rows << EOD
 1 -0.0001490783708890515 -0.000343798199319491 5.228256113170656e-05 "MiniOneRec-SFT seed 43 minus MiniOneRec-SFT seed 42: NDCG@10"
 0 -0.00010675586200069025 -0.00025751610085259944 5.9210003093120816e-05 "MiniOneRec-SFT seed 44 minus MiniOneRec-SFT seed 42: NDCG@10"
 EOD
-set title 'seeds (quick): TS-Rec-SFT minus MiniOneRec-SFT; each method minus its first seed'
+set title 'seeds (quick): TS-Rec-SFT minus MiniOneRec-SFT, per seed and over seeds'
 set xlabel 'difference; per seed: paired bootstrap 95%; over seeds: t 95%'
 unset ylabel
 set yrange [-0.7:15.7]

@@ -105,8 +105,8 @@ public struct SeedStudy {
             intervals += noise.flatMap(\.pairs).compactMap { IntervalPlot.Row("\($0.reference) minus \($0.other): \(m)", $0.comparison, m) }
         }
         if !intervals.isEmpty {
-            let alsoNoise = noise.isEmpty ? "" : "; each method minus its first seed"
-            try IntervalPlot(title: "\(name) (\(context.profile.rawValue)): \(method.label) minus \(baseline.label)\(alsoNoise)",
+            // the seed-noise rows name both of their runs; the title stays short enough to fit
+            try IntervalPlot(title: "\(name) (\(context.profile.rawValue)): \(method.label) minus \(baseline.label), per seed and over seeds",
                              xlabel: "difference; per seed: paired bootstrap 95%; over seeds: t 95%", rows: intervals)
                 .render(to: figures.appendingPathComponent("\(base)-paired"))
         }
