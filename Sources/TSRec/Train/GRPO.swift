@@ -111,7 +111,7 @@ extension Trainer {
     /// `rolloutPromptsPerBatch` prompts one process decodes together, so every completion is the
     /// one-process completion) and the loss's micro-batches are shared round robin, completions are
     /// gathered on every rank, gradients and the step's loss and KL summed over the ranks before
-    /// the update; validation's chunks are shared and its sums added. Rank 0 alone writes and logs;
+    /// the update; validation shares its chunks the same way. Rank 0 alone writes and logs;
     /// the weights are compared across ranks at the start, every `parameterCheckInterval` steps and
     /// at the end (docs/mpi.md). Ranks beyond a step's chunks (or micro-batches) wait for the others.
     @discardableResult
@@ -287,29 +287,18 @@ extension Trainer {
     }
 
     /// Rollouts over `examples` with the current policy: mean reward, exact-match rate and HR@10
-    /// (with several ranks, each decodes its share of the chunks and the sums are added).
+    /// (`rollouts`: with several ranks each decodes its share of the chunks, and every rank sums
+    /// over all of them in one process's order).
     func validate(_ scorer: inout LlamaBeamScorer, _ examples: [RLExample], trie: PrefixTrie, width: Int) throws -> RLValidation {
-        try BF16Matmul.withFixedWeights(scorer.model.parameters.map(\.tensor)) { try validateWithFixedWeights(&scorer, examples, trie: trie, width: width) }
-    }
-
-    private func validateWithFixedWeights(_ scorer: inout LlamaBeamScorer, _ examples: [RLExample], trie: PrefixTrie,
-                                          width: Int) throws -> RLValidation {
-        var reward = 0.0, exact = 0.0, hits = 0, completions = 0
-        let starts = Array(stride(from: 0, to: examples.count, by: max(1, scorer.maxPrompts)))
-        for start in communicator.share(of: starts.count).map({ starts[$0] }) {          // this rank's chunks
-            let chunk = examples[start..<min(start + scorer.maxPrompts, examples.count)]
-            let groups = try beamSearch(&scorer, trie: trie, prompts: chunk.map { $0.prompt.map(Int.init) }, width: width)
-            for (group, example) in zip(groups, chunk) {
-                let tokens = group.map(\.tokens)
-                reward += GroupRewards.rewards(tokens, target: example.target).reduce(0, +)
-                exact += Double(tokens.filter { $0 == example.target }.count)
-                if tokens.prefix(10).contains(example.target) { hits += 1 }
-                completions += tokens.count
-            }
+        let groups = try BF16Matmul.withFixedWeights(scorer.model.parameters.map(\.tensor)) {
+            try rollouts(&scorer, trie: trie, prompts: examples.map { $0.prompt.map(Int.init) }, width: width)
         }
-        if communicator.isParallel {
-            let s = communicator.sum([reward, exact, Double(hits), Double(completions)])
-            (reward, exact, hits, completions) = (s[0], s[1], Int(s[2]), Int(s[3]))
+        var reward = 0.0, exact = 0.0, hits = 0, completions = 0
+        for (tokens, example) in zip(groups, examples) {
+            reward += GroupRewards.rewards(tokens, target: example.target).reduce(0, +)
+            exact += Double(tokens.filter { $0 == example.target }.count)
+            if tokens.prefix(10).contains(example.target) { hits += 1 }
+            completions += tokens.count
         }
         return RLValidation(meanReward: reward / Double(max(completions, 1)), exactMatch: exact / Double(max(completions, 1)),
                             hr10: Double(hits) / Double(max(examples.count, 1)))
