@@ -78,10 +78,10 @@ import Testing
         (back.evalStepsFraction, back.patience) = (paper.evalStepsFraction, paper.patience)
         #expect(back == paper)
         // the schedule the trainer builds: 83,000 samples → 648 steps per epoch, 2,592 in all,
-        // ceil(25.92) = 26 warm-up steps, then cosine decay to 0
+        // ceil(25.92) = 26 warm-up steps from rate 0 (HF's ramp), then cosine decay to 0
         let schedule = Trainer(config: lcrec, runDirectory: URL(fileURLWithPath: "/nonexistent")).lrSchedule(sampleCount: 83_000)
         #expect(schedule.totalSteps == 2_592 && schedule.warmupSteps == 26 && schedule.kind == .cosine && schedule.peak == 5e-5)
-        #expect(schedule.lr(at: 25) == 5e-5 && schedule.lr(at: 2_592) == 0)
+        #expect(schedule.lr(at: 0) == 0 && schedule.lr(at: 26) == 5e-5 && schedule.lr(at: 2_592) == 0)
         #expect(abs(schedule.lr(at: 26 + (2_592 - 26) / 2) - 2.5e-5) < 1e-9)       // half-way: half the peak
         #expect(Trainer(config: lcrec, runDirectory: URL(fileURLWithPath: "/nonexistent")).evalInterval(sampleCount: 83_000) == 648)
         // the other profiles: the shared budget, nothing of the schedule set or encoded

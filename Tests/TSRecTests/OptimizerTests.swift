@@ -52,6 +52,33 @@ import Testing
         expectClose(b.array, ref[1].map { Float($0.0) }, atol: 1e-6, rtol: 1e-5, "vector")
     }
 
+    /// Hugging Face's warm-up spends step 0 at rate 0 (`LRSchedule.Warmup.huggingFace`): as in
+    /// torch, that update leaves the weights where they are but moves the moments and the
+    /// bias-correction count, so step 1 is torch's second step, not a first one.
+    @Test func aStepAtRateZeroStillCounts() {
+        var rng = SplitMix64(seed: 62)
+        let w = Tensor.randn([2, 3], requiresGrad: true, using: &rng)
+        let start = w.array
+        let schedule = LRSchedule(warmupSteps: 4, totalSteps: 10, peak: 0.1, warmup: .huggingFace)
+        var opt = AdamW(learningRate: 1, weightDecay: 0.1)
+        var ref = start.map { (Double($0), 0.0, 0.0) }
+        for step in 0..<2 {
+            w.withUnsafeMutableGradBuffer { g in for i in g.indices { g[i] = rng.nextGaussian() } }
+            let grad = w.gradArray, lr = schedule.lr(at: step)
+            for i in 0..<w.count {
+                let (p, m, v) = ref[i]
+                ref[i] = Self.reference(p: p, g: Double(grad[i]), m: m, v: v, t: step + 1, lr: Double(lr), b1: 0.9, b2: 0.999,
+                                        eps: 1e-8, wd: 0.1)
+            }
+            opt.step([w], learningRate: lr)
+            if step == 0 {
+                #expect(lr == 0 && w.array == start && opt.state.step == 1 && opt.state.m[0].contains { $0 != 0 })
+            }
+        }
+        #expect(w.array != start)
+        expectClose(w.array, ref.map { Float($0.0) }, atol: 1e-7, rtol: 1e-6)
+    }
+
     /// The vectorized update (16 lanes, then a scalar tail) gives bitwise the scalar formula in
     /// Float, in torch's arrangement, on a parameter long enough for both paths and the threads.
     @Test func vectorizedUpdateIsBitwiseTheScalarFormula() {

@@ -36,6 +36,8 @@ struct Run: ParsableCommand {
     var lengthPenalty: Double?
     @Option(help: "Matrix products: fp32 (OpenBLAS, the reference; default) or bf16 (bf16 operands, fp32 accumulation, on oneDNN; opt-in, part of the training hash).")
     var precision: String?
+    @Option(help: "Warm-up ramp of every training stage: from-first-update (step s of W at (s+1)/W; the default of quick and smoke) or hugging-face (s/W, the authors' trainers; the default of paper). Part of the training hash.")
+    var warmup: String?
     @Flag(help: "Stop after SFT (the method's SFT-only run, e.g. TS-Rec → TS-Rec-SFT).") var sftOnly = false
     @Flag(help: "Train (or resume) only, the RL stage included; evaluate in a later call.") var trainOnly = false
 
@@ -65,6 +67,15 @@ struct Run: ParsableCommand {
         if let precision {
             guard let p = MatmulPrecision(rawValue: precision) else { throw ValidationError("unknown precision '\(precision)'; fp32 or bf16") }
             config.matmulPrecision = p == .fp32 ? nil : p     // fp32 is the default: the same hash
+        }
+        if let warmup {
+            guard let w = LRSchedule.Warmup(rawValue: warmup) else {
+                throw ValidationError("unknown warm-up '\(warmup)'; one of \(LRSchedule.Warmup.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let rule: LRSchedule.Warmup? = w == .fromFirstUpdate ? nil : w   // nil is from-first-update: the same hash
+            config.warmupRule = rule
+            config.rl?.warmupRule = rule
+            config.preference?.warmupRule = rule
         }
         switch decoding {
         case nil: break

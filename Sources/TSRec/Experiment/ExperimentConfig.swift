@@ -51,6 +51,10 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     /// The decay after warm-up (`Trainer.lrSchedule`). nil (absent from the JSON, so earlier
     /// configurations hash as before): `.linear`, the upstream recipe.
     public var lrSchedule: LRSchedule.Kind? = nil
+    /// Where the warm-up ramp starts (`LRSchedule.Warmup`). nil (absent from the JSON, so
+    /// earlier configurations hash as before): `.fromFirstUpdate`, the rule of every committed
+    /// `quick` run; `paper` sets `.huggingFace`, the authors' trainers' rule.
+    public var warmupRule: LRSchedule.Warmup? = nil
     public var weightDecay: Float = 0
     public var gradClip: Float = 1
     /// Sequences per optimizer step (upstream 1024).
@@ -203,9 +207,11 @@ extension ExperimentConfig {
             c.evalInterval = 10
             c.checkpointInterval = 2
         case .paper:
-            // The authors' schedule: all validation rows, every ceil(5%) of the run's steps.
+            // The authors' schedule: all validation rows, every ceil(5%) of the run's steps;
+            // HF's warm-up (step 0 at rate 0).
             c.validRows = nil
             c.evalStepsFraction = 0.05
+            c.warmupRule = .huggingFace
         }
         return c
     }

@@ -25,6 +25,9 @@ public struct PreferenceConfig: Codable, Sendable, Hashable, StageBudget {
     public var learningRate: Float = 1e-5
     /// Warm-up steps = ceil(ratio × total steps), then cosine decay to 0.
     public var warmupRatio: Double = 0.05
+    /// Where the warm-up ramp starts. nil (absent from the JSON, so earlier stages hash as
+    /// before): `.fromFirstUpdate`; `paper` sets HF's `.huggingFace` (S-DPO's trainer).
+    public var warmupRule: LRSchedule.Warmup? = nil
     public var weightDecay: Float = 0
     public var gradClip: Float = 0.3
 
@@ -60,7 +63,7 @@ public struct PreferenceConfig: Codable, Sendable, Hashable, StageBudget {
             c.evalInterval = 30
             c.checkpointInterval = 10
         case .paper:
-            break
+            c.warmupRule = .huggingFace
         }
         return c
     }

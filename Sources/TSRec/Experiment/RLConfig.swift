@@ -36,6 +36,9 @@ public struct RLConfig: Codable, Sendable, Hashable {
     public var learningRate: Float = 1e-5
     /// Warm-up steps = ceil(ratio × total steps), then cosine decay to 0.
     public var warmupRatio: Double = 0.03
+    /// Where the warm-up ramp starts. nil (absent from the JSON, so earlier stages hash as
+    /// before): `.fromFirstUpdate`; `paper` sets trl's (HF's) `.huggingFace`.
+    public var warmupRule: LRSchedule.Warmup? = nil
     public var weightDecay: Float = 0
     public var gradClip: Float = 0.3
 
@@ -68,9 +71,11 @@ public struct RLConfig: Codable, Sendable, Hashable {
             c.evalInterval = 40
             c.checkpointInterval = 10
         case .paper:
-            // The authors' run: all validation rows every ~10% of the run (their eval_steps 0.0999).
+            // The authors' run: all validation rows every ~10% of the run (their eval_steps 0.0999);
+            // trl's warm-up (step 0 at rate 0).
             c.validRows = nil
             c.evalStepsFraction = 0.0999
+            c.warmupRule = .huggingFace
         }
         return c
     }
@@ -84,7 +89,9 @@ public protocol StageBudget {
     var promptsPerStep: Int { get }
     var epochs: Int { get }
     var maxSteps: Int? { get }
+    var learningRate: Float { get }
     var warmupRatio: Double { get }
+    var warmupRule: LRSchedule.Warmup? { get }
     var evalInterval: Int { get }
     var evalStepsFraction: Double? { get }
 }
@@ -98,6 +105,12 @@ extension StageBudget {
 
     /// HF's warm-up for a ratio: ceil(ratio × total).
     public func warmupSteps(total: Int) -> Int { min(total, Int((warmupRatio * Double(total)).rounded(.up))) }
+
+    /// The stage's rate per step over `total` steps: warm-up, then cosine decay to 0.
+    public func lrSchedule(total: Int) -> LRSchedule {
+        LRSchedule(warmupSteps: warmupSteps(total: total), totalSteps: total, peak: learningRate, kind: .cosine,
+                   warmup: warmupRule ?? .fromFirstUpdate)
+    }
 
     /// Steps between validations.
     public func validationInterval(total: Int) -> Int {

@@ -129,7 +129,7 @@ extension Trainer {
         let writes = communicator.isRoot
         let log = writes ? self.log : { _ in }
         let total = rl.totalSteps(promptCount: examples.count)
-        let schedule = LRSchedule(warmupSteps: rl.warmupSteps(total: total), totalSteps: total, peak: rl.learningRate, kind: .cosine)
+        let schedule = rl.lrSchedule(total: total)
         let validEvery = rl.validationInterval(total: total)
         var optimizer = AdamW(learningRate: rl.learningRate, weightDecay: rl.weightDecay)
         let reference = try policy.copy()

@@ -76,7 +76,7 @@ extension Trainer {
         let log = writes ? self.log : { _ in }
         let reference = try policy.copy()                  // before any checkpoint is loaded: the SFT weights
         let total = pref.totalSteps(promptCount: examples.count)
-        let schedule = LRSchedule(warmupSteps: pref.warmupSteps(total: total), totalSteps: total, peak: pref.learningRate, kind: .cosine)
+        let schedule = pref.lrSchedule(total: total)
         let validEvery = pref.validationInterval(total: total)
         var optimizer = AdamW(learningRate: pref.learningRate, weightDecay: pref.weightDecay)
 

@@ -91,12 +91,13 @@ public struct Trainer {
 
     /// The learning rate per step of a run on `sampleCount` samples: warm-up of `warmupSteps`,
     /// or ceil(`warmupRatio` × total steps) when the ratio is set (HF's `warmup_ratio`), at most
-    /// the run's steps; then `lrSchedule`'s decay (default linear) to 0 at the last step.
+    /// the run's steps, ramped by `warmupRule`; then `lrSchedule`'s decay (default linear) to 0
+    /// at the last step.
     public func lrSchedule(sampleCount: Int) -> LRSchedule {
         let total = totalSteps(sampleCount: sampleCount)
         let warmup = config.warmupRatio.map { Int(($0 * Double(total)).rounded(.up)) } ?? config.warmupSteps
         return LRSchedule(warmupSteps: min(warmup, total), totalSteps: total, peak: config.learningRate,
-                          kind: config.lrSchedule ?? .linear)
+                          kind: config.lrSchedule ?? .linear, warmup: config.warmupRule ?? .fromFirstUpdate)
     }
 
     /// Optimizer steps between validations: `evalInterval`, or ceil(fraction × total steps)
