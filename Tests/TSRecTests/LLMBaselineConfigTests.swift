@@ -30,6 +30,26 @@ import Testing
         #expect(Pipeline(sdpo, label: "S-DPO").resultHash.hasPrefix(Pipeline(d3, label: "D3").trainingHash + "/pref-"))
     }
 
+    /// At `paper`, D3 (and S-DPO's SFT stage, the same run) trains on D3's schedule
+    /// (DecodingMatters code/train.py:60-63, 138, 144-156): 128 per step, 3 epochs, validation on
+    /// every validation row once per epoch, early stop after one validation without improvement.
+    @Test func d3PaperProfileHasTheAuthorsSchedule() throws {
+        let paper = ExperimentConfig.profile(.paper, dataset: "Industrial_and_Scientific")
+        let d3 = paper.applying(.d3)
+        #expect(d3.effectiveBatch == 128 && d3.epochs == 3 && d3.patience == 1 && d3.validRows == nil)
+        #expect(d3.learningRate == 3e-4 && d3.warmupSteps == 20 && d3.lrSchedule == nil && d3.warmupRule == .huggingFace)
+        var back = d3
+        (back.tasks, back.recipe, back.evaluation, back.beamWidth) = (paper.tasks, nil, nil, paper.beamWidth)
+        (back.effectiveBatch, back.epochs, back.evalStepsFraction, back.patience) = (paper.effectiveBatch, paper.epochs, paper.evalStepsFraction, paper.patience)
+        #expect(back == paper)
+        // 36,259 train rows → 283 steps per epoch (HF on one process), 849 in all, validation every 283
+        let trainer = Trainer(config: d3, runDirectory: URL(fileURLWithPath: "/nonexistent"))
+        let schedule = trainer.lrSchedule(sampleCount: 36_259)
+        #expect(schedule.totalSteps == 849 && schedule.warmupSteps == 20 && schedule.kind == .linear && schedule.lr(at: 0) == 0)
+        #expect(trainer.evalInterval(sampleCount: 36_259) == 283)
+        #expect(Pipeline(paper.applying(.sdpo), label: "S-DPO").trainingHash == Pipeline(d3, label: "D3").trainingHash)
+    }
+
     @Test func bigrecChangesOnlyItsNamedFields() throws {
         let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
         let bigrec = quick.applying(.bigrec)
@@ -108,7 +128,7 @@ import Testing
             .minionerecSFT: "784fb858148a", .minionerec: "784fb858148a/rl-85cecb545205",
             .tsrecSFT: "a890c475b109", .tsrec: "a890c475b109/rl-85cecb545205",
             .noSAInit: "19a7f171976a", .noTSAlign: "f63eebc10c1b",
-            .d3: "97c38c56c451", .sdpo: "97c38c56c451/pref-0074fc14f477",
+            .d3: "97c38c56c451", .sdpo: "97c38c56c451/pref-ce2c3a438317",
             .bigrec: "533ebff34259", .lcrec: "c7d4e399992f",
         ]
         #expect(Set(quick.keys) == Set(Method.allCases))

@@ -116,6 +116,19 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: straightDir.appendingPathComponent("policy.tsrc").path))
     }
 
+    /// S-DPO's loader keeps rows with at least 3 history items (lastfm_data.py:81); nil keeps all.
+    @Test func shortHistoriesStayOut() {
+        let rows = (0...4).map { n in
+            SplitRow(userID: "u\(n)", historyItemIDs: Array(0..<n), historySIDs: [], historyTitles: [], targetItemID: 9,
+                     targetSID: "", targetTitle: "t")
+        }
+        var c = PreferenceConfig.profile(.quick)
+        #expect(c.minHistory == 3 && PreferenceConfig.profile(.paper).minHistory == 3)
+        #expect(rows.filter(c.admits).map(\.historyItemIDs.count) == [3, 4])
+        c.minHistory = nil
+        #expect(rows.filter(c.admits).count == 5)
+    }
+
     /// The authors' budget in `paper`; the stage never enters the SFT run's hash.
     @Test func paperBudgetAndHash() {
         let paper = PreferenceConfig.profile(.paper)

@@ -310,6 +310,17 @@ extension ExperimentConfig {
             // `num_beams=10`, `num_return_sequences=num_beams`); Table 2 reads @3, @5 and @10.
             // Evaluation only: the SFT run's hash is the same.
             c.beamWidth = min(c.beamWidth, 10)
+            if c.profile == .paper {
+                // D3's schedule (DecodingMatters code/train.py:60-63, 138, 144-156; docs/llm-baselines.md
+                // §8): 128 sequences per step, 3 epochs, lr 3e-4 after 20 warm-up steps, linear decay
+                // (HF's default); validation on every validation row once per epoch, the best kept,
+                // early stop after 1 validation without improvement. `quick` and `smoke` keep the
+                // LLM rows' shared budget. S-DPO's SFT stage is this run.
+                c.effectiveBatch = 128
+                c.epochs = 3
+                c.evalStepsFraction = 1 / Double(c.epochs)
+                c.patience = 1
+            }
         case .sdpo:
             c = c.applying(.d3)
             c.preference = PreferenceConfig.profile(c.profile)

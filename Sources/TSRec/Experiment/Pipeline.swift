@@ -494,15 +494,16 @@ public struct Pipeline {
         }
         log("  preference stage: folder \(dir.path)")
         var negatives = Trainer.preferenceStreams(seed: config.seed).negatives
+        // S-DPO's rows: at least `minHistory` history items (after the train-row budget, as SFT reads it)
         let train = try p.dataset.split(.train).rows
-        let examples = try p.builder.preferenceExamples(config.trainRows.map { Array(train.prefix($0)) } ?? train, dataset: p.dataset,
+        let examples = try p.builder.preferenceExamples((config.trainRows.map { Array(train.prefix($0)) } ?? train).filter(pref.admits), dataset: p.dataset,
                                                         recipe: recipe, negatives: pref.negatives, maxPromptLength: pref.maxPromptLength,
                                                         using: &negatives)
         var validStream = negatives.fork()
-        let valid = try p.builder.preferenceExamples(Array(try p.dataset.split(.valid).rows.prefix(pref.validRows ?? .max)), dataset: p.dataset,
+        let valid = try p.builder.preferenceExamples(Array(try p.dataset.split(.valid).rows.filter(pref.admits).prefix(pref.validRows ?? .max)), dataset: p.dataset,
                                                      recipe: recipe, negatives: pref.negatives, maxPromptLength: pref.maxPromptLength,
                                                      using: &validStream)
-        log("  preference examples: \(examples.count) (1 chosen + \(pref.negatives) rejected each); "
+        log("  preference examples: \(examples.count) (1 chosen + \(pref.negatives) rejected each; rows with ≥ \(pref.minHistory ?? 0) history items); "
             + "\(pref.totalSteps(promptCount: examples.count)) steps of \(pref.promptsPerStep) prompts; validation on \(valid.count) rows")
         guard let s = try trainer.prefer(p.model, examples: examples, valid: valid, configHash: hash) else {
             throw TSRecError(.config(field: "stepLimit", reason: "preference stage stopped before the end"))

@@ -11,6 +11,10 @@ public struct PreferenceConfig: Codable, Sendable, Hashable, StageBudget {
     /// Rejected answers per prompt, drawn uniformly without replacement, once, from the
     /// catalogue's distinct titles other than the target's and the history's.
     public var negatives: Int = 3
+    /// Rows with a shorter history stay out of the stage's train and validation examples:
+    /// S-DPO's data loader keeps rows with at least 3 history items (`sample_data/lastfm_data.py:81`,
+    /// session 24's audit). nil: every row. (The test rows are every method's.)
+    public var minHistory: Int? = 3
     /// Longer prompts keep their last tokens (the authors' max prompt length, 512).
     public var maxPromptLength: Int = 512
 
@@ -41,6 +45,9 @@ public struct PreferenceConfig: Codable, Sendable, Hashable, StageBudget {
     public var checkpointInterval: Int = 5
 
     public init() {}
+
+    /// Whether a row enters the stage's examples (`minHistory`).
+    public func admits(_ row: SplitRow) -> Bool { row.historyItemIDs.count >= (minHistory ?? 0) }
 
     /// The stage's budget per profile; the loss and schedule are the same in all.
     public static func profile(_ profile: Profile) -> PreferenceConfig {
