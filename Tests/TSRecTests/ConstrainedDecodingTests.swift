@@ -314,6 +314,64 @@ private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs
         }
     }
 
+    /// Hugging Face's beam search as transformers 4.44 writes it (`BeamSearchScorer.process`,
+    /// `BeamHypotheses.add` and `is_done`, `early_stopping=False`), naive, in Double, one prompt:
+    /// the 2·width best (hypothesis, token) pairs by summed log-prob; an EOS pair of rank < width
+    /// joins the pool (sum / generated length^lp, EOS counted), the others fill the next beam; the
+    /// prompt is done once the pool is full and its worst ≥ `next_scores.max()` / length^lp.
+    /// `liveOnly`: the stopping test on the best live pair instead (tsrec before session 25).
+    /// At `maxLength` a pair ends as if by EOS (tsrec's cap; Hugging Face's finalize differs
+    /// there, the README's 128-token row).
+    static func huggingFaceBeamSearch(logProb: ([Int]) -> Double, vocab: Int, maxLength: Int, width: Int,
+                                      lengthPenalty lp: Double, liveOnly: Bool = false) -> [[Int]] {
+        typealias Pair = (tokens: [Int], sum: Double)
+        func before(_ a: Pair, _ b: Pair) -> Bool { a.sum != b.sum ? a.sum > b.sum : a.tokens.lexicographicallyPrecedes(b.tokens) }
+        func normalised(_ p: Pair) -> Double { p.sum / pow(Double(p.tokens.count), lp) }
+        var live: [Pair] = [([], 0)], pool: [Pair] = []
+        for step in 0 ..< maxLength {
+            let ranked = live.flatMap { b in (0 ..< vocab).map { t in (tokens: b.tokens + [t], sum: logProb(b.tokens + [t])) } }
+                .sorted(by: before).prefix(2 * width)
+            var next: [Pair] = []
+            for (rank, c) in ranked.enumerated() {
+                if c.tokens.last == eos || c.tokens.count == maxLength {
+                    guard rank < width else { continue }
+                    if pool.count < width || normalised(c) > pool.map(normalised).min()! {
+                        pool.append(c)
+                        if pool.count > width { pool.remove(at: pool.indices.min { normalised(pool[$0]) < normalised(pool[$1]) }!) }
+                    }
+                } else {
+                    next.append(c)
+                    if next.count == width { break }
+                }
+            }
+            if pool.count == width, let best = liveOnly ? next.first?.sum : ranked.first?.sum,
+               pool.map(normalised).min()! >= best / pow(Double(step + 1), lp) { break }
+            live = next
+            if live.isEmpty { break }
+        }
+        return pool.sorted { normalised($0) != normalised($1) ? normalised($0) > normalised($1) : $0.tokens.lexicographicallyPrecedes($1.tokens) }
+            .map(\.tokens)
+    }
+
+    /// BIGRec's stopping rule is Hugging Face's: the step's best candidate, an ending one too,
+    /// decides (the naive transcription above); on this fixture some searches differ from the
+    /// best-live-candidate reading, so the test tells the two apart.
+    @Test func huggingFaceStoppingUsesTheStepsBestCandidate() throws {
+        let generation = FreeGeneration(vocabulary: 6, eos: Self.eos, maxLength: 7)
+        var differs = 0
+        for seed in UInt64(0) ..< 40 {
+            var scorer = PrefixTableScorer(vocab: 6, seed: seed, salt: tableSalt, bias: [Self.eos: 1.5])
+            let got = try constrainedBeamSearch(&scorer, constraint: generation, prompts: [[1]], width: 2, lengthPenalty: 1,
+                                                stopping: .huggingFace)[0].map(\.tokens)
+            let hf = Self.huggingFaceBeamSearch(logProb: scorer.logProb, vocab: 6, maxLength: 7, width: 2, lengthPenalty: 1)
+            let liveOnly = Self.huggingFaceBeamSearch(logProb: scorer.logProb, vocab: 6, maxLength: 7, width: 2, lengthPenalty: 1,
+                                                      liveOnly: true)
+            #expect(got == hf, "seed \(seed)")
+            if hf != liveOnly { differs += 1 }
+        }
+        #expect(differs > 0, "no search on this fixture reached a step whose best candidate ends")
+    }
+
     /// BIGRec's text of a generated sequence stops at its first EOS.
     @Test func generatedTextStopsAtEOS() throws {
         let paths = Paths.fromEnvironment()

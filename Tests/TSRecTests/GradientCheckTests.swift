@@ -419,6 +419,24 @@ import Testing
         expectGradientsMatchFiniteDifferences([h, w]) { tape, t in tape.linearCrossEntropy(hidden: t[0], weight: t[1], targets: targets) }
     }
 
+    /// Row weights (LC-Rec's group means): the loss is Σ_n w_n loss_n, each row's loss taken from
+    /// the unweighted op on that row alone, and the gradients match finite differences.
+    @Test func linearCrossEntropyWithRowWeights() {
+        var rng = SplitMix64(seed: 54)
+        let h = Tensor.randn([4, 3], requiresGrad: true, using: &rng), w = Tensor.randn([9, 3], requiresGrad: true, using: &rng)
+        let targets: [Int32] = [8, -100, 0, 4], weights: [Float] = [0.5, 0, 0.125, 2]
+        let weighted = Tape(recording: false).linearCrossEntropy(hidden: h, weight: w, targets: targets, rowWeights: weights).item
+        var byRow: Double = 0
+        for r in 0..<4 {                                  // each row alone: its own mean is its loss
+            let one = targets.indices.map { $0 == r ? targets[r] : -100 }
+            byRow += Double(weights[r]) * Double(Tape(recording: false).linearCrossEntropy(hidden: h, weight: w, targets: one).item)
+        }
+        #expect(abs(Double(weighted) - byRow) <= 1e-6 * abs(byRow))
+        expectGradientsMatchFiniteDifferences([h, w]) { tape, t in
+            tape.linearCrossEntropy(hidden: t[0], weight: t[1], targets: targets, rowWeights: weights)
+        }
+    }
+
     @Test func linearCrossEntropyAllIgnoredIsZeroWithoutGradient() {
         let h = Tensor([1, 2, 3, 4], shape: [2, 2], requiresGrad: true), w = Tensor([1, 0, 0, 1, 1, 1], shape: [3, 2], requiresGrad: true)
         let tape = Tape()

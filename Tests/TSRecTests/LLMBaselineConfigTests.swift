@@ -55,10 +55,12 @@ import Testing
         let bigrec = quick.applying(.bigrec)
         #expect(bigrec.tasks.isEmpty && bigrec.recipe == .bigrec() && bigrec.sidInit == .meanResize)
         #expect(bigrec.evaluation == .grounded(width: 4, maxNewTokens: 128, lengthPenalty: 1))
+        #expect(bigrec.lossAveraging == .microBatchMeans)      // per-sequence weights, as under group_by_length
         var back = bigrec
         back.tasks = quick.tasks
         back.recipe = nil
         back.evaluation = nil
+        back.lossAveraging = quick.lossAveraging
         #expect(back == quick)
         #expect(Method.named("bigrec") == .bigrec && !Method.bigrec.hasRL && Method.bigrec.sftStage == .bigrec)
         #expect(Pipeline(bigrec, label: "BIGRec").trainingHash != Pipeline(quick.applying(.d3), label: "D3").trainingHash)
@@ -69,10 +71,12 @@ import Testing
         let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
         let lcrec = quick.applying(.lcrec)
         #expect(lcrec.tasks.isEmpty && lcrec.recipe == .lcrec && lcrec.sidInit == .meanResize && lcrec.evaluation == .positionwiseCodes)
+        #expect(lcrec.lossAveraging == .randomGroupMeans(size: 8))      // HF < 4.46, 8 per device, random sampler
         var back = lcrec
         back.tasks = quick.tasks
         back.recipe = nil
         back.evaluation = nil
+        back.lossAveraging = quick.lossAveraging
         #expect(back == quick)
         #expect(Method.named("lc-rec") == .lcrec && !Method.lcrec.hasRL && Method.lcrec.sftStage == .lcrec)
         #expect(SFTRecipe.lcrec.tasks.map(\.name) == ["seqrec", "item2index", "index2item", "fusionseqrec"])
@@ -96,6 +100,7 @@ import Testing
         (back.learningRate, back.lrSchedule, back.warmupRatio) = (paper.learningRate, nil, nil)
         (back.weightDecay, back.epochs, back.effectiveBatch) = (paper.weightDecay, paper.epochs, paper.effectiveBatch)
         (back.evalStepsFraction, back.patience) = (paper.evalStepsFraction, paper.patience)
+        back.lossAveraging = paper.lossAveraging
         #expect(back == paper)
         // the schedule the trainer builds: 83,000 samples → 648 steps per epoch, 2,592 in all,
         // ceil(25.92) = 26 warm-up steps from rate 0 (HF's ramp), then cosine decay to 0
@@ -129,7 +134,7 @@ import Testing
             .tsrecSFT: "a890c475b109", .tsrec: "a890c475b109/rl-85cecb545205",
             .noSAInit: "19a7f171976a", .noTSAlign: "f63eebc10c1b",
             .d3: "97c38c56c451", .sdpo: "97c38c56c451/pref-ce2c3a438317",
-            .bigrec: "533ebff34259", .lcrec: "c7d4e399992f",
+            .bigrec: "05fff42f867d", .lcrec: "3c3854befd4e",
         ]
         #expect(Set(quick.keys) == Set(Method.allCases))
         for method in Method.allCases {

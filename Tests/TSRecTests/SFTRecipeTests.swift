@@ -110,6 +110,19 @@ struct RecipeSampleTests {
         #expect(answer == "\"\(row.targetTitle)\"" && pieces[0].hasSuffix("\n \n\n### Response:\n"))
     }
 
+    /// BIGRec asks the test rows with its training prompt plus a second space after the preamble
+    /// (`inference.py:151` against `train.py:284`); the other recipes ask with their first template.
+    @Test func bigrecTestPromptHasTwoSpacesAfterThePreamble() throws {
+        let values = SlotValues(row: try dataset.split(.test).rows[3], category: "industrial and scientific items")
+        let recipe = SFTRecipe.bigrec()
+        let train = try recipe.tasks[0].templates[0].render(values).pieces[0]
+        let test = try recipe.testPrompt.render(values).pieces[0]
+        #expect(train.hasPrefix(SFTRecipe.preamble + "\n\n### Instruction:"))
+        #expect(test == SFTRecipe.preamble + " " + train.dropFirst(SFTRecipe.preamble.count))
+        #expect(try builder.promptIDs(recipe.testPrompt, values: values) != builder.promptIDs(recipe.tasks[0].templates[0], values: values))
+        for other in [SFTRecipe.d3, .lcrec] { #expect(other.testPrompt == other.tasks[0].templates[0]) }
+    }
+
     /// LC-Rec: one seqrec and one fusion sample per train row, one item2index and one index2item
     /// sample per catalogue item (minus those over `maxLength`); every template of every task
     /// drawn; each sample is one string with the loss on exactly its answer and EOS; the answer

@@ -15,8 +15,8 @@ private final class BigramModel: TrainableModel {
     var namedParameters: [(name: String, tensor: Tensor)] { [("embedding", embedding), ("output", output)] }
     func loss(tape: Tape, batch: SFTBatch) -> Tensor {
         let h = tape.embedding(embedding, ids: batch.tokens)                       // [B*T, D]
-        let logits = tape.matmul(h, output, transposeB: true)                      // [B*T, V]
-        return tape.crossEntropy(logits: logits, targets: batch.targets, ignoreIndex: SFTBatch.ignoreIndex)
+        return tape.linearCrossEntropy(hidden: h, weight: output, targets: batch.targets,      // logits h·Wᵀ [B*T, V]
+                                       ignoreIndex: SFTBatch.ignoreIndex, rowWeights: batch.targetWeights)
     }
 }
 
@@ -75,6 +75,58 @@ private func temporaryDirectory() -> URL {
         let (_, means) = try gradients(parts, .microBatchMeans)
         let worst = zip(whole.joined(), means.joined()).map { abs($0 - $1) }.max()!
         #expect(worst > 1e-3 * scale)
+    }
+
+    /// LC-Rec's averaging (HF before 4.46, random sampler, 8 per device): the mean of random
+    /// groups' token means. Reference: those groups run as micro-batches under `.microBatchMeans`.
+    /// tsrec keeps its own compute micro-batches (other sizes, re-formed by task) and weights
+    /// each token by its group: the same loss and gradient, and not the token mean's.
+    @Test func randomGroupMeansEqualTheGroupsAsMicroBatches() throws {
+        let samples = toySamples(count: 12, vocab: 13, seed: 22)
+        var config = toyConfig()
+        config.lossAveraging = .randomGroupMeans(size: 4)
+        let trainer = Trainer(config: config, runDirectory: temporaryDirectory())
+        let groups = Trainer.lossGroups(count: samples.count, size: 4, seed: config.seed, step: 3)
+        #expect(groups.count == 3 && groups.allSatisfy { $0.count == 4 })
+        func gradients(_ batches: [SFTBatch], _ averaging: LossAveraging) throws -> (Double, [Float]) {
+            let model = BigramModel(vocab: 13, dim: 5, seed: 4)
+            let loss = try trainer.accumulateGradients(model, batches, averaging: averaging, step: 3)
+            return (loss, Array(model.namedParameters.map(\.tensor.gradArray).joined()))
+        }
+        let (refLoss, ref) = try gradients(groups.map { g in SFTBatch(g.map { samples[$0] }) }, .microBatchMeans)
+        let compute = [Array(samples[..<5]), Array(samples[5..<7]), Array(samples[7...])]
+        let (loss, got) = try gradients(trainer.makeStepBatches(compute, step: 3), config.lossAveraging)
+        let scale = ref.map { abs($0) }.max()!
+        #expect(abs(loss - refLoss) <= 1e-5 * abs(refLoss))
+        #expect(zip(ref, got).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
+        let (_, tokenMean) = try gradients([SFTBatch(samples)], .responseTokens)
+        #expect(zip(ref, tokenMean).map { abs($0 - $1) }.max()! > 1e-3 * scale, "the groups must weigh tokens differently")
+    }
+
+    @Test func lossGroupsPartitionTheStepFromSeedAndStep() {
+        let a = Trainer.lossGroups(count: 21, size: 8, seed: 42, step: 7)
+        #expect(a.map(\.count) == [8, 8, 5] && a.joined().sorted() == Array(0..<21))
+        #expect(a == Trainer.lossGroups(count: 21, size: 8, seed: 42, step: 7))      // resumed runs, other ranks
+        #expect(a != Trainer.lossGroups(count: 21, size: 8, seed: 42, step: 8))
+        #expect(a != Trainer.lossGroups(count: 21, size: 8, seed: 43, step: 7))
+        // by hand: G = 2 groups of 1 + 3 and 2 response tokens: w = 1/(2·4), 1/(2·4), 1/(2·2)
+        let w = Trainer.groupWeights(responseLengths: [1, 3, 2], groups: [[0, 1], [2]])
+        #expect(w == [0.125, 0.125, 0.25])
+    }
+
+    @Test func lossAveragingEncodesByName() throws {
+        for (a, name) in [(LossAveraging.responseTokens, "response-tokens"), (.microBatchMeans, "micro-batch-means"),
+                          (.randomGroupMeans(size: 8), "random-group-means-8")] {
+            let json = try JSONEncoder().encode([a])
+            #expect(String(decoding: json, as: UTF8.self) == "[\"\(name)\"]")
+            #expect(try JSONDecoder().decode([LossAveraging].self, from: json) == [a])
+        }
+        for bad in ["random-group-means-0", "random-group-means-x", "token-mean"] {
+            #expect(throws: TSRecError.self) { try LossAveraging(name: bad) }
+        }
+        do { _ = try LossAveraging(name: "token-mean"); Issue.record("no error") } catch {
+            #expect("\(error)".contains("lossAveraging") && "\(error)".contains("token-mean"))
+        }
     }
 
     @Test func batchesTargetOnlyTheResponse() {
@@ -340,6 +392,8 @@ private func temporaryDirectory() -> URL {
         #expect(means == halves)
         let none = Trainer.stepWeights(targetCounts: [0, 0], averaging: .responseTokens)
         #expect(none == zeros)
+        // random group means: the batches' losses are already weighted sums
+        #expect(Trainer.stepWeights(targetCounts: [3, 1], averaging: .randomGroupMeans(size: 8)) == [1, 1])
     }
 
     @Test func parameterHashSeesOneBit() {

@@ -127,10 +127,12 @@ public enum BeamStopping: Sendable, Hashable {
     /// When no live hypothesis can still rank above the pool's worst at any remaining length
     /// (exact for every length penalty).
     case exact
-    /// Hugging Face's default (`early_stopping=False`): when the best live hypothesis, scored at
-    /// its current length, does not rank above the pool's worst. The same as `exact` at length
-    /// penalty 0; with a positive penalty it stops sooner (BIGRec's free generation, whose
-    /// `exact` bound would keep every search going to `max_new_tokens`).
+    /// Hugging Face's default (`early_stopping=False`): when the step's best candidate (of its
+    /// 2·width, ending ones included: `is_done(next_scores.max(), cur_len)`, transformers 4.28
+    /// `beam_search.py:289-293`, 4.44 `:307-310`), scored at its length, does not rank above the
+    /// pool's worst. The same as `exact` at length penalty 0; with a positive penalty it stops
+    /// sooner (BIGRec's free generation, whose `exact` bound would keep every search going to
+    /// `max_new_tokens`).
     case huggingFace
 }
 
@@ -149,8 +151,9 @@ public enum BeamStopping: Sendable, Hashable {
 /// 4. the prompt is done when no live hypothesis remains, or when the pool is full and no live
 ///    hypothesis can rank above its worst: a live sum s can at best reach
 ///    max(s/(n+1)^lp, s/maxLength^lp) over the remaining lengths (log-probs only decrease), so the
-///    stop is exact for every length penalty (Hugging Face's default test, which uses the current
-///    length, is the same at length penalty 0, D3's setting).
+///    stop is exact for every length penalty (`.exact`). Hugging Face's default test
+///    (`.huggingFace`) scores the step's best candidate, ending or not, at its current length:
+///    the same at length penalty 0, D3's setting.
 ///
 /// Returns the finished pool, best first, with `score` = the summed log-probability (at length
 /// penalty 0 the order is by `score`). At width ≥ the number of sequences every sequence comes back,
@@ -194,7 +197,9 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
                         if next[p].count == width { break }
                     }
                 }
-                if pools[p].isFull, let best = next[p].first?.score, !pools[p].canImprove(bestLiveScore: best, length: step + 1, maxLength: maxLength, stopping: stopping) {
+                // exact: only a live hypothesis can still grow; Hugging Face: the step's best candidate
+                let best = stopping == .huggingFace ? ranked.first?.score : next[p].first?.score
+                if pools[p].isFull, let best, !pools[p].canImprove(bestLiveScore: best, length: step + 1, maxLength: maxLength, stopping: stopping) {
                     next[p] = []
                 }
             }
@@ -342,14 +347,18 @@ struct FinishedPool {
 
     /// Whether a live hypothesis with summed log-prob `bestLiveScore` after `length` tokens could
     /// still finish at or above the pool's worst (ties continue: the lexicographic order might favour it).
-    /// With `.huggingFace` stopping the live score counts at its current `length` instead.
+    /// With `.huggingFace` stopping the score (the step's best candidate's) counts at its
+    /// current `length` instead, and a tie stops (`is_done`: done when worst ≥ it), as it does
+    /// whenever that candidate is an ending that just joined the pool as its worst.
     func canImprove(bestLiveScore s: Double, length: Int, maxLength: Int, stopping: BeamStopping = .exact) -> Bool {
         guard isFull else { return true }
         guard length < maxLength else { return false }
         let worst = ranked[ranked.count - 1]
-        let bound = stopping == .huggingFace ? normalised(s, length: length)
-            : max(normalised(s, length: length + 1), normalised(s, length: maxLength))
-        return bound >= normalised(worst.score, length: worst.tokens.count)
+        let floor = normalised(worst.score, length: worst.tokens.count)
+        switch stopping {
+        case .huggingFace: return normalised(s, length: length) > floor
+        case .exact: return max(normalised(s, length: length + 1), normalised(s, length: maxLength)) >= floor
+        }
     }
 }
 

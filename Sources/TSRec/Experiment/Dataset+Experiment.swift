@@ -57,15 +57,16 @@ extension SID {
 extension Llama: TrainableModel {
     public var namedParameters: [(name: String, tensor: Tensor)] { parameters }
 
-    /// Response-only loss of a right-padded batch. The causal mask already hides the padding
+    /// Response-only loss of a right-padded batch (the mean over its targets, or their weighted
+    /// sum when the batch carries `targetWeights`). The causal mask already hides the padding
     /// (it follows every real token), so no key mask is needed. A batch with a `sharedPrefix`
     /// runs its common template once (the same loss and gradients, fewer rows).
     public func loss(tape: Tape, batch: SFTBatch) -> Tensor {
         guard batch.sharedPrefix > 0 else {
             return loss(tape: tape, tokens: batch.tokens, targets: batch.targets, batch: batch.batch, seq: batch.seq,
-                        ignoreIndex: SFTBatch.ignoreIndex)
+                        ignoreIndex: SFTBatch.ignoreIndex, targetWeights: batch.targetWeights)
         }
         return loss(tape: tape, tokens: batch.tokens, targets: batch.targets, batch: batch.batch, seq: batch.seq,
-                    sharedPrefix: batch.sharedPrefix, ignoreIndex: SFTBatch.ignoreIndex)
+                    sharedPrefix: batch.sharedPrefix, ignoreIndex: SFTBatch.ignoreIndex, targetWeights: batch.targetWeights)
     }
 }

@@ -116,13 +116,47 @@ public enum Profile: String, Codable, Sendable, Hashable, CaseIterable {
 }
 
 /// How the token losses of one optimizer step (all its micro-batches) become one number.
-public enum LossAveraging: String, Codable, Sendable, Hashable, CaseIterable {
+/// Encoded as its name ("response-tokens", "micro-batch-means", "random-group-means-8").
+public enum LossAveraging: Codable, Sendable, Hashable {
     /// Mean over every response token of the step, as HF Trainer does under gradient
     /// accumulation (`num_items_in_batch`): a token weighs the same in a short or a long sample.
-    case responseTokens = "response-tokens"
+    case responseTokens
     /// Mean of the micro-batches' own token means (tsrec before the fidelity pass): samples in
-    /// micro-batches with few response tokens (4-token SID answers) weigh more.
-    case microBatchMeans = "micro-batch-means"
+    /// micro-batches with few response tokens (4-token SID answers) weigh more. Over tsrec's
+    /// length-bucketed micro-batches every sequence weighs about the same.
+    case microBatchMeans
+    /// The step's sequences cut at random into groups of `size`, each group's token mean
+    /// weighing 1/G: what HF Trainer before 4.46 computes for a random sampler with
+    /// `per_device_train_batch_size` = `size` under gradient accumulation (LC-Rec). The groups
+    /// are loss groups only: the compute micro-batches stay length-bucketed, each token carries
+    /// its group's weight (`Trainer.sampleWeights`), so the gradient is the same.
+    case randomGroupMeans(size: Int)
+
+    public var name: String {
+        switch self {
+        case .responseTokens: "response-tokens"
+        case .microBatchMeans: "micro-batch-means"
+        case .randomGroupMeans(let size): "random-group-means-\(size)"
+        }
+    }
+
+    public init(name: String) throws {
+        let groups = "random-group-means-"
+        if name == Self.responseTokens.name {
+            self = .responseTokens
+        } else if name == Self.microBatchMeans.name {
+            self = .microBatchMeans
+        } else if name.hasPrefix(groups), let size = Int(name.dropFirst(groups.count)), size > 0 {
+            self = .randomGroupMeans(size: size)
+        } else {
+            throw TSRecError(.config(field: "lossAveraging", reason: "\"\(name)\" is not response-tokens, micro-batch-means or \(groups)N (N > 0)"),
+                             hint: "fix the field in the run's config.json")
+        }
+    }
+
+    public init(from decoder: any Decoder) throws { try self.init(name: try String(from: decoder)) }
+
+    public func encode(to encoder: any Encoder) throws { try name.encode(to: encoder) }
 }
 
 /// The SFT task families of METHOD.md.
@@ -329,6 +363,12 @@ extension ExperimentConfig {
             c.tasks = []
             c.recipe = .lcrec
             c.evaluation = .positionwiseCodes
+            // LC-Rec's loss averaging: HF Trainer (no group_by_length, so a random sampler) with 8
+            // sequences per device (run.sh:14), before transformers 4.46 the mean of each
+            // micro-batch's own token mean (docs/llm-baselines.md §8.11): random groups of 8.
+            // The token mean of the whole step would give the next-SID task ≈ 6 % of the
+            // gradient instead of ≈ 14 % (audit, session 24), and every profile trains as LC-Rec does.
+            c.lossAveraging = .randomGroupMeans(size: 8)
             if c.profile == .paper {
                 // LC-Rec's schedule (RUCAIBox/LC-Rec e6f1b3b3; docs/llm-baselines.md §3.3, §8.11):
                 // run.sh passes lr 5e-5, 4 epochs, weight decay 0.01 and 8 sequences per device ×
@@ -351,6 +391,11 @@ extension ExperimentConfig {
             c.sidInit = .meanResize
             c.tasks = []
             c.recipe = .bigrec()
+            // BIGRec's loss averaging: micro-batches of 4 under --group_by_length (train.py:232-258),
+            // each its own token mean (transformers 4.28-4.45, the versions its pins date it to),
+            // so every sequence weighs about the same; tsrec's length-bucketed micro-batches of 16
+            // averaged with equal weights give that (docs/llm-baselines.md §8.10).
+            c.lossAveraging = .microBatchMeans
             // smoke: 16 new tokens, since a barely trained 2-layer model rarely emits EOS and every
             // search would run to BIGRec's 128
             c.evaluation = c.profile == .smoke ? .grounded(width: 4, maxNewTokens: 16, lengthPenalty: 1) : .bigrec

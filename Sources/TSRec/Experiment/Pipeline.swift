@@ -768,11 +768,11 @@ public struct Pipeline {
     }
 
     /// The test rows' prompt token ids: the evaluation wording of the next-item question, or a
-    /// recipe's main task asked with its first template (in every decoding mode).
+    /// recipe's test prompt (its main task's first template unless it names one; every decoding mode).
     func testPrompts(rows: [SplitRow], builder: SFTSampleBuilder, dataset: Dataset) throws -> [[Int]] {
         if let recipe = config.recipe {
             let category = dataset.benchmark.categoryPhrase
-            return try rows.map { try builder.promptIDs(recipe.tasks[0].templates[0], values: SlotValues(row: $0, category: category)).map(Int.init) }
+            return try rows.map { try builder.promptIDs(recipe.testPrompt, values: SlotValues(row: $0, category: category)).map(Int.init) }
         }
         let query: ([String]) -> Prompt = { config.promptFormat == .alpaca ? .nextItemQuery(history: $0) : .nextItem(history: $0) }
         return rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }

@@ -12,11 +12,19 @@ public struct SFTRecipe: Codable, Sendable, Hashable {
     /// The task families, in order. The first is the main task: validation uses its first
     /// template over the validation rows.
     public var tasks: [RecipeTask]
+    /// The template the test rows are asked with, when it is not the main task's first (nil;
+    /// absent from the JSON then, so the recipes without one hash as before). BIGRec's
+    /// inference.py writes its preamble with two trailing spaces where train.py has one.
+    public var testTemplate: PromptTemplate?
 
-    public init(name: String, tasks: [RecipeTask]) {
+    public init(name: String, tasks: [RecipeTask], testTemplate: PromptTemplate? = nil) {
         self.name = name
         self.tasks = tasks
+        self.testTemplate = testTemplate
     }
+
+    /// What the test rows are asked with: `testTemplate`, or the main task's first template.
+    public var testPrompt: PromptTemplate { testTemplate ?? tasks[0].templates[0] }
 }
 
 /// One task family of a recipe: where its samples come from and how they are written.
@@ -190,6 +198,10 @@ extension SFTRecipe {
                 throw TSRecError(.config(field: "recipe.tasks[\(task.name)].rows", reason: "sample must be at least 1 (nil = every row)"))
             }
         }
+        if let t = testTemplate {
+            _ = try t.slots()
+            guard !t.pieces.isEmpty else { throw TSRecError(.config(field: "recipe.testTemplate", reason: "no prompt piece")) }
+        }
     }
 
     /// Whether the main task answers with the target's SID (LC-Rec) rather than its title (D3,
@@ -355,13 +367,17 @@ extension SFTRecipe {
     /// quoted target title; prompt and answer are tokenized as one string with EOS appended, and
     /// the loss covers the whole sequence (`train_on_inputs`). `sample` rows (its README: 1,024)
     /// or every train row (nil).
+    /// The test prompt adds one space after the preamble, as BIGRec's `inference.py:151` does
+    /// (its `train.py:284` has one space, its test two): `testTemplate`.
     public static func bigrec(sample: Int? = nil) -> SFTRecipe {
-        SFTRecipe(name: "BIGRec", tasks: [
-            RecipeTask(name: "title-history→title", rows: .train(sample: sample), templates: [
-                PromptTemplate(pieces: [preamble + "\n\n### Instruction:\nGiven the {category} the user bought before, recommend one more the user will probably buy next.\n\n### Input:\nThe user has bought these {category} before:{history_titles}\n \n\n### Response:\n"],
-                               answer: "\"{target_title}\"", answerJoinsPrompt: true),
-            ], loss: .wholeSequence),
-        ])
+        func template(afterPreamble space: String) -> PromptTemplate {
+            PromptTemplate(pieces: [preamble + space + "\n\n### Instruction:\nGiven the {category} the user bought before, recommend one more the user will probably buy next.\n\n### Input:\nThe user has bought these {category} before:{history_titles}\n \n\n### Response:\n"],
+                           answer: "\"{target_title}\"", answerJoinsPrompt: true)
+        }
+        return SFTRecipe(name: "BIGRec", tasks: [
+            RecipeTask(name: "title-history→title", rows: .train(sample: sample), templates: [template(afterPreamble: "")],
+                       loss: .wholeSequence),
+        ], testTemplate: template(afterPreamble: " "))
     }
 }
 

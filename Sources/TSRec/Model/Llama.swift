@@ -163,10 +163,12 @@ public final class Llama {
     /// padding positions set to `ignoreIndex`). Only the kept rows go through the LM head
     /// (gatherRows before the [n, V] matmul), so response-only loss costs n·V·D, not B·T·V·D.
     /// If no position is kept the result is a constant 0 with `requiresGrad == false`
-    /// (skip `backward` then).
+    /// (skip `backward` then). `targetWeights` [B·T]: the weighted sum Σ w_t loss_t over the
+    /// kept positions instead of their mean (`Tape.linearCrossEntropy(rowWeights:)`).
     public func loss(tape: Tape, tokens: [Int32], targets: [Int32], batch: Int, seq: Int,
-                     keyValid: [Bool]? = nil, ignoreIndex: Int32 = -100) -> Tensor {
+                     keyValid: [Bool]? = nil, ignoreIndex: Int32 = -100, targetWeights: [Float]? = nil) -> Tensor {
         precondition(targets.count == tokens.count, "loss: \(targets.count) targets for \(tokens.count) tokens")
+        precondition(targetWeights.map { $0.count == targets.count } ?? true, "loss: \(targetWeights?.count ?? 0) weights for \(targets.count) targets")
         let rows = targets.indices.filter { targets[$0] != ignoreIndex }
         guard !rows.isEmpty else { return Tensor(zeros: [1]) }
         precondition(rows.allSatisfy { targets[$0] >= 0 && Int(targets[$0]) < config.vocabSize },
@@ -174,7 +176,7 @@ public final class Llama {
         let hidden = forward(tape: tape, tokens: tokens, batch: batch, seq: seq, keyValid: keyValid)
         let kept = rows.count == tokens.count ? hidden : tape.gatherRows(hidden, rows: rows)     // [n, D]
         return tape.linearCrossEntropy(hidden: kept, weight: tokenEmbedding, targets: rows.map { targets[$0] },
-                                       ignoreIndex: ignoreIndex)                                 // LM head (tied) + loss
+                                       ignoreIndex: ignoreIndex, rowWeights: targetWeights.map { w in rows.map { w[$0] } })
     }
 
     /// `loss(tape:tokens:targets:batch:seq:)` for a batch whose sequences all begin with the same
@@ -184,10 +186,11 @@ public final class Llama {
     /// the batch costs C + batch·S rows instead of batch·seq. Every row sees what it sees in its
     /// whole sequence, so the loss and the gradients are the same (tested; float rounding aside).
     public func loss(tape: Tape, tokens: [Int32], targets: [Int32], batch B: Int, seq: Int, sharedPrefix C: Int,
-                     ignoreIndex: Int32 = -100) -> Tensor {
+                     ignoreIndex: Int32 = -100, targetWeights: [Float]? = nil) -> Tensor {
         let c = config
         precondition(tokens.count == B * seq && targets.count == tokens.count,
                      "loss: \(tokens.count) tokens, \(targets.count) targets for batch \(B) × seq \(seq)")
+        precondition(targetWeights.map { $0.count == targets.count } ?? true, "loss: \(targetWeights?.count ?? 0) weights for \(targets.count) targets")
         precondition(C >= 1 && C < seq, "loss: shared prefix \(C) outside 1..<\(seq)")
         let S = seq - C
         for g in 1..<max(B, 1) {
@@ -208,6 +211,7 @@ public final class Llama {
         }                                                                                        // [C + B·S, D]
         let kept = tape.gatherRows(x, rows: rows.map { i in C + (i / seq) * S + (i % seq - C) })  // [n, D]
         return tape.linearCrossEntropy(hidden: tape.rmsNorm(kept, weight: outputNorm, eps: c.rmsEps), weight: tokenEmbedding,
-                                       targets: rows.map { targets[$0] }, ignoreIndex: ignoreIndex)
+                                       targets: rows.map { targets[$0] }, ignoreIndex: ignoreIndex,
+                                       rowWeights: targetWeights.map { w in rows.map { w[$0] } })
     }
 }

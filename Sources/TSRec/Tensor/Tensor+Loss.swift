@@ -58,12 +58,15 @@ extension Kernels {
     /// row n with target t_n, loss_n and lse_n as in `crossEntropyForward` (the same values),
     /// then z_n ← scale · (softmax(z_n) − onehot(t_n)), the gradient of scale · Σ_n loss_n with
     /// respect to z_n (softmax = exp(z − m) / Σ exp(z − m), from the exp values of the sum).
-    /// Ignored rows (t_n == ignoreIndex) get loss 0 and an all-zero gradient row.
+    /// Ignored rows (t_n == ignoreIndex) get loss 0 and an all-zero gradient row. `rowScales`
+    /// [N]: row n's scale instead of `scale` (the gradient of Σ_n rowScales_n · loss_n).
     static func crossEntropyForwardWithGradient(logits z: UnsafeMutablePointer<Float>, losses: UnsafeMutablePointer<Float>,
                                                 lse: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>,
-                                                n: Int, v: Int, ignoreIndex: Int32, scale: Float) {
+                                                n: Int, v: Int, ignoreIndex: Int32, scale: Float,
+                                                rowScales: UnsafePointer<Float>? = nil) {
         parallelChunks(n, costPerItem: 4 * v) { rows in
             for r in rows {
+                let scale = rowScales?[r] ?? scale
                 let t = targets[r], zr = z + r * v
                 if t == ignoreIndex { losses[r] = 0; lse[r] = 0; zr.update(repeating: 0, count: v); continue }
                 let zt = zr[Int(t)]
@@ -130,11 +133,16 @@ extension Tape {
     /// backward: dhidden += dL · G · weight,  dweight += dL · Gᵀ · hidden (dL in the GEMMs' alpha).
     /// So the [N, V] logits exist once (no gradient buffer, no zero-fill, no exp pass in backward):
     /// 1024 × 49,152 floats = 201 MB less at the peak of a SmolLM2 step (issue #21).
-    public func linearCrossEntropy(hidden: Tensor, weight: Tensor, targets: [Int32], ignoreIndex: Int32 = -100) -> Tensor {
+    ///
+    /// `rowWeights` [N]: L = Σ_n w_n loss_n instead of the mean (the weights carry the whole
+    /// normalisation; `LossAveraging.randomGroupMeans`), G_n = w_n (softmax(z_n) − onehot(t_n)).
+    public func linearCrossEntropy(hidden: Tensor, weight: Tensor, targets: [Int32], ignoreIndex: Int32 = -100,
+                                   rowWeights: [Float]? = nil) -> Tensor {
         let (N, D) = hidden.dims2()
         let (V, wD) = weight.dims2()
         precondition(wD == D, "linearCrossEntropy: weight \(weight.shape) for hidden \(hidden.shape)")
         precondition(targets.count == N, "linearCrossEntropy: \(targets.count) targets for \(N) rows")
+        precondition(rowWeights.map { $0.count == N } ?? true, "linearCrossEntropy: \(rowWeights?.count ?? 0) row weights for \(N) rows")
         var valid = 0
         for t in targets where t != ignoreIndex {
             precondition(t >= 0 && Int(t) < V, "linearCrossEntropy: target \(t) outside vocabulary of \(V) (ignoreIndex \(ignoreIndex))")
@@ -149,8 +157,11 @@ extension Tape {
             guard let tp = tp.baseAddress else { return }
             withPointers(stats, logits) { stats, logits in
                 if needsGradient {
-                    Kernels.crossEntropyForwardWithGradient(logits: logits, losses: stats, lse: stats + N, targets: tp,
-                                                            n: N, v: V, ignoreIndex: ignoreIndex, scale: 1 / Float(valid))
+                    withOptionalBuffer(rowWeights) { w in
+                        Kernels.crossEntropyForwardWithGradient(logits: logits, losses: stats, lse: stats + N, targets: tp,
+                                                                n: N, v: V, ignoreIndex: ignoreIndex, scale: 1 / Float(valid),
+                                                                rowScales: w)
+                    }
                 } else {
                     Kernels.crossEntropyForward(losses: stats, lse: stats + N, logits: logits,
                                                 targets: tp, n: N, v: V, ignoreIndex: ignoreIndex)
@@ -158,8 +169,14 @@ extension Tape {
             }
         }
         var total: Double = 0                      // fixed row order: deterministic
-        stats.withPointer { losses in for r in 0..<N { total += Double(losses[r]) } }
-        y.withPointer { $0[0] = valid == 0 ? 0 : Float(total / Double(valid)) }
+        stats.withPointer { losses in
+            if let w = rowWeights {
+                for r in 0..<N { total += Double(w[r]) * Double(losses[r]) }
+            } else {
+                for r in 0..<N { total += Double(losses[r]) }
+            }
+        }
+        y.withPointer { $0[0] = valid == 0 ? 0 : Float(rowWeights == nil ? total / Double(valid) : total) }
         guard needsGradient else { return y }
         record {
             guard let dy = y.withAccumulatedGrad({ $0[0] }) else { return }
@@ -178,4 +195,10 @@ extension Tape {
         }
         return y
     }
+}
+
+/// `body` with the array's storage, or nil for no array: the pointer lives only inside `body`.
+private func withOptionalBuffer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }

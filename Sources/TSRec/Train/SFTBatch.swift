@@ -42,11 +42,16 @@ public struct SFTBatch: Sendable {
     /// runs whole. At most the shortest prompt minus one token, since the last prompt position
     /// predicts the first response token.
     public let sharedPrefix: Int
+    /// `[batch * seq]` or nil: each target position's weight in a loss that is their weighted
+    /// sum, not their mean (`LossAveraging.randomGroupMeans`); 0 where there is no target.
+    public let targetWeights: [Float]?
 
     /// `sharingPrefix`: find the samples' common template (`sharedPrefix`), for a model that
     /// runs it once per batch; false leaves it 0. One sample shares nothing.
-    public init(_ samples: [SFTSample], sharingPrefix: Bool = false) {
+    /// `sampleWeights` [batch]: the weight of every target token of each sample (`targetWeights`).
+    public init(_ samples: [SFTSample], sharingPrefix: Bool = false, sampleWeights: [Float]? = nil) {
         precondition(!samples.isEmpty, "SFTBatch: no samples")
+        precondition(sampleWeights.map { $0.count == samples.count } ?? true, "SFTBatch: \(sampleWeights?.count ?? 0) weights for \(samples.count) samples")
         batch = samples.count
         seq = samples.map(\.tokens.count).max()!
         var tokens = [Int32](repeating: 0, count: batch * seq)
@@ -68,6 +73,10 @@ public struct SFTBatch: Sendable {
         self.targets = targets
         self.valid = valid
         self.targetCount = n
+        let rowLength = seq
+        targetWeights = sampleWeights.map { w in
+            targets.indices.map { i in targets[i] == Self.ignoreIndex ? 0 : w[i / rowLength] }
+        }
         var common = sharingPrefix && samples.count > 1 ? samples.map(\.promptLength).min()! - 1 : 0
         for s in samples.dropFirst() where common > 0 {
             common = min(common, zip(s.tokens, samples[0].tokens).prefix { $0 == $1 }.count)
@@ -107,13 +116,19 @@ public func makeMicroBatches(_ samples: [SFTSample], microBatch: Int, bucketBatc
 /// whole prompt template (`SFTBatch.sharedPrefix`), not only the preamble common to all tasks.
 /// Deterministic: a pure function of the step's samples.
 public func groupedByTask(_ batches: [[SFTSample]]) -> [[SFTSample]] {
-    let sorted = batches.joined().sorted { a, b in
+    groupedByTask(batches, sample: { $0 })
+}
+
+/// `groupedByTask` for samples that carry something along (a loss weight): the same order.
+public func groupedByTask<Item>(_ batches: [[Item]], sample: (Item) -> SFTSample) -> [[Item]] {
+    let sorted = batches.joined().sorted { x, y in
+        let (a, b) = (sample(x), sample(y))
         if a.task != b.task { return a.task < b.task }
         if a.tokens.count != b.tokens.count { return a.tokens.count < b.tokens.count }
         if a.promptLength != b.promptLength { return a.promptLength < b.promptLength }
         return a.tokens.lexicographicallyPrecedes(b.tokens)
     }
-    var out: [[SFTSample]] = [], start = 0
+    var out: [[Item]] = [], start = 0
     for b in batches {
         out.append(Array(sorted[start..<(start + b.count)]))
         start += b.count

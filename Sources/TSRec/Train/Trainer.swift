@@ -5,7 +5,8 @@ import Foundation
 public protocol TrainableModel: AnyObject {
     /// Every trainable tensor, in a fixed order (checkpoints rely on it).
     var namedParameters: [(name: String, tensor: Tensor)] { get }
-    /// Mean next-token cross-entropy over the batch's target positions.
+    /// Mean next-token cross-entropy over the batch's target positions, or their weighted sum
+    /// when the batch carries `targetWeights`.
     func loss(tape: Tape, batch: SFTBatch) -> Tensor
 }
 
@@ -149,11 +150,8 @@ public struct Trainer {
         while state.step < total && !state.stopped {
             let t0 = Date()
             // The step's micro-batches first: their response-token total weighs each one.
-            var stepSamples = (0..<accumulation).map { _ in batches.next(&state) }
-            // Under token averaging the micro-batches of a step may be re-formed freely: grouped by
-            // task, each shares a longer template, which then runs once per micro-batch.
-            if sharesPromptPrefix && config.lossAveraging == .responseTokens { stepSamples = groupedByTask(stepSamples) }
-            let stepBatches = stepSamples.map { SFTBatch($0, sharingPrefix: sharesPromptPrefix) }
+            let stepSamples = (0..<accumulation).map { _ in batches.next(&state) }
+            let stepBatches = makeStepBatches(stepSamples, step: state.step + 1)
             // This rank's share of the step (all of it in one process); the weights come from the
             // whole step, so the summed gradient is the one-process gradient.
             let mine = comm.share(of: stepBatches.count)
@@ -295,15 +293,65 @@ public struct Trainer {
     }
 
     /// Each micro-batch's weight in its step's loss, from the whole step (never from one rank's
-    /// share): `.responseTokens` n_i / Σn, `.microBatchMeans` 1 / k.
+    /// share): `.responseTokens` n_i / Σn, `.microBatchMeans` 1 / k, `.randomGroupMeans` 1
+    /// (its batches' losses are already the weighted sums of `makeStepBatches`).
     static func stepWeights(targetCounts: [Int], averaging: LossAveraging) -> [Double] {
         let total = targetCounts.reduce(0, +)
         return targetCounts.map { n in
             switch averaging {
             case .responseTokens: total == 0 ? 0 : Double(n) / Double(total)
             case .microBatchMeans: 1 / Double(targetCounts.count)
+            case .randomGroupMeans: 1
             }
         }
+    }
+
+    /// One optimizer step's micro-batches. Under token averaging they may be re-formed freely:
+    /// grouped by task, each shares a longer template, which then runs once per micro-batch.
+    /// Under `.randomGroupMeans(size:)` every sample's tokens carry its loss group's weight
+    /// (`lossGroups`, `groupWeights`), which travels with the sample when the batches are
+    /// re-formed, so the step's loss is the mean of the groups' token means whatever the batches.
+    func makeStepBatches(_ stepSamples: [[SFTSample]], step: Int) -> [SFTBatch] {
+        let sharing = sharesPromptPrefix
+        switch config.lossAveraging {
+        case .responseTokens:
+            return (sharing ? groupedByTask(stepSamples) : stepSamples).map { SFTBatch($0, sharingPrefix: sharing) }
+        case .microBatchMeans:
+            return stepSamples.map { SFTBatch($0, sharingPrefix: sharing) }
+        case .randomGroupMeans(let size):
+            let flat = Array(stepSamples.joined())
+            let weights = Self.groupWeights(responseLengths: flat.map(\.responseLength),
+                                            groups: Self.lossGroups(count: flat.count, size: size, seed: config.seed, step: step))
+            var next = 0
+            var weighted = stepSamples.map { batch in
+                batch.map { sample in defer { next += 1 }; return (sample: sample, weight: weights[next]) }
+            }
+            if sharing { weighted = groupedByTask(weighted, sample: \.sample) }
+            return weighted.map { SFTBatch($0.map(\.sample), sharingPrefix: sharing, sampleWeights: $0.map(\.weight)) }
+        }
+    }
+
+    /// The step's `count` samples (indices in step order) cut into random groups of `size`, the
+    /// last one shorter when `size` does not divide `count`: HF's random sampler feeding
+    /// micro-batches of `size`. Drawn from (seed, step) alone, so a resumed run and every rank
+    /// draw the same groups.
+    static func lossGroups(count: Int, size: Int, seed: UInt64, step: Int) -> [[Int]] {
+        precondition(size > 0, "lossGroups: group size \(size)")
+        var rng = SplitMix64(seed: seed ^ 0x6c6f_7373_6772_6f75 ^ UInt64(step) &* 0x9e37_79b9_7f4a_7c15)
+        let order = Array(0..<count).shuffled(using: &rng)
+        return stride(from: 0, to: count, by: size).map { Array(order[$0..<min($0 + size, count)]) }
+    }
+
+    /// Per-sample token weights that make Σ_t w_t loss_t the mean over the G groups of each
+    /// group's token mean: w_s = 1 / (G · n_g) for sample s in group g of n_g response tokens.
+    /// The weights of a step's tokens sum to 1.
+    static func groupWeights(responseLengths: [Int], groups: [[Int]]) -> [Float] {
+        var w = [Float](repeating: 0, count: responseLengths.count)
+        for g in groups {
+            let n = g.reduce(0) { $0 + responseLengths[$1] }
+            for i in g { w[i] = n == 0 ? 0 : Float(1 / (Double(groups.count) * Double(n))) }
+        }
+        return w
     }
 
     /// Mean response-only loss over `samples` (no graph is recorded); with several ranks each
