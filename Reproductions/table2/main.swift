@@ -23,7 +23,7 @@ Launch.run("table2") {
     // (`--report-only`: no training; the table holds the finished runs, the others are "pending")
     var results: [RunResult] = []
     var skipped: [(dataset: String, reason: String)] = []
-    var pending: [String] = []
+    var pending: [(dataset: String, method: String, detail: String)] = []
     // Under mpirun (`make table2 MPI=N`) the LLM rows run on every rank (data-parallel training,
     // sharded evaluation); the popularity floor, the baselines and the report on rank 0 alone.
     let root = context.communicator.isRoot
@@ -46,7 +46,7 @@ Launch.run("table2") {
                                                    runsDirectory: context.paths.runs,
                                                    recordsDirectory: context.paths.records?.appendingPathComponent(context.profile.rawValue).appendingPathComponent("runs"),
                                                    reportOnly: context.reportOnly) else {
-                pending.append("\(benchmark.name) \(method.rawValue)")
+                pending.append((benchmark.name, method.rawValue, "make baselines"))
                 continue
             }
             results.append(RunResult(b, profile: context.profile))
@@ -59,7 +59,7 @@ Launch.run("table2") {
             let pipeline = Pipeline(context.config(dataset: benchmark.name).applying(method), label: method.rawValue,
                                     paths: context.paths)
             guard let r = try pipeline.result(reportOnly: context.reportOnly) else {
-                pending.append("\(benchmark.name) \(method.rawValue) (run \(pipeline.resultHash))")
+                pending.append((benchmark.name, method.rawValue, "run \(pipeline.resultHash)"))
                 continue
             }
             results.append(r)
@@ -69,7 +69,8 @@ Launch.run("table2") {
     // MARK: - Report: table, comparison with reported numbers, figure
     guard root else { return }
     var report = ResultsReport(name: "table2", results: results, skipped: skipped, context: context)
-    report.pending = pending
+    let pendingRows = pending.map { report.pendingResult(dataset: $0.dataset, method: $0.method, detail: $0.detail) }
+    report.pending = pendingRows          // their rows stay in the comparison, reproduced cells empty
     try report.write()
     print(report.markdown)
 }

@@ -217,6 +217,32 @@ private func metrics(hr3: Double, ndcg3: Double) -> MetricRow {
     #expect(plotLines[2].contains(BarChart.palette[1]))
 }
 
+/// A method that has not run keeps its rows: the reported cells filled, the reproduced ones and
+/// the differences empty, a note saying what would run it; the figure draws its reported bars only.
+@Test func comparisonKeepsAPendingMethodsRows() throws {
+    let dir = scratch("cmp-pending")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let src = dir.appendingPathComponent("reported.csv")
+    try AtomicFile.write(reportedCSV, to: src)
+    let cmp = Comparison(reproduced: [
+        ReproducedResult(dataset: "Industrial_and_Scientific", method: "TS-Rec", metrics: metrics(hr3: 0.12, ndcg3: 0.11)),
+    ], reported: try ReportedTable.load(from: src), metrics: ["HR@3", "NDCG@3"], pending: [
+        PendingResult(dataset: "Industrial_and_Scientific", method: "MiniOneRec", reportedMethod: "MiniOneRec", detail: "run abc"),
+    ])
+    #expect(cmp.rows.count == 4)
+    let pending = Array(cmp.rows[2...])
+    #expect(pending.map(\.reported) == [0.1143, 0.1011] && pending.allSatisfy { $0.reproduced == nil && $0.difference == nil })
+    #expect(pending.allSatisfy { $0.relativeDifference == nil && $0.note == "not run yet (run abc)" })
+    let csvURL = dir.appendingPathComponent("comparison.csv")
+    try cmp.writeCSV(to: csvURL)
+    let back = try CSV.read(from: csvURL)
+    #expect(try back.column("reproduced") == ["0.12", "0.11", "", ""])
+    #expect(try back.column("reported")[2...] == ["0.1143", "0.1011"])
+    #expect(cmp.markdown.contains("| Industrial_and_Scientific | MiniOneRec | MiniOneRec | HR@3 | 0.1143 | not run yet (run abc) |  |  |"))
+    let chart = cmp.barChart(dataset: "Industrial_and_Scientific")
+    #expect(chart.series.map(\.name) == ["TS-Rec (reproduced)", "MiniOneRec (reported)"])
+}
+
 @Test func reportedTableRejectsGarbage() throws {
     let dir = scratch("bad")
     defer { try? FileManager.default.removeItem(at: dir) }

@@ -10,8 +10,14 @@ public struct ResultsReport {
     public let results: [RunResult]
     public let skipped: [(dataset: String, reason: String)]
     public let context: RunContext
-    /// Runs not finished yet (`--report-only`), e.g. "Industrial_and_Scientific TS-Rec (hash …)".
-    public var pending: [String] = []
+    /// Methods not finished yet (`--report-only`): their rows stay in the comparison, with the
+    /// reported cells and empty reproduced ones.
+    public var pending: [PendingResult] = []
+
+    /// A method of this report that has not run: `detail` says what would run it.
+    public func pendingResult(dataset: String, method: String, detail: String) -> PendingResult {
+        PendingResult(dataset: dataset, method: method, reportedMethod: reportedName(method), detail: detail)
+    }
     /// Our method name → its row name in the reported table (nil: nothing reported to compare
     /// with). The reported MiniOneRec is SFT + RL: our MiniOneRec row, not MiniOneRec-SFT.
     public var reportedName: (String) -> String? = { method in
@@ -70,7 +76,8 @@ public struct ResultsReport {
             let reproduced = results.map {
                 ReproducedResult(dataset: $0.dataset, method: $0.method, reportedMethod: reportedName($0.method) ?? "-", metrics: $0.metrics)
             }
-            return Comparison(reproduced: reproduced, reported: try Self.reportedTable(), metrics: Self.tableMetrics)
+            return Comparison(reproduced: reproduced, reported: try Self.reportedTable(), metrics: Self.tableMetrics,
+                              pending: pending)
         }
     }
 
@@ -87,7 +94,7 @@ public struct ResultsReport {
                    String(format: "%.0f", r.evalSeconds)]
         }
         let skippedMeta = skipped.map { (key: "skipped \($0.dataset)", value: $0.reason) }
-            + pending.map { (key: "pending", value: $0) }
+            + pending.map { (key: "pending", value: $0.description) }
         try CSV.write(header: header, rows: rows, to: context.output("\(name).csv"), metadata: context.metadata + skippedMeta)
         let comparison = try self.comparison
         try comparison.writeCSV(to: context.output("\(name)-comparison.csv"), metadata: context.metadata)

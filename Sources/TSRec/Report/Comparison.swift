@@ -85,6 +85,22 @@ public struct ReproducedResult: Sendable {
     }
 }
 
+/// A method of the table that has not run yet: its row stays, with the reproduced cells empty.
+public struct PendingResult: Sendable, Hashable, CustomStringConvertible {
+    public var dataset: String
+    public var method: String
+    /// Row name in the reported table (nil: nothing reported to compare with).
+    public var reportedMethod: String?
+    /// What would produce it, e.g. "run 3c3854befd4e".
+    public var detail: String
+
+    public init(dataset: String, method: String, reportedMethod: String?, detail: String) {
+        (self.dataset, self.method, self.reportedMethod, self.detail) = (dataset, method, reportedMethod, detail)
+    }
+
+    public var description: String { "\(dataset) \(method) (\(detail))" }
+}
+
 /// One metric of one reproduced method beside its reported value.
 public struct ComparisonRow: Sendable, Hashable, CSVRow {
     /// Note on rows whose reported value is missing.
@@ -96,12 +112,23 @@ public struct ComparisonRow: Sendable, Hashable, CSVRow {
     public var metric: String
     /// nil when the reported table has no number for it (never filled with a guess).
     public var reported: Double?
-    public var reproduced: Double
-    /// `reproduced - reported`, nil when `reported` is nil.
-    public var difference: Double? { reported.map { reproduced - $0 } }
+    /// nil while the method has not run (`pending` says what would run it).
+    public var reproduced: Double?
+    /// Why `reproduced` is empty: e.g. "run 3c3854befd4e".
+    public var pending: String?
+    /// `reproduced - reported`, nil when either is nil.
+    public var difference: Double? { reported.flatMap { r in reproduced.map { $0 - r } } }
     /// `difference / reported`, nil when unknown or the reported value is 0.
-    public var relativeDifference: Double? { reported.flatMap { $0 == 0 ? nil : (reproduced - $0) / $0 } }
-    public var note: String { reported == nil ? Self.unknownNote : "" }
+    public var relativeDifference: Double? { reported.flatMap { r in r == 0 ? nil : difference.map { $0 / r } } }
+    public var note: String {
+        [pending.map { "not run yet (\($0))" }, reported == nil ? Self.unknownNote : nil].compactMap { $0 }.joined(separator: "; ")
+    }
+
+    public init(dataset: String, method: String, reportedMethod: String, metric: String, reported: Double?,
+                reproduced: Double?, pending: String? = nil) {
+        (self.dataset, self.method, self.reportedMethod, self.metric) = (dataset, method, reportedMethod, metric)
+        (self.reported, self.reproduced, self.pending) = (reported, reproduced, pending)
+    }
 
     public static let csvHeader = ["dataset", "method", "reported_method", "metric", "reported", "reproduced", "difference", "relative_difference", "note"]
     public var csvFields: [String] {
@@ -117,8 +144,9 @@ public struct Comparison: Sendable {
     public var reportedSource: String
 
     /// One row per (result, metric). `metrics` defaults to the reported table's columns; a metric the
-    /// reported table lacks still gets a row, with the reported cell unknown.
-    public init(reproduced: [ReproducedResult], reported: ReportedTable, metrics: [String]? = nil) {
+    /// reported table lacks still gets a row, with the reported cell unknown. Each `pending` method
+    /// keeps its rows after the results: the reported cells, the reproduced ones empty.
+    public init(reproduced: [ReproducedResult], reported: ReportedTable, metrics: [String]? = nil, pending: [PendingResult] = []) {
         let names = metrics ?? reported.metrics
         var rows: [ComparisonRow] = []
         for r in reproduced {
@@ -131,6 +159,13 @@ public struct Comparison: Sendable {
                                           metric: m, reported: theirs, reproduced: ours))
             }
         }
+        for p in pending {
+            for m in names {
+                let theirs = p.reportedMethod.flatMap { reported.value(dataset: p.dataset, method: $0, metric: m) }
+                rows.append(ComparisonRow(dataset: p.dataset, method: p.method, reportedMethod: p.reportedMethod ?? "",
+                                          metric: m, reported: theirs, reproduced: nil, pending: p.detail))
+            }
+        }
         (self.rows, self.reportedSource) = (rows, reported.source)
     }
 
@@ -138,7 +173,8 @@ public struct Comparison: Sendable {
         try CSV.write(rows, to: url, metadata: [("reported_source", reportedSource)] + metadata)
     }
 
-    /// A markdown table; unknown reported cells read "unknown (not available offline)".
+    /// A markdown table; unknown reported cells read "unknown (not available offline)", the
+    /// reproduced cells of a method not run yet "not run yet (…)".
     public var markdown: String {
         func signed(_ x: Double?) -> String { x.map { ($0 >= 0 ? "+" : "") + f4($0) } ?? "" }
         func pct(_ x: Double?) -> String { x.map { ($0 >= 0 ? "+" : "") + String(format: "%.1f%%", $0 * 100) } ?? "" }
@@ -147,7 +183,7 @@ public struct Comparison: Sendable {
                      "|---|---|---|---|---:|---:|---:|---:|"]
         for r in rows {
             let rep = r.reported.map(f4) ?? ComparisonRow.unknownNote
-            lines.append("| \(cell(r.dataset)) | \(cell(r.method)) | \(cell(r.reportedMethod)) | \(cell(r.metric)) | \(rep) | \(f4(r.reproduced)) | \(signed(r.difference)) | \(pct(r.relativeDifference)) |")
+            lines.append("| \(cell(r.dataset)) | \(cell(r.method)) | \(cell(r.reportedMethod)) | \(cell(r.metric)) | \(rep) | \(r.reproduced.map(f4) ?? r.pending.map { "not run yet (\($0))" } ?? "") | \(signed(r.difference)) | \(pct(r.relativeDifference)) |")
         }
         lines.append("")
         lines.append("Reported numbers: `\(reportedSource)`.")
@@ -180,7 +216,10 @@ public struct Comparison: Sendable {
                     series.append(.init(name: "\(reportedName) (reported)", values: values, color: k, hatched: true))
                 }
             }
-            series.append(.init(name: "\(m) (reproduced)", values: metricOrder.map { lookup(m, $0)?.reproduced }, color: k))
+            let ours = metricOrder.map { lookup(m, $0)?.reproduced }
+            if ours.contains(where: { $0 != nil }) {                // a method not run yet: its reported bars only
+                series.append(.init(name: "\(m) (reproduced)", values: ours, color: k))
+            }
         }
         return BarChart(title: title ?? "\(dataset): reproduced vs reported", ylabel: "metric value",
                         categories: metricOrder, series: series,
