@@ -50,6 +50,34 @@ import Testing
         #expect(slow.joined().contains { $0 != 0 })
     }
 
+    /// With per-sample weights (LC-Rec's group means) the shared-prefix path gives the whole
+    /// batch's weighted loss and gradients, on the real model; the weights are not a mean.
+    @Test func weightedSharedPrefixLossEqualsTheWholeBatch() throws {
+        let weights: [Float] = [0.05, 0.2, 0.01]
+        let shared = SFTBatch(Self.templated, sharingPrefix: true, sampleWeights: weights)
+        let whole = SFTBatch(Self.templated, sampleWeights: weights)
+        #expect(shared.sharedPrefix == 5)
+        let model = try LlamaFixtures.tinyModel(seed: 42, std: 0.3)
+        func run(_ batch: SFTBatch) -> (Float, [[Float]]) {
+            for p in model.parameters { p.tensor.zeroGrad() }
+            let tape = Tape()
+            let l = model.loss(tape: tape, batch: batch)
+            tape.backward(from: l)
+            return (l.item, model.parameters.map(\.tensor.gradArray))
+        }
+        let (fastLoss, fast) = run(shared)
+        let (slowLoss, slow) = run(whole)
+        #expect(abs(fastLoss - slowLoss) <= 1e-5 * abs(slowLoss), "loss \(fastLoss) vs \(slowLoss)")
+        for ((name, _), (a, b)) in zip(model.parameters, zip(fast, slow)) { expectClose(a, b, atol: 1e-6, rtol: 1e-3, name) }
+        // reference: Σ_s w_s · (sample s's own mean loss) · (its target count)
+        var reference: Double = 0
+        for (s, w) in zip(Self.templated, weights) {
+            let one = SFTBatch([s])
+            reference += Double(w) * Double(one.targetCount) * Double(model.loss(tape: Tape(recording: false), batch: one).item)
+        }
+        #expect(abs(Double(slowLoss) - reference) <= 1e-5 * reference)
+    }
+
     /// Re-forming a step's micro-batches by task keeps every sample once, the micro-batch sizes,
     /// and (token averaging) the step's loss and gradient; most micro-batches then hold one task.
     @Test func groupingByTaskKeepsTheStep() throws {
