@@ -3,7 +3,8 @@ import Foundation
 /// Writes a results table (one row per method and dataset), its comparison with the reported
 /// numbers, and a figure per dataset.
 ///
-/// Outputs: `results/<name>.csv` (dataset, method, profile, HR/NDCG@K, wall time),
+/// Outputs: `results/<name>.csv` (dataset, method, profile, HR/NDCG@K, wall time, the share of
+/// ranked SIDs that are no catalogue item: LC-Rec's position-wise decoding),
 /// `results/<name>-comparison.{csv,md}`, and `Figures/<name>-<dataset>-<profile>.{gp,png,svg}`.
 public struct ResultsReport {
     public let name: String
@@ -85,13 +86,14 @@ public struct ResultsReport {
     /// `TSREC_FIGURES` when set, e.g. for CI's smoke run).
     public func write(figures: URL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["TSREC_FIGURES"] ?? "Figures")) throws {
         let header = ["dataset", "method", "profile", "config_hash", "test_rows"] + Self.tableMetrics
-            + ["HR@1", "NDCG@1", "HR@20", "NDCG@20", "train_steps", "best_valid_loss", "train_seconds", "eval_seconds"]
+            + ["HR@1", "NDCG@1", "HR@20", "NDCG@20", "train_steps", "best_valid_loss", "train_seconds", "eval_seconds",
+               "invalid_rate"]
         let rows = results.map { r -> [String] in
             [r.dataset, r.method, r.profile, r.configHash, "\(r.metrics.rows)"]
                 + Self.tableMetrics.map { CSV.cell(r.metrics.value(named: $0)) }
                 + [CSV.cell(r.metrics.hr1), CSV.cell(r.metrics.ndcg1), CSV.cell(r.metrics.hr20), CSV.cell(r.metrics.ndcg20),
                    "\(r.trainSteps)", CSV.cell(r.bestValidLoss), String(format: "%.0f", r.trainSeconds),
-                   String(format: "%.0f", r.evalSeconds)]
+                   String(format: "%.0f", r.evalSeconds), CSV.cell(r.metrics.invalidRate)]
         }
         let skippedMeta = skipped.map { (key: "skipped \($0.dataset)", value: $0.reason) }
             + pending.map { (key: "pending", value: $0.description) }
