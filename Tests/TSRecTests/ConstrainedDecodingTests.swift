@@ -321,12 +321,15 @@ private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs
     /// prompt is done once the pool is full and its worst ≥ `next_scores.max()` / length^lp.
     /// `liveOnly`: the stopping test on the best live pair instead (tsrec before session 25).
     /// At `maxLength` a pair ends as if by EOS (tsrec's cap; Hugging Face's finalize differs
-    /// there, the README's 128-token row).
+    /// there, the README's 128-token row). `promptLength`: the lengths of transformers 4.28 and
+    /// 4.31 instead, a finished hypothesis's the prompt and its tokens before EOS (`hyp.shape[-1]`),
+    /// the stopping test's the prompt and every generated token (`cur_len + 1`).
     static func huggingFaceBeamSearch(logProb: ([Int]) -> Double, vocab: Int, maxLength: Int, width: Int,
-                                      lengthPenalty lp: Double, liveOnly: Bool = false) -> [[Int]] {
+                                      lengthPenalty lp: Double, liveOnly: Bool = false, promptLength: Int? = nil) -> [[Int]] {
         typealias Pair = (tokens: [Int], sum: Double)
         func before(_ a: Pair, _ b: Pair) -> Bool { a.sum != b.sum ? a.sum > b.sum : a.tokens.lexicographicallyPrecedes(b.tokens) }
-        func normalised(_ p: Pair) -> Double { p.sum / pow(Double(p.tokens.count), lp) }
+        func length(_ p: Pair) -> Int { promptLength.map { $0 + p.tokens.count - (p.tokens.last == eos ? 1 : 0) } ?? p.tokens.count }
+        func normalised(_ p: Pair) -> Double { p.sum / pow(Double(length(p)), lp) }
         var live: [Pair] = [([], 0)], pool: [Pair] = []
         for step in 0 ..< maxLength {
             let ranked = live.flatMap { b in (0 ..< vocab).map { t in (tokens: b.tokens + [t], sum: logProb(b.tokens + [t])) } }
@@ -345,7 +348,7 @@ private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs
                 }
             }
             if pool.count == width, let best = liveOnly ? next.first?.sum : ranked.first?.sum,
-               pool.map(normalised).min()! >= best / pow(Double(step + 1), lp) { break }
+               pool.map(normalised).min()! >= best / pow(Double((promptLength ?? 0) + step + 1), lp) { break }
             live = next
             if live.isEmpty { break }
         }
@@ -370,6 +373,27 @@ private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs
             if hf != liveOnly { differs += 1 }
         }
         #expect(differs > 0, "no search on this fixture reached a step whose best candidate ends")
+    }
+
+    /// BIGRec's transformers (4.28, 4.31) divide by the prompt and the answer before EOS: the
+    /// transcription above with those lengths; on this fixture the two length rules rank some
+    /// searches differently, so the test tells them apart.
+    @Test func promptCountingLengthsAsTransformers428() throws {
+        let generation = FreeGeneration(vocabulary: 6, eos: Self.eos, maxLength: 7)
+        let prompt = [Int](repeating: 1, count: 5)
+        var differs = 0
+        for seed in UInt64(0) ..< 40 {
+            var scorer = PrefixTableScorer(vocab: 6, seed: seed, salt: tableSalt, bias: [Self.eos: 1.5])
+            let got = try constrainedBeamSearch(&scorer, constraint: generation, prompts: [prompt], width: 2, lengthPenalty: 1,
+                                                stopping: .huggingFace, penalisedLength: .promptAndGeneratedBeforeEOS(eos: Self.eos))[0]
+            let old = Self.huggingFaceBeamSearch(logProb: scorer.logProb, vocab: 6, maxLength: 7, width: 2, lengthPenalty: 1,
+                                                 promptLength: prompt.count)
+            let new = Self.huggingFaceBeamSearch(logProb: scorer.logProb, vocab: 6, maxLength: 7, width: 2, lengthPenalty: 1)
+            #expect(got.map(\.tokens) == old, "seed \(seed)")
+            #expect(got.allSatisfy { isClose($0.score, scorer.logProb($0.tokens)) })
+            if old != new { differs += 1 }
+        }
+        #expect(differs > 0, "no search on this fixture depends on the length rule")
     }
 
     /// BIGRec's text of a generated sequence stops at its first EOS.

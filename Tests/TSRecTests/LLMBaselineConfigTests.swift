@@ -64,7 +64,7 @@ import Testing
         #expect(back == quick)
         #expect(Method.named("bigrec") == .bigrec && !Method.bigrec.hasRL && Method.bigrec.sftStage == .bigrec)
         #expect(Pipeline(bigrec, label: "BIGRec").trainingHash != Pipeline(quick.applying(.d3), label: "D3").trainingHash)
-        #expect(EvaluationMode.bigrec.fileTag == "grounded-w4-t128-lp1.0")
+        #expect(EvaluationMode.bigrec.fileTag == "grounded-w4-t128-lp1.0-prompt")
     }
 
     @Test func lcrecChangesOnlyItsNamedFields() throws {

@@ -136,6 +136,18 @@ public enum BeamStopping: Sendable, Hashable {
     case huggingFace
 }
 
+/// What a hypothesis's length is when the length penalty divides its summed log-probability.
+public enum PenalisedLength: Sendable, Hashable {
+    /// Its generated tokens, the ending included (transformers 4.44: `generated_len`).
+    case generated
+    /// Its whole sequence as transformers 4.28 and 4.31 count it: the prompt and the generated
+    /// tokens before `eos`, which is never appended to a finished hypothesis (`BeamHypotheses.add`
+    /// divides by `hyp.shape[-1]`, 4.28 `beam_search.py:887-891`); the stopping test divides by
+    /// the prompt plus every generated token (`cur_len + 1`, `:288-293`). A hypothesis cut at the
+    /// token limit counts all its tokens. BIGRec's pins date it to these versions.
+    case promptAndGeneratedBeforeEOS(eos: Int)
+}
+
 /// Constrained beam search with Hugging Face's beam semantics, for constraints whose sequences
 /// may differ in length (title tries) as well as uniform ones (SID tries, position-wise codes).
 ///
@@ -146,7 +158,8 @@ public enum BeamStopping: Sendable, Hashable {
 /// 2. a pair that reaches an end node joins the finished pool only when its rank is below `width`;
 ///    the pool keeps the `width` best finished sequences by `sum / length^lengthPenalty`, where
 ///    length = generated tokens, ending included (ties: lexicographically smaller first; a newcomer
-///    must rank strictly above the pool's worst);
+///    must rank strictly above the pool's worst), or as `penalisedLength` says (BIGRec: the prompt
+///    too, the ending not);
 /// 3. the other pairs, in rank order, form the next live beam, up to `width`;
 /// 4. the prompt is done when no live hypothesis remains, or when the pool is full and no live
 ///    hypothesis can rank above its worst: a live sum s can at best reach
@@ -165,11 +178,13 @@ public enum BeamStopping: Sendable, Hashable {
 /// done drop out of the batch. Results are in the order of `prompts`.
 public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
     _ scorer: inout S, constraint: C, prompts: [[Int]], width: Int = 20, lengthPenalty: Double = 0,
-    stopping: BeamStopping = .exact
+    stopping: BeamStopping = .exact, penalisedLength: PenalisedLength = .generated
 ) throws -> [[BeamHypothesis]] {
     precondition(width >= 1, "constrainedBeamSearch: width \(width) < 1")
     precondition(scorer.maxPrompts >= 1, "constrainedBeamSearch: scorer.maxPrompts \(scorer.maxPrompts) < 1")
     precondition(lengthPenalty.isFinite, "constrainedBeamSearch: length penalty \(lengthPenalty)")
+    precondition(penalisedLength == .generated || stopping == .huggingFace || lengthPenalty == 0,
+                 "constrainedBeamSearch: the exact stopping bound counts generated tokens only")
     let maxLength = constraint.maxLength
     guard maxLength > 0, !constraint.continuations(of: constraint.rootNode).isEmpty else { return prompts.map { _ in [] } }
     var results: [[BeamHypothesis]] = []
@@ -180,7 +195,7 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
         precondition(started.count == chunk.count, "BeamScorer.start returned \(started.count) results for \(chunk.count) prompts")
         let vocab = started[0].1.count
         var beams = started.map { [VariableHypothesis(node: constraint.rootNode, score: 0, tokens: [], state: $0.0, logits: $0.1, pending: [])] }
-        var pools = [FinishedPool](repeating: FinishedPool(width: width, lengthPenalty: lengthPenalty), count: chunk.count)
+        var pools = chunk.map { FinishedPool(width: width, lengthPenalty: lengthPenalty, promptLength: $0.count, penalisedLength: penalisedLength) }
 
         for step in 0 ..< maxLength {
             // Selection per prompt: next live beams (parent index in the old beam, token, node, score).
@@ -311,16 +326,31 @@ private struct VariableHypothesis<State, Node> {
 }
 
 /// The finished hypotheses of one prompt: at most `width`, kept best first by
-/// (`score / length^lengthPenalty` descending, tokens lexicographically ascending).
+/// (`score / length^lengthPenalty` descending, tokens lexicographically ascending), the length
+/// as `penalisedLength` counts it.
 struct FinishedPool {
     let width: Int
     let lengthPenalty: Double
+    /// The prompt's tokens (counted by `.promptAndGeneratedBeforeEOS` only).
+    let promptLength: Int
+    let penalisedLength: PenalisedLength
     private(set) var ranked: [BeamHypothesis] = []
 
-    init(width: Int, lengthPenalty: Double) {
-        self.width = width
-        self.lengthPenalty = lengthPenalty
+    init(width: Int, lengthPenalty: Double, promptLength: Int = 0, penalisedLength: PenalisedLength = .generated) {
+        (self.width, self.lengthPenalty) = (width, lengthPenalty)
+        (self.promptLength, self.penalisedLength) = (promptLength, penalisedLength)
     }
+
+    /// The length that divides a finished hypothesis's score.
+    func length(of h: BeamHypothesis) -> Int {
+        switch penalisedLength {
+        case .generated: h.tokens.count
+        case let .promptAndGeneratedBeforeEOS(eos): promptLength + h.tokens.count - (h.tokens.last == eos ? 1 : 0)
+        }
+    }
+
+    /// The length that divides the stopping test's score after `generated` tokens.
+    func currentLength(generated: Int) -> Int { penalisedLength == .generated ? generated : promptLength + generated }
 
     var isFull: Bool { ranked.count >= width }
 
@@ -331,7 +361,7 @@ struct FinishedPool {
 
     /// Whether `a` ranks above `b`.
     func precedes(_ a: BeamHypothesis, _ b: BeamHypothesis) -> Bool {
-        let x = normalised(a.score, length: a.tokens.count), y = normalised(b.score, length: b.tokens.count)
+        let x = normalised(a.score, length: length(of: a)), y = normalised(b.score, length: length(of: b))
         return x != y ? x > y : a.tokens.lexicographicallyPrecedes(b.tokens)
     }
 
@@ -354,9 +384,9 @@ struct FinishedPool {
         guard isFull else { return true }
         guard length < maxLength else { return false }
         let worst = ranked[ranked.count - 1]
-        let floor = normalised(worst.score, length: worst.tokens.count)
+        let floor = normalised(worst.score, length: self.length(of: worst))
         switch stopping {
-        case .huggingFace: return normalised(s, length: length) > floor
+        case .huggingFace: return normalised(s, length: currentLength(generated: length)) > floor
         case .exact: return max(normalised(s, length: length + 1), normalised(s, length: maxLength)) >= floor
         }
     }

@@ -178,7 +178,8 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
     /// SIDs that are no item's stay in the ranking (they occupy a rank and never hit).
     case positionwiseCodes
     /// BIGRec: unconstrained beam search (`width` beams, at most `maxNewTokens` tokens, this
-    /// length penalty, Hugging Face's stopping rule) over the backbone's own vocabulary; the top-1
+    /// length penalty over the prompt and the answer before EOS as transformers 4.28-4.31 count
+    /// them, Hugging Face's stopping rule) over the backbone's own vocabulary; the top-1
     /// text is grounded: embedded with the **pretrained** backbone like every catalogue title, and
     /// all items ranked by L2 distance (`TitleGrounding`), then their SIDs.
     case grounded(width: Int, maxNewTokens: Int, lengthPenalty: Double)
@@ -192,7 +193,7 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
         case .sidTrie: "sid"
         case let .titleTrie(lp): "title-lp\(lp)"
         case .positionwiseCodes: "codes"
-        case let .grounded(w, t, lp): "grounded-w\(w)-t\(t)-lp\(lp)"
+        case let .grounded(w, t, lp): "grounded-w\(w)-t\(t)-lp\(lp)-prompt"   // lengths count the prompt (session 25)
         }
     }
 }

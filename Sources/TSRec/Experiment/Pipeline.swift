@@ -738,11 +738,12 @@ public struct Pipeline {
             })
             let generation = FreeGeneration(vocabulary: firstID, eos: Int(builder.endToken), maxLength: maxNewTokens)
             depth = maxNewTokens
-            log("  evaluation: free generation (\(beams) beams, ≤ \(maxNewTokens) tokens, length penalty \(lengthPenalty)), "
+            log("  evaluation: free generation (\(beams) beams, ≤ \(maxNewTokens) tokens, length penalty \(lengthPenalty) over prompt + answer), "
                 + "top-1 grounded on \(grounding.itemCount) item titles with the pretrained backbone")
             search = { scorer, chunk in
-                try constrainedBeamSearch(&scorer, constraint: generation, prompts: chunk, width: beams,
-                                          lengthPenalty: lengthPenalty, stopping: .huggingFace).map { hyps in
+                // lengths as BIGRec's transformers (4.28-4.31) count them: the prompt too, EOS not
+                try constrainedBeamSearch(&scorer, constraint: generation, prompts: chunk, width: beams, lengthPenalty: lengthPenalty,
+                                          stopping: .huggingFace, penalisedLength: .promptAndGeneratedBeforeEOS(eos: generation.eos)).map { hyps in
                     let text = Self.generatedText(hyps.first?.tokens ?? [], eos: generation.eos, tokenizer: tokenizer)
                     let query = TitleGrounding.embed(model: pretrained, [tokenizer.encode(TitleGrounding.normaliseGenerated(text)).map(Int32.init)])
                     return Self.rankedSIDs(items: grounding.rank(query), dataset: dataset, limit: config.beamWidth)
