@@ -72,6 +72,8 @@ test: model data
 	grep -q ',MiniOneRec,MiniOneRec-SFT,HR@10,' $(SMOKE_DIR)/table2-Industrial_and_Scientific-paired.csv
 	@# LC-Rec's row says which share of its ranked SIDs are no catalogue item (column invalid_rate)
 	awk -F, '$$20 == "invalid_rate" { h = 1 } /^Industrial_and_Scientific,LC-Rec,/ { r = ($$20 != "" && $$20 >= 0 && $$20 <= 1) } END { exit !(h && r) }' $(SMOKE_DIR)/table2.csv
+	@# BIGRec's predictions keep the text each row generated before grounding
+	grep -q '"generated":' $(SMOKE_DIR)/runs/*/*/predictions-grounded-*.jsonl
 	test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-paired.png && test -s $(SMOKE_DIR)/table2-Industrial_and_Scientific-paired.csv
 	@# a second process finds every run by its hash: the report-only table has the same rows
 	@# (all columns up to best_valid_loss; the popularity row's timing is measured afresh)

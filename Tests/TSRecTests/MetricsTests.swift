@@ -71,6 +71,21 @@ private let toy: [Prediction] = [
     #expect(try PredictionsFile.read(from: url) == rows)
 }
 
+/// A prediction without generated text is written as before it could carry one (the committed
+/// records stay byte-identical); BIGRec's generated text round-trips.
+@Test func generatedTextIsWrittenOnlyWhenThere() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-metrics-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let url = dir.appendingPathComponent("predictions.jsonl")
+    let rows = [Prediction(user: "u1", target: "s", ranked: ["s"]),
+                Prediction(user: "u2", target: "s", ranked: ["t"], generated: "\"Digital Caliper\"")]
+    try PredictionsFile.write(rows, to: url)
+    let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
+    #expect(lines[0] == #"{"ranked":["s"],"target":"s","user":"u1"}"#)
+    #expect(lines[1] == #"{"generated":"\"Digital Caliper\"","ranked":["t"],"target":"s","user":"u2"}"#)
+    #expect(try PredictionsFile.read(from: url) == rows)
+}
+
 @Test func predictionsFileReportsTheBadLine() throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-metrics-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }

@@ -6,11 +6,15 @@ public struct Prediction: Codable, Sendable, Hashable {
     public var user: String
     public var target: String
     public var ranked: [String]
+    /// The text a generating row produced before its ranking (BIGRec's top-1, grounded on the
+    /// catalogue): a diagnostic, absent from the file for the other rows.
+    public var generated: String?
 
-    public init(user: String, target: String, ranked: [String]) {
+    public init(user: String, target: String, ranked: [String], generated: String? = nil) {
         self.user = user
         self.target = target
         self.ranked = ranked
+        self.generated = generated
     }
 
     /// 0-based rank of the first exact SID-string match with `target`, or nil when it is absent.

@@ -657,9 +657,10 @@ public struct Pipeline {
                     try Lanes.run(mine.count) { k in try decoding.search(&scorers[k], mine[k].map { prompts[$0] }) }
                 }
                 for (chunk, ranked) in zip(mine, ranked) {
-                    for (i, sids) in zip(chunk, ranked) {
+                    for (i, decoded) in zip(chunk, ranked) {
                         for j in [i] + sameAs[i, default: []] {
-                            made[j] = Prediction(user: rows[j].userID, target: rows[j].targetSID, ranked: sids)
+                            made[j] = Prediction(user: rows[j].userID, target: rows[j].targetSID, ranked: decoded.sids,
+                                                 generated: decoded.generated)
                         }
                     }
                 }
@@ -691,7 +692,13 @@ public struct Pipeline {
         var depth: Int
         /// Live beams per prompt.
         var width: Int
-        var search: (inout LlamaBeamScorer, [[Int]]) throws -> [[String]]
+        var search: (inout LlamaBeamScorer, [[Int]]) throws -> [Decoded]
+    }
+
+    /// One prompt's ranked SIDs, and the text it generated when the mode grounds one (BIGRec).
+    struct Decoded {
+        var sids: [String]
+        var generated: String? = nil
     }
 
     /// The decoding of `config.evaluation` (default: the SID trie) for this dataset and vocabulary.
@@ -701,8 +708,8 @@ public struct Pipeline {
         let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
         // The other modes (issue #19): their constraint, and how a beam becomes ranked SIDs.
         let mode = config.evaluation ?? .sidTrie
-        var search: (inout LlamaBeamScorer, [[Int]]) throws -> [[String]] = { scorer, chunk in
-            try beamSearch(&scorer, trie: trie, prompts: chunk, width: config.beamWidth).map { $0.map { sidOf[$0.tokens]! } }
+        var search: (inout LlamaBeamScorer, [[Int]]) throws -> [Decoded] = { scorer, chunk in
+            try beamSearch(&scorer, trie: trie, prompts: chunk, width: config.beamWidth).map { Decoded(sids: $0.map { sidOf[$0.tokens]! }) }
         }
         var depth = trie.uniformLength ?? 3
         var width = config.beamWidth           // beams per prompt the cache must hold
@@ -721,7 +728,7 @@ public struct Pipeline {
             search = { scorer, chunk in
                 try constrainedBeamSearch(&scorer, constraint: titles.trie, prompts: chunk, width: config.beamWidth,
                                           lengthPenalty: lengthPenalty).map { hyps in
-                    Self.rankedSIDs(items: titles.rankedItems(hyps), dataset: dataset, limit: config.beamWidth)
+                    Decoded(sids: Self.rankedSIDs(items: titles.rankedItems(hyps), dataset: dataset, limit: config.beamWidth))
                 }
             }
         case let .grounded(beams, maxNewTokens, lengthPenalty):
@@ -746,7 +753,8 @@ public struct Pipeline {
                                           stopping: .huggingFace, penalisedLength: .promptAndGeneratedBeforeEOS(eos: generation.eos)).map { hyps in
                     let text = Self.generatedText(hyps.first?.tokens ?? [], eos: generation.eos, tokenizer: tokenizer)
                     let query = TitleGrounding.embed(model: pretrained, [tokenizer.encode(TitleGrounding.normaliseGenerated(text)).map(Int32.init)])
-                    return Self.rankedSIDs(items: grounding.rank(query), dataset: dataset, limit: config.beamWidth)
+                    return Decoded(sids: Self.rankedSIDs(items: grounding.rank(query), dataset: dataset, limit: config.beamWidth),
+                                   generated: text)
                 }
             }
             width = beams
@@ -761,7 +769,7 @@ public struct Pipeline {
             log("  evaluation: position-wise codes, \(codes.reachableCount) reachable SIDs for \(codes.catalogue.count) catalogue SIDs")
             search = { scorer, chunk in
                 try constrainedBeamSearch(&scorer, constraint: codes, prompts: chunk, width: config.beamWidth).map { hyps in
-                    hyps.map { h in h.tokens.prefix(codes.levels.count).map { tokens[$0 - firstID] }.joined() }
+                    Decoded(sids: hyps.map { h in h.tokens.prefix(codes.levels.count).map { tokens[$0 - firstID] }.joined() })
                 }
             }
         }
