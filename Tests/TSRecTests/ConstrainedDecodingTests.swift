@@ -76,7 +76,7 @@ private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs
                 let beam = try constrainedBeamSearch(&scorer, constraint: titles.trie, prompts: [[5]], width: width, lengthPenalty: lp)[0]
                 #expect(beam.map(\.tokens) == exact.map(\.tokens), "lp \(lp) width \(width)")
                 #expect(zip(beam, exact).allSatisfy { isClose($0.score, $1.score) })
-                #expect(titles.rankedItems(beam) == exact.map { completions.firstIndex(of: $0.tokens)! })
+                #expect(titles.rankedGroups(beam) == exact.map { [completions.firstIndex(of: $0.tokens)!] })
             }
         }
     }
@@ -157,8 +157,7 @@ private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs
         #expect(titles.itemsOf[[10, 11, e]] == [0, 2, 5] && titles.itemsOf[[12, e]] == [1, 4])
         let ranked = [BeamHypothesis(tokens: [12, e], score: -1), BeamHypothesis(tokens: [10, 11, e], score: -2),
                       BeamHypothesis(tokens: [13, 14, 15, e], score: -3)]
-        #expect(titles.rankedItems(ranked) == [1, 4, 0, 2, 5, 3])
-        #expect(titles.rankedItems(ranked, limit: 3) == [1, 4, 0])
+        #expect(titles.rankedGroups(ranked) == [[1, 4], [0, 2, 5], [3]])     // one rank per title
         // a completion without the terminator that is a prefix of another is refused
         #expect(throws: TSRecError.self) { try TitleCompletions(completions: [[10, 11], [10, 11, e]]) }
         #expect(throws: TSRecError.self) { try TitleCompletions(completions: [[10], []]) }
@@ -198,10 +197,9 @@ private func isClose(_ a: Double, _ b: Double, tol: Double = 1e-5) -> Bool { abs
             #expect(together[p].map(\.tokens) == beam.map(\.tokens))
             #expect(zip(together[p], beam).allSatisfy { abs($0.score - $1.score) < 1e-4 })
             // items: the duplicate pair comes out together, lower index first
-            let items = titles.rankedItems(beam)
-            #expect(items.count == 10 && Set(items).count == 10)
-            let at = items.firstIndex(of: 3)!
-            #expect(items[at + 1] == 9)
+            let groups = titles.rankedGroups(beam)
+            #expect(groups.joined().count == 10 && Set(groups.joined()).count == 10)
+            #expect(groups.contains([3, 9]))
             orders.insert(beam.map(\.tokens))
         }
         #expect(orders.count > 1)   // the prompts rank differently, so the comparisons above can tell them apart

@@ -64,7 +64,7 @@ import Testing
         #expect(back == quick)
         #expect(Method.named("bigrec") == .bigrec && !Method.bigrec.hasRL && Method.bigrec.sftStage == .bigrec)
         #expect(Pipeline(bigrec, label: "BIGRec").trainingHash != Pipeline(quick.applying(.d3), label: "D3").trainingHash)
-        #expect(EvaluationMode.bigrec.fileTag == "grounded-w4-t128-lp1.0-prompt")
+        #expect(EvaluationMode.bigrec.fileTag == "grounded-w4-t128-lp1.0-prompt-titlehits")
     }
 
     @Test func lcrecChangesOnlyItsNamedFields() throws {
@@ -169,24 +169,38 @@ import Testing
         let a = Pipeline(d3, label: "D3"), b = Pipeline(base, label: "D3 (lp 1)")
         #expect(a.trainingHash == b.trainingHash)
         #expect(a.predictionsURL(testRows: 10) != b.predictionsURL(testRows: 10))
-        #expect(a.predictionsURL(testRows: 10).lastPathComponent == "predictions-title-lp0.0-beam10-n10.jsonl")
+        #expect(a.predictionsURL(testRows: 10).lastPathComponent == "predictions-title-lp0.0-titlehits-beam10-n10.jsonl")
         // the SID rows keep their file names
         let sft = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.minionerecSFT), label: "x")
         #expect(sft.predictionsURL(testRows: 10).lastPathComponent == "predictions-beam20-n10.jsonl")
         #expect(a.trainingHash != sft.trainingHash)
     }
 
-    @Test func rankedItemsBecomeSIDsWithoutRepeats() throws {
+    /// The originals' title-level hit rule on the real catalogue: the junk title shared by 27
+    /// items (26 SIDs) takes one rank and hits for any of its items; the next title keeps the next
+    /// rank (no flood of the shared title's SIDs); an item alone in its rank stands for its SID.
+    @Test func titleRanksHitByTitle() throws {
         guard case .success(let dataset)? = DataTestSupport.loaded["Industrial_and_Scientific"] else {
             print(DataTestSupport.mirrorMissingMessage)
             return
         }
-        let collided = dataset.index.itemsBySID.first { $0.value.count > 1 }!
-        let other = (0 ..< dataset.index.count).first { dataset.index.sid(of: $0) != collided.key }!
-        let items = collided.value + [other]
-        let sids = Pipeline.rankedSIDs(items: items, dataset: dataset, limit: 20)
-        #expect(sids == [collided.key, dataset.index.sid(of: other)])
-        #expect(Pipeline.rankedSIDs(items: items, dataset: dataset, limit: 1) == [collided.key])
+        let byTitle = Dictionary(grouping: 0 ..< dataset.index.count) { dataset.items[$0].title }
+        let shared = byTitle.values.max { $0.count < $1.count }!
+        #expect(shared.count == 27 && Set(shared.map { dataset.index.sid(of: $0) }).count == 26)
+        let other = (0 ..< dataset.index.count).first { byTitle[dataset.items[$0].title]!.count == 1 }!
+        func row(_ item: Int) -> SplitRow {
+            SplitRow(userID: "u", historyItemIDs: [], historySIDs: [], historyTitles: [], targetItemID: item,
+                     targetSID: dataset.index.sid(of: item), targetTitle: dataset.items[item].title)
+        }
+        let ranks = [shared.sorted(), [other]]
+        let fifth = shared.sorted()[4]
+        #expect(Pipeline.titleLevelSIDs(ranks, row: row(fifth), dataset: dataset, limit: 10) == [dataset.index.sid(of: fifth), dataset.index.sid(of: other)])
+        #expect(Pipeline.titleLevelSIDs(ranks, row: row(other), dataset: dataset, limit: 10) == [dataset.index.sid(of: shared.min()!), dataset.index.sid(of: other)])
+        #expect(Pipeline.titleLevelSIDs(ranks, row: row(other), dataset: dataset, limit: 1).count == 1)
+        // BIGRec: each item its own rank; the first item with the target's title hits
+        let items = [other] + shared.sorted().suffix(3)
+        let ranked = Pipeline.titleLevelSIDs(items.map { [$0] }, row: row(fifth), dataset: dataset, limit: 20)
+        #expect(Prediction(user: "u", target: row(fifth).targetSID, ranked: ranked).hitRank == 1)
     }
 }
 

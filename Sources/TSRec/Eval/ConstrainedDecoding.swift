@@ -399,9 +399,9 @@ struct FinishedPool {
 /// depth, with the items behind each distinct completion.
 ///
 /// Items whose completions are identical (duplicate titles, or titles the tokenizer maps to the same
-/// ids) share one trie leaf and so one score. `rankedItems` expands such a leaf, at its rank, into all
-/// of its items in increasing item index (the catalogue's order): deterministic, and the same rule the
-/// specification gives for mapping a ranked title to SIDs (docs/llm-baselines.md §8.2).
+/// ids) share one trie leaf, one score and one rank: `rankedGroups` gives each ranked leaf's items in
+/// increasing item index (the catalogue's order), and the title-level hit rule scores a rank as a
+/// hit when its title is the target's (`Pipeline.titleLevelSIDs`, docs/llm-baselines.md §10).
 public struct TitleCompletions: Sendable {
     /// One sequence per distinct completion.
     public let trie: PrefixTrie
@@ -430,15 +430,12 @@ public struct TitleCompletions: Sendable {
     /// Number of distinct completions (trie sequences).
     public var count: Int { trie.count }
 
-    /// The items of ranked hypotheses, in rank order, each leaf expanded into its items (ascending
-    /// index), at most `limit`. Every hypothesis must be a completion of the catalogue.
-    public func rankedItems(_ hypotheses: [BeamHypothesis], limit: Int = .max) -> [Int] {
-        var out: [Int] = []
-        for h in hypotheses {
+    /// The items behind each ranked hypothesis, in rank order (ascending index within a leaf).
+    /// Every hypothesis must be a completion of the catalogue.
+    public func rankedGroups(_ hypotheses: [BeamHypothesis]) -> [[Int]] {
+        hypotheses.map { h in
             guard let items = itemsOf[h.tokens] else { preconditionFailure("TitleCompletions: \(h.tokens) is no catalogue completion") }
-            for i in items where out.count < limit { out.append(i) }
-            if out.count >= limit { break }
+            return items
         }
-        return out
     }
 }

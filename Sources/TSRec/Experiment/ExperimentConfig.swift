@@ -171,8 +171,8 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
     /// The catalogue's SIDs (+ "\n" + EOS) in a trie: TS-Rec, MiniOneRec (the default).
     case sidTrie
     /// D3, S-DPO: each item's training answer (quoted title, "\n", EOS) in a trie of variable depth,
-    /// Hugging Face beam semantics with this length penalty (D3's method script: 0). A ranked title
-    /// becomes its items in item order, then their SIDs, repeated SIDs dropped, cut to the beam width.
+    /// Hugging Face beam semantics with this length penalty (D3's method script: 0). Each beam is
+    /// one rank, a hit when its title is the target's (D3's `calc.py`; `Pipeline.titleLevelSIDs`).
     case titleTrie(lengthPenalty: Double)
     /// LC-Rec: per SID position any code seen at that level, then the trained ending. Generated
     /// SIDs that are no item's stay in the ranking (they occupy a rank and never hit).
@@ -181,7 +181,8 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
     /// length penalty over the prompt and the answer before EOS as transformers 4.28-4.31 count
     /// them, Hugging Face's stopping rule) over the backbone's own vocabulary; the top-1
     /// text is grounded: embedded with the **pretrained** backbone like every catalogue title, and
-    /// all items ranked by L2 distance (`TitleGrounding`), then their SIDs.
+    /// all items ranked by L2 distance (`TitleGrounding`), each item one rank, a hit when its title
+    /// is the target's (BIGRec's `evaluate.py`).
     case grounded(width: Int, maxNewTokens: Int, lengthPenalty: Double)
 
     /// BIGRec's inference script: 4 beams, 128 new tokens, HF's default length penalty 1.
@@ -191,9 +192,9 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
     var fileTag: String {
         switch self {
         case .sidTrie: "sid"
-        case let .titleTrie(lp): "title-lp\(lp)"
+        case let .titleTrie(lp): "title-lp\(lp)-titlehits"      // title-level hits (session 25)
         case .positionwiseCodes: "codes"
-        case let .grounded(w, t, lp): "grounded-w\(w)-t\(t)-lp\(lp)-prompt"   // lengths count the prompt (session 25)
+        case let .grounded(w, t, lp): "grounded-w\(w)-t\(t)-lp\(lp)-prompt-titlehits"   // lengths count the prompt, title-level hits (session 25)
         }
     }
 }

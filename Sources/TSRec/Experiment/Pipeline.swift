@@ -659,7 +659,8 @@ public struct Pipeline {
                 for (chunk, ranked) in zip(mine, ranked) {
                     for (i, decoded) in zip(chunk, ranked) {
                         for j in [i] + sameAs[i, default: []] {
-                            made[j] = Prediction(user: rows[j].userID, target: rows[j].targetSID, ranked: decoded.sids,
+                            made[j] = Prediction(user: rows[j].userID, target: rows[j].targetSID,
+                                                 ranked: decoded.sids(for: rows[j], dataset: dataset, limit: config.beamWidth),
                                                  generated: decoded.generated)
                         }
                     }
@@ -695,10 +696,25 @@ public struct Pipeline {
         var search: (inout LlamaBeamScorer, [[Int]]) throws -> [Decoded]
     }
 
-    /// One prompt's ranked SIDs, and the text it generated when the mode grounds one (BIGRec).
+    /// One prompt's ranking, and the text it generated when the mode grounds one (BIGRec).
     struct Decoded {
-        var sids: [String]
+        enum Ranking {
+            /// Ranked SIDs (the SID trie, position-wise codes).
+            case sids([String])
+            /// Per rank the catalogue items it names (a title's items; BIGRec: one item each),
+            /// which become each row's SIDs by the title-level hit rule (`titleLevelSIDs`).
+            case titles([[Int]])
+        }
+        var ranking: Ranking
         var generated: String? = nil
+
+        /// The ranked SIDs a row is scored on.
+        func sids(for row: SplitRow, dataset: Dataset, limit: Int) -> [String] {
+            switch ranking {
+            case let .sids(sids): sids
+            case let .titles(ranks): Pipeline.titleLevelSIDs(ranks, row: row, dataset: dataset, limit: limit)
+            }
+        }
     }
 
     /// The decoding of `config.evaluation` (default: the SID trie) for this dataset and vocabulary.
@@ -709,7 +725,7 @@ public struct Pipeline {
         // The other modes (issue #19): their constraint, and how a beam becomes ranked SIDs.
         let mode = config.evaluation ?? .sidTrie
         var search: (inout LlamaBeamScorer, [[Int]]) throws -> [Decoded] = { scorer, chunk in
-            try beamSearch(&scorer, trie: trie, prompts: chunk, width: config.beamWidth).map { Decoded(sids: $0.map { sidOf[$0.tokens]! }) }
+            try beamSearch(&scorer, trie: trie, prompts: chunk, width: config.beamWidth).map { Decoded(ranking: .sids($0.map { sidOf[$0.tokens]! })) }
         }
         var depth = trie.uniformLength ?? 3
         var width = config.beamWidth           // beams per prompt the cache must hold
@@ -728,7 +744,7 @@ public struct Pipeline {
             search = { scorer, chunk in
                 try constrainedBeamSearch(&scorer, constraint: titles.trie, prompts: chunk, width: config.beamWidth,
                                           lengthPenalty: lengthPenalty).map { hyps in
-                    Decoded(sids: Self.rankedSIDs(items: titles.rankedItems(hyps), dataset: dataset, limit: config.beamWidth))
+                    Decoded(ranking: .titles(titles.rankedGroups(hyps)))
                 }
             }
         case let .grounded(beams, maxNewTokens, lengthPenalty):
@@ -753,8 +769,7 @@ public struct Pipeline {
                                           stopping: .huggingFace, penalisedLength: .promptAndGeneratedBeforeEOS(eos: generation.eos)).map { hyps in
                     let text = Self.generatedText(hyps.first?.tokens ?? [], eos: generation.eos, tokenizer: tokenizer)
                     let query = TitleGrounding.embed(model: pretrained, [tokenizer.encode(TitleGrounding.normaliseGenerated(text)).map(Int32.init)])
-                    return Decoded(sids: Self.rankedSIDs(items: grounding.rank(query), dataset: dataset, limit: config.beamWidth),
-                                   generated: text)
+                    return Decoded(ranking: .titles(grounding.rank(query).prefix(config.beamWidth).map { [$0] }), generated: text)
                 }
             }
             width = beams
@@ -769,7 +784,7 @@ public struct Pipeline {
             log("  evaluation: position-wise codes, \(codes.reachableCount) reachable SIDs for \(codes.catalogue.count) catalogue SIDs")
             search = { scorer, chunk in
                 try constrainedBeamSearch(&scorer, constraint: codes, prompts: chunk, width: config.beamWidth).map { hyps in
-                    Decoded(sids: hyps.map { h in h.tokens.prefix(codes.levels.count).map { tokens[$0 - firstID] }.joined() })
+                    Decoded(ranking: .sids(hyps.map { h in h.tokens.prefix(codes.levels.count).map { tokens[$0 - firstID] }.joined() }))
                 }
             }
         }
@@ -794,15 +809,18 @@ public struct Pipeline {
         tokenizer.decode(Array(tokens.prefix { $0 != eos }), skipSpecial: true)
     }
 
-    /// Ranked items as ranked SIDs: each item's SID in order, repeated SIDs dropped (as the ID
-    /// baselines map items), at most `limit`.
-    static func rankedSIDs(items: [Int], dataset: Dataset, limit: Int) -> [String] {
-        var seen = Set<String>(), out: [String] = []
-        for item in items where out.count < limit {
-            let sid = dataset.index.sid(of: item)
-            if seen.insert(sid).inserted { out.append(sid) }
+    /// A title row's ranking as the SIDs `row` is scored on, by the originals' title-level hit
+    /// rule (D3 `code/calc.py`: a generated title hits when it is the target's title, each beam one
+    /// rank; BIGRec `data/*/evaluate.py`: the best rank of an item with the target's title, each
+    /// item one rank): a rank whose items have the target's title stands for the target's SID,
+    /// any other for its first item's SID. So a title shared by several items takes one rank,
+    /// never several (tsrec expanded it into its items' SIDs until session 25), and hits for each
+    /// of them. At most `limit` ranks.
+    static func titleLevelSIDs(_ ranks: [[Int]], row: SplitRow, dataset: Dataset, limit: Int) -> [String] {
+        let title = dataset.items[row.targetItemID].title
+        return ranks.prefix(limit).map { items in
+            dataset.items[items[0]].title == title ? row.targetSID : dataset.index.sid(of: items[0])
         }
-        return out
     }
 
     /// Row-indexed predictions as bytes for the ranks' exchange (JSON of `[row, prediction]` pairs).
