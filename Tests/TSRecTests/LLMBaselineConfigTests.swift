@@ -11,11 +11,13 @@ import Testing
         #expect(d3.tasks.isEmpty && d3.recipe == .d3 && d3.evaluation == .titleTrie(lengthPenalty: 0) && d3.sidInit == .meanResize)
         #expect(d3.beamWidth == 10 && quick.beamWidth == 20)            // D3's evaluate.py: 10 beams
         #expect(ExperimentConfig.profile(.smoke, dataset: "Industrial_and_Scientific").applying(.d3).beamWidth == 5)
+        #expect(d3.lossAveraging == .randomGroupMeans(size: 4))       // HF < 4.46, micro-batches of 4, random sampler
         var back = d3
         back.tasks = quick.tasks
         back.recipe = nil
         back.evaluation = nil
         back.beamWidth = quick.beamWidth
+        back.lossAveraging = quick.lossAveraging
         #expect(back == quick)
         var d3AtBeam20 = d3                                            // the width is evaluation only
         d3AtBeam20.beamWidth = 20
@@ -41,6 +43,7 @@ import Testing
         var back = d3
         (back.tasks, back.recipe, back.evaluation, back.beamWidth) = (paper.tasks, nil, nil, paper.beamWidth)
         (back.effectiveBatch, back.epochs, back.evalStepsFraction, back.patience) = (paper.effectiveBatch, paper.epochs, paper.evalStepsFraction, paper.patience)
+        back.lossAveraging = paper.lossAveraging
         #expect(back == paper)
         // 36,259 train rows → 283 steps per epoch (HF on one process), 849 in all, validation every 283
         let trainer = Trainer(config: d3, runDirectory: URL(fileURLWithPath: "/nonexistent"))
@@ -133,7 +136,7 @@ import Testing
             .minionerecSFT: "784fb858148a", .minionerec: "784fb858148a/rl-85cecb545205",
             .tsrecSFT: "a890c475b109", .tsrec: "a890c475b109/rl-85cecb545205",
             .noSAInit: "19a7f171976a", .noTSAlign: "f63eebc10c1b",
-            .d3: "97c38c56c451", .sdpo: "97c38c56c451/pref-ce2c3a438317",
+            .d3: "2a404550ca44", .sdpo: "2a404550ca44/pref-ce2c3a438317",
             .bigrec: "05fff42f867d", .lcrec: "3c3854befd4e",
         ]
         #expect(Set(quick.keys) == Set(Method.allCases))

@@ -342,6 +342,10 @@ extension ExperimentConfig {
             c.tasks = []
             c.recipe = .d3
             c.evaluation = .titleTrie(lengthPenalty: 0)
+            // D3's loss averaging: HF Trainer, micro-batches of 4 without group_by_length
+            // (code/train.py:60-67, 135-150; run.sh: 8 processes), before transformers 4.46 the mean
+            // of the 32 micro-batches' token means of a 128-sequence step: random groups of 4.
+            c.lossAveraging = .randomGroupMeans(size: 4)
             // D3's evaluation keeps 10 beams and returns all 10 (DecodingMatters evaluate.py,
             // `num_beams=10`, `num_return_sequences=num_beams`); Table 2 reads @3, @5 and @10.
             // Evaluation only: the SFT run's hash is the same.
