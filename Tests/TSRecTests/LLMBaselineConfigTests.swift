@@ -67,7 +67,7 @@ import Testing
         #expect(back == quick)
         #expect(Method.named("bigrec") == .bigrec && !Method.bigrec.hasRL && Method.bigrec.sftStage == .bigrec)
         #expect(Pipeline(bigrec, label: "BIGRec").trainingHash != Pipeline(quick.applying(.d3), label: "D3").trainingHash)
-        #expect(EvaluationMode.bigrec.fileTag == "grounded-w4-t128-lp1.0-prompt-titlehits")
+        #expect(EvaluationMode.bigrec.fileTag == "grounded-w4-t128-lp1.0-prompt-titlehits2")
     }
 
     @Test func lcrecChangesOnlyItsNamedFields() throws {
@@ -172,7 +172,7 @@ import Testing
         let a = Pipeline(d3, label: "D3"), b = Pipeline(base, label: "D3 (lp 1)")
         #expect(a.trainingHash == b.trainingHash)
         #expect(a.predictionsURL(testRows: 10) != b.predictionsURL(testRows: 10))
-        #expect(a.predictionsURL(testRows: 10).lastPathComponent == "predictions-title-lp0.0-titlehits-beam10-n10.jsonl")
+        #expect(a.predictionsURL(testRows: 10).lastPathComponent == "predictions-title-lp0.0-titlehits2-beam10-n10.jsonl")
         // the SID rows keep their file names
         let sft = Pipeline(ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.minionerecSFT), label: "x")
         #expect(sft.predictionsURL(testRows: 10).lastPathComponent == "predictions-beam20-n10.jsonl")
@@ -197,13 +197,41 @@ import Testing
         }
         let ranks = [shared.sorted(), [other]]
         let fifth = shared.sorted()[4]
-        #expect(Pipeline.titleLevelSIDs(ranks, row: row(fifth), dataset: dataset, limit: 10) == [dataset.index.sid(of: fifth), dataset.index.sid(of: other)])
-        #expect(Pipeline.titleLevelSIDs(ranks, row: row(other), dataset: dataset, limit: 10) == [dataset.index.sid(of: shared.min()!), dataset.index.sid(of: other)])
-        #expect(Pipeline.titleLevelSIDs(ranks, row: row(other), dataset: dataset, limit: 1).count == 1)
+        #expect(Pipeline.titleLevelSIDs(ranks, row: row(fifth), dataset: dataset, limit: 10).sids == [dataset.index.sid(of: fifth), dataset.index.sid(of: other)])
+        #expect(Pipeline.titleLevelSIDs(ranks, row: row(other), dataset: dataset, limit: 10).sids == [dataset.index.sid(of: shared.min()!), dataset.index.sid(of: other)])
+        #expect(Pipeline.titleLevelSIDs(ranks, row: row(other), dataset: dataset, limit: 1).sids.count == 1)
         // BIGRec: each item its own rank; the first item with the target's title hits
         let items = [other] + shared.sorted().suffix(3)
         let ranked = Pipeline.titleLevelSIDs(items.map { [$0] }, row: row(fifth), dataset: dataset, limit: 20)
-        #expect(Prediction(user: "u", target: row(fifth).targetSID, ranked: ranked).hitRank == 1)
+        #expect(Prediction(user: "u", target: row(fifth).targetSID, ranked: ranked.sids).hitRank == 1)
+        #expect(ranked.misses.isEmpty)
+    }
+
+    /// Items of different titles that share a SID (4 SIDs of the Industrial catalogue): a ranked
+    /// title that is not the target's misses although its SID is the target's, and the target's
+    /// own title still hits further down; the rank keeps its item's (valid) SID.
+    @Test func sharedSIDOfAnotherTitleIsAMiss() throws {
+        guard case .success(let dataset)? = DataTestSupport.loaded["Industrial_and_Scientific"] else {
+            print(DataTestSupport.mirrorMissingMessage)
+            return
+        }
+        let bySID = Dictionary(grouping: 0 ..< dataset.index.count) { dataset.index.sid(of: $0) }
+        let mixed = bySID.values.filter { Set($0.map { dataset.items[$0].title }).count > 1 }
+        #expect(mixed.count == 4)
+        let items = try #require(mixed.first).sorted()
+        let target = items[0]
+        let impostor = try #require(items.first { dataset.items[$0].title != dataset.items[target].title })
+        let row = SplitRow(userID: "u", historyItemIDs: [], historySIDs: [], historyTitles: [], targetItemID: target,
+                           targetSID: dataset.index.sid(of: target), targetTitle: dataset.items[target].title)
+        let decoded = Pipeline.Decoded(ranking: .titles([[impostor], [target]]))
+        let p = decoded.prediction(for: row, dataset: dataset, limit: 20)
+        #expect(p.ranked == [row.targetSID, row.targetSID])       // both valid catalogue SIDs
+        #expect(p.titleMisses == [0])
+        #expect(p.hitRank == 1)
+        // the impostor alone: no hit at all, where the SID rule would have hit at rank 0
+        let alone = Pipeline.Decoded(ranking: .titles([[impostor]])).prediction(for: row, dataset: dataset, limit: 20)
+        #expect(alone.hitRank == nil && Prediction(user: "u", target: row.targetSID, ranked: alone.ranked).hitRank == 0)
+        #expect(MetricRow.evaluate([alone], catalogue: Set(dataset.index.sids)).invalid == 0)
     }
 }
 

@@ -86,6 +86,25 @@ private let toy: [Prediction] = [
     #expect(try PredictionsFile.read(from: url) == rows)
 }
 
+/// A title row's misses (ranks that carry the target's SID under another title) are skipped by
+/// `hitRank`, written only when there are some, and round-trip. Hand-computed: the hit moves from
+/// rank 0 to rank 2, so HR@1 = 0, HR@3 = 1 and NDCG@3 = 1/log2(4) = 0.5.
+@Test func titleMissesAreSkippedAndRoundTrip() throws {
+    let p = Prediction(user: "u", target: "s", ranked: ["s", "t", "s"], titleMisses: [0])
+    #expect(p.hitRank == 2)
+    #expect(Prediction(user: "u", target: "s", ranked: ["s", "t"], titleMisses: [0]).hitRank == nil)
+    #expect(Prediction(user: "u", target: "s", ranked: ["s"], titleMisses: []).hitRank == 0)
+    let m = MetricRow.evaluate([p], catalogue: ["s", "t"])
+    #expect(m.hr1 == 0 && m.hr3 == 1 && abs(m.ndcg3 - 0.5) < 1e-12 && m.invalid == 0)
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-metrics-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let url = dir.appendingPathComponent("predictions.jsonl")
+    try PredictionsFile.write([p], to: url)
+    let line = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")[0]
+    #expect(line == #"{"ranked":["s","t","s"],"target":"s","titleMisses":[0],"user":"u"}"#)
+    #expect(try PredictionsFile.read(from: url) == [p])
+}
+
 @Test func predictionsFileReportsTheBadLine() throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-metrics-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }

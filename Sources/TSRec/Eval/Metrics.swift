@@ -9,17 +9,27 @@ public struct Prediction: Codable, Sendable, Hashable {
     /// The text a generating row produced before its ranking (BIGRec's top-1, grounded on the
     /// catalogue): a diagnostic, absent from the file for the other rows.
     public var generated: String?
+    /// 0-based ranks that carry the target's SID but are misses (absent from the file when none):
+    /// a title row's rank whose item shares the target's SID under a different title (4 of the
+    /// Industrial catalogue's SIDs are shared so), since the title rows hit by title, as the
+    /// originals do (`Pipeline.titleLevelSIDs`). The rank keeps its item's SID, a valid one.
+    public var titleMisses: [Int]?
 
-    public init(user: String, target: String, ranked: [String], generated: String? = nil) {
+    public init(user: String, target: String, ranked: [String], generated: String? = nil, titleMisses: [Int]? = nil) {
         self.user = user
         self.target = target
         self.ranked = ranked
         self.generated = generated
+        self.titleMisses = titleMisses
     }
 
-    /// 0-based rank of the first exact SID-string match with `target`, or nil when it is absent.
-    /// Exact string match means an item whose SID collides with another's counts as a hit for both.
-    public var hitRank: Int? { ranked.firstIndex(of: target) }
+    /// 0-based rank of the first exact SID-string match with `target` that is not a title miss, or
+    /// nil when there is none. Exact string match means an item whose SID collides with another's
+    /// counts as a hit for both on the SID rows.
+    public var hitRank: Int? {
+        guard let misses = titleMisses, !misses.isEmpty else { return ranked.firstIndex(of: target) }
+        return ranked.indices.first { ranked[$0] == target && !misses.contains($0) }
+    }
 }
 
 /// HR@K: 1 if the first hit's 0-based rank is below K, else 0 (one held-out item per row).

@@ -192,9 +192,10 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
     var fileTag: String {
         switch self {
         case .sidTrie: "sid"
-        case let .titleTrie(lp): "title-lp\(lp)-titlehits"      // title-level hits (session 25)
+        // "titlehits2": title-level hits (session 25) that a shared SID cannot turn into a hit (session 27)
+        case let .titleTrie(lp): "title-lp\(lp)-titlehits2"
         case .positionwiseCodes: "codes"
-        case let .grounded(w, t, lp): "grounded-w\(w)-t\(t)-lp\(lp)-prompt-titlehits"   // lengths count the prompt, title-level hits (session 25)
+        case let .grounded(w, t, lp): "grounded-w\(w)-t\(t)-lp\(lp)-prompt-titlehits2"   // lengths count the prompt
         }
     }
 }

@@ -659,9 +659,7 @@ public struct Pipeline {
                 for (chunk, ranked) in zip(mine, ranked) {
                     for (i, decoded) in zip(chunk, ranked) {
                         for j in [i] + sameAs[i, default: []] {
-                            made[j] = Prediction(user: rows[j].userID, target: rows[j].targetSID,
-                                                 ranked: decoded.sids(for: rows[j], dataset: dataset, limit: config.beamWidth),
-                                                 generated: decoded.generated)
+                            made[j] = decoded.prediction(for: rows[j], dataset: dataset, limit: config.beamWidth)
                         }
                     }
                 }
@@ -708,11 +706,16 @@ public struct Pipeline {
         var ranking: Ranking
         var generated: String? = nil
 
-        /// The ranked SIDs a row is scored on.
-        func sids(for row: SplitRow, dataset: Dataset, limit: Int) -> [String] {
+        /// The prediction `row` is scored on: its ranked SIDs (at most `limit` for title rankings,
+        /// with their title misses).
+        func prediction(for row: SplitRow, dataset: Dataset, limit: Int) -> Prediction {
             switch ranking {
-            case let .sids(sids): sids
-            case let .titles(ranks): Pipeline.titleLevelSIDs(ranks, row: row, dataset: dataset, limit: limit)
+            case let .sids(sids):
+                return Prediction(user: row.userID, target: row.targetSID, ranked: sids, generated: generated)
+            case let .titles(ranks):
+                let (sids, misses) = Pipeline.titleLevelSIDs(ranks, row: row, dataset: dataset, limit: limit)
+                return Prediction(user: row.userID, target: row.targetSID, ranked: sids, generated: generated,
+                                  titleMisses: misses.isEmpty ? nil : misses)
             }
         }
     }
@@ -815,12 +818,22 @@ public struct Pipeline {
     /// item one rank): a rank whose items have the target's title stands for the target's SID,
     /// any other for its first item's SID. So a title shared by several items takes one rank,
     /// never several (tsrec expanded it into its items' SIDs until session 25), and hits for each
-    /// of them. At most `limit` ranks.
-    static func titleLevelSIDs(_ ranks: [[Int]], row: SplitRow, dataset: Dataset, limit: Int) -> [String] {
+    /// of them. A rank of another title whose SID is the target's (items of different titles that
+    /// share a SID) is listed in `misses`: the title decides, never the SID (session 27). At most
+    /// `limit` ranks.
+    static func titleLevelSIDs(_ ranks: [[Int]], row: SplitRow, dataset: Dataset, limit: Int) -> (sids: [String], misses: [Int]) {
         let title = dataset.items[row.targetItemID].title
-        return ranks.prefix(limit).map { items in
-            dataset.items[items[0]].title == title ? row.targetSID : dataset.index.sid(of: items[0])
+        var sids: [String] = [], misses: [Int] = []
+        for (rank, items) in ranks.prefix(limit).enumerated() {
+            if dataset.items[items[0]].title == title {
+                sids.append(row.targetSID)
+            } else {
+                let sid = dataset.index.sid(of: items[0])
+                if sid == row.targetSID { misses.append(rank) }
+                sids.append(sid)
+            }
         }
+        return (sids, misses)
     }
 
     /// Row-indexed predictions as bytes for the ranks' exchange (JSON of `[row, prediction]` pairs).
