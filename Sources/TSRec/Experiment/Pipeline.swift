@@ -756,11 +756,15 @@ public struct Pipeline {
                                  hint: "set recipe, e.g. SFTRecipe.bigrec() (Method BIGRec)")
             }
             // BIGRec embeds with the backbone as pretrained, not the fine-tuned weights (docs/llm-baselines.md §2.3).
-            let pretrained = try Llama.load(gguf: try GGUFFile(contentsOf: try ModelStore(paths: paths).smolLM2()), layers: config.backboneLayers)
+            let gguf = try GGUFFile(contentsOf: try ModelStore(paths: paths).smolLM2())
+            let pretrained = try Llama.load(gguf: gguf, layers: config.backboneLayers)
             let tokenizer = builder.tokenizer
+            // Texts to embed are encoded as BIGRec's tokenizer does, without the SID tokens: a
+            // generated "<a_12>" spelled in ordinary pieces stays ordinary ids the pretrained model has.
+            let plain = try BPETokenizer(gguf: gguf)
             let items = Array(dataset.items.prefix(dataset.index.count))
             let grounding = TitleGrounding(model: pretrained, titles: items.map {
-                tokenizer.encode(TitleGrounding.normaliseTitle($0.title)).map(Int32.init)
+                plain.encode(TitleGrounding.normaliseTitle($0.title)).map(Int32.init)
             })
             let generation = FreeGeneration(vocabulary: firstID, eos: Int(builder.endToken), maxLength: maxNewTokens)
             depth = maxNewTokens
@@ -771,7 +775,7 @@ public struct Pipeline {
                 try constrainedBeamSearch(&scorer, constraint: generation, prompts: chunk, width: beams, lengthPenalty: lengthPenalty,
                                           stopping: .huggingFace, penalisedLength: .promptAndGeneratedBeforeEOS(eos: generation.eos)).map { hyps in
                     let text = Self.generatedText(hyps.first?.tokens ?? [], eos: generation.eos, tokenizer: tokenizer)
-                    let query = TitleGrounding.embed(model: pretrained, [tokenizer.encode(TitleGrounding.normaliseGenerated(text)).map(Int32.init)])
+                    let query = TitleGrounding.embed(model: pretrained, [plain.encode(TitleGrounding.normaliseGenerated(text)).map(Int32.init)])
                     return Decoded(ranking: .titles(grounding.rank(query).prefix(config.beamWidth).map { [$0] }), generated: text)
                 }
             }
