@@ -709,14 +709,12 @@ public struct Pipeline {
         /// The prediction `row` is scored on: its ranked SIDs (at most `limit` for title rankings,
         /// with their title misses).
         func prediction(for row: SplitRow, dataset: Dataset, limit: Int) -> Prediction {
-            switch ranking {
-            case let .sids(sids):
-                return Prediction(user: row.userID, target: row.targetSID, ranked: sids, generated: generated)
-            case let .titles(ranks):
-                let (sids, misses) = Pipeline.titleLevelSIDs(ranks, row: row, dataset: dataset, limit: limit)
-                return Prediction(user: row.userID, target: row.targetSID, ranked: sids, generated: generated,
-                                  titleMisses: misses.isEmpty ? nil : misses)
+            let (sids, misses): ([String], [Int]) = switch ranking {
+            case let .sids(sids): (sids, [])
+            case let .titles(ranks): Pipeline.titleLevelSIDs(ranks, row: row, dataset: dataset, limit: limit)
             }
+            return Prediction(user: row.userID, target: row.targetSID, ranked: sids, generated: generated,
+                              titleMisses: misses.isEmpty ? nil : misses)
         }
     }
 
