@@ -112,6 +112,34 @@ import Testing
     }
 }
 
+/// A killed evaluation resumes from its journal: the rows it finished are read back, the rest
+/// decoded, and the result is the uninterrupted evaluation's; the journal keeps the seconds so far
+/// beside its rows, so the resumed run reports its earlier pieces' time too.
+@Suite(.serialized) struct EvaluationResumeTests {
+    @Test(.enabled(if: TSRecFixtures.industrialAndModelAvailable))
+    func resumedEvaluationMatchesAnUninterruptedOneAndKeepsItsSeconds() throws {
+        let logged = LogBox()
+        let run = try SmokeEvaluation(label: "resume", log: { logged.append($0) })
+        let rows = try run.testRows(8)
+        let whole = try run.evaluate(rows, file: "whole").predictions
+        let url = run.folder.appendingPathComponent("killed.predictions.jsonl")
+        let journal = PredictionJournal(url: url.appendingPathExtension("partial"))
+        func evaluate(_ rows: [SplitRow], spent: Double) throws -> [Prediction] {
+            try run.pipeline.evaluate(model: run.parts.model, builder: run.parts.builder, dataset: run.parts.dataset,
+                                      tokens: run.parts.sidTokens, firstID: run.parts.firstNewID, rows: rows, output: url,
+                                      spent: { spent })
+        }
+        // the "killed" run finished the first 4 rows after 3 s
+        #expect(try evaluate(Array(rows.prefix(4)), spent: 3) == Array(whole.prefix(4)))
+        #expect(journal.load().count == 4 && journal.spentSeconds() == 3)
+        #expect(try evaluate(rows, spent: 5) == whole)
+        #expect(logged.lines.contains { $0.contains("resuming, 4 of 8 rows") }, "\(logged.lines)")
+        #expect(journal.load().count == 8 && journal.spentSeconds() == 5)
+        journal.remove()
+        #expect(!FileManager.default.fileExists(atPath: journal.secondsURL.path) && journal.spentSeconds() == 0)
+    }
+}
+
 /// The smoke profile's MiniOneRec-SFT (2-layer backbone, beam width 5), assembled once, whose
 /// evaluations write their predictions files into a temporary folder removed with it.
 final class SmokeEvaluation {

@@ -240,5 +240,23 @@ public struct PredictionJournal {
         }
     }
 
-    public func remove() { try? FileManager.default.removeItem(at: url) }
+    /// Beside the journal: the evaluation seconds its rows took, summed over every call that
+    /// appended to it, so an evaluation resumed across sessions reports its whole time.
+    public var secondsURL: URL { url.appendingPathExtension("seconds") }
+
+    /// The seconds recorded with the rows so far; 0 without a journal (or one written before
+    /// the seconds were kept).
+    public func spentSeconds() -> Double {
+        guard FileManager.default.fileExists(atPath: url.path),
+              let text = try? String(contentsOf: secondsURL, encoding: .utf8) else { return 0 }
+        return Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// Records the seconds the journal's rows have taken so far (after an `append`).
+    public func recordSeconds(_ seconds: Double) throws { try AtomicFile.write("\(seconds)\n", to: secondsURL) }
+
+    public func remove() {
+        try? FileManager.default.removeItem(at: url)
+        try? FileManager.default.removeItem(at: secondsURL)
+    }
 }

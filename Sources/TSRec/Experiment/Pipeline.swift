@@ -541,9 +541,12 @@ public struct Pipeline {
             if communicator.isRoot { PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove() }   // killed before its removal
             log("  evaluation: predictions found, metrics recomputed")
         } else {
+            // a killed run's rows come back from its journal with the seconds they took
+            let earlier = PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).spentSeconds()
+            let spent = { earlier + Date().timeIntervalSince(evalStart) }
             predictions = try evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
-                                       firstID: p.firstNewID, rows: test, output: predictionsURL)
-            evalSeconds = Date().timeIntervalSince(evalStart)
+                                       firstID: p.firstNewID, rows: test, output: predictionsURL, spent: spent)
+            evalSeconds = spent()
             if communicator.isRoot {
                 try AtomicFile.write("\(evalSeconds!)\n", to: secondsURL(of: predictionsURL))   // round-trips exactly
                 try PredictionsFile.write(predictions, to: predictionsURL)
@@ -557,8 +560,9 @@ public struct Pipeline {
         return result
     }
 
-    /// `<predictions>.seconds`: wall time of the evaluation call that finished the predictions
-    /// file, so a table built later from cached predictions still reports it.
+    /// `<predictions>.seconds`: wall time of the evaluation, summed over the calls that filled
+    /// its journal (a resumed evaluation counts every piece), so a table built later from cached
+    /// predictions still reports it.
     func secondsURL(of predictionsURL: URL) -> URL { predictionsURL.appendingPathExtension("seconds") }
 
     /// A table row from a finished run; `evalSeconds` nil = read back beside the predictions (0 if
@@ -589,7 +593,8 @@ public struct Pipeline {
     ///
     /// Rows run `evalPromptsPerBatch` prompts at a time, grouped by prompt length (less padding in
     /// the batched prefill); each batch is appended to a journal beside `output`, so a killed
-    /// evaluation resumes at the rows it had not finished. Returns predictions in row order.
+    /// evaluation resumes at the rows it had not finished, with `spent()` (the evaluation's
+    /// seconds so far, earlier calls' included) recorded beside it. Returns predictions in row order.
     ///
     /// With several lanes (`evalLanes`) and ranks, a round takes the next lanes × ranks batches,
     /// rank r decoding those at r·lanes ..< (r+1)·lanes of the round, one per lane. The batches
@@ -597,7 +602,7 @@ public struct Pipeline {
     /// one-process beam; after each round the predictions are gathered on every rank and rank 0
     /// appends them to the journal (which it alone reads, and broadcasts, on resume).
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
-                  rows: [SplitRow], output: URL) throws -> [Prediction] {
+                  rows: [SplitRow], output: URL, spent: (() -> Double)? = nil) throws -> [Prediction] {
         if let recipe = config.recipe {
             // what a recipe's main task answers decides which decodings can read it
             let sidModes = config.evaluation == nil || config.evaluation == .sidTrie || config.evaluation == .positionwiseCodes
@@ -668,7 +673,10 @@ public struct Pipeline {
                         all.merge(try Self.decodeRows(bytes)) { a, _ in a }
                     }
                 }
-                if comm.isRoot { try journal.append(made.sorted { $0.key < $1.key }.map { (row: $0.key, prediction: $0.value) }) }
+                if comm.isRoot {
+                    try journal.append(made.sorted { $0.key < $1.key }.map { (row: $0.key, prediction: $0.value) })
+                    if let spent { try journal.recordSeconds(spent()) }
+                }
                 for (row, prediction) in made { done[row] = prediction }
                 progress.advance(by: made.count)
             }
@@ -756,9 +764,9 @@ public struct Pipeline {
             // BIGRec embeds with the backbone as pretrained, not the fine-tuned weights (docs/llm-baselines.md §2.3).
             let gguf = try GGUFFile(contentsOf: try ModelStore(paths: paths).smolLM2())
             let pretrained = try Llama.load(gguf: gguf, layers: config.backboneLayers)
-            let tokenizer = builder.tokenizer
-            // Texts to embed are encoded as BIGRec's tokenizer does, without the SID tokens: a
-            // generated "<a_12>" spelled in ordinary pieces stays ordinary ids the pretrained model has.
+            // BIGRec's tokenizer throughout: the backbone's, without the SID tokens. Generation is
+            // confined to ids below them, and a generated "<a_12>" spelled in ordinary pieces stays
+            // ordinary ids the pretrained model has when it is encoded again to be embedded.
             let plain = try BPETokenizer(gguf: gguf)
             let items = Array(dataset.items.prefix(dataset.index.count))
             let grounding = TitleGrounding(model: pretrained, titles: items.map {
@@ -772,7 +780,7 @@ public struct Pipeline {
                 // lengths as BIGRec's transformers (4.28-4.31) count them: the prompt too, EOS not
                 try constrainedBeamSearch(&scorer, constraint: generation, prompts: chunk, width: beams, lengthPenalty: lengthPenalty,
                                           stopping: .huggingFace, penalisedLength: .promptAndGeneratedBeforeEOS(eos: generation.eos)).map { hyps in
-                    let text = Self.generatedText(hyps.first?.tokens ?? [], eos: generation.eos, tokenizer: tokenizer)
+                    let text = Self.generatedText(hyps.first?.tokens ?? [], eos: generation.eos, tokenizer: plain)
                     let query = TitleGrounding.embed(model: pretrained, [plain.encode(TitleGrounding.normaliseGenerated(text)).map(Int32.init)])
                     return Decoded(ranking: .titles(grounding.rank(query).prefix(config.beamWidth).map { [$0] }), generated: text)
                 }
