@@ -20,6 +20,14 @@ $s1 << EOD
 50.0 2.850046753883362
 60.0 2.817764475941658
 EOD
+$s2 << EOD
+10.0 2.231588674582005
+20.0 1.7554848587460632
+30.0 1.482652561260373
+40.0 1.304803830789819
+50.0 1.1921807452507898
+60.0 1.1467209390996478
+EOD
 set title 'table2: Industrial_and_Scientific validation loss (profile quick)'
 set xlabel 'training step'
 set ylabel 'validation loss (next item)'
@@ -27,7 +35,8 @@ unset logscale y
 set key outside top center horizontal
 set grid
 plot $s0 using 1:2 with linespoints pt 1 ps 0.7 lw 1.5 title 'MiniOneRec-SFT', \
-     $s1 using 1:2 with linespoints pt 2 ps 0.7 lw 1.5 title 'TS-Rec-SFT'
+     $s1 using 1:2 with linespoints pt 2 ps 0.7 lw 1.5 title 'TS-Rec-SFT', \
+     $s2 using 1:2 with linespoints pt 3 ps 0.7 lw 1.5 title 'BIGRec'
 set terminal svg size 900,540 noenhanced font 'Sans,11' background rgb 'white'
 set output stem . '.svg'
 replot
