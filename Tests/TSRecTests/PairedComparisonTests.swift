@@ -203,3 +203,46 @@ private func row(_ user: String, rank: Int?) -> Prediction {
     try PredictionsFile.write([row("u0", rank: 1)], to: folder.appendingPathComponent("predictions-beam10-n3.jsonl"))
     #expect(throws: TSRecError.self) { try RunLocator.predictions(folder.path, runs: runs) }
 }
+
+/// A committed record is outside `runs`: its dataset is read from the `config.json` beside the
+/// predictions, or in the SFT run's folder for a stage (RL, preference) inside it.
+@Test func runLocatorReadsTheDatasetFromTheRunsConfiguration() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-dataset-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let run = root.appendingPathComponent("abc123"), stage = run.appendingPathComponent("rl-def456")
+    try FileManager.default.createDirectory(at: stage, withIntermediateDirectories: true)
+    try Data(#"{"beamWidth": 20, "dataset": "Office_Products"}"#.utf8).write(to: run.appendingPathComponent("config.json"))
+    try Data(#"{"beta": 0.001}"#.utf8).write(to: stage.appendingPathComponent("config.json"))   // a stage's own config has none
+    let runs = root.appendingPathComponent("runs")
+    #expect(RunLocator.datasetName(of: run.appendingPathComponent("p.jsonl"), runs: runs) == "Office_Products")
+    #expect(RunLocator.datasetName(of: stage.appendingPathComponent("p.jsonl"), runs: runs) == "Office_Products")
+    #expect(RunLocator.datasetName(of: root.appendingPathComponent("p.jsonl"), runs: runs) == nil)
+    #expect(RunLocator.datasetName(of: runs.appendingPathComponent("D/x/p.jsonl"), runs: runs) == "D")
+}
+
+// MARK: - the test rows split by repeat purchases
+
+private func splitRow(_ user: String, history: [String], target: String) -> SplitRow {
+    SplitRow(userID: user, historyItemIDs: history.indices.map { $0 }, historySIDs: history, historyTitles: history,
+             targetItemID: 0, targetSID: target, targetTitle: target)
+}
+
+@Test func historyRepeatsSplitsRowsByWhetherTheTargetIsInTheHistory() throws {
+    let rows = [splitRow("u0", history: ["A", "B"], target: "B"),     // repeats its last item
+                splitRow("u1", history: ["A", "B"], target: "C"),
+                splitRow("u2", history: ["C", "A"], target: "C"),     // repeats an earlier one
+                splitRow("u3", history: [], target: "A")]
+    let parts = HistoryRepeats(rows: rows)
+    #expect(parts.repeated == [0, 2] && parts.new == [1, 3])
+    // a run on the first 3 rows: checked row by row, the 4th row is outside it
+    let predictions = rows.prefix(3).map { Prediction(user: $0.userID, target: $0.targetSID, ranked: [$0.targetSID]) }
+    let onPrefix = try HistoryRepeats(rows: rows, predictions: predictions, source: "p.jsonl")
+    #expect(onPrefix.repeated == [0, 2] && onPrefix.new == [1])
+    #expect(onPrefix.select(onPrefix.new, from: predictions).map(\.user) == ["u1"])
+    // predictions of other rows name the file and the first row that differs
+    var shuffled = predictions; shuffled.swapAt(1, 2)
+    #expect { try HistoryRepeats(rows: rows, predictions: shuffled, source: "p.jsonl") } throws: { e in
+        guard let e = e as? TSRecError, case let .format(path, line, _, _) = e.kind else { return false }
+        return path == "p.jsonl" && line == 2
+    }
+}

@@ -17,27 +17,56 @@ struct Compare: ParsableCommand {
     @Argument(help: "The run it is compared with.") var other: String
     @Option(help: "Names for the two runs in the output, comma-separated (default: the arguments).") var labels: String?
     @Option(help: "Also write the comparison as CSV to this path.") var csv: String?
+    @Flag(help: "Also compare them on the rows whose target is in the user's history (repeat purchases) and on the others.")
+    var byHistory = false
+    @Option(help: "The dataset of the runs, for --by-history (default: from their folder or config.json).") var dataset: String?
 
     func run() throws {
         let paths = Paths.fromEnvironment()
         let a = try RunLocator.predictions(reference, runs: paths.runs), b = try RunLocator.predictions(other, runs: paths.runs)
         let names = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [reference, other]
         guard names.count == 2 else { throw ValidationError("--labels needs two names separated by a comma, got '\(labels ?? "")'") }
-        let dataset = RunLocator.dataset(of: a, runs: paths.runs) ?? "-"
-        let report = try PairedReport(dataset: dataset, reference: (names[0], a), other: (names[1], b))
+        let datasetName = dataset ?? RunLocator.datasetName(of: a, runs: paths.runs)
+        let report = try PairedReport(dataset: datasetName ?? "-", reference: (names[0], a), other: (names[1], b))
         print("\(names[0]): \(a.path)\n\(names[1]): \(b.path)")
         guard let comparison = report.pairs.first?.comparison else { return }
         print("\(names[0]) minus \(names[1]), \(comparison.rows) test rows; paired bootstrap 95% interval; exact sign test")
-        print("metric      \(names[0].padding(8)) \(names[1].padding(8)) difference  [95% interval]       better/worse  p")
-        for m in comparison.metrics {
-            print(m.name.padding(11) + String(format: " %.4f   %.4f   %+.4f     [%+.4f, %+.4f]   ", m.meanA, m.meanB, m.difference, m.low, m.high)
-                  + "\(m.wins)/\(m.losses)".padding(13) + " " + PairedReport.formatP(m.pValue))
+        printTable(comparison, names: names)
+
+        let predictions = (a: try PredictionsFile.read(from: a), b: try PredictionsFile.read(from: b))
+        print("\nranking diversity (top 10): distinct top-1 items, distinct lists, items in any list, rows with the most common top-1")
+        for (name, p) in zip(names, [predictions.a, predictions.b]) {
+            let d = RankingDiversity(p)
+            print(name.padding(11) + " \(d.distinctTop1)".padding(7) + " \(d.distinctLists)".padding(7) + " \(d.distinctItems)".padding(7)
+                  + String(format: " %.1f%%", 100 * d.topItemShare))
+        }
+
+        if byHistory {
+            guard let datasetName, let benchmark = Benchmark.named(datasetName) else {
+                throw ValidationError("--by-history needs the runs' dataset: pass --dataset (\(Benchmark.all.map(\.name).joined(separator: " or ")))")
+            }
+            let rows = try Dataset.load(benchmark, paths: paths).split(.test).rows
+            let parts = try HistoryRepeats(rows: rows, predictions: predictions.a, source: a.path)
+            for (title, indices) in [("target is in the history (a repeat purchase)", parts.repeated), ("target is new to the user", parts.new)] where !indices.isEmpty {
+                let part = try PairedComparison(parts.select(indices, from: predictions.a), parts.select(indices, from: predictions.b),
+                                                metrics: ["HR@1", "HR@10", "NDCG@10"], source: b.path)
+                print("\nrows whose \(title): \(indices.count) of \(predictions.a.count)")
+                printTable(part, names: names)
+            }
         }
         if let csv {
             try CSV.write(header: PairedReport.csvHeader, rows: report.csvRows, to: URL(fileURLWithPath: csv),
                           metadata: [("run", "tsrec compare"), ("commit", RunContext.gitCommit() ?? "unknown"),
                                     ("date", ISO8601DateFormatter().string(from: Date())), ("reference", a.path), ("other", b.path)])
             print("wrote \(csv)")
+        }
+    }
+
+    private func printTable(_ comparison: PairedComparison, names: [String]) {
+        print("metric      \(names[0].padding(8)) \(names[1].padding(8)) difference  [95% interval]       better/worse  p")
+        for m in comparison.metrics {
+            print(m.name.padding(11) + String(format: " %.4f   %.4f   %+.4f     [%+.4f, %+.4f]   ", m.meanA, m.meanB, m.difference, m.low, m.high)
+                  + "\(m.wins)/\(m.losses)".padding(13) + " " + PairedReport.formatP(m.pValue))
         }
     }
 }

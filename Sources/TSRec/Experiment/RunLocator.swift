@@ -52,3 +52,20 @@ extension RunLocator {
         return path[root.count]
     }
 }
+
+extension RunLocator {
+    /// The dataset a predictions file was made on: its folder under `runs` (`dataset(of:runs:)`),
+    /// else the `dataset` field of the `config.json` beside it or in the folder above (an RL or
+    /// preference stage sits inside its SFT run's folder; committed records keep both files).
+    public static func datasetName(of predictions: URL, runs: URL) -> String? {
+        if let name = dataset(of: predictions, runs: runs) { return name }
+        let folder = predictions.deletingLastPathComponent()
+        for dir in [folder, folder.deletingLastPathComponent()] {
+            guard let data = try? Data(contentsOf: dir.appendingPathComponent("config.json")),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let name = object["dataset"] as? String else { continue }
+            return name
+        }
+        return nil
+    }
+}
