@@ -27,13 +27,14 @@ struct Compare: ParsableCommand {
         let names = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [reference, other]
         guard names.count == 2 else { throw ValidationError("--labels needs two names separated by a comma, got '\(labels ?? "")'") }
         let datasetName = dataset ?? RunLocator.datasetName(of: a, runs: paths.runs)
-        let report = try PairedReport(dataset: datasetName ?? "-", reference: (names[0], a), other: (names[1], b))
+        let predictions = (a: try PredictionsFile.read(from: a), b: try PredictionsFile.read(from: b))
+        let report = try PairedReport(dataset: datasetName ?? "-", reference: (names[0], predictions.a), other: (names[1], predictions.b),
+                                      source: b.path)
         print("\(names[0]): \(a.path)\n\(names[1]): \(b.path)")
         guard let comparison = report.pairs.first?.comparison else { return }
         print("\(names[0]) minus \(names[1]), \(comparison.rows) test rows; paired bootstrap 95% interval; exact sign test")
         printTable(comparison, names: names)
 
-        let predictions = (a: try PredictionsFile.read(from: a), b: try PredictionsFile.read(from: b))
         print("\nranking diversity (top 10): distinct top-1 items, distinct lists, items in any list, rows with the most common top-1")
         for (name, p) in zip(names, [predictions.a, predictions.b]) {
             let d = RankingDiversity(p)

@@ -53,9 +53,17 @@ public struct PairedReport {
     /// Two runs named by their prediction files (`tsrec compare`): `reference` minus `other`.
     public init(dataset: String, reference: (label: String, predictions: URL), other: (label: String, predictions: URL),
                 metrics: [String] = PairedReport.defaultMetrics) throws {
-        let a = try PredictionsFile.read(from: reference.predictions), b = try PredictionsFile.read(from: other.predictions)
+        try self.init(dataset: dataset, reference: (reference.label, try PredictionsFile.read(from: reference.predictions)),
+                      other: (other.label, try PredictionsFile.read(from: other.predictions)),
+                      source: other.predictions.path, metrics: metrics)
+    }
+
+    /// Two runs' predictions, already read: `reference` minus `other`; `source` (where `other`
+    /// came from) is named when a row does not match.
+    public init(dataset: String, reference: (label: String, predictions: [Prediction]), other: (label: String, predictions: [Prediction]),
+                source: String, metrics: [String] = PairedReport.defaultMetrics) throws {
         pairs = [Pair(dataset: dataset, reference: reference.label, other: other.label,
-                      comparison: try PairedComparison(a, b, metrics: metrics, source: other.predictions.path))]
+                      comparison: try PairedComparison(reference.predictions, other.predictions, metrics: metrics, source: source))]
     }
 
     /// The paper's table metrics, then the diagnostics: what every report here compares.
