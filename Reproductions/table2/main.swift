@@ -9,7 +9,8 @@
 // title trie) and S-DPO (D3's SFT run + the softmax-DPO preference stage). Then the comparison
 // with the reported numbers available offline (MiniOneRec's; the TS-Rec rows of the paper are
 // not among them and stay "unknown"), paired comparisons on the test rows (TS-Rec against every
-// row, each RL row against its SFT start, TS-Rec-SFT against MiniOneRec-SFT) and the RL figure.
+// row, each RL row against its SFT start, TS-Rec-SFT against MiniOneRec-SFT), every run on the
+// repeat-purchase test rows and on the others, and the RL figure.
 import Foundation
 import TSRec
 
@@ -24,6 +25,7 @@ Launch.run("table2") {
     var results: [RunResult] = []
     var skipped: [(dataset: String, reason: String)] = []
     var pending: [(dataset: String, method: String, detail: String)] = []
+    var testRows: [String: [SplitRow]] = [:]          // for the repeat-purchase breakdown
     // Under mpirun (`make table2 MPI=N`) the LLM rows run on every rank (data-parallel training,
     // sharded evaluation); the popularity floor, the baselines and the report on rank 0 alone.
     let root = context.communicator.isRoot
@@ -34,6 +36,8 @@ Launch.run("table2") {
             if root { print("skip \(benchmark.name): \(reason)") }
             continue
         }
+
+        testRows[benchmark.name] = try dataset.split(.test).rows
 
         // MARK: Popularity floor (most popular train targets)
         if root { results.append(try .popularity(dataset, context.config(dataset: benchmark.name), runsDirectory: context.paths.runs)) }
@@ -71,6 +75,8 @@ Launch.run("table2") {
     var report = ResultsReport(name: "table2", results: results, skipped: skipped, context: context)
     let pendingRows = pending.map { report.pendingResult(dataset: $0.dataset, method: $0.method, detail: $0.detail) }
     report.pending = pendingRows          // their rows stay in the comparison, reproduced cells empty
+    // every run again on the test rows whose target is in the history (repeat purchases) and the others
+    report.byHistory = testRows.reduce(into: [:]) { $0[$1.key] = HistoryReport(dataset: $1.key, results: results, testRows: $1.value) }
     try report.write()
     print(report.markdown)
 }

@@ -246,3 +246,38 @@ private func splitRow(_ user: String, history: [String], target: String) -> Spli
         return path == "p.jsonl" && line == 2
     }
 }
+
+/// The table's breakdown: each run's metrics on the repeat rows and on the new rows, by hand.
+@Test func historyReportSplitsEachRunsMetricsByHand() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-history-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let rows = [splitRow("u0", history: ["A", "B"], target: "B"),     // repeat
+                splitRow("u1", history: ["A"], target: "C"),          // new
+                splitRow("u2", history: ["C"], target: "C"),          // repeat
+                splitRow("u3", history: ["A"], target: "D")]          // new
+    // "Last": the last history item first, then E; "Pop": A, C, D
+    let last = rows.map { Prediction(user: $0.userID, target: $0.targetSID, ranked: [$0.historySIDs.last!, "E"]) }
+    let pop = rows.map { Prediction(user: $0.userID, target: $0.targetSID, ranked: ["A", "C", "D"]) }
+    func result(_ method: String, _ predictions: [Prediction]?) throws -> RunResult {
+        let url = dir.appendingPathComponent("\(method).jsonl")
+        if let predictions { try PredictionsFile.write(predictions, to: url) }
+        return RunResult(dataset: "D", method: method, profile: "smoke", configHash: "-",
+                         metrics: MetricRow.evaluate(predictions ?? last, catalogue: []), trainSteps: 0, bestValidLoss: nil,
+                         trainSeconds: 0, evalSeconds: 0, validCurve: [], predictionsPath: predictions == nil ? nil : url.path)
+    }
+    let report = HistoryReport(dataset: "D", results: [try result("Last", last), try result("Pop", pop), try result("Floor", nil)],
+                               testRows: rows)
+    #expect(report.repeatRows == 2 && report.allRows == 4)
+    func values(_ method: String, _ part: String) -> [Double]? { report.rows.first { $0.method == method && $0.part == part }?.values }
+    // HR@1, HR@10, NDCG@10. Last: both repeats at rank 1, no new row. Pop: u2's C at rank 2
+    // (1/log2(3)), u1's C at rank 2, u3's D at rank 3 (1/log2(4) = 0.5).
+    #expect(values("Last", "repeat") == [1, 1, 1] && values("Last", "new") == [0, 0, 0])
+    let ndcg2 = 1 / log2(3.0)
+    #expect(values("Pop", "repeat")! == [0, 0.5, ndcg2 / 2])
+    #expect(values("Pop", "new")! == [0, 1, (ndcg2 + 0.5) / 2])
+    #expect(report.notes.count == 1 && report.notes[0].hasPrefix("Floor"))
+    #expect(report.lines == ["Last: HR@10 1.0000 on the repeat rows, 0.0000 on the new rows",
+                             "Pop: HR@10 0.5000 on the repeat rows, 1.0000 on the new rows"])
+    #expect(report.csvRows.count == 4 && report.csvRows[0] == ["D", "Last", "repeat", "2", "1.0", "1.0", "1.0"])
+}

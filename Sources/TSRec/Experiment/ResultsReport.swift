@@ -33,6 +33,10 @@ public struct ResultsReport {
     /// (`<name>-<dataset>-paired`); computed once, here, because it reads every run's predictions.
     public let paired: [String: PairedReport]
 
+    /// Per dataset, every run on the repeat-purchase test rows and on the others
+    /// (`<name>-<dataset>-by-history.csv`), when the report's program sets it (it holds the splits).
+    public var byHistory: [String: HistoryReport] = [:]
+
     /// - Parameter pairedReferences: the method compared with all others, per dataset: the first
     ///   of these with a result there.
     /// - Parameter pairedExtras: further (method, versus) pairs compared when both have a result
@@ -110,6 +114,7 @@ public struct ResultsReport {
                                  title: "\(name): \(dataset), paired differences on the test rows (profile \(context.profile.rawValue))",
                                  metadata: context.metadata)
             }
+            try byHistory[dataset]?.write(csv: context.output("\(name)-\(dataset)-by-history.csv"), metadata: context.metadata)
             let trained = results.filter { $0.dataset == dataset && !$0.validCurve.isEmpty }
             if !trained.isEmpty {
                 try Self.writeValidationCurves(trained, title: "\(name): \(dataset) validation loss (profile \(context.profile.rawValue))",
@@ -169,6 +174,11 @@ public struct ResultsReport {
             guard let paired = paired[dataset], !paired.lines.isEmpty else { continue }
             text += "\n\nPaired on the same test rows (\(dataset); difference, paired bootstrap 95% interval, sign test):\n"
             text += paired.lines.map { "- " + $0 }.joined(separator: "\n")
+        }
+        for dataset in byHistory.keys.sorted() {
+            guard let h = byHistory[dataset], !h.rows.isEmpty else { continue }
+            text += "\n\nBy repeat purchase (\(dataset): \(h.repeatRows) of \(h.allRows) test rows have their target in the history):\n"
+            text += (h.lines + h.notes).map { "- " + $0 }.joined(separator: "\n")
         }
         for s in skipped { text += "\nSkipped \(s.dataset): \(s.reason)" }
         for p in pending { text += "\nNot finished yet: \(p)" }

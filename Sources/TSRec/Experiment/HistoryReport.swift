@@ -1,0 +1,75 @@
+import Foundation
+
+/// Every run of a dataset on the two parts of its test rows (`HistoryRepeats`): those whose
+/// target is already in the user's history (repeat purchases) and the others. A table's gaps
+/// can sit on either part: at `quick`, every ranker that personalises holds the repeat rows'
+/// target in its top 10 most of the time, so they add about the same to each run's HR@10, and
+/// the differences between runs come from the new rows (docs/results-quick.md, BIGRec).
+///
+/// `<name>-<dataset>-by-history.csv` (one line per run and part) and a line per run for the log.
+public struct HistoryReport {
+    public struct Row: Sendable, Hashable {
+        public var method: String
+        /// `repeat` or `new`.
+        public var part: String
+        public var rows: Int
+        /// `HistoryReport.metrics`, in order.
+        public var values: [Double]
+    }
+
+    public static let metrics = ["HR@1", "HR@10", "NDCG@10"]
+
+    public let dataset: String
+    /// Test rows whose target is in the history, and all test rows the runs cover.
+    public let repeatRows: Int, allRows: Int
+    public var rows: [Row] = []
+    /// Runs left out (no predictions kept, or predictions of other rows), and why.
+    public var notes: [String] = []
+
+    /// - Parameter testRows: the dataset's test split, in order (each run covers a prefix).
+    public init(dataset: String, results: [RunResult], testRows: [SplitRow]) {
+        self.dataset = dataset
+        let whole = HistoryRepeats(rows: testRows)
+        (repeatRows, allRows) = (whole.repeated.count, testRows.count)
+        let scorers = Self.metrics.map { PairedComparison.scoring($0)! }
+        for r in results where r.dataset == dataset {
+            guard let path = r.predictionsPath else {
+                notes.append("\(r.method): no predictions kept (not split)")
+                continue
+            }
+            do {
+                let predictions = try PredictionsFile.read(from: URL(fileURLWithPath: path))
+                let parts = try HistoryRepeats(rows: testRows, predictions: predictions, source: path)
+                for (part, indices) in [("repeat", parts.repeated), ("new", parts.new)] where !indices.isEmpty {
+                    let selected = parts.select(indices, from: predictions)
+                    rows.append(Row(method: r.method, part: part, rows: indices.count,
+                                    values: scorers.map { score in selected.reduce(0) { $0 + score($1) } / Double(indices.count) }))
+                }
+            } catch {
+                notes.append("\(r.method): not split: \(error)")
+            }
+        }
+    }
+
+    public static let csvHeader = ["dataset", "method", "part", "rows"] + metrics
+
+    public var csvRows: [[String]] {
+        rows.map { [dataset, $0.method, $0.part, "\($0.rows)"] + $0.values.map { CSV.cell($0) } }
+    }
+
+    public func write(csv: URL, metadata: [(key: String, value: String)]) throws {
+        try CSV.write(header: Self.csvHeader, rows: csvRows, to: csv,
+                      metadata: metadata + notes.map { (key: "not split", value: $0) })
+    }
+
+    /// `SASRec: HR@10 0.9721 on the repeat rows, 0.1077 on the new rows`, one per run.
+    public var lines: [String] {
+        var seen: [String] = []
+        for r in rows where !seen.contains(r.method) { seen.append(r.method) }
+        let k = Self.metrics.firstIndex(of: "HR@10")!
+        return seen.map { method in
+            let value = { (part: String) in rows.first { $0.method == method && $0.part == part }.map { String(format: "%.4f", $0.values[k]) } ?? "-" }
+            return "\(method): HR@10 \(value("repeat")) on the repeat rows, \(value("new")) on the new rows"
+        }
+    }
+}
