@@ -177,7 +177,8 @@ public struct ResultsReport {
         }
         for dataset in byHistory.keys.sorted() {
             guard let h = byHistory[dataset], !h.rows.isEmpty else { continue }
-            text += "\n\nBy repeat purchase (\(dataset): \(h.repeatRows) of \(h.allRows) test rows have their target in the history):\n"
+            text += "\n\nBy repeat purchase (\(dataset): \(h.repeatRows) of the \(h.allRows) test rows have their target in the history; "
+                + "a run on fewer rows is split on its own):\n"
             text += (h.lines + h.notes).map { "- " + $0 }.joined(separator: "\n")
         }
         for s in skipped { text += "\nSkipped \(s.dataset): \(s.reason)" }
