@@ -69,7 +69,7 @@ test: model data
 	test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-valid-loss.png
 	test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-rl.png && test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-rl.csv
 	grep -q ',TS-Rec,TS-Rec-SFT,HR@10,' $(SMOKE_DIR)/table2-Industrial_and_Scientific-paired.csv
-	grep -q ',TS-Rec,new,' $(SMOKE_DIR)/table2-Industrial_and_Scientific-by-history.csv
+	grep -q ',TS-Rec,new,' $(SMOKE_DIR)/table2-Industrial_and_Scientific-by-history.csv && test -s $(SMOKE_DIR)/figures/table2-Industrial_and_Scientific-smoke-by-history.png
 	grep -q ',MiniOneRec,MiniOneRec-SFT,HR@10,' $(SMOKE_DIR)/table2-Industrial_and_Scientific-paired.csv
 	@# LC-Rec's row says which share of its ranked SIDs are no catalogue item (column invalid_rate)
 	awk -F, '$$20 == "invalid_rate" { h = 1 } /^Industrial_and_Scientific,LC-Rec,/ { r = ($$20 != "" && $$20 >= 0 && $$20 <= 1) } END { exit !(h && r) }' $(SMOKE_DIR)/table2.csv

@@ -280,4 +280,12 @@ private func splitRow(_ user: String, history: [String], target: String) -> Spli
     #expect(report.lines == ["Last: HR@10 1.0000 on the repeat rows, 0.0000 on the new rows",
                              "Pop: HR@10 0.5000 on the repeat rows, 1.0000 on the new rows"])
     #expect(report.csvRows.count == 4 && report.csvRows[0] == ["D", "Last", "repeat", "2", "1.0", "1.0", "1.0"])
+    // the CSV reads back; the figure draws the new rows, one bar series per run with predictions
+    try report.write(csv: dir.appendingPathComponent("h.csv"), figure: dir.appendingPathComponent("h"), title: "test", metadata: [])
+    let table = try CSV.read(from: dir.appendingPathComponent("h.csv"))
+    #expect(try table.column("part") == ["repeat", "new", "repeat", "new"])
+    #expect(try table.column("HR@10") == ["1.0", "0.0", "0.5", "1.0"])
+    let script = try String(contentsOf: dir.appendingPathComponent("h.gp"), encoding: .utf8)
+    #expect(script.contains("title 'Last'") && script.contains("title 'Pop'") && !script.contains("Floor"))
+    #expect(((try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("h.png").path)[.size] as? Int) ?? 0) > 0)
 }

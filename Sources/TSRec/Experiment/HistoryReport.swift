@@ -57,9 +57,18 @@ public struct HistoryReport {
         rows.map { [dataset, $0.method, $0.part, "\($0.rows)"] + $0.values.map { CSV.cell($0) } }
     }
 
-    public func write(csv: URL, metadata: [(key: String, value: String)]) throws {
+    /// The CSV, and the figure `<figure>.{gp,png,svg}` of every run's metrics on the new rows,
+    /// where the runs differ (the repeat rows, near 1 for most runs, would flatten the bars: they
+    /// are in the CSV).
+    public func write(csv: URL, figure: URL, title: String, metadata: [(key: String, value: String)]) throws {
         try CSV.write(header: Self.csvHeader, rows: csvRows, to: csv,
                       metadata: metadata + notes.map { (key: "not split", value: $0) })
+        let new = rows.filter { $0.part == "new" }
+        guard !new.isEmpty else { return }
+        try BarChart(title: title, ylabel: "metric value on the new rows",
+                     categories: Self.metrics, series: new.map { .init(name: $0.method, values: $0.values) },
+                     note: "rows whose target is not in the user's history (\(allRows - repeatRows) of \(allRows)); both parts: the CSV")
+            .render(to: figure)
     }
 
     /// `SASRec: HR@10 0.9721 on the repeat rows, 0.1077 on the new rows`, one per run.

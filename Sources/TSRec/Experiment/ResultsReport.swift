@@ -114,7 +114,9 @@ public struct ResultsReport {
                                  title: "\(name): \(dataset), paired differences on the test rows (profile \(context.profile.rawValue))",
                                  metadata: context.metadata)
             }
-            try byHistory[dataset]?.write(csv: context.output("\(name)-\(dataset)-by-history.csv"), metadata: context.metadata)
+            try byHistory[dataset]?.write(csv: context.output("\(name)-\(dataset)-by-history.csv"), figure: figures.appendingPathComponent(base + "-by-history"),
+                                          title: "\(name): \(dataset), the test rows whose target is new to the user (profile \(context.profile.rawValue))",
+                                          metadata: context.metadata)
             let trained = results.filter { $0.dataset == dataset && !$0.validCurve.isEmpty }
             if !trained.isEmpty {
                 try Self.writeValidationCurves(trained, title: "\(name): \(dataset) validation loss (profile \(context.profile.rawValue))",
