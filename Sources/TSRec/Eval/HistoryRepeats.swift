@@ -5,7 +5,7 @@ import Foundation
 ///
 /// A model that recommends the user's last item scores on the repeat rows alone; on Industrial
 /// 215 of the 4,533 test targets repeat a history item by SID, and both BIGRec and TS-Rec hit
-/// most of them at rank 1 (docs/results-quick.md, BIGRec). `tsrec compare --by-history` pairs
+/// most of them at rank 1 (docs/results-quick.md, *BIGRec*). `tsrec compare --by-history` pairs
 /// two runs on each part.
 ///
 /// ```swift

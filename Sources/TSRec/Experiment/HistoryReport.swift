@@ -4,9 +4,11 @@ import Foundation
 /// target is already in the user's history (repeat purchases) and the others. A table's gaps
 /// can sit on either part: at `quick`, every ranker that personalises holds the repeat rows'
 /// target in its top 10 most of the time, so they add about the same to each run's HR@10, and
-/// the differences between runs come from the new rows (docs/results-quick.md, BIGRec).
+/// the differences between runs come from the new rows (docs/results-quick.md, *Every row on the
+/// repeat-purchase rows and on the others*).
 ///
-/// `<name>-<dataset>-by-history.csv` (one line per run and part) and a line per run for the log.
+/// `<name>-<dataset>-by-history.csv` (one line per run and part), a figure of the new rows and a
+/// line per run for the log.
 public struct HistoryReport {
     public struct Row: Sendable, Hashable {
         public var method: String
@@ -20,7 +22,7 @@ public struct HistoryReport {
     public static let metrics = ["HR@1", "HR@10", "NDCG@10"]
 
     public let dataset: String
-    /// Test rows whose target is in the history, and all test rows the runs cover.
+    /// The split's test rows whose target is in the history, and all its test rows.
     public let repeatRows: Int, allRows: Int
     public var rows: [Row] = []
     /// Runs left out (no predictions kept, or predictions of other rows), and why.
