@@ -35,11 +35,9 @@ public struct HistoryRepeats: Sendable, Hashable {
                                      reason: "\(predictions.count) predictions for a test split of \(rows.count) rows"),
                              hint: "pass the dataset the run was evaluated on (--dataset)")
         }
-        if let i = predictions.indices.first(where: { predictions[$0].user != rows[$0].userID || predictions[$0].target != rows[$0].targetSID }) {
-            throw TSRecError(.format(path: source, line: i + 1, field: "user",
-                                     reason: "user \(predictions[i].user) target \(predictions[i].target), but test row \(i + 1) is user \(rows[i].userID) target \(rows[i].targetSID)"),
-                             hint: "pass the dataset the run was evaluated on (--dataset); predictions list the test rows in split order")
-        }
+        let split = rows.prefix(predictions.count).map { Prediction(user: $0.userID, target: $0.targetSID, ranked: []) }
+        try Prediction.checkSameRows(predictions, as: split, referenceName: "the test split", source: source,
+                                     hint: "pass the dataset the run was evaluated on (--dataset); predictions list the test rows in split order")
         self.init(rows: Array(rows.prefix(predictions.count)))
     }
 

@@ -30,6 +30,19 @@ public struct Prediction: Codable, Sendable, Hashable {
         guard let misses = titleMisses, !misses.isEmpty else { return ranked.firstIndex(of: target) }
         return ranked.indices.first { ranked[$0] == target && !misses.contains($0) }
     }
+
+    /// Throws a `.format` error naming `source` and the first row (1-based) of `rows` whose user
+    /// or target is not `reference`'s (described as `referenceName`): paired metrics and splits
+    /// of the test rows need the same rows in the same order. Rows past the shorter list are not
+    /// compared.
+    static func checkSameRows(_ rows: [Prediction], as reference: [Prediction], referenceName: String,
+                              source: String, hint: String) throws {
+        guard let i = rows.indices.prefix(reference.count).first(where: { rows[$0].user != reference[$0].user || rows[$0].target != reference[$0].target })
+        else { return }
+        throw TSRecError(.format(path: source, line: i + 1, field: "user",
+                                 reason: "user \(rows[i].user) target \(rows[i].target), but \(referenceName) has user \(reference[i].user) target \(reference[i].target)"),
+                         hint: hint)
+    }
 }
 
 /// HR@K: 1 if the first hit's 0-based rank is below K, else 0 (one held-out item per row).

@@ -48,11 +48,8 @@ public struct PairedComparison: Sendable, Hashable {
                                      reason: "\(b.count) rows where the other run has \(a.count); a paired comparison needs the same rows"),
                              hint: "compare runs evaluated on the same test split and row limit")
         }
-        if let i = a.indices.first(where: { a[$0].user != b[$0].user || a[$0].target != b[$0].target }) {
-            throw TSRecError(.format(path: source, line: i + 1, field: "user",
-                                     reason: "user \(b[i].user) target \(b[i].target), but the other run has user \(a[i].user) target \(a[i].target)"),
-                             hint: "both prediction files must list the test rows in split order")
-        }
+        try Prediction.checkSameRows(b, as: a, referenceName: "the other run", source: source,
+                                     hint: "both prediction files must list the test rows in split order")
         precondition(resamples > 0, "PairedComparison: resamples must be positive")
         let scorers = try names.map { name in
             guard let score = Self.scoring(name) else {
