@@ -124,6 +124,17 @@ public struct AblationStudy {
                   + "(most common first in \(String(format: "%.1f", 100 * d.topItemShare))% of rows), \(d.distinctItems) items in any top 10")
         }
 
+        // MARK: the test rows whose target the user bought before, and the others
+        if let dataset = results.first?.dataset, let benchmark = Benchmark.named(dataset) {
+            let history = HistoryReport(dataset: dataset, results: results,
+                                        testRows: try Dataset.load(benchmark, paths: context.paths).split(.test).rows)
+            try history.write(csv: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-by-history.csv"),
+                              figure: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-by-history"),
+                              title: "\(name): the test rows whose target is new to the user (profile \(context.profile.rawValue))",
+                              metadata: context.metadata)
+            (history.lines + history.notes).forEach { print($0) }
+        }
+
         // MARK: validation loss against training steps
         try ResultsReport.writeValidationCurves(results, title: "\(name): validation loss (profile \(context.profile.rawValue))",
                                                 to: figures.appendingPathComponent("\(name)-\(context.profile.rawValue)-valid-loss"),
