@@ -50,7 +50,7 @@ struct Compare: ParsableCommand {
             let parts = try HistoryRepeats(rows: rows, predictions: predictions.a, source: a.path)
             for (title, indices) in [("target is in the history (a repeat purchase)", parts.repeated), ("target is new to the user", parts.new)] where !indices.isEmpty {
                 let part = try PairedComparison(parts.select(indices, from: predictions.a), parts.select(indices, from: predictions.b),
-                                                metrics: ["HR@1", "HR@10", "NDCG@10"], source: b.path)
+                                                metrics: HistoryReport.metrics, source: b.path)
                 print("\nrows whose \(title): \(indices.count) of \(predictions.a.count)")
                 printTable(part, names: names)
             }
