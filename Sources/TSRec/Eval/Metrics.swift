@@ -147,6 +147,19 @@ public enum PredictionsFile {
         try AtomicFile.write(data, to: url)
     }
 
+    /// `<file>.seconds` beside a predictions file (or its journal): the evaluation's wall seconds,
+    /// so a table built later from cached predictions still reports them.
+    public static func secondsURL(of url: URL) -> URL { url.appendingPathExtension("seconds") }
+
+    public static func writeSeconds(_ seconds: Double, of url: URL) throws {
+        try AtomicFile.write("\(seconds)\n", to: secondsURL(of: url))   // round-trips exactly
+    }
+
+    /// The seconds beside `url`; nil when there are none.
+    public static func readSeconds(of url: URL) -> Double? {
+        (try? String(contentsOf: secondsURL(of: url), encoding: .utf8)).flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
     /// Reads a predictions file; blank lines are skipped, a malformed line throws with its 1-based number.
     public static func read(from url: URL) throws -> [Prediction] {
         let data: Data
@@ -255,18 +268,17 @@ public struct PredictionJournal {
 
     /// Beside the journal: the evaluation seconds its rows took, summed over every call that
     /// appended to it, so an evaluation resumed across sessions reports its whole time.
-    public var secondsURL: URL { url.appendingPathExtension("seconds") }
+    public var secondsURL: URL { PredictionsFile.secondsURL(of: url) }
 
     /// The seconds recorded with the rows so far; 0 without a journal (or one written before
     /// the seconds were kept).
     public func spentSeconds() -> Double {
-        guard FileManager.default.fileExists(atPath: url.path),
-              let text = try? String(contentsOf: secondsURL, encoding: .utf8) else { return 0 }
-        return Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        guard FileManager.default.fileExists(atPath: url.path) else { return 0 }
+        return PredictionsFile.readSeconds(of: url) ?? 0
     }
 
     /// Records the seconds the journal's rows have taken so far (after an `append`).
-    public func recordSeconds(_ seconds: Double) throws { try AtomicFile.write("\(seconds)\n", to: secondsURL) }
+    public func recordSeconds(_ seconds: Double) throws { try PredictionsFile.writeSeconds(seconds, of: url) }
 
     public func remove() {
         try? FileManager.default.removeItem(at: url)

@@ -526,6 +526,7 @@ public struct Pipeline {
     func evaluate(_ p: Prepared, summary: TrainingSummary, rl: RLSummary? = nil, preference: PreferenceSummary? = nil) throws -> RunResult {
         let test = Array(try p.dataset.split(.test).rows.prefix(config.testRows ?? .max))
         let predictionsURL = predictionsURL(testRows: test.count)
+        let journal = PredictionJournal(url: predictionsURL.appendingPathExtension("partial"))   // a killed evaluation's rows
         let evalStart = Date()
         let predictions: [Prediction]
         var evalSeconds: Double?
@@ -538,19 +539,19 @@ public struct Pipeline {
         }
         if let cached, cached.count == test.count {
             predictions = cached
-            if communicator.isRoot { PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove() }   // killed before its removal
+            if communicator.isRoot { journal.remove() }   // killed before its removal
             log("  evaluation: predictions found, metrics recomputed")
         } else {
             // a killed run's rows come back from its journal with the seconds they took
-            let earlier = PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).spentSeconds()
+            let earlier = journal.spentSeconds()
             let spent = { earlier + Date().timeIntervalSince(evalStart) }
             predictions = try evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
                                        firstID: p.firstNewID, rows: test, output: predictionsURL, spent: spent)
-            evalSeconds = spent()
+            evalSeconds = spent()            // every piece of a resumed evaluation, `<predictions>.seconds`
             if communicator.isRoot {
-                try AtomicFile.write("\(evalSeconds!)\n", to: secondsURL(of: predictionsURL))   // round-trips exactly
+                try PredictionsFile.writeSeconds(evalSeconds!, of: predictionsURL)
                 try PredictionsFile.write(predictions, to: predictionsURL)
-                PredictionJournal(url: predictionsURL.appendingPathExtension("partial")).remove()
+                journal.remove()
             }
             communicator.barrier()           // the next stage of any rank may read these files
         }
@@ -560,18 +561,12 @@ public struct Pipeline {
         return result
     }
 
-    /// `<predictions>.seconds`: wall time of the evaluation, summed over the calls that filled
-    /// its journal (a resumed evaluation counts every piece), so a table built later from cached
-    /// predictions still reports it.
-    func secondsURL(of predictionsURL: URL) -> URL { predictionsURL.appendingPathExtension("seconds") }
-
     /// A table row from a finished run; `evalSeconds` nil = read back beside the predictions (0 if
     /// absent). An RL row's training time is SFT + RL; its SFT validation curve is left to the
     /// SFT-only row (the same run).
     func result(summary: TrainingSummary, rl: RLSummary? = nil, preference: PreferenceSummary? = nil, predictions: [Prediction], predictionsURL: URL,
                 catalogue: Set<String>, evalSeconds: Double?) -> RunResult {
-        let seconds = evalSeconds ?? (try? String(contentsOf: secondsURL(of: predictionsURL), encoding: .utf8))
-            .flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        let seconds = evalSeconds ?? PredictionsFile.readSeconds(of: predictionsURL) ?? 0
         var r = RunResult(dataset: config.dataset, method: label, profile: config.profile.rawValue,
                           configHash: resultHash, metrics: MetricRow.evaluate(predictions, catalogue: catalogue),
                           trainSteps: summary.steps, bestValidLoss: summary.bestValidLoss,
