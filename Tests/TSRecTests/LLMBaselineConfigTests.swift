@@ -165,6 +165,21 @@ import Testing
         }
     }
 
+    /// D3's assistant is an evaluation setting: absent from the JSON when off, no hash changes,
+    /// its own predictions file.
+    @Test func assistantIsAnEvaluationSetting() throws {
+        let d3 = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.d3)
+        #expect(!String(decoding: try JSONEncoder().encode(d3), as: UTF8.self).contains("assistant"))
+        var guided = d3
+        guided.assistant = DecodingAssistant(weight: 0.8)
+        let json = try JSONEncoder().encode(guided)
+        #expect(String(decoding: json, as: UTF8.self).contains("assistant"))
+        #expect(try JSONDecoder().decode(ExperimentConfig.self, from: json) == guided)
+        let a = Pipeline(d3, label: "D3"), b = Pipeline(guided, label: "D3 (\(guided.assistant!.label))")
+        #expect(a.resultHash == "2a404550ca44" && b.resultHash == a.resultHash && b.label == "D3 (+SASRec, g=0.8)")
+        #expect(b.predictionsURL(testRows: 10).lastPathComponent == "predictions-title-lp0.0-titlehits2-sasrec-g0.8-beam10-n10.jsonl")
+    }
+
     @Test func decodingModesShareTheTrainingRunButNotThePredictions() throws {
         let d3 = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific").applying(.d3)
         var base = d3

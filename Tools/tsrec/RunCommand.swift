@@ -38,6 +38,9 @@ struct Run: ParsableCommand {
     var precision: String?
     @Option(help: "Warm-up ramp of every training stage: from-first-update (step s of W at (s+1)/W; the default of quick and smoke) or hugging-face (s/W, the authors' trainers; the default of paper). Part of the training hash.")
     var warmup: String?
+    @Option(help: "D3's text-free assistant: each test row's SASRec distribution (SASRec trained as its Table-2 row) mixed into the title-trie search as g·log p_LLM + (1−g)·log q, with 0 ≤ g ≤ 1 (D3's default 1 is the assistant off), or `tune`: g chosen on validation rows (best NDCG@10 over 1, 0.8, …, 0). A labelled evaluation variant, not part of the training hash: a finished run is re-evaluated.")
+    var assistantG: String?
+    @Option(help: "Validation rows that --assistant-g tune decodes for each g.") var tuneRows = 512
     @Flag(help: "Stop after SFT (the method's SFT-only run, e.g. TS-Rec → TS-Rec-SFT).") var sftOnly = false
     @Flag(help: "Train (or resume) only, the RL stage included; evaluate in a later call.") var trainOnly = false
 
@@ -92,7 +95,22 @@ struct Run: ParsableCommand {
             default: throw ValidationError("--length-penalty applies to --decoding title or grounded only")
             }
         }
-        let pipeline = Pipeline(config, label: m.rawValue)
+        if let assistantG {
+            guard case .titleTrie = config.evaluation else {
+                throw ValidationError("--assistant-g guides the title trie: use it with D3 or S-DPO (or --decoding title)")
+            }
+            let g: Double
+            if assistantG == "tune" {
+                g = try Pipeline(config, label: m.rawValue).tunedAssistant(validRows: tuneRows).best
+            } else {
+                guard let value = Double(assistantG), (0...1).contains(value) else {
+                    throw ValidationError("--assistant-g \(assistantG): g is the LLM's weight, a number in [0, 1], or tune")
+                }
+                g = value
+            }
+            config.assistant = g == 1 ? nil : DecodingAssistant(model: .sasrec, weight: g)   // g = 1 is the plain search
+        }
+        let pipeline = Pipeline(config, label: m.rawValue + (config.assistant.map { " (\($0.label))" } ?? ""))
         if trainOnly {
             let summary = try pipeline.trainOnly()
             guard pipeline.communicator.isRoot else { return }

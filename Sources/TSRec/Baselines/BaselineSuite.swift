@@ -232,6 +232,47 @@ public enum BaselineSuite {
         return r
     }
 
+    /// The trained model of a trainable method on data already cut to `budget`'s rows: the same
+    /// random streams, so the same weights, as `run` trains.
+    static func trainedModel(_ method: BaselineMethod, budgetedData data: RecData, budget: BaselineBudget, seed: UInt64,
+                             log: (String) -> Void) throws -> (model: any Recommender, outcome: TrainOutcome) {
+        var rng = rng(seed: seed, method: method)
+        var initRNG = rng.fork(), trainRNG = rng.fork()
+        let model = makeModel(method, data: data, budget: budget, rng: &initRNG)
+        if let id = model as? any SequentialRecommender { id.objective = budget.settings(for: method).objective }
+        log("\(method.rawValue): \(model.parameters.reduce(0) { $0 + $1.count }) parameters, \(data.train.count) train rows")
+        let outcome = try BaselineTrainer.train(model, data: data, settings: budget.settings(for: method), rng: &trainRNG, log: log)
+        return (model, outcome)
+    }
+
+    /// Each row of one split's distribution over the catalogue under an ID-based method as
+    /// Table 2 trains it (`[rows][itemCount]`, D3's assistant; `TitleAssistant`), trained again
+    /// from its seed (SASRec at `quick`: about a minute). `split` is `\.test` or `\.valid`, cut to
+    /// `budget`'s rows. When the Table-2 row's test predictions are cached (`runsDirectory`, else
+    /// `recordsDirectory`), the retrained model's top-20 lists are compared with them and the
+    /// agreement logged: the assistant is that row's model when they agree.
+    public static func distributions(_ method: BaselineMethod, of split: KeyPath<RecData, [RecSample]>, data: RecData,
+                                     budget: BaselineBudget, seed: UInt64, runsDirectory: URL, recordsDirectory: URL? = nil,
+                                     log: (String) -> Void = say) throws -> [[Float]] {
+        let full = data, data = data.prefix(train: budget.trainRows, valid: budget.validRows, test: budget.testRows)
+        let (trained, _) = try trainedModel(method, budgetedData: data, budget: budget, seed: seed, log: log)
+        guard let model = trained as? any SequentialRecommender else {
+            throw TSRecError(.config(field: "assistant", reason: "\(method.rawValue) does not score the whole catalogue"),
+                             hint: "use an ID-based sequential model, e.g. SASRec (D3's)")
+        }
+        let cached = [runsDirectory] + (recordsDirectory.map { [$0] } ?? [])
+        if let url = cached.lazy.map({ predictionsURL(ofCached: cacheURL(method, data: full, budget: budget, seed: seed, runsDirectory: $0)) })
+            .first(where: { FileManager.default.fileExists(atPath: $0.path) }) {
+            let table2 = try PredictionsFile.read(from: url)
+            let again = try BaselineTrainer.predictions(model, data.test, data: data, k: 20)
+            let same = zip(table2, again).filter { $0.ranked == $1.ranked }.count
+            log("\(method.rawValue) retrained for the assistant: top-20 lists identical to \(url.lastPathComponent)'s on \(same) of \(data.test.count) test rows")
+        } else {
+            log("\(method.rawValue) retrained for the assistant (no cached Table-2 predictions to compare with)")
+        }
+        return model.catalogueProbabilities(data[keyPath: split])
+    }
+
     /// Trains (unless popularity) and evaluates one method on `data.test`; writes the test
     /// predictions to `predictionsURL` when given.
     public static func run(_ method: BaselineMethod, data: RecData, budget: BaselineBudget, seed: UInt64,
@@ -247,13 +288,9 @@ public enum BaselineSuite {
             evalStart = Date()
             predictions = pop.predictions(for: data.test.map { ($0.userID, data.itemSIDs[$0.target]) })
         } else {
-            var rng = rng(seed: seed, method: method)
-            var initRNG = rng.fork(), trainRNG = rng.fork()
-            let model = makeModel(method, data: data, budget: budget, rng: &initRNG)
-            if let id = model as? any SequentialRecommender { id.objective = budget.settings(for: method).objective }
+            let (model, trained) = try trainedModel(method, budgetedData: data, budget: budget, seed: seed, log: log)
+            outcome = trained
             parameterCount = model.parameters.reduce(0) { $0 + $1.count }
-            log("\(method.rawValue): \(parameterCount) parameters, \(data.train.count) train rows")
-            outcome = try BaselineTrainer.train(model, data: data, settings: budget.settings(for: method), rng: &trainRNG, log: log)
             evalStart = Date()
             if let tiger = model as? TIGER { tiger.beamWidth = budget.beamWidth }
             predictions = try BaselineTrainer.predictions(model, data.test, data: data, k: 20)

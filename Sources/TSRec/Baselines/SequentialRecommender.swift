@@ -1,3 +1,4 @@
+import Foundation
 /// What the baseline trainer and evaluator need from a model, and the pieces the models share
 /// (left-padded history batches, linear layers, initialisers).
 
@@ -75,6 +76,32 @@ extension SequentialRecommender {
                 }
             }
             start += chunk.count
+        }
+        return out
+    }
+}
+
+extension SequentialRecommender {
+    /// `[samples.count][itemCount]` softmax of each sample's catalogue scores, in item order (what
+    /// D3's text-free assistant reads: its SASRec logits file, softmaxed; `TitleAssistant`).
+    public func catalogueProbabilities(_ samples: [RecSample]) -> [[Float]] {
+        var out: [[Float]] = []
+        out.reserveCapacity(samples.count)
+        var noDropout = SplitMix64(seed: 0)            // unused: dropout is off at evaluation
+        let n = itemSIDs.count
+        for start in stride(from: 0, to: samples.count, by: 512) {
+            let chunk = Array(samples[start..<min(start + 512, samples.count)])
+            let s = scores(HistoryBatch(chunk), tape: Tape(recording: false), training: false, rng: &noDropout)
+            precondition(s.shape == [chunk.count, n], "\(name).scores: shape \(s.shape), expected [\(chunk.count), \(n)]")
+            s.withUnsafeBufferPointer { s in           // [chunk, n] scores
+                for b in 0..<chunk.count {
+                    let row = s[b * n ..< (b + 1) * n]
+                    let top = Double(row.max() ?? 0)
+                    let e = row.map { exp(Double($0) - top) }
+                    let z = e.reduce(0, +)
+                    out.append(e.map { Float($0 / z) })
+                }
+            }
         }
         return out
     }

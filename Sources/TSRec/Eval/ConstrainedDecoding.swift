@@ -122,6 +122,29 @@ public struct FreeGeneration: DecodingConstraint, Sendable, Hashable {
     public func forcedPath(from node: Position) -> [Int]? { isEnd(node) ? [] : nil }
 }
 
+/// A second opinion mixed into a constrained search's token scores (D3's text-free assistant,
+/// `TitleAssistant`): per prompt, the log-probabilities `log q` it gives the allowed continuations
+/// of a node. The search then scores a continuation `weight · log p_LLM + (1 − weight) · log q`
+/// (DecodingMatters `LogitProcesser.py:122-128`: `g·(scores − cf) + cf`, the LLM's full-vocabulary
+/// log-softmax and the assistant's masses renormalised over the allowed tokens).
+///
+/// `weight` (D3's `guidance_scale` g) is in [0, 1]: 1 is the LLM alone, exactly the unguided
+/// search, 0 the assistant alone. Both terms are ≤ 0 in that range, so a hypothesis's score still
+/// only falls as it grows, which the stopping rules rely on. A node with one continuation gets
+/// `log q = 0` (its one mass over itself), so a forced path adds `weight · log p` per token.
+public struct TokenGuide<Node> {
+    public var weight: Double
+    /// `[continuations.count]` log-probabilities of `continuations` (the constraint's, in its
+    /// order) after `node`, for the prompt at index `prompt` of the search's `prompts`.
+    public var logProbabilities: (_ prompt: Int, _ node: Node, _ continuations: [(token: Int, node: Node)]) -> [Double]
+
+    public init(weight: Double,
+                logProbabilities: @escaping (_ prompt: Int, _ node: Node, _ continuations: [(token: Int, node: Node)]) -> [Double]) {
+        precondition(weight >= 0 && weight <= 1, "TokenGuide: weight \(weight) outside [0, 1]")
+        (self.weight, self.logProbabilities) = (weight, logProbabilities)
+    }
+}
+
 /// When a prompt's beam search stops once its pool of finished sequences is full.
 public enum BeamStopping: Sendable, Hashable {
     /// When no live hypothesis can still rank above the pool's worst at any remaining length
@@ -176,15 +199,19 @@ public enum PenalisedLength: Sendable, Hashable {
 /// The scorer sees up to `scorer.maxPrompts` prompts at a time and all their live hypotheses in one
 /// `extend` (at most `width` per prompt, at most `maxLength - 1` extends); prompts whose search is
 /// done drop out of the batch. Results are in the order of `prompts`.
+///
+/// With a `guide`, every step's score is its mixture with the guide's (`TokenGuide`), and
+/// `score` the summed mixture; at weight 1 the search is the unguided one, bit for bit.
 public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
     _ scorer: inout S, constraint: C, prompts: [[Int]], width: Int = 20, lengthPenalty: Double = 0,
-    stopping: BeamStopping = .exact, penalisedLength: PenalisedLength = .generated
+    stopping: BeamStopping = .exact, penalisedLength: PenalisedLength = .generated, guide: TokenGuide<C.Node>? = nil
 ) throws -> [[BeamHypothesis]] {
     precondition(width >= 1, "constrainedBeamSearch: width \(width) < 1")
     precondition(scorer.maxPrompts >= 1, "constrainedBeamSearch: scorer.maxPrompts \(scorer.maxPrompts) < 1")
     precondition(lengthPenalty.isFinite, "constrainedBeamSearch: length penalty \(lengthPenalty)")
     precondition(penalisedLength == .generated || stopping == .huggingFace || lengthPenalty == 0,
                  "constrainedBeamSearch: the exact stopping bound counts generated tokens only")
+    let guide = guide?.weight == 1 ? nil : guide      // weight 1: the LLM alone, the unguided search exactly
     let maxLength = constraint.maxLength
     guard maxLength > 0, !constraint.continuations(of: constraint.rootNode).isEmpty else { return prompts.map { _ in [] } }
     var results: [[BeamHypothesis]] = []
@@ -201,7 +228,8 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
             // Selection per prompt: next live beams (parent index in the old beam, token, node, score).
             var next = [[(parent: Int, token: Int, node: C.Node, score: Double)]](repeating: [], count: chunk.count)
             for p in chunk.indices where !beams[p].isEmpty {
-                let ranked = try rankCandidates(beams[p], constraint: constraint, vocab: vocab, limit: 2 * width, step: step)
+                let ranked = try rankCandidates(beams[p], constraint: constraint, vocab: vocab, limit: 2 * width, step: step,
+                                                guide: guide, prompt: chunkStart + p)
                 for (rank, c) in ranked.enumerated() {
                     if constraint.isEnd(c.node) {
                         precondition(constraint.continuations(of: c.node).isEmpty,
@@ -256,9 +284,11 @@ public func constrainedBeamSearch<S: BeamScorer, C: DecodingConstraint>(
 
 /// The best `limit` (hypothesis, allowed token) pairs of one prompt's beam, best first; ties go to
 /// the lexicographically smaller sequence (all live hypotheses have the same length, so: smaller
-/// parent sequence, then smaller token).
+/// parent sequence, then smaller token). With a `guide`, a pair scores the mixture of the LLM's
+/// log-probability and the guide's for prompt `prompt`.
 private func rankCandidates<State, C: DecodingConstraint>(
-    _ beam: [VariableHypothesis<State, C.Node>], constraint: C, vocab: Int, limit: Int, step: Int
+    _ beam: [VariableHypothesis<State, C.Node>], constraint: C, vocab: Int, limit: Int, step: Int,
+    guide: TokenGuide<C.Node>? = nil, prompt: Int = 0
 ) throws -> [(parent: Int, token: Int, node: C.Node, score: Double)] {
     // lexicographic rank of each live hypothesis' tokens
     let order = beam.indices.sorted { beam[$0].tokens.lexicographicallyPrecedes(beam[$1].tokens) }
@@ -283,14 +313,24 @@ private func rankCandidates<State, C: DecodingConstraint>(
         if let lp = hyp.pending.first {                 // on a forced path: its one continuation
             let only = constraint.continuations(of: hyp.node)
             precondition(only.count == 1, "constrainedBeamSearch: a forced path branches")
-            offer((parent: b, token: only[0].token, node: only[0].node, score: hyp.score + lp))
+            // a guide's one mass over itself: log q = 0
+            offer((parent: b, token: only[0].token, node: only[0].node, score: hyp.score + (guide.map { $0.weight * lp } ?? lp)))
             continue
         }
         try checkVocab(hyp.logits.count, vocab, step: step)
         let lse = try logSumExp(hyp.logits, step: step)
-        for (t, node) in constraint.continuations(of: hyp.node) {
+        let allowed = constraint.continuations(of: hyp.node)
+        // the guide's log q per allowed token (nil: the LLM alone)
+        let mix: (weight: Double, logQ: [Double])? = guide.map { g in
+            let q = g.logProbabilities(prompt, hyp.node, allowed)
+            precondition(q.count == allowed.count, "TokenGuide: \(q.count) log-probabilities for \(allowed.count) continuations")
+            return (g.weight, q)
+        }
+        for (i, (t, node)) in allowed.enumerated() {
             precondition(t >= 0 && t < vocab, "constrainedBeamSearch: token \(t) outside the scorer's vocabulary \(vocab)")
-            offer((parent: b, token: t, node: node, score: hyp.score + (Double(hyp.logits[t]) - lse)))
+            let logP = Double(hyp.logits[t]) - lse
+            let step = mix.map { $0.weight * logP + (1 - $0.weight) * $0.logQ[i] } ?? logP
+            offer((parent: b, token: t, node: node, score: hyp.score + step))
         }
     }
     return best

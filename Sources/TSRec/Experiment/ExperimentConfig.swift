@@ -88,6 +88,10 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     /// What the search decodes and how hypotheses become ranked SIDs (nil = `.sidTrie`, the
     /// catalogue's SIDs; absent from the JSON when nil, so older configurations hash as before).
     public var evaluation: EvaluationMode? = nil
+    /// D3's text-free assistant mixed into the title-trie search (nil: off, D3's shipped setting;
+    /// absent from the JSON when nil, and never part of the training hash: an evaluation of a
+    /// finished run). A labelled variant: `D3 (+SASRec, g=…)`.
+    public var assistant: DecodingAssistant? = nil
 
     // MARK: RL stage (GRPO after SFT)
     /// nil: SFT only. Set: the RL stage runs from the SFT run's best weights, in its own folder
@@ -198,6 +202,27 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
         case let .grounded(w, t, lp): "grounded-w\(w)-t\(t)-lp\(lp)-prompt-titlehits2"   // lengths count the prompt
         }
     }
+}
+
+/// D3's text-free assistant (DecodingMatters `evaluate.py:38, 93-100`, `LogitProcesser.py:100-128`):
+/// an ID-based model's distribution over the catalogue for each test row, trained as its Table-2
+/// row is (`BaselineSuite.testDistributions`), mixed into the title-trie search as
+/// `g · log p_LLM + (1 − g) · log q` (`TitleAssistant`, `TokenGuide`). D3's default g = 1 is the
+/// assistant off, and its scripts set no other value: any g here is tsrec's choice, stated in the
+/// row's label.
+public struct DecodingAssistant: Codable, Sendable, Hashable {
+    /// The ID-based model (D3: SASRec).
+    public var model: BaselineMethod
+    /// g, D3's `guidance_scale`: the LLM's weight, in [0, 1] (1: the assistant off).
+    public var weight: Double
+
+    public init(model: BaselineMethod = .sasrec, weight: Double) {
+        (self.model, self.weight) = (model, weight)
+    }
+
+    /// The row label's suffix and the predictions file's tag.
+    public var label: String { "+\(model.rawValue), g=\(weight)" }
+    var fileTag: String { "\(model.rawValue.lowercased())-g\(weight)" }
 }
 
 /// How the embedding rows of new SID tokens start.

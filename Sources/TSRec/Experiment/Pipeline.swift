@@ -45,7 +45,8 @@ public struct RunResult: Codable, Sendable {
 /// 4. constrained beam search over the test rows (`predictions-*.jsonl`, in the RL folder for an
 ///    RL method) and metrics.
 public struct Pipeline {
-    public let config: ExperimentConfig
+    /// Fixed for a pipeline but for evaluation settings outside every hash (`withAssistant`).
+    public internal(set) var config: ExperimentConfig
     public let paths: Paths
     /// Short name of the run for folders and logs (e.g. the method's name).
     public let label: String
@@ -103,6 +104,7 @@ public struct Pipeline {
         c.rl = nil
         c.preference = nil
         c.evaluation = nil   // decoding does not change the weights (validation follows the tasks or recipe)
+        c.assistant = nil
         return Self.hash(c)
     }
 
@@ -286,7 +288,8 @@ public struct Pipeline {
     /// `predictions-beam<W>-n<rows>.jsonl` in the run folder (the RL folder for an RL method), or
     /// in the same place under `root`.
     func predictionsURL(testRows: Int, root: URL? = nil) -> URL {
-        evaluationFolder(under: root ?? runDirectory).appendingPathComponent("predictions-\(config.evaluation.map { "\($0.fileTag)-" } ?? "")beam\(config.beamWidth)-n\(testRows).jsonl")
+        evaluationFolder(under: root ?? runDirectory).appendingPathComponent("predictions-\(config.evaluation.map { "\($0.fileTag)-" } ?? "")"
+            + "\(config.assistant.map { "\($0.fileTag)-" } ?? "")beam\(config.beamWidth)-n\(testRows).jsonl")
     }
 
     /// Train only (or confirm a finished run), the RL stage included: lets a long queue of runs
@@ -526,39 +529,46 @@ public struct Pipeline {
     func evaluate(_ p: Prepared, summary: TrainingSummary, rl: RLSummary? = nil, preference: PreferenceSummary? = nil) throws -> RunResult {
         let test = Array(try p.dataset.split(.test).rows.prefix(config.testRows ?? .max))
         let predictionsURL = predictionsURL(testRows: test.count)
-        let journal = PredictionJournal(url: predictionsURL.appendingPathExtension("partial"))   // a killed evaluation's rows
-        let evalStart = Date()
-        let predictions: [Prediction]
-        var evalSeconds: Double?
-        let cached: [Prediction]?
-        do {
-            cached = FileManager.default.fileExists(atPath: predictionsURL.path) ? try PredictionsFile.read(from: predictionsURL) : nil
-        } catch {
-            log("  evaluation: \(predictionsURL.lastPathComponent) does not read back (\(error)): evaluating again")
-            cached = nil
-        }
-        if let cached, cached.count == test.count {
-            predictions = cached
-            if communicator.isRoot { journal.remove() }   // killed before its removal
-            log("  evaluation: predictions found, metrics recomputed")
-        } else {
-            // a killed run's rows come back from its journal with the seconds they took
-            let earlier = journal.spentSeconds()
-            let spent = { earlier + Date().timeIntervalSince(evalStart) }
-            predictions = try evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
-                                       firstID: p.firstNewID, rows: test, output: predictionsURL, spent: spent)
-            evalSeconds = spent()            // every piece of a resumed evaluation, `<predictions>.seconds`
-            if communicator.isRoot {
-                try PredictionsFile.writeSeconds(evalSeconds!, of: predictionsURL)
-                try PredictionsFile.write(predictions, to: predictionsURL)
-                journal.remove()
-            }
-            communicator.barrier()           // the next stage of any rank may read these files
-        }
+        let (predictions, evalSeconds) = try cachedPredictions(p, rows: test, at: predictionsURL)
         let result = result(summary: summary, rl: rl, preference: preference, predictions: predictions, predictionsURL: predictionsURL,
                             catalogue: Set(p.dataset.index.sids), evalSeconds: evalSeconds)
         log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows)", label, result.metrics.hr10, result.metrics.ndcg10, test.count))
         return result
+    }
+
+    /// The predictions of `rows` at `url`: read back when a finished file holds them all, else
+    /// decoded (resuming a killed evaluation from its journal, `<url>.partial`) and written with
+    /// the seconds every piece took (`<url>.seconds`). Returns the seconds only when decoded here.
+    func cachedPredictions(_ p: Prepared, rows: [SplitRow], at url: URL,
+                           assistantDistributions: [[Float]]? = nil) throws -> (predictions: [Prediction], seconds: Double?) {
+        let journal = PredictionJournal(url: url.appendingPathExtension("partial"))   // a killed evaluation's rows
+        let evalStart = Date()
+        let cached: [Prediction]?
+        do {
+            cached = FileManager.default.fileExists(atPath: url.path) ? try PredictionsFile.read(from: url) : nil
+        } catch {
+            log("  evaluation: \(url.lastPathComponent) does not read back (\(error)): evaluating again")
+            cached = nil
+        }
+        if let cached, cached.count == rows.count {
+            if communicator.isRoot { journal.remove() }   // killed before its removal
+            log("  evaluation: predictions found, metrics recomputed")
+            return (cached, nil)
+        }
+        // a killed run's rows come back from its journal with the seconds they took
+        let earlier = journal.spentSeconds()
+        let spent = { earlier + Date().timeIntervalSince(evalStart) }
+        let predictions = try evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
+                                       firstID: p.firstNewID, rows: rows, output: url, spent: spent,
+                                       assistantDistributions: assistantDistributions)
+        let seconds = spent()                // every piece of a resumed evaluation, `<predictions>.seconds`
+        if communicator.isRoot {
+            try PredictionsFile.writeSeconds(seconds, of: url)
+            try PredictionsFile.write(predictions, to: url)
+            journal.remove()
+        }
+        communicator.barrier()               // the next stage of any rank may read these files
+        return (predictions, seconds)
     }
 
     /// A table row from a finished run; `evalSeconds` nil = read back beside the predictions (0 if
@@ -597,7 +607,7 @@ public struct Pipeline {
     /// one-process beam; after each round the predictions are gathered on every rank and rank 0
     /// appends them to the journal (which it alone reads, and broadcasts, on resume).
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
-                  rows: [SplitRow], output: URL, spent: (() -> Double)? = nil) throws -> [Prediction] {
+                  rows: [SplitRow], output: URL, spent: (() -> Double)? = nil, assistantDistributions: [[Float]]? = nil) throws -> [Prediction] {
         if let recipe = config.recipe {
             // what a recipe's main task answers decides which decodings can read it
             let sidModes = config.evaluation == nil || config.evaluation == .sidTrie || config.evaluation == .positionwiseCodes
@@ -614,7 +624,8 @@ public struct Pipeline {
         // the weights every rank decodes with must be the same
         try comm.checkSame(parameterHash(model.parameters.map(\.tensor)), what: "weights before evaluation")
         let prompts = try testPrompts(rows: rows, builder: builder, dataset: dataset)
-        let decoding = try decoding(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
+        let decoding = try decoding(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID, rows: rows,
+                                    assistantDistributions: assistantDistributions)
 
         let journal = PredictionJournal(url: output.appendingPathExtension("partial"))
         let loaded = comm.isParallel ? try Self.decodeRows(comm.broadcast(comm.isRoot ? try Self.encodeRows(journal.load()) : []))
@@ -642,9 +653,11 @@ public struct Pipeline {
             : ProgressBar(total: todo.count, label: "beam search", isTTY: false, now: { 0 }, write: { _ in })
         // Users with the same history have the same prompt and so the same ranking: each distinct
         // prompt is decoded once (its first row), and its other rows take that ranking.
+        // (With an assistant, the item histories too: items sharing a title give one prompt.)
         var firstRowOf: [[Int]: Int] = [:], sameAs: [Int: [Int]] = [:], distinct: [Int] = []
         for i in todo {
-            if let first = firstRowOf[prompts[i]] { sameAs[first, default: []].append(i) } else { firstRowOf[prompts[i]] = i; distinct.append(i) }
+            let key = config.assistant == nil ? prompts[i] : prompts[i] + [-1] + rows[i].historyItemIDs
+            if let first = firstRowOf[key] { sameAs[first, default: []].append(i) } else { firstRowOf[key] = i; distinct.append(i) }
         }
         if distinct.count < todo.count { log("  evaluation: \(todo.count - distinct.count) rows repeat an earlier row's prompt: decoded once") }
         let chunks = stride(from: 0, to: distinct.count, by: batch).map { Array(distinct[$0 ..< min($0 + batch, distinct.count)]) }
@@ -654,7 +667,7 @@ public struct Pipeline {
                 var made: [Int: Prediction] = [:]
                 let mine = Array(chunks[Self.batches(ofRound: round, rank: comm.rank, lanes: lanes, count: chunks.count)])
                 let ranked = try scorers.withUnsafeMutableBufferPointer { scorers in      // lane k: scorers[k] alone
-                    try Lanes.run(mine.count) { k in try decoding.search(&scorers[k], mine[k].map { prompts[$0] }) }
+                    try Lanes.run(mine.count) { k in try decoding.search(&scorers[k], mine[k].map { prompts[$0] }, mine[k]) }
                 }
                 for (chunk, ranked) in zip(mine, ranked) {
                     for (i, decoded) in zip(chunk, ranked) {
@@ -687,6 +700,27 @@ public struct Pipeline {
         return first ..< min(first + lanes, count)
     }
 
+    /// `[rows.count][items]`: each evaluated row's distribution over the catalogue under the
+    /// assistant's ID-based model, trained as its Table-2 row (same profile budget and seed;
+    /// `BaselineSuite.distributions`). `rows` must be the first rows of the test split or of the
+    /// validation split (`tunedAssistant`).
+    func assistantDistributions(_ a: DecodingAssistant, dataset: Dataset, rows: [SplitRow]) throws -> [[Float]] {
+        let data = try RecData(dataset)
+        let budget = BaselineBudget.of(config.profile)
+        let cut = data.prefix(train: budget.trainRows, valid: budget.validRows, test: budget.testRows)
+        func isPrefix(of samples: [RecSample]) -> Bool {
+            samples.count >= rows.count && zip(rows, samples).allSatisfy { $0.userID == $1.userID && $0.targetItemID == $1.target }
+        }
+        let split: KeyPath<RecData, [RecSample]>
+        if isPrefix(of: cut.test) { split = \.test } else if isPrefix(of: cut.valid) { split = \.valid } else {
+            throw TSRecError(.config(field: "assistant", reason: "the \(rows.count) evaluated rows are not the first rows of the test or validation split within the baselines' \(config.profile.rawValue) budget"),
+                             hint: "evaluate at most \(cut.test.count) test rows (--test-rows) and tune on at most \(cut.valid.count) validation rows (--tune-rows)")
+        }
+        let records = paths.records?.appendingPathComponent(config.profile.rawValue).appendingPathComponent("runs")
+        return Array(try BaselineSuite.distributions(a.model, of: split, data: data, budget: budget, seed: config.seed,
+                                                     runsDirectory: paths.runs, recordsDirectory: records, log: log).prefix(rows.count))
+    }
+
     /// How the test rows are decoded (`config.evaluation`): the search over one batch of prompts,
     /// giving each prompt's ranked SIDs, and what the cache must hold for it.
     struct Decoding {
@@ -694,7 +728,8 @@ public struct Pipeline {
         var depth: Int
         /// Live beams per prompt.
         var width: Int
-        var search: (inout LlamaBeamScorer, [[Int]]) throws -> [Decoded]
+        /// (scorer, a batch's prompts, their indices in the evaluated rows) → each prompt's ranking.
+        var search: (inout LlamaBeamScorer, _ prompts: [[Int]], _ rows: [Int]) throws -> [Decoded]
     }
 
     /// One prompt's ranking, and the text it generated when the mode grounds one (BIGRec).
@@ -721,14 +756,21 @@ public struct Pipeline {
         }
     }
 
-    /// The decoding of `config.evaluation` (default: the SID trie) for this dataset and vocabulary.
-    func decoding(builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int) throws -> Decoding {
+    /// The decoding of `config.evaluation` (default: the SID trie) for this dataset and vocabulary,
+    /// over `rows` (what an assistant needs per row; empty: `depth` and `width` only, no search).
+    /// `assistantDistributions`: the rows' distributions when computed already (else computed here).
+    func decoding(builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int, rows: [SplitRow] = [],
+                  assistantDistributions: [[Float]]? = nil) throws -> Decoding {
+        if config.assistant != nil, !(config.evaluation.map { if case .titleTrie = $0 { true } else { false } } ?? false) {
+            throw TSRecError(.config(field: "assistant", reason: "D3's assistant guides the title trie only"),
+                             hint: "--decoding title (Methods D3 and S-DPO set it)")
+        }
         // The trie holds what decoding must generate: each SID's tokens, then (the authors' format)
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
         let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
         // The other modes (issue #19): their constraint, and how a beam becomes ranked SIDs.
         let mode = config.evaluation ?? .sidTrie
-        var search: (inout LlamaBeamScorer, [[Int]]) throws -> [Decoded] = { scorer, chunk in
+        var search: (inout LlamaBeamScorer, [[Int]], [Int]) throws -> [Decoded] = { scorer, chunk, _ in
             try beamSearch(&scorer, trie: trie, prompts: chunk, width: config.beamWidth).map { Decoded(ranking: .sids($0.map { sidOf[$0.tokens]! })) }
         }
         var depth = trie.uniformLength ?? 3
@@ -745,11 +787,18 @@ public struct Pipeline {
             })
             depth = titles.trie.maxLength
             log("  evaluation: title trie, \(titles.count) distinct completions of \(dataset.index.count) items, up to \(depth) tokens, length penalty \(lengthPenalty)")
-            search = { scorer, chunk in
-                try constrainedBeamSearch(&scorer, constraint: titles.trie, prompts: chunk, width: config.beamWidth,
-                                          lengthPenalty: lengthPenalty).map { hyps in
-                    Decoded(ranking: .titles(titles.rankedGroups(hyps)))
-                }
+            // D3's assistant: each row's distribution over the items from the ID-based model
+            var guided: (assistant: TitleAssistant, weight: Double, distributions: [[Float]])?
+            if let a = config.assistant, !rows.isEmpty {
+                let distributions = try assistantDistributions ?? self.assistantDistributions(a, dataset: dataset, rows: rows)
+                precondition(distributions.count == rows.count, "assistant: \(distributions.count) distributions for \(rows.count) rows")
+                guided = (TitleAssistant(titles: titles), a.weight, distributions)
+                log("  evaluation: \(a.model.rawValue)'s distributions mixed in with weight g = \(a.weight) on the LLM (D3's text-free assistant)")
+            }
+            search = { scorer, chunk, chunkRows in
+                try constrainedBeamSearch(&scorer, constraint: titles.trie, prompts: chunk, width: config.beamWidth, lengthPenalty: lengthPenalty,
+                                          guide: guided.map { g in g.assistant.guide(weight: g.weight, probabilities: chunkRows.map { g.distributions[$0] }) })
+                    .map { hyps in Decoded(ranking: .titles(titles.rankedGroups(hyps))) }
             }
         case let .grounded(beams, maxNewTokens, lengthPenalty):
             guard config.recipe != nil else {
@@ -771,7 +820,7 @@ public struct Pipeline {
             depth = maxNewTokens
             log("  evaluation: free generation (\(beams) beams, ≤ \(maxNewTokens) tokens, length penalty \(lengthPenalty) over prompt + answer), "
                 + "top-1 grounded on \(grounding.itemCount) item titles with the pretrained backbone")
-            search = { scorer, chunk in
+            search = { scorer, chunk, _ in
                 // lengths as BIGRec's transformers (4.28-4.31) count them: the prompt too, EOS not
                 try constrainedBeamSearch(&scorer, constraint: generation, prompts: chunk, width: beams, lengthPenalty: lengthPenalty,
                                           stopping: .huggingFace, penalisedLength: .promptAndGeneratedBeforeEOS(eos: generation.eos)).map { hyps in
@@ -790,7 +839,7 @@ public struct Pipeline {
             let codes = PositionwiseCodes(sids: sids, ending: ending)
             depth = codes.maxLength
             log("  evaluation: position-wise codes, \(codes.reachableCount) reachable SIDs for \(codes.catalogue.count) catalogue SIDs")
-            search = { scorer, chunk in
+            search = { scorer, chunk, _ in
                 try constrainedBeamSearch(&scorer, constraint: codes, prompts: chunk, width: config.beamWidth).map { hyps in
                     Decoded(ranking: .sids(hyps.map { h in h.tokens.prefix(codes.levels.count).map { tokens[$0 - firstID] }.joined() }))
                 }
