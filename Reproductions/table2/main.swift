@@ -68,6 +68,22 @@ Launch.run("table2") {
             }
             results.append(r)
         }
+
+        // MARK: D3 with its SASRec assistant: a labelled variant, once g is tuned on validation rows
+        // (`tsrec run --method D3 --assistant-g tune`; D3's scripts run with the assistant off)
+        let d3 = Pipeline(context.config(dataset: benchmark.name).applying(.d3), label: Method.d3.rawValue, paths: context.paths)
+        if root, let g = try d3.tunedAssistantWeight() {
+            if g == 1 {
+                print("D3's assistant: g = 1 chosen on validation rows (the assistant off): no separate row")
+            } else {
+                var config = d3.config
+                config.assistant = DecodingAssistant(weight: g)
+                let variant = Pipeline(config, label: "D3 (\(config.assistant!.label))", paths: context.paths)
+                if let r = try variant.finishedResult() { results.append(r) } else {
+                    pending.append((benchmark.name, variant.label, "tsrec run --method D3 --assistant-g \(g)"))
+                }
+            }
+        }
     }
 
     // MARK: - Report: table, comparison with reported numbers, figure

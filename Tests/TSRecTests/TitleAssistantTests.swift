@@ -115,6 +115,12 @@ import Testing
         }
     }
 
+    /// The best validation NDCG@10, ties to the larger g (nearer the assistant off).
+    @Test func chosenWeightPrefersTheLargerGOnTies() {
+        #expect(Pipeline.chosenWeight([(1, 0.1), (0.5, 0.1), (0, 0.05)]) == 1)
+        #expect(Pipeline.chosenWeight([(1, 0.1), (0.8, 0.2), (0.2, 0.2), (0, 0.15)]) == 0.8)
+    }
+
     /// The assistant's SASRec is Table 2's: retrained from the same seed and budget, its top-20
     /// lists equal the cached row's predictions, and each row's distribution sums to 1 with the
     /// top item first.
@@ -183,6 +189,11 @@ struct AssistantPipelineTests {
         let valid = Array(try p.dataset.split(.valid).rows.prefix(8))
         let again = try d3.cachedPredictions(p, rows: valid, at: dir.appendingPathComponent("plain-valid.jsonl")).predictions
         #expect(try PredictionsFile.read(from: folder.appendingPathComponent("assistant-valid-sasrec-g1.0-beam5-n8.jsonl")).map(\.ranked) == again.map(\.ranked))
+        // a report finds the chosen g in the table; a tuning over more rows takes precedence
+        #expect(try d3.tunedAssistantWeight() == best)
+        try CSV.write(header: AssistantTrial.csvHeader, rows: [["0.4"] + MetricRow.metricNames.map { $0 == "NDCG@10" ? "0.9" : "0" } + ["64", "1"]],
+                      to: folder.appendingPathComponent("assistant-tuning-sasrec-beam5-n64.csv"))
+        #expect(try d3.tunedAssistantWeight() == 0.4)
         // a second call reads every trial back
         let box2 = LogBox()
         var d3again = d3

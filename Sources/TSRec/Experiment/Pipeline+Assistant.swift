@@ -22,6 +22,40 @@ extension Pipeline {
         return p
     }
 
+    /// The rule of `tunedAssistant`: the g with the best validation NDCG@10, ties to the larger g.
+    static func chosenWeight(_ trials: [(weight: Double, ndcg10: Double)]) -> Double {
+        trials.max { ($0.ndcg10, $0.weight) < ($1.ndcg10, $1.weight) }!.weight
+    }
+
+    /// `assistant-tuning-<model>-beam<W>-n<rows>.csv`, in the evaluation folder.
+    static func tuningFileName(model: BaselineMethod, beam: Int, rows: Int) -> String {
+        "assistant-tuning-\(model.rawValue.lowercased())-beam\(beam)-n\(rows).csv"
+    }
+
+    /// The g a finished `tunedAssistant` chose, read from its table in the run folder, else in
+    /// the committed record (the table over the most validation rows when there are several;
+    /// nil: not tuned). Reports use it to add the labelled variant's row.
+    public func tunedAssistantWeight(model: BaselineMethod = .sasrec) throws -> Double? {
+        let prefix = "assistant-tuning-\(model.rawValue.lowercased())-beam\(config.beamWidth)-n"
+        func rows(_ name: String) -> Int? {
+            name.hasPrefix(prefix) && name.hasSuffix(".csv") ? Int(name.dropFirst(prefix.count).dropLast(4)) : nil
+        }
+        let roots = [runDirectory] + (recordDirectory.map { [$0] } ?? [])
+        let found = roots.lazy.compactMap { root -> URL? in
+            let folder = self.evaluationFolder(under: root)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+            return names.filter { rows($0) != nil }.max { rows($0)! < rows($1)! }.map { folder.appendingPathComponent($0) }
+        }.first
+        guard let url = found else { return nil }
+        let table = try CSV.read(from: url)
+        let g = try table.numericColumn("g"), ndcg = try table.numericColumn("NDCG@10")
+        guard !g.isEmpty, g.allSatisfy({ $0 != nil }), ndcg.allSatisfy({ $0 != nil }) else {
+            throw TSRecError(.format(path: url.path, line: table.metadata.count + 1, field: "g, NDCG@10", reason: "empty or missing cells"),
+                             hint: "delete the file and run `tsrec run --method \(label) --assistant-g tune` again")
+        }
+        return Self.chosenWeight(zip(g, ndcg).map { ($0!, $1!) })
+    }
+
     /// The values D3's assistant weight is chosen from (`tunedAssistant`): 1, the assistant off
     /// (D3's default and its shipped script's), down to 0, the ID-based model alone.
     public static let assistantGrid: [Double] = [1, 0.8, 0.6, 0.4, 0.2, 0]
@@ -53,7 +87,6 @@ extension Pipeline {
             log("  assistant: g from \(grid.map { "\($0)" }.joined(separator: ", ")) on the first \(rows.count) validation rows, by NDCG@10")
             let distributions = try assistantDistributions(DecodingAssistant(model: model, weight: 0), dataset: p.dataset, rows: rows)
             let catalogue = Set(p.dataset.index.sids)
-            let tag = "\(model.rawValue.lowercased())-beam\(config.beamWidth)-n\(rows.count)"
             var trials: [AssistantTrial] = []
             for g in grid {
                 let trial = withAssistant(g == 1 ? nil : DecodingAssistant(model: model, weight: g))
@@ -64,9 +97,9 @@ extension Pipeline {
                 trials.append(AssistantTrial(weight: g, metrics: metrics, seconds: seconds ?? PredictionsFile.readSeconds(of: url) ?? 0))
                 log(String(format: "  assistant: g = %@: HR@10 %.4f NDCG@10 %.4f (%d validation rows)", "\(g)", metrics.hr10, metrics.ndcg10, rows.count))
             }
-            let best = trials.max { ($0.metrics.ndcg10, $0.weight) < ($1.metrics.ndcg10, $1.weight) }!.weight
+            let best = Self.chosenWeight(trials.map { ($0.weight, $0.metrics.ndcg10) })
             if communicator.isRoot {
-                try CSV.write(trials, to: evaluationDirectory.appendingPathComponent("assistant-tuning-\(tag).csv"), metadata: [
+                try CSV.write(trials, to: evaluationDirectory.appendingPathComponent(Self.tuningFileName(model: model, beam: config.beamWidth, rows: rows.count)), metadata: [
                     ("run", resultHash), ("method", label), ("assistant", model.rawValue), ("rows", "first \(rows.count) validation rows"),
                     ("chosen", "g = \(best) (best NDCG@10; ties: the larger g)")])
             }
