@@ -202,3 +202,59 @@ struct AssistantPipelineTests {
         #expect(box2.lines.filter { $0.contains("predictions found") }.count == 2)
     }
 }
+
+/// On the real data (model and Industrial in the cache): D3's search at g = 0 ignores the LLM, so
+/// through the title trie it ranks by SASRec's mass and should land on Table 2's SASRec row:
+/// the check that the assistant's items, titles and test rows line up with the ID model's.
+@Suite(.enabled(if: TSRecFixtures.industrialAndModelAvailable, "needs the SmolLM2 GGUF and the Industrial dataset in the cache (make model data)"))
+struct AssistantOnIndustrialTests {
+    /// Every position scores the same (the LLM's term carries weight 0 at g = 0).
+    struct FlatScorer: BeamScorer {
+        let vocab: Int
+        var maxPrompts: Int { 8 }
+        mutating func start(prompt: [Int]) throws -> (Int, [Float]) { (0, [Float](repeating: 0, count: vocab)) }
+        mutating func start(prompts: [[Int]]) throws -> [(Int, [Float])] { prompts.map { _ in (0, [Float](repeating: 0, count: vocab)) } }
+        mutating func extend(_ states: [Int], with tokens: [Int]) throws -> [(Int, [Float])] {
+            states.map { _ in (0, [Float](repeating: 0, count: vocab)) }
+        }
+    }
+
+    @Test func gZeroIsTheSASRecRowThroughTheTitleTrie() throws {
+        let records = DataTestSupport.packageRoot.appendingPathComponent("Reproductions/results/quick/runs")
+        let sasrecURL = records.appendingPathComponent("Industrial_and_Scientific/baselines/SASRec-f693691afc87.predictions.jsonl")
+        var config = ExperimentConfig.profile(.quick, dataset: Benchmark.industrial.name).applying(.d3)
+        config.assistant = DecodingAssistant(weight: 0)
+        let env = Paths.fromEnvironment()
+        var pipeline = Pipeline(config, label: "D3", paths: Paths(cache: env.cache, results: env.results, records: DataTestSupport.packageRoot.appendingPathComponent("Reproductions/results")))
+        let box = LogBox()
+        pipeline.log = { box.append($0) }
+        let p = try pipeline.assemble()
+        let titles = try TitleCompletions(completions: p.dataset.items.prefix(p.dataset.index.count).map {
+            try p.builder.titleCompletion($0.title, recipe: .d3).map(Int.init)
+        })
+        let assistant = TitleAssistant(titles: titles)
+        let test = Array(try p.dataset.split(.test).rows.prefix(1024))
+        let distributions = try pipeline.assistantDistributions(config.assistant!, dataset: p.dataset, rows: test)
+        // the retrained SASRec is the committed row's
+        #expect(box.lines.contains { $0.contains("identical to SASRec-f693691afc87.predictions.jsonl's on 4533 of 4533") }, "\(box.lines.suffix(2))")
+        var scorer = FlatScorer(vocab: p.firstNewID + p.sidTokens.count)
+        var predictions: [Prediction] = []
+        for start in stride(from: 0, to: test.count, by: 8) {
+            let rows = Array(start ..< min(start + 8, test.count))
+            let ranked = try constrainedBeamSearch(&scorer, constraint: titles.trie, prompts: rows.map { _ in [0] }, width: 10,
+                                                   guide: assistant.guide(weight: 0, probabilities: rows.map { distributions[$0] }))
+            for (i, hyps) in zip(rows, ranked) {
+                let (sids, _) = Pipeline.titleLevelSIDs(titles.rankedGroups(hyps), row: test[i], dataset: p.dataset, limit: 10)
+                predictions.append(Prediction(user: test[i].userID, target: test[i].targetSID, ranked: sids))
+            }
+        }
+        let sasrec = Array(try PredictionsFile.read(from: sasrecURL).prefix(test.count))
+        let catalogue = Set(p.dataset.index.sids)
+        let ours = MetricRow.evaluate(predictions, catalogue: catalogue), row = MetricRow.evaluate(sasrec, catalogue: catalogue)
+        let sameTop1 = zip(predictions, sasrec).filter { $0.ranked.first == $1.ranked.first }.count
+        print(String(format: "g = 0 through the title trie on %d test rows: HR@1 %.4f HR@10 %.4f NDCG@10 %.4f; SASRec row HR@1 %.4f HR@10 %.4f NDCG@10 %.4f; same top-1 on %d",
+                     test.count, ours.hr1, ours.hr10, ours.ndcg10, row.hr1, row.hr10, row.ndcg10, sameTop1))
+        #expect(Double(sameTop1) >= 0.9 * Double(test.count))
+        #expect(abs(ours.hr1 - row.hr1) <= 0.005 && abs(ours.hr10 - row.hr10) <= 0.015 && abs(ours.ndcg10 - row.ndcg10) <= 0.01)
+    }
+}
