@@ -63,47 +63,39 @@ extension SequentialRecommender {
     public func recommend(_ samples: [RecSample], k: Int) throws -> [[String]] {
         var out: [[String]] = []
         out.reserveCapacity(samples.count)
-        var noDropout = SplitMix64(seed: 0)            // unused: dropout is off at evaluation
-        var start = 0
-        while start < samples.count {
-            let chunk = Array(samples[start..<min(start + 512, samples.count)])
-            let s = scores(HistoryBatch(chunk), tape: Tape(recording: false), training: false, rng: &noDropout)
-            let n = itemSIDs.count
-            precondition(s.shape == [chunk.count, n], "\(name).scores: shape \(s.shape), expected [\(chunk.count), \(n)]")
-            try s.withPointer { s in                   // [chunk, n] scores
-                for b in 0..<chunk.count {
-                    out.append(try CatalogueRanking.topSIDs(s + b * n, count: n, itemSIDs: itemSIDs, k: k))
-                }
-            }
-            start += chunk.count
+        try forEachScoreRow(samples) { row in
+            out.append(try CatalogueRanking.topSIDs(row.baseAddress!, count: row.count, itemSIDs: itemSIDs, k: k))
         }
         return out
     }
-}
 
-extension SequentialRecommender {
     /// `[samples.count][itemCount]` softmax of each sample's catalogue scores, in item order (what
     /// D3's text-free assistant reads: its SASRec logits file, softmaxed; `TitleAssistant`).
     public func catalogueProbabilities(_ samples: [RecSample]) -> [[Float]] {
         var out: [[Float]] = []
         out.reserveCapacity(samples.count)
+        forEachScoreRow(samples) { row in
+            let top = Double(row.max() ?? 0)
+            let e = row.map { exp(Double($0) - top) }
+            let z = e.reduce(0, +)
+            out.append(e.map { Float($0 / z) })
+        }
+        return out
+    }
+
+    /// Each sample's scores over the catalogue (`[itemCount]`), in sample order, computed 512
+    /// samples at a time with dropout off; `row` is valid only inside `body`.
+    func forEachScoreRow(_ samples: [RecSample], _ body: (_ row: UnsafeBufferPointer<Float>) throws -> Void) rethrows {
         var noDropout = SplitMix64(seed: 0)            // unused: dropout is off at evaluation
         let n = itemSIDs.count
         for start in stride(from: 0, to: samples.count, by: 512) {
             let chunk = Array(samples[start..<min(start + 512, samples.count)])
             let s = scores(HistoryBatch(chunk), tape: Tape(recording: false), training: false, rng: &noDropout)
             precondition(s.shape == [chunk.count, n], "\(name).scores: shape \(s.shape), expected [\(chunk.count), \(n)]")
-            s.withUnsafeBufferPointer { s in           // [chunk, n] scores
-                for b in 0..<chunk.count {
-                    let row = s[b * n ..< (b + 1) * n]
-                    let top = Double(row.max() ?? 0)
-                    let e = row.map { exp(Double($0) - top) }
-                    let z = e.reduce(0, +)
-                    out.append(e.map { Float($0 / z) })
-                }
+            try s.withUnsafeBufferPointer { s in       // [chunk, n] scores
+                for b in 0..<chunk.count { try body(UnsafeBufferPointer(rebasing: s[b * n ..< (b + 1) * n])) }
             }
         }
-        return out
     }
 }
 
