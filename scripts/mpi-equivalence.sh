@@ -15,6 +15,9 @@
 #      (`Pipeline.evalLanes`): rounds of 2 ranks × 2 lanes.
 #   5. the RL stage (TS-Rec smoke on run 1's SFT weights) in one process and under `mpirun -np 2`
 #      (data-parallel rollouts and gradients): its log within fp32 tolerance, predictions byte for byte.
+#   6. D3 with its SASRec assistant (smoke, 16 test rows, g = 0.5): one process, then the same
+#      weights evaluated under `mpirun -np 2` (rank 0 trains SASRec and broadcasts its
+#      distributions): predictions byte for byte.
 # Checks: every train_log.csv row of run 2 equals run 1's within fp32 tolerance (loss, grad norm,
 # validation loss: |a − b| ≤ 1e-6 + 1e-5·max(|a|, |b|); step, epoch, token counts exactly), and the
 # predictions files of runs 2, 3 and 4 equal run 1's byte for byte. The comparison itself is checked
@@ -159,4 +162,17 @@ compare_logs "$rl_one/train_log.csv" "$rl_np2/train_log.csv" "step epoch mean_re
     "kl loss lr grad_norm valid_reward" 1e-9 || fail "RL logs of np 2 differ from one process"
 cmp "$rl_one"/predictions-*.jsonl "$rl_np2"/predictions-*.jsonl || fail "RL predictions of np 2 differ from one process"
 echo "np 2 RL stage: predictions == one-process predictions ($(wc -l < "$rl_np2"/predictions-*.jsonl) rows)"
+
+# MARK: 6. D3's SASRec assistant, sharded: rank 0 trains SASRec and broadcasts its distributions
+echo "== 6. D3 with its SASRec assistant (smoke, 16 test rows): one process vs sharded evaluation (mpirun -np 2)"
+d3_args=(run --profile smoke --method D3 --test-rows 16 --assistant-g 0.5)
+TSREC_RESULTS=$WORK/d3-one "$BIN/tsrec" "${d3_args[@]}" > "$WORK/d3-one.log" 2>&1 || { tail "$WORK/d3-one.log"; fail "one-process D3 run failed"; }
+mkdir -p "$WORK/d3-np2" && cp -r "$WORK/d3-one/runs" "$WORK/d3-np2/" && rm -f "$(run_dir "$WORK/d3-np2")"/predictions-*
+TSREC_RESULTS=$WORK/d3-np2 "$MPIRUN" "${mpiflags[@]}" -np 2 -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x TSREC_RESULTS \
+    "$BIN/tsrec" "${d3_args[@]}" > "$WORK/d3-np2.log" 2>&1 || { tail "$WORK/d3-np2.log"; fail "mpirun -np 2 D3 evaluation failed"; }
+grep -q "finished earlier" "$WORK/d3-np2.log" || fail "the d3-np2 run trained again"
+grep -q "sasrec-g0.5" <(ls "$(run_dir "$WORK/d3-np2")") || fail "no assistant predictions written"
+cmp "$(run_dir "$WORK/d3-one")"/predictions-*sasrec-g0.5*.jsonl "$(run_dir "$WORK/d3-np2")"/predictions-*sasrec-g0.5*.jsonl \
+    || fail "assistant predictions of np 2 differ from one process"
+echo "np 2 D3 with the assistant: predictions == one-process predictions (16 rows)"
 echo "mpi-equivalence: OK"

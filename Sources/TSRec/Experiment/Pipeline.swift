@@ -703,8 +703,21 @@ public struct Pipeline {
     /// `[rows.count][items]`: each evaluated row's distribution over the catalogue under the
     /// assistant's ID-based model, trained as its Table-2 row (same profile budget and seed;
     /// `BaselineSuite.distributions`). `rows` must be the first rows of the test split or of the
-    /// validation split (`tunedAssistant`).
+    /// validation split (`tunedAssistant`). Under mpirun rank 0 alone trains the ID model and
+    /// every rank receives its distributions, so all ranks decode with one model.
     func assistantDistributions(_ a: DecodingAssistant, dataset: Dataset, rows: [SplitRow]) throws -> [[Float]] {
+        let mine = communicator.isRoot ? try assistantDistributionsHere(a, dataset: dataset, rows: rows) : []
+        guard communicator.isParallel else { return mine }
+        let bytes = communicator.broadcast(mine.flatMap { $0 }.withUnsafeBytes { Array($0) })
+        var flat = [Float](repeating: 0, count: bytes.count / MemoryLayout<Float>.stride)
+        flat.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+        let items = dataset.index.count
+        precondition(flat.count == rows.count * items, "assistant: \(flat.count) floats received for \(rows.count) rows of \(items) items")
+        return (0 ..< rows.count).map { Array(flat[$0 * items ..< ($0 + 1) * items]) }
+    }
+
+    /// `assistantDistributions` computed in this process.
+    func assistantDistributionsHere(_ a: DecodingAssistant, dataset: Dataset, rows: [SplitRow]) throws -> [[Float]] {
         let data = try RecData(dataset)
         let budget = BaselineBudget.of(config.profile)
         let cut = data.prefix(train: budget.trainRows, valid: budget.validRows, test: budget.testRows)
