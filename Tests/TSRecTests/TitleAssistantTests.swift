@@ -177,6 +177,9 @@ struct AssistantPipelineTests {
         #expect(mixed.predictionsPath != plain.predictionsPath && mixed.predictionsPath?.contains("-sasrec-g0.5-") == true)
         #expect(box.lines.contains { $0.contains("training: finished earlier") } && box.lines.contains { $0.contains("weight g = 0.5") })
         #expect(mixed.metrics.rows == 8)
+        // the run folder's configuration stays D3's own (the variant is named by its predictions file)
+        let written = try JSONDecoder().decode(ExperimentConfig.self, from: Data(contentsOf: d3.runDirectory.appendingPathComponent("config.json")))
+        #expect(written.assistant == nil && written.recipe == .d3)
 
         // tuning: g = 1 is the plain search (the same rankings as the plain evaluation of those rows)
         let (best, trials) = try d3.tunedAssistant(grid: [1, 0], validRows: 8)

@@ -321,6 +321,7 @@ public struct Pipeline {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         var sft = config
         sft.rl = nil                                  // the SFT run's own configuration (the RL folder keeps its part)
+        sft.assistant = nil                           // a labelled evaluation variant: its predictions file names it
         try AtomicFile.write(try encoder.encode(sft), to: runDirectory.appendingPathComponent("config.json"))
         return try assemble()
     }
