@@ -222,15 +222,18 @@ struct AssistantOnIndustrialTests {
         }
     }
 
-    @Test func gZeroIsTheSASRecRowThroughTheTitleTrie() throws {
+    /// The retrained model's own ranking is the reference (its distributions ranked directly),
+    /// since it equals the committed row's only at that row's OpenBLAS thread count (2, alone in
+    /// the process: all 4,533 lists identical, session 30), which concurrent tests change. Its
+    /// metrics are near the committed row's all the same.
+    @Test func gZeroIsTheSASRecRankingThroughTheTitleTrie() throws {
         let records = DataTestSupport.packageRoot.appendingPathComponent("Reproductions/results/quick/runs")
         let sasrecURL = records.appendingPathComponent("Industrial_and_Scientific/baselines/SASRec-f693691afc87.predictions.jsonl")
         var config = ExperimentConfig.profile(.quick, dataset: Benchmark.industrial.name).applying(.d3)
         config.assistant = DecodingAssistant(weight: 0)
         let env = Paths.fromEnvironment()
         var pipeline = Pipeline(config, label: "D3", paths: Paths(cache: env.cache, results: env.results, records: DataTestSupport.packageRoot.appendingPathComponent("Reproductions/results")))
-        let box = LogBox()
-        pipeline.log = { box.append($0) }
+        pipeline.log = { _ in }
         let p = try pipeline.assemble()
         let titles = try TitleCompletions(completions: p.dataset.items.prefix(p.dataset.index.count).map {
             try p.builder.titleCompletion($0.title, recipe: .d3).map(Int.init)
@@ -238,12 +241,11 @@ struct AssistantOnIndustrialTests {
         let assistant = TitleAssistant(titles: titles)
         let test = Array(try p.dataset.split(.test).rows.prefix(1024))
         let distributions = try pipeline.assistantDistributions(config.assistant!, dataset: p.dataset, rows: test)
-        // The retrained SASRec is the committed row's: alone in its process all 4,533 lists are
-        // identical (session 30); beside the other tests, whose lanes set OpenBLAS's process-wide
-        // thread count to 1 for a while, a few products round differently (4,531 seen).
-        let agreement = try #require(box.lines.first { $0.contains("identical to SASRec-f693691afc87.predictions.jsonl's on") })
-        let same = Int(agreement.components(separatedBy: "'s on ").last!.split(separator: " ").first!)!
-        #expect(same >= 4_500 && agreement.hasSuffix("of 4533 test rows"), "\(agreement)")
+        let itemSIDs = (0 ..< p.dataset.index.count).map { p.dataset.index.sid(of: $0) }
+        let direct = try zip(test, distributions).map { row, d in
+            Prediction(user: row.userID, target: row.targetSID,
+                       ranked: try d.withUnsafeBufferPointer { try CatalogueRanking.topSIDs($0.baseAddress!, count: $0.count, itemSIDs: itemSIDs, k: 10) })
+        }
         var scorer = FlatScorer(vocab: p.firstNewID + p.sidTokens.count)
         var predictions: [Prediction] = []
         for start in stride(from: 0, to: test.count, by: 8) {
@@ -255,13 +257,14 @@ struct AssistantOnIndustrialTests {
                 predictions.append(Prediction(user: test[i].userID, target: test[i].targetSID, ranked: sids))
             }
         }
-        let sasrec = Array(try PredictionsFile.read(from: sasrecURL).prefix(test.count))
         let catalogue = Set(p.dataset.index.sids)
-        let ours = MetricRow.evaluate(predictions, catalogue: catalogue), row = MetricRow.evaluate(sasrec, catalogue: catalogue)
-        let sameTop1 = zip(predictions, sasrec).filter { $0.ranked.first == $1.ranked.first }.count
-        print(String(format: "g = 0 through the title trie on %d test rows: HR@1 %.4f HR@10 %.4f NDCG@10 %.4f; SASRec row HR@1 %.4f HR@10 %.4f NDCG@10 %.4f; same top-1 on %d",
-                     test.count, ours.hr1, ours.hr10, ours.ndcg10, row.hr1, row.hr10, row.ndcg10, sameTop1))
-        #expect(Double(sameTop1) >= 0.9 * Double(test.count))
-        #expect(abs(ours.hr1 - row.hr1) <= 0.005 && abs(ours.hr10 - row.hr10) <= 0.015 && abs(ours.ndcg10 - row.ndcg10) <= 0.01)
+        let ours = MetricRow.evaluate(predictions, catalogue: catalogue), own = MetricRow.evaluate(direct, catalogue: catalogue)
+        let row = MetricRow.evaluate(Array(try PredictionsFile.read(from: sasrecURL).prefix(test.count)), catalogue: catalogue)
+        let sameTop1 = zip(predictions, direct).filter { $0.ranked.first == $1.ranked.first }.count
+        print(String(format: "g = 0 through the title trie on %d test rows: HR@1 %.4f HR@10 %.4f NDCG@10 %.4f; the model ranked directly HR@1 %.4f HR@10 %.4f NDCG@10 %.4f; same top-1 on %d; the committed row HR@10 %.4f",
+                     test.count, ours.hr1, ours.hr10, ours.ndcg10, own.hr1, own.hr10, own.ndcg10, sameTop1, row.hr10))
+        #expect(Double(sameTop1) >= 0.95 * Double(test.count))
+        #expect(abs(ours.hr1 - own.hr1) <= 0.005 && abs(ours.hr10 - own.hr10) <= 0.015 && abs(ours.ndcg10 - own.ndcg10) <= 0.01)
+        #expect(abs(own.hr10 - row.hr10) <= 0.03 && abs(own.ndcg10 - row.ndcg10) <= 0.02)    // another SASRec of the same recipe
     }
 }
