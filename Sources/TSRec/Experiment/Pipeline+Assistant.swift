@@ -56,6 +56,14 @@ extension Pipeline {
         return Self.chosenWeight(zip(g, ndcg).map { ($0!, $1!) })
     }
 
+    /// Throws unless the run decodes with the title trie, the only search D3's assistant guides.
+    func checkAssistantDecoding() throws {
+        guard case .titleTrie = config.evaluation else {
+            throw TSRecError(.config(field: "assistant", reason: "D3's assistant guides the title trie only"),
+                             hint: "--decoding title (Methods D3 and S-DPO set it)")
+        }
+    }
+
     /// The values D3's assistant weight is chosen from (`tunedAssistant`): 1, the assistant off
     /// (D3's default and its shipped script's), down to 0, the ID-based model alone.
     public static let assistantGrid: [Double] = [1, 0.8, 0.6, 0.4, 0.2, 0]
@@ -71,10 +79,7 @@ extension Pipeline {
     /// evaluation) and the table written beside them (`assistant-tuning-<model>-beam<W>-n<rows>.csv`).
     public func tunedAssistant(grid: [Double] = assistantGrid, validRows: Int, model: BaselineMethod = .sasrec) throws
         -> (best: Double, trials: [AssistantTrial]) {
-        guard case .titleTrie = config.evaluation else {
-            throw TSRecError(.config(field: "assistant", reason: "D3's assistant guides the title trie only"),
-                             hint: "--decoding title (Methods D3 and S-DPO set it)")
-        }
+        try checkAssistantDecoding()
         guard !grid.isEmpty, grid.allSatisfy({ (0...1).contains($0) }), validRows > 0 else {
             throw TSRecError(.config(field: "assistant", reason: "grid \(grid) (each g in [0, 1]) over \(validRows) validation rows"))
         }

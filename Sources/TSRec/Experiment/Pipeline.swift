@@ -775,10 +775,7 @@ public struct Pipeline {
     /// `assistantDistributions`: the rows' distributions when computed already (else computed here).
     func decoding(builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int, rows: [SplitRow] = [],
                   assistantDistributions: [[Float]]? = nil) throws -> Decoding {
-        if config.assistant != nil, !(config.evaluation.map { if case .titleTrie = $0 { true } else { false } } ?? false) {
-            throw TSRecError(.config(field: "assistant", reason: "D3's assistant guides the title trie only"),
-                             hint: "--decoding title (Methods D3 and S-DPO set it)")
-        }
+        if config.assistant != nil { try checkAssistantDecoding() }
         // The trie holds what decoding must generate: each SID's tokens, then (the authors' format)
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
         let (trie, _, sidOf) = Self.decodingTrie(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID)
