@@ -197,12 +197,20 @@ struct AssistantPipelineTests {
         try CSV.write(header: AssistantTrial.csvHeader, rows: [["0.4"] + MetricRow.metricNames.map { $0 == "NDCG@10" ? "0.9" : "0" } + ["64", "1"]],
                       to: folder.appendingPathComponent("assistant-tuning-sasrec-beam5-n64.csv"))
         #expect(try d3.tunedAssistantWeight() == 0.4)
-        // a second call reads every trial back
+        // the first call trained the ID model once for both trials; a second reads every trial
+        // back and trains none
+        let box1 = LogBox()
+        var d3fresh = d3
+        d3fresh.log = { box1.append($0) }
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("assistant-valid-sasrec-g0.0-beam5-n8.jsonl"))
+        _ = try d3fresh.tunedAssistant(grid: [1, 0], validRows: 8)
+        #expect(box1.lines.filter { $0.contains("retrained for the assistant") }.count == 1)
         let box2 = LogBox()
         var d3again = d3
         d3again.log = { box2.append($0) }
         _ = try d3again.tunedAssistant(grid: [1, 0], validRows: 8)
         #expect(box2.lines.filter { $0.contains("predictions found") }.count == 2)
+        #expect(!box2.lines.contains { $0.contains("retrained for the assistant") })
     }
 }
 

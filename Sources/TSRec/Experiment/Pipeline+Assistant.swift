@@ -90,7 +90,14 @@ extension Pipeline {
             _ = try prefer(p)
             let rows = Array(try p.dataset.split(.valid).rows.prefix(validRows))
             log("  assistant: g from \(grid.map { "\($0)" }.joined(separator: ", ")) on the first \(rows.count) validation rows, by NDCG@10")
-            let distributions = try assistantDistributions(DecodingAssistant(model: model, weight: 0), dataset: p.dataset, rows: rows)
+            // the ID model is trained once for every g, and only when some trial has rows left to decode
+            var trained: [[Float]]?
+            let distributions = { () throws -> [[Float]] in
+                if let trained { return trained }
+                let d = try assistantDistributions(DecodingAssistant(model: model, weight: 0), dataset: p.dataset, rows: rows)
+                trained = d
+                return d
+            }
             let catalogue = Set(p.dataset.index.sids)
             var trials: [AssistantTrial] = []
             for g in grid {

@@ -541,7 +541,7 @@ public struct Pipeline {
     /// decoded (resuming a killed evaluation from its journal, `<url>.partial`) and written with
     /// the seconds every piece took (`<url>.seconds`). Returns the seconds only when decoded here.
     func cachedPredictions(_ p: Prepared, rows: [SplitRow], at url: URL,
-                           assistantDistributions: [[Float]]? = nil) throws -> (predictions: [Prediction], seconds: Double?) {
+                           assistantDistributions: (() throws -> [[Float]])? = nil) throws -> (predictions: [Prediction], seconds: Double?) {
         let journal = PredictionJournal(url: url.appendingPathExtension("partial"))   // a killed evaluation's rows
         let evalStart = Date()
         let cached: [Prediction]?
@@ -608,7 +608,8 @@ public struct Pipeline {
     /// one-process beam; after each round the predictions are gathered on every rank and rank 0
     /// appends them to the journal (which it alone reads, and broadcasts, on resume).
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
-                  rows: [SplitRow], output: URL, spent: (() -> Double)? = nil, assistantDistributions: [[Float]]? = nil) throws -> [Prediction] {
+                  rows: [SplitRow], output: URL, spent: (() -> Double)? = nil,
+                  assistantDistributions: (() throws -> [[Float]])? = nil) throws -> [Prediction] {
         if let recipe = config.recipe {
             // what a recipe's main task answers decides which decodings can read it
             let sidModes = config.evaluation == nil || config.evaluation == .sidTrie || config.evaluation == .positionwiseCodes
@@ -772,9 +773,10 @@ public struct Pipeline {
 
     /// The decoding of `config.evaluation` (default: the SID trie) for this dataset and vocabulary,
     /// over `rows` (what an assistant needs per row; empty: `depth` and `width` only, no search).
-    /// `assistantDistributions`: the rows' distributions when computed already (else computed here).
+    /// `assistantDistributions`: gives the rows' distributions when the caller holds them (they
+    /// are asked for only when rows remain to decode); nil: computed here.
     func decoding(builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int, rows: [SplitRow] = [],
-                  assistantDistributions: [[Float]]? = nil) throws -> Decoding {
+                  assistantDistributions: (() throws -> [[Float]])? = nil) throws -> Decoding {
         if config.assistant != nil { try checkAssistantDecoding() }
         // The trie holds what decoding must generate: each SID's tokens, then (the authors' format)
         // "\n" and EOS, whose log-probabilities enter the beam scores too.
@@ -801,7 +803,7 @@ public struct Pipeline {
             // D3's assistant: each row's distribution over the items from the ID-based model
             var guided: (assistant: TitleAssistant, weight: Double, distributions: [[Float]])?
             if let a = config.assistant, !rows.isEmpty {
-                let distributions = try assistantDistributions ?? self.assistantDistributions(a, dataset: dataset, rows: rows)
+                let distributions = try assistantDistributions?() ?? self.assistantDistributions(a, dataset: dataset, rows: rows)
                 precondition(distributions.count == rows.count, "assistant: \(distributions.count) distributions for \(rows.count) rows")
                 guided = (TitleAssistant(titles: titles), a.weight, distributions)
                 log("  evaluation: \(a.model.rawValue)'s distributions mixed in with weight g = \(a.weight) on the LLM (D3's text-free assistant)")
