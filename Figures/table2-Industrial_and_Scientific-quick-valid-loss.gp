@@ -21,6 +21,14 @@ $s1 << EOD
 60.0 2.817764475941658
 EOD
 $s2 << EOD
+10.0 2.8352206143610097
+20.0 2.333585050149099
+30.0 2.0219237374052863
+40.0 1.8421636644240145
+50.0 1.7016704043404
+60.0 1.6438215176830895
+EOD
+$s3 << EOD
 10.0 2.231588674582005
 20.0 1.7554848587460632
 30.0 1.482652561260373
@@ -36,7 +44,8 @@ set key outside top center horizontal
 set grid
 plot $s0 using 1:2 with linespoints pt 1 ps 0.7 lw 1.5 title 'MiniOneRec-SFT', \
      $s1 using 1:2 with linespoints pt 2 ps 0.7 lw 1.5 title 'TS-Rec-SFT', \
-     $s2 using 1:2 with linespoints pt 3 ps 0.7 lw 1.5 title 'BIGRec'
+     $s2 using 1:2 with linespoints pt 3 ps 0.7 lw 1.5 title 'D3', \
+     $s3 using 1:2 with linespoints pt 4 ps 0.7 lw 1.5 title 'BIGRec'
 set terminal svg size 900,540 noenhanced font 'Sans,11' background rgb 'white'
 set output stem . '.svg'
 replot
