@@ -116,6 +116,47 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: straightDir.appendingPathComponent("policy.tsrc").path))
     }
 
+    /// Data-parallel: 2 and 3 ranks (threads meeting in memory) each run their share of a step's
+    /// 4 micro-batches and sum the gradients; every step's loss, chosen-first share, gradient norm
+    /// and validation loss, and the final weights, equal one process's within fp32 summation
+    /// order, and every rank ends with the same weights. An all-reduce that keeps each rank's own
+    /// gradient is caught by the weight check.
+    @Test(.timeLimit(.minutes(5)), arguments: [2, 3]) func ranksEqualOneProcess(ranks: Int) throws {
+        let examples = Self.examples(count: 7, seed: 3), valid = Self.examples(count: 3, seed: 4)
+        let config = Self.config(steps: 4, promptsPerStep: 4)
+        @Sendable func stage(_ communicator: any Communicator, in dir: URL) throws -> (parameters: [[Float]], log: [PreferenceLogRow]) {
+            let model = try LlamaFixtures.tinyModel(seed: 12, std: 0.3)
+            var trainer = Trainer(config: config, runDirectory: dir)
+            trainer.log = { _ in }
+            trainer.communicator = communicator
+            trainer.parameterCheckInterval = 2
+            let summary = try #require(try trainer.prefer(model, examples: examples, valid: valid, configHash: "h"))
+            return (model.parameters.map(\.tensor.array), summary.log.map { var r = $0; r.seconds = 0; return r })
+        }
+        let oneDir = try DataTestSupport.makeTempDir("one"), sharedDir = try DataTestSupport.makeTempDir("ranks"),
+            brokenDir = try DataTestSupport.makeTempDir("broken")
+        defer { for d in [oneDir, sharedDir, brokenDir] { try? FileManager.default.removeItem(at: d) } }
+        let one = try stage(SingleProcess(), in: oneDir)
+        #expect(one.log.contains { $0.chosenFirst > 0 && $0.loss < log(4) - 1e-3 }, "the stage must learn something for the check to mean anything")
+
+        let byRank = try ThreadRanks.run(ranks) { try stage($0, in: sharedDir) }
+        #expect(byRank.allSatisfy { $0.parameters == byRank[0].parameters }, "ranks ended with different weights")
+        let parallel = byRank[0]
+        #expect(parallel.log.map(\.step) == one.log.map(\.step) && parallel.log.map(\.chosenFirst) == one.log.map(\.chosenFirst))
+        for (a, b) in zip(parallel.log, one.log) {
+            #expect((a.validLoss == nil) == (b.validLoss == nil))
+            for (x, y, what) in [(a.loss, b.loss, "loss"), (a.gradNorm, b.gradNorm, "grad norm"), (a.validLoss ?? 0, b.validLoss ?? 0, "validation loss")] {
+                #expect(abs(x - y) <= 1e-9 + 1e-5 * max(abs(x), abs(y)), "step \(a.step) \(what): \(x) vs \(y)")
+            }
+        }
+        for (i, (a, b)) in zip(parallel.parameters, one.parameters).enumerated() {
+            expectClose(a, b, atol: 1e-6, rtol: 1e-4, "parameter \(i)")
+        }
+        #expect(throws: TSRecError.self) {
+            _ = try ThreadRanks.run(ranks, dropsOtherRanks: true) { try stage($0, in: brokenDir) }
+        }
+    }
+
     /// S-DPO's loader keeps rows with at least 3 history items (lastfm_data.py:81); nil keeps all.
     @Test func shortHistoriesStayOut() {
         let rows = (0...4).map { n in

@@ -63,6 +63,11 @@ extension Trainer {
     /// Resumable: the checkpoint holds the policy, AdamW's moments, the step, epoch, cursor and
     /// the epoch's RNG state; the reference is rebuilt from `policy` as passed in (the SFT
     /// weights), so a resumed stage ends bit-identical to an uninterrupted one (tested).
+    ///
+    /// Data-parallel under mpirun (docs/mpi.md): every rank builds the same steps, runs its share
+    /// of each step's micro-batches (`preferencePass`) and receives the summed gradient; clipping
+    /// and AdamW then run identically everywhere, and the weights are compared across ranks at
+    /// the start, every `parameterCheckInterval` steps and at the end.
     @discardableResult
     public func prefer(_ policy: Llama, examples: [PreferenceExample], valid: [PreferenceExample],
                        configHash: String) throws -> PreferenceSummary? {
@@ -86,6 +91,8 @@ extension Trainer {
             try resume("preference", logPrefix: "preference", fresh: fresh, params: params, optimizer: &optimizer,
                        totalSteps: total, log: log)
 
+        try communicator.checkSame(Self.stateHash(params, state), what: "preference weights and prompt position at step \(state.step)")
+
         // MARK: the loop
         var order = EpochOrder(resumingAt: state) { rng in Array(examples.indices).shuffled(using: &rng) }
         var stepsThisInvocation = 0
@@ -99,6 +106,9 @@ extension Trainer {
                                                    maxNorm: pref.gradClip, stage: "preference")
             state.step += 1
             stepsThisInvocation += 1
+            if state.step % max(1, parameterCheckInterval) == 0 {
+                try communicator.checkSame(parameterHash(params.map(\.tensor)), what: "preference weights after step \(state.step)")
+            }
             var row = PreferenceLogRow(step: state.step, epoch: state.epoch, loss: stats.loss, chosenFirst: stats.chosenFirst,
                                        learningRate: Double(lr), gradNorm: Double(gradNorm), seconds: 0, validLoss: nil)
             if !valid.isEmpty && (state.step % validEvery == 0 || state.step == total) {
@@ -142,10 +152,15 @@ extension Trainer {
 
     /// The softmax-DPO loss of `batch` (mean over its prompts) and the fraction whose chosen
     /// answer ranks first; with `backward`, the gradient of that mean is left in the policy.
+    ///
+    /// With several ranks each runs the micro-batches `communicator.share` gives it, weighted
+    /// from the whole batch, and the loss, the count and the gradient are summed over the ranks:
+    /// every rank returns (and holds) the one-process values, up to the order of float sums.
     func preferencePass(policy: Llama, reference: Llama, _ batch: [PreferenceExample], pref: PreferenceConfig,
                         backward: Bool) throws -> (loss: Double, chosenFirst: Double) {
         var loss = 0.0, first = 0
-        for start in stride(from: 0, to: batch.count, by: pref.promptsPerMicroBatch) {
+        let starts = Array(stride(from: 0, to: batch.count, by: pref.promptsPerMicroBatch))
+        for start in communicator.share(of: starts.count).map({ starts[$0] }) {      // this rank's micro-batches
             let part = Array(batch[start..<min(start + pref.promptsPerMicroBatch, batch.count)])
             // completionLogits wants the same number of answers per prompt
             let G = part[0].answers.count
@@ -165,6 +180,11 @@ extension Trainer {
             loss += Double(pl.loss.item) * share
             first += pl.chosenFirst
             if backward { tape.backward(from: pl.loss, seed: Float(share)) }
+        }
+        if communicator.isParallel {       // each rank's share of the loss, the count and the gradient: summed
+            let sums = backward ? sumGradientsOverRanks(policy.parameters.map(\.tensor), with: [loss, Double(first)])
+                                : communicator.sum([loss, Double(first)])
+            (loss, first) = (sums[0], Int(sums[1].rounded()))
         }
         return (loss, Double(first) / Double(batch.count))
     }
