@@ -76,6 +76,26 @@ import Testing
         for (a, b) in zip(results[0].grads, results[1].grads) { expectClose(a, b, atol: 2e-5, rtol: 1e-3, "gradient") }   // summation order only; a weighting error is O(1)
     }
 
+    /// The validation rows' reference sums, computed once for the stage, give the pass the very
+    /// bits it computes with the reference run in place (policy ≠ reference, micro-batches of 2).
+    @Test func cachedReferenceSumsAreExact() throws {
+        let valid = Self.examples(count: 5, seed: 4)
+        let reference = try LlamaFixtures.tinyModel(seed: 12, std: 0.3), policy = try LlamaFixtures.tinyModel(seed: 13, std: 0.3)
+        let config = Self.config(steps: 1, promptsPerStep: 5, promptsPerMicroBatch: 2)
+        let trainer = Trainer(config: config, runDirectory: URL(fileURLWithPath: "/nonexistent"))
+        let cache = trainer.referenceSums(reference, valid, pref: config.preference!)
+        #expect(cache.keys.sorted() == [0, 2, 4] && cache[4]?.count == 4)
+        let fresh = try trainer.preferencePass(policy: policy, reference: reference, valid, pref: config.preference!, backward: false)
+        let cached = try trainer.preferencePass(policy: policy, reference: reference, valid, pref: config.preference!, backward: false,
+                                                referenceSums: cache)
+        #expect(fresh.loss == cached.loss && fresh.chosenFirst == cached.chosenFirst, "\(fresh) vs \(cached)")
+        #expect(abs(fresh.loss - log(4)) > 1e-3)          // policy ≠ reference: the reference's side matters
+        // and a cache of another reference changes the loss (the cache is what the pass reads)
+        let other = trainer.referenceSums(policy, valid, pref: config.preference!)
+        #expect(try trainer.preferencePass(policy: policy, reference: reference, valid, pref: config.preference!, backward: false,
+                                           referenceSums: other).loss != fresh.loss)
+    }
+
     /// Stopped after 3 of 6 steps (last checkpoint at step 2) and resumed into a model with other
     /// weights... except the reference: the stage rebuilds it from the model it is given, which
     /// must be the SFT weights, as the pipeline passes them. Same parameters and log as one run;

@@ -55,7 +55,7 @@ extension Trainer {
     ///
     /// Per optimizer step: `promptsPerStep` examples in the epoch's seeded order; per micro-batch
     /// of `promptsPerMicroBatch` prompts, the reference's summed answer log-probabilities (no
-    /// graph), then the policy's teacher-forced logits of all answers (`completionLogits`, right
+    /// graph; the validation rows' computed once for the stage, the reference being frozen), then the policy's teacher-forced logits of all answers (`completionLogits`, right
     /// padding for unequal lengths) into `Tape.softmaxDPOLoss`, weighted so that the step's loss
     /// is the mean over its prompts; clip, cosine schedule with warm-up, AdamW. The reference is
     /// the SFT weights, frozen for the whole stage (never synced).
@@ -96,6 +96,7 @@ extension Trainer {
         // MARK: the loop
         var order = EpochOrder(resumingAt: state) { rng in Array(examples.indices).shuffled(using: &rng) }
         var stepsThisInvocation = 0
+        var validReference: [Int: [Float]]?             // this rank's validation micro-batches: the reference's sums
         let progress = writes ? ProgressBar(total: (total - state.step) * pref.promptsPerStep, label: "preference", unit: "prompts")
             : ProgressBar(total: 1, label: "preference", isTTY: false, now: { 0 }, write: { _ in })
         while state.step < total {
@@ -112,7 +113,10 @@ extension Trainer {
             var row = PreferenceLogRow(step: state.step, epoch: state.epoch, loss: stats.loss, chosenFirst: stats.chosenFirst,
                                        learningRate: Double(lr), gradNorm: Double(gradNorm), seconds: 0, validLoss: nil)
             if !valid.isEmpty && (state.step % validEvery == 0 || state.step == total) {
-                let v = try preferencePass(policy: policy, reference: reference, valid, pref: pref, backward: false).loss
+                // the frozen reference's side of the validation rows is the same at every validation
+                if validReference == nil { validReference = referenceSums(reference, valid, pref: pref) }
+                let v = try preferencePass(policy: policy, reference: reference, valid, pref: pref, backward: false,
+                                           referenceSums: validReference).loss
                 row.validLoss = v
                 if v < (state.bestValidLoss ?? .infinity) {
                     state.bestValidLoss = v
@@ -156,25 +160,24 @@ extension Trainer {
     /// With several ranks each runs the micro-batches `communicator.share` gives it, weighted
     /// from the whole batch, and the loss, the count and the gradient are summed over the ranks:
     /// every rank returns (and holds) the one-process values, up to the order of float sums.
+    ///
+    /// `referenceSums`: the reference's answer log-probabilities of this rank's micro-batches when
+    /// computed already (`referenceSums(_:_:pref:)`; the validation rows', once per stage), else
+    /// computed here.
     func preferencePass(policy: Llama, reference: Llama, _ batch: [PreferenceExample], pref: PreferenceConfig,
-                        backward: Bool) throws -> (loss: Double, chosenFirst: Double) {
+                        backward: Bool, referenceSums cached: [Int: [Float]]? = nil) throws -> (loss: Double, chosenFirst: Double) {
         var loss = 0.0, first = 0
-        let starts = Array(stride(from: 0, to: batch.count, by: pref.promptsPerMicroBatch))
-        for start in communicator.share(of: starts.count).map({ starts[$0] }) {      // this rank's micro-batches
-            let part = Array(batch[start..<min(start + pref.promptsPerMicroBatch, batch.count)])
+        for range in microBatches(of: batch.count, pref: pref) {
+            let part = batch[range]
             // completionLogits wants the same number of answers per prompt
-            let G = part[0].answers.count
+            let G = part.first!.answers.count
             precondition(part.allSatisfy { $0.answers.count == G }, "preference: unequal answer counts in a micro-batch")
-            let prompts = part.map { Array($0.prompt.suffix(pref.maxPromptLength)) }
-            let answers = part.flatMap(\.answers)
-            let groups = part.indices.map { PreferenceGroup(sequences: ($0 * G)..<(($0 + 1) * G)) }
-            let refOut = reference.completionLogits(tape: Tape(recording: false), prompts: prompts, completions: answers)
-            var refSums = [Double](repeating: 0, count: answers.count)
-            for (l, s) in zip(Tape.targetLogProbs(logits: refOut.logits, targets: refOut.targets), refOut.completionOfRow) { refSums[s] += Double(l) }
+            let groups = (0 ..< part.count).map { PreferenceGroup(sequences: ($0 * G)..<(($0 + 1) * G)) }
+            let refSums = cached?[range.lowerBound] ?? Self.referenceSums(reference, part, pref: pref)
             let tape = Tape(recording: backward)
-            let out = policy.completionLogits(tape: tape, prompts: prompts, completions: answers)
+            let out = policy.completionLogits(tape: tape, prompts: Self.prompts(part, pref: pref), completions: part.flatMap(\.answers))
             let pl = tape.softmaxDPOLoss(logits: out.logits, targets: out.targets, sequenceOfToken: out.completionOfRow,
-                                         reference: refSums.map(Float.init), groups: groups, beta: pref.beta)
+                                         reference: refSums, groups: groups, beta: pref.beta)
             guard pl.loss.item.isFinite else { throw TSRecError(.numeric("preference loss is \(pl.loss.item)"), hint: "lower its learning rate") }
             let share = Double(part.count) / Double(batch.count)           // the step's loss is the mean over its prompts
             loss += Double(pl.loss.item) * share
@@ -187,6 +190,33 @@ extension Trainer {
             (loss, first) = (sums[0], Int(sums[1].rounded()))
         }
         return (loss, Double(first) / Double(batch.count))
+    }
+
+    /// This rank's micro-batches of a batch of `count` prompts (`promptsPerMicroBatch` each,
+    /// round robin over the ranks).
+    func microBatches(of count: Int, pref: PreferenceConfig) -> [Range<Int>] {
+        let starts = Array(stride(from: 0, to: count, by: pref.promptsPerMicroBatch))
+        return communicator.share(of: starts.count).map { starts[$0] ..< min(starts[$0] + pref.promptsPerMicroBatch, count) }
+    }
+
+    /// `referenceSums` of each of this rank's micro-batches of `batch`, keyed by its first index.
+    func referenceSums(_ reference: Llama, _ batch: [PreferenceExample], pref: PreferenceConfig) -> [Int: [Float]] {
+        Dictionary(uniqueKeysWithValues: microBatches(of: batch.count, pref: pref).map { ($0.lowerBound, Self.referenceSums(reference, batch[$0], pref: pref)) })
+    }
+
+    /// `[prompts × answers]`: the frozen reference's summed log-probability of each answer of
+    /// `part` (no graph), in `completionLogits`' order.
+    static func referenceSums(_ reference: Llama, _ part: ArraySlice<PreferenceExample>, pref: PreferenceConfig) -> [Float] {
+        let answers = part.flatMap(\.answers)
+        let out = reference.completionLogits(tape: Tape(recording: false), prompts: prompts(part, pref: pref), completions: answers)
+        var sums = [Double](repeating: 0, count: answers.count)
+        for (l, s) in zip(Tape.targetLogProbs(logits: out.logits, targets: out.targets), out.completionOfRow) { sums[s] += Double(l) }
+        return sums.map(Float.init)
+    }
+
+    /// The prompts as the stage reads them: the last `maxPromptLength` tokens.
+    static func prompts(_ part: ArraySlice<PreferenceExample>, pref: PreferenceConfig) -> [[Int32]] {
+        part.map { Array($0.prompt.suffix(pref.maxPromptLength)) }
     }
 }
 
