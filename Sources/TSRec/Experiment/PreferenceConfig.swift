@@ -61,8 +61,9 @@ public struct PreferenceConfig: Codable, Sendable, Hashable, StageBudget {
             c.evalInterval = 2
             c.checkpointInterval = 2
         case .quick:
-            // Not yet chosen by measurement (README: the S-DPO row is pending); a small budget in
-            // the spirit of the RL stage's, validated on the first 128 validation rows.
+            // A small budget in the spirit of the RL stage's, validated on the first 128 validation
+            // rows; set before measuring. Measured (session 31, README S-DPO row): 29 s a step, the
+            // validation loss best after step 30 and above the start from step 60 on.
             c.promptsPerStep = 8
             c.maxSteps = 120
             c.validRows = 128
