@@ -152,16 +152,24 @@ echo "two-lane sharded predictions == one-process predictions"
 # The gradient path with non-zero rewards is GRPOStageTests.ranksEqualOneProcess (ranks simulated
 # in one process).
 echo "== 5. RL stage (TS-Rec smoke): one process vs mpirun -np 2"
-for name in rl-one rl-np2; do
-    mkdir -p "$WORK/$name" && cp -r "$WORK/one/runs" "$WORK/$name/" && rm -f "$(run_dir "$WORK/$name")"/predictions-*
-done
-rl_args=(run --profile smoke --method TS-Rec)
-TSREC_RESULTS=$WORK/rl-one "$BIN/tsrec" "${rl_args[@]}" > "$WORK/rl-one.log" 2>&1 || { tail "$WORK/rl-one.log"; fail "one-process RL run failed"; }
-TSREC_RESULTS=$WORK/rl-np2 "$MPIRUN" "${mpiflags[@]}" -np 2 -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x TSREC_RESULTS \
-    "$BIN/tsrec" "${rl_args[@]}" > "$WORK/rl-np2.log" 2>&1 || { tail "$WORK/rl-np2.log"; fail "mpirun -np 2 RL run failed"; }
-for name in rl-one rl-np2; do grep -q "finished earlier" "$WORK/$name.log" || fail "the $name run trained its SFT stage again"; done
-rl_one=$(ls -d "$(run_dir "$WORK/rl-one")"rl-*/ | head -1)
-rl_np2=$(ls -d "$(run_dir "$WORK/rl-np2")"rl-*/ | head -1)
+# stage_one_vs_np2 NAME FROM PREFIX ARGS...: a stage after SFT (folder PREFIX-*) run by `tsrec ARGS`
+# on a copy of $WORK/FROM's finished SFT run (its predictions deleted), in one process
+# ($WORK/NAME-one) and under mpirun -np 2 ($WORK/NAME-np2); sets stage_one and stage_np2 to the
+# two stage folders.
+stage_one_vs_np2() {
+    local name=$1 from=$2 prefix=$3; shift 3
+    for dir in "$name-one" "$name-np2"; do
+        mkdir -p "$WORK/$dir" && cp -r "$WORK/$from/runs" "$WORK/$dir/" && rm -f "$(run_dir "$WORK/$dir")"/predictions-*
+    done
+    TSREC_RESULTS=$WORK/$name-one "$BIN/tsrec" "$@" > "$WORK/$name-one.log" 2>&1 || { tail "$WORK/$name-one.log"; fail "one-process $name run failed"; }
+    TSREC_RESULTS=$WORK/$name-np2 "$MPIRUN" "${mpiflags[@]}" -np 2 -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x TSREC_RESULTS \
+        "$BIN/tsrec" "$@" > "$WORK/$name-np2.log" 2>&1 || { tail "$WORK/$name-np2.log"; fail "mpirun -np 2 $name run failed"; }
+    for dir in "$name-one" "$name-np2"; do grep -q "finished earlier" "$WORK/$dir.log" || fail "the $dir run trained its SFT stage again"; done
+    stage_one=$(ls -d "$(run_dir "$WORK/$name-one")"$prefix-*/ | head -1)
+    stage_np2=$(ls -d "$(run_dir "$WORK/$name-np2")"$prefix-*/ | head -1)
+}
+stage_one_vs_np2 rl one rl run --profile smoke --method TS-Rec
+rl_one=$stage_one rl_np2=$stage_np2
 compare_logs "$rl_one/train_log.csv" "$rl_np2/train_log.csv" "step epoch mean_reward exact_match target_in_group valid_hr10" \
     "kl loss lr grad_norm valid_reward" 1e-9 || fail "RL logs of np 2 differ from one process"
 cmp "$rl_one"/predictions-*.jsonl "$rl_np2"/predictions-*.jsonl || fail "RL predictions of np 2 differ from one process"
@@ -188,16 +196,8 @@ echo "np 2 D3 with the assistant: predictions == one-process predictions (16 row
 # one-process run with 2 OpenBLAS threads instead of 1 moves the step-2 loss by 7.6e-6. A rank
 # that runs every micro-batch moves the loss by O(1) (PreferenceStageTests.ranksEqualOneProcess).
 echo "== 7. S-DPO's preference stage (smoke, on step 6's D3 weights): one process vs mpirun -np 2"
-for name in sdpo-one sdpo-np2; do
-    mkdir -p "$WORK/$name" && cp -r "$WORK/d3-one/runs" "$WORK/$name/" && rm -f "$(run_dir "$WORK/$name")"/predictions-*
-done
-sdpo_args=(run --profile smoke --method S-DPO --test-rows 16)
-TSREC_RESULTS=$WORK/sdpo-one "$BIN/tsrec" "${sdpo_args[@]}" > "$WORK/sdpo-one.log" 2>&1 || { tail "$WORK/sdpo-one.log"; fail "one-process S-DPO run failed"; }
-TSREC_RESULTS=$WORK/sdpo-np2 "$MPIRUN" "${mpiflags[@]}" -np 2 -x OPENBLAS_NUM_THREADS -x OPENBLAS_CORETYPE -x TSREC_RESULTS \
-    "$BIN/tsrec" "${sdpo_args[@]}" > "$WORK/sdpo-np2.log" 2>&1 || { tail "$WORK/sdpo-np2.log"; fail "mpirun -np 2 S-DPO run failed"; }
-for name in sdpo-one sdpo-np2; do grep -q "finished earlier" "$WORK/$name.log" || fail "the $name run trained its SFT stage again"; done
-sdpo_one=$(ls -d "$(run_dir "$WORK/sdpo-one")"pref-*/ | head -1)
-sdpo_np2=$(ls -d "$(run_dir "$WORK/sdpo-np2")"pref-*/ | head -1)
+stage_one_vs_np2 sdpo d3-one pref run --profile smoke --method S-DPO --test-rows 16
+sdpo_one=$stage_one sdpo_np2=$stage_np2
 compare_logs "$sdpo_one/train_log.csv" "$sdpo_np2/train_log.csv" "step epoch chosen_first" "loss lr grad_norm valid_loss" 1e-6 1e-4 \
     || fail "preference logs of np 2 differ from one process"
 cmp "$sdpo_one"/predictions-*.jsonl "$sdpo_np2"/predictions-*.jsonl || fail "S-DPO predictions of np 2 differ from one process"
