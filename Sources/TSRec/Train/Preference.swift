@@ -55,7 +55,8 @@ extension Trainer {
     ///
     /// Per optimizer step: `promptsPerStep` examples in the epoch's seeded order; per micro-batch
     /// of `promptsPerMicroBatch` prompts, the reference's summed answer log-probabilities (no
-    /// graph; the validation rows' computed once for the stage, the reference being frozen), then the policy's teacher-forced logits of all answers (`completionLogits`, right
+    /// graph; the validation rows' computed once for the stage, the reference being frozen),
+    /// then the policy's teacher-forced logits of all answers (`completionLogits`, right
     /// padding for unequal lengths) into `Tape.softmaxDPOLoss`, weighted so that the step's loss
     /// is the mean over its prompts; clip, cosine schedule with warm-up, AdamW. The reference is
     /// the SFT weights, frozen for the whole stage (never synced).
