@@ -174,9 +174,10 @@ extension Trainer {
             let G = part.first!.answers.count
             precondition(part.allSatisfy { $0.answers.count == G }, "preference: unequal answer counts in a micro-batch")
             let groups = (0 ..< part.count).map { PreferenceGroup(sequences: ($0 * G)..<(($0 + 1) * G)) }
-            let refSums = cached?[range.lowerBound] ?? Self.referenceSums(reference, part, pref: pref)
+            let (prompts, answers) = (Self.prompts(part, pref: pref), part.flatMap(\.answers))
+            let refSums = cached?[range.lowerBound] ?? Self.referenceSums(reference, prompts: prompts, answers: answers)
             let tape = Tape(recording: backward)
-            let out = policy.completionLogits(tape: tape, prompts: Self.prompts(part, pref: pref), completions: part.flatMap(\.answers))
+            let out = policy.completionLogits(tape: tape, prompts: prompts, completions: answers)
             let pl = tape.softmaxDPOLoss(logits: out.logits, targets: out.targets, sequenceOfToken: out.completionOfRow,
                                          reference: refSums, groups: groups, beta: pref.beta)
             guard pl.loss.item.isFinite else { throw TSRecError(.numeric("preference loss is \(pl.loss.item)"), hint: "lower its learning rate") }
@@ -202,14 +203,15 @@ extension Trainer {
 
     /// `referenceSums` of each of this rank's micro-batches of `batch`, keyed by its first index.
     func referenceSums(_ reference: Llama, _ batch: [PreferenceExample], pref: PreferenceConfig) -> [Int: [Float]] {
-        Dictionary(uniqueKeysWithValues: microBatches(of: batch.count, pref: pref).map { ($0.lowerBound, Self.referenceSums(reference, batch[$0], pref: pref)) })
+        Dictionary(uniqueKeysWithValues: microBatches(of: batch.count, pref: pref).map {
+            ($0.lowerBound, Self.referenceSums(reference, prompts: Self.prompts(batch[$0], pref: pref), answers: batch[$0].flatMap(\.answers)))
+        })
     }
 
-    /// `[prompts × answers]`: the frozen reference's summed log-probability of each answer of
-    /// `part` (no graph), in `completionLogits`' order.
-    static func referenceSums(_ reference: Llama, _ part: ArraySlice<PreferenceExample>, pref: PreferenceConfig) -> [Float] {
-        let answers = part.flatMap(\.answers)
-        let out = reference.completionLogits(tape: Tape(recording: false), prompts: prompts(part, pref: pref), completions: answers)
+    /// `[prompts × answers per prompt]`: the frozen reference's summed log-probability of each
+    /// answer (no graph), `answers` grouped by prompt as `completionLogits` takes them.
+    static func referenceSums(_ reference: Llama, prompts: [[Int32]], answers: [[Int32]]) -> [Float] {
+        let out = reference.completionLogits(tape: Tape(recording: false), prompts: prompts, completions: answers)
         var sums = [Double](repeating: 0, count: answers.count)
         for (l, s) in zip(Tape.targetLogProbs(logits: out.logits, targets: out.targets), out.completionOfRow) { sums[s] += Double(l) }
         return sums.map(Float.init)
