@@ -40,8 +40,8 @@ public struct ResultsReport {
     /// - Parameter pairedReferences: the method compared with all others, per dataset: the first
     ///   of these with a result there.
     /// - Parameter pairedExtras: further (method, versus) pairs compared when both have a result
-    ///   and the pair is not compared already (each RL row against its SFT start, TS-Rec-SFT
-    ///   against MiniOneRec-SFT).
+    ///   and the pair is not compared already (each RL row against its SFT start, S-DPO against
+    ///   D3, whose SFT run it continues, TS-Rec-SFT against MiniOneRec-SFT).
     public init(name: String, results: [RunResult], skipped: [(dataset: String, reason: String)], context: RunContext,
                 pairedReferences: [String] = [Method.tsrec.rawValue, Method.tsrecSFT.rawValue, Method.minionerecSFT.rawValue],
                 pairedExtras: [(String, String)] = ResultsReport.defaultPairedExtras) {
@@ -66,6 +66,7 @@ public struct ResultsReport {
     public static let defaultPairedExtras: [(String, String)] = [
         (Method.tsrec.rawValue, Method.tsrecSFT.rawValue), (Method.minionerec.rawValue, Method.minionerecSFT.rawValue),
         (Method.tsrec.rawValue, Method.minionerec.rawValue), (Method.tsrecSFT.rawValue, Method.minionerecSFT.rawValue),
+        (Method.sdpo.rawValue, Method.d3.rawValue),
     ]
 
     /// The reported table (`ReportedTable.defaultURL`).
