@@ -137,7 +137,7 @@ import Testing
             .tsrecSFT: "a890c475b109", .tsrec: "a890c475b109/rl-85cecb545205",
             .noSAInit: "19a7f171976a", .noTSAlign: "f63eebc10c1b",
             .d3: "2a404550ca44", .sdpo: "2a404550ca44/pref-ce2c3a438317",
-            .bigrec: "05fff42f867d", .lcrec: "3c3854befd4e",
+            .bigrec: "05fff42f867d", .lcrec: "24ec0f886112",
         ]
         #expect(Set(quick.keys) == Set(Method.allCases))
         for method in Method.allCases {

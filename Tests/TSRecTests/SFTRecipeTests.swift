@@ -18,6 +18,34 @@ import Testing
         #expect(try t.slots() == [.category, .historyTitles, .historySIDs, .targetTitle, .targetSID])
     }
 
+    /// LC-Rec's `title.strip().strip(".!?,;:`")` (data.py:324, 330, 510); expected values are
+    /// Python 3's, computed by hand from its rules: whitespace first, then the characters from
+    /// both ends, inner ones and whitespace uncovered by the second strip kept.
+    @Test func lcrecTitleTrimIsPythonsStripThenStripChars() throws {
+        let r = SFTRecipe.lcrec
+        let cases: [(String, String)] = [
+            ("  CRC 5037 White Lithium Grease - 10 Wt Oz. ", "CRC 5037 White Lithium Grease - 10 Wt Oz"),
+            ("Wixey WR300 Gauge&hellip;", "Wixey WR300 Gauge&hellip"),
+            ("...Hello?! ", "Hello"),
+            ("`Quoted`", "Quoted"),
+            ("Foo .", "Foo "),                 // the space the second strip uncovers stays
+            ("3.5 in. x 2 ft", "3.5 in. x 2 ft"),
+            (".!?", ""),
+            ("Tape 3/4\"", "Tape 3/4\""),
+        ]
+        for (title, python) in cases { #expect(r.title(title) == python, "\(title)") }
+        #expect(SFTRecipe.d3.title("Bentonite - 8 oz.") == "Bentonite - 8 oz.")        // unset: as given
+        // every title of a row: the history's (inside their quotes) and the target's
+        let v = r.values(SplitRow(userID: "u", historyItemIDs: [0], historySIDs: ["<a_1><b_2><c_3>"], historyTitles: ["Glue, 4 oz."],
+                                  targetItemID: 1, targetSID: "<a_4><b_5><c_6>", targetTitle: "Clamp!"), category: "tools")
+        #expect(v[.historyTitles] == "\"Glue, 4 oz\"" && v[.targetTitle] == "Clamp")
+        // only for recipes that answer with an SID
+        var titled = SFTRecipe.d3
+        titled.titleTrim = "."
+        #expect(throws: TSRecError.self) { try titled.validate() }
+        try SFTRecipe.lcrec.validate()
+    }
+
     @Test func anUnknownSlotIsAnErrorThatNamesTheTemplate() {
         let t = PromptTemplate(pieces: ["History: {histroy_titles}"], answer: "{target_title}")
         #expect(throws: TSRecError.self) { try t.render(SlotValues(row: row, category: "x")) }
@@ -162,6 +190,16 @@ struct RecipeSampleTests {
         #expect(answer.count == 3 && answer.allSatisfy { Int($0) >= firstSID })
         #expect(t.decode(answer.map(Int.init)) == row.targetSID)
         #expect(t.decode(seq.tokens[..<seq.promptLength].map(Int.init)).contains(row.historySIDs.joined(separator: ", ")))
+        // titles are written as LC-Rec strips them: 80 of the 3,686 Industrial titles change;
+        // no SID → title answer starts with one of them unstripped (a description equal to its
+        // item's title stays as given), and some are stripped
+        let changed = dataset.items.map(\.title).filter { recipe.title($0) != $0 }
+        #expect(changed.count == 80)
+        let answers = (byTask["index2item"] ?? []).map { t.decode($0.tokens[$0.promptLength...].dropLast().map(Int.init)) }
+        let descriptions = Set(dataset.items.map(\.descriptionText))   // as given: LC-Rec strips titles only
+        let bad = answers.filter { a in !descriptions.contains(a) && changed.contains { a == $0 || a.hasPrefix($0 + "\n\n") } }
+        #expect(bad.isEmpty, "\(bad.prefix(3))")
+        #expect(answers.filter { a in changed.contains { recipe.title($0) == a } }.count >= 10)
         // reproducible from the seed, and another seed draws other templates
         let again = try b.trainingSamples(dataset, recipe: recipe, trainRows: 400, seed: 42)
         let other = try b.trainingSamples(dataset, recipe: recipe, trainRows: 400, seed: 43)

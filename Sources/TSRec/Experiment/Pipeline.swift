@@ -866,7 +866,7 @@ public struct Pipeline {
     func testPrompts(rows: [SplitRow], builder: SFTSampleBuilder, dataset: Dataset) throws -> [[Int]] {
         if let recipe = config.recipe {
             let category = dataset.benchmark.categoryPhrase
-            return try rows.map { try builder.promptIDs(recipe.testPrompt, values: SlotValues(row: $0, category: category)).map(Int.init) }
+            return try rows.map { try builder.promptIDs(recipe.testPrompt, values: recipe.values($0, category: category)).map(Int.init) }
         }
         let query: ([String]) -> Prompt = { config.promptFormat == .alpaca ? .nextItemQuery(history: $0) : .nextItem(history: $0) }
         return rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }

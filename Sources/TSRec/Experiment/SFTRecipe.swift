@@ -16,15 +16,40 @@ public struct SFTRecipe: Codable, Sendable, Hashable {
     /// absent from the JSON then, so the recipes without one hash as before). BIGRec's
     /// inference.py writes its preamble with two trailing spaces where train.py has one.
     public var testTemplate: PromptTemplate?
+    /// Characters stripped from both ends of every title (after its surrounding whitespace)
+    /// before it fills a slot, as Python's `title.strip().strip(chars)`. nil: titles as the data
+    /// give them (absent from the JSON then, so the recipes without it hash as before). LC-Rec
+    /// strips `.!?,;:` and backquotes from every title it reads (`data.py:324, 330, 510`). Only
+    /// for recipes that answer with an SID: a title recipe's trie and hits read the catalogue's
+    /// titles as they are (`validate`).
+    public var titleTrim: String?
 
-    public init(name: String, tasks: [RecipeTask], testTemplate: PromptTemplate? = nil) {
+    public init(name: String, tasks: [RecipeTask], testTemplate: PromptTemplate? = nil, titleTrim: String? = nil) {
         self.name = name
         self.tasks = tasks
         self.testTemplate = testTemplate
+        self.titleTrim = titleTrim
     }
 
     /// What the test rows are asked with: `testTemplate`, or the main task's first template.
     public var testPrompt: PromptTemplate { testTemplate ?? tasks[0].templates[0] }
+
+    /// A title as this recipe writes it into a slot (`titleTrim`).
+    public func title(_ title: String) -> String {
+        guard let trim = titleTrim else { return title }
+        let strip = Set(trim.unicodeScalars)
+        var s = Substring(title).unicodeScalars
+        while let c = s.first, c.properties.isWhitespace { s.removeFirst() }    // Python's str.strip()
+        while let c = s.last, c.properties.isWhitespace { s.removeLast() }
+        while let c = s.first, strip.contains(c) { s.removeFirst() }           // then .strip(chars)
+        while let c = s.last, strip.contains(c) { s.removeLast() }
+        return String(s)
+    }
+
+    /// The slot values of a split row as this recipe writes them (`title(_:)` on every title).
+    public func values(_ row: SplitRow, category: String, targetDescription: String = "") -> SlotValues {
+        SlotValues(row: row, category: category, targetDescription: targetDescription, title: title)
+    }
 }
 
 /// One task family of a recipe: where its samples come from and how they are written.
@@ -159,22 +184,23 @@ public enum TemplateSlot: String, Codable, Sendable, Hashable, CaseIterable {
 public struct SlotValues: Sendable {
     var values: [TemplateSlot: String]
 
-    /// A train, validation or test row of `benchmark`.
-    public init(row: SplitRow, category: String, targetDescription: String = "") {
+    /// A train, validation or test row of `benchmark`; `title` rewrites each title (a recipe's
+    /// `titleTrim`).
+    public init(row: SplitRow, category: String, targetDescription: String = "", title: (String) -> String = { $0 }) {
         values = [.historySIDs: row.historySIDs.joined(separator: ", "),
-                  .historyTitles: row.historyTitles.map { "\"\($0)\"" }.joined(separator: ", "),
-                  .targetTitle: row.targetTitle,
+                  .historyTitles: row.historyTitles.map { "\"\(title($0))\"" }.joined(separator: ", "),
+                  .targetTitle: title(row.targetTitle),
                   .targetSID: row.targetSID,
                   .targetDescription: targetDescription,
                   .category: category]
     }
 
     /// Catalogue item `item` of `dataset` as the target of a sample with no history.
-    public init(item: Int, dataset: Dataset) {
+    public init(item: Int, dataset: Dataset, title: (String) -> String = { $0 }) {
         let info = dataset.items[item]
         self.init(row: SplitRow(userID: "", historyItemIDs: [], historySIDs: [], historyTitles: [], targetItemID: item,
                                 targetSID: dataset.index.sid(of: item), targetTitle: info.title),
-                  category: dataset.benchmark.categoryPhrase, targetDescription: info.descriptionText)
+                  category: dataset.benchmark.categoryPhrase, targetDescription: info.descriptionText, title: title)
     }
 
     subscript(slot: TemplateSlot) -> String { values[slot] ?? "" }
@@ -201,6 +227,10 @@ extension SFTRecipe {
         if let t = testTemplate {
             _ = try t.slots()
             guard !t.pieces.isEmpty else { throw TSRecError(.config(field: "recipe.testTemplate", reason: "no prompt piece")) }
+        }
+        if titleTrim != nil && !answersWithSID {
+            throw TSRecError(.config(field: "recipe.titleTrim", reason: "recipe \(name) answers with a title: its trie and hit rule read the catalogue titles untrimmed"),
+                             hint: "leave titleTrim unset for title recipes")
         }
     }
 
@@ -257,8 +287,8 @@ extension SFTSampleBuilder {
         let category = dataset.benchmark.categoryPhrase
         func values(_ row: SplitRow) -> SlotValues {
             let target = row.targetItemID
-            return SlotValues(row: row, category: category,
-                              targetDescription: dataset.items.indices.contains(target) ? dataset.items[target].descriptionText : "")
+            return recipe.values(row, category: category,
+                                 targetDescription: dataset.items.indices.contains(target) ? dataset.items[target].descriptionText : "")
         }
         for task in recipe.tasks {
             var stream = rng.fork()                     // one stream per task, in the recipe's order
@@ -266,7 +296,7 @@ extension SFTSampleBuilder {
             switch task.rows {
             case .train(nil): slots = all.map(values)
             case let .train(n?): slots = Array(Array(all.indices).shuffled(using: &stream).prefix(n)).map { values(all[$0]) }
-            case .items: slots = (0..<dataset.index.count).map { SlotValues(item: $0, dataset: dataset) }
+            case .items: slots = (0..<dataset.index.count).map { SlotValues(item: $0, dataset: dataset, title: recipe.title) }
             }
             for v in slots {
                 let t = switch task.choice {
@@ -288,7 +318,7 @@ extension SFTSampleBuilder {
         try recipe.validate()
         let main = recipe.tasks[0]
         return try rows.compactMap {
-            try sample(main.templates[0], values: SlotValues(row: $0, category: category), loss: main.loss, task: main.name)
+            try sample(main.templates[0], values: recipe.values($0, category: category), loss: main.loss, task: main.name)
         }
     }
 }
@@ -325,7 +355,7 @@ extension SFTRecipe {
     /// index: next-SID prediction from the SID history (the main task, validated and decoded),
     /// item → SID from its title, description or both, SID → title, description or both, and the
     /// fusion task (SID history → next title or description; quoted-title history → next SID).
-    /// Each task has several templates, one drawn per sample (LC-Rec: 17 / 19 / 17 / 12, drawn on
+    /// Every title is stripped as LC-Rec strips it (`titleTrim`). Each task has several templates, one drawn per sample (LC-Rec: 17 / 19 / 17 / 12, drawn on
     /// every read; tsrec: 4 / 6 / 5 / 6, drawn once: README, the LC-Rec row). Wording ours. The
     /// user-profile tasks (`itemsearch`, `preferenceobtain`) need LLM-written profiles these data
     /// do not have.
@@ -359,7 +389,7 @@ extension SFTRecipe {
             lcrecTemplate("In time order, the user chose the items titled {history_titles}. Which item comes next?", answer: "{target_sid}"),
             lcrecTemplate("The user's items so far are titled {history_titles}. Recommend the next item.", answer: "{target_sid}"),
         ], choice: .uniformOnce),
-    ])
+    ], titleTrim: ".!?,;:`")
 
     /// BIGRec (SAI990323/BIGRec `train.py`, `data/*/process.ipynb`): one instruction; the input
     /// is a lead-in ending in a colon with no space after it, the quoted history titles joined by
