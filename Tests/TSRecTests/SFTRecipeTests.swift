@@ -220,9 +220,28 @@ struct RecipeSampleTests {
         #expect(Set(a.samples.map(\.tokens)).count >= 1000)          // distinct rows (a few users repeat a history)
         // validation follows the main task: the same template over the validation rows
         let valid = try dataset.split(.valid).rows.prefix(8)
-        let v = try builder.validationSamples(Array(valid), recipe: .d3, category: dataset.benchmark.categoryPhrase)
+        let v = try builder.validationSamples(Array(valid), recipe: .d3, category: dataset.benchmark.categoryPhrase, seed: 42)
         #expect(v.count == 8 && v[0].tokens.suffix(1) == [Int32(tokenizer.eosID!)])
         #expect(tokenizer.decode(v[0].tokens[v[0].promptLength...].dropLast().map(Int.init)) == "\"\(valid.first!.targetTitle)\"\n")
+        // LC-Rec asks each validation row with 2 distinct seqrec templates drawn from the seed
+        // (data.py:220-231): both draws are the row's, the pairs vary over rows, a seed repeats them
+        let phrase = dataset.benchmark.categoryPhrase
+        let rows = Array(try dataset.split(.valid).rows.prefix(40))
+        let l = try builder.validationSamples(rows, recipe: .lcrec, category: phrase, seed: 42)
+        #expect(l.count == 80 && l.allSatisfy { $0.task == "seqrec" })
+        let fixed = try SFTRecipe.lcrec.tasks[0].templates.map { t in
+            try PromptTemplate.parse(t.pieces[0]).compactMap { if case let .text(x) = $0 { x } else { nil } }.max { $0.count < $1.count }!
+        }
+        let used = try (0..<40).map { r in
+            try (0..<2).map { k -> Int in
+                let text = tokenizer.decode(l[2 * r + k].tokens[..<l[2 * r + k].promptLength].map(Int.init))
+                #expect(text.contains(rows[r].historySIDs.joined(separator: ", ")))
+                return try #require(fixed.firstIndex { text.contains($0) })
+            }
+        }
+        #expect(used.allSatisfy { $0[0] != $0[1] } && Set(used.map { $0.sorted() }).count > 3)
+        #expect(try builder.validationSamples(rows, recipe: .lcrec, category: phrase, seed: 42) == l)
+        #expect(try builder.validationSamples(rows, recipe: .lcrec, category: phrase, seed: 43) != l)
     }
 
     /// `uniformOnce`: each sample's template drawn once from the recipe's stream: both used,

@@ -418,7 +418,8 @@ public struct Pipeline {
                                  hint: "set tasks to [] when a recipe is set")
             }
             let (samples, dropped) = try p.builder.trainingSamples(p.dataset, recipe: recipe, trainRows: config.trainRows, seed: config.seed)
-            return (samples, dropped, try p.builder.validationSamples(validRows, recipe: recipe, category: p.dataset.benchmark.categoryPhrase))
+            return (samples, dropped, try p.builder.validationSamples(validRows, recipe: recipe, category: p.dataset.benchmark.categoryPhrase,
+                                                                    seed: config.seed))
         }
         let (samples, dropped) = try p.builder.trainingSamples(p.dataset, tasks: config.tasks, trainRows: config.trainRows,
                                                                semantics: p.semantics)

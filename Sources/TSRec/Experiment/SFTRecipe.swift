@@ -23,12 +23,19 @@ public struct SFTRecipe: Codable, Sendable, Hashable {
     /// for recipes that answer with an SID: a title recipe's trie and hits read the catalogue's
     /// titles as they are (`validate`).
     public var titleTrim: String?
+    /// How many of the main task's templates each validation row is asked with, drawn without
+    /// replacement, once, from the recipe's validation stream (LC-Rec: 2, `--sample_valid` with
+    /// `valid_prompt_sample_num` 2, utils.py:52-55, data.py:220-231). nil: the first template
+    /// only (absent from the JSON then, so the recipes without it hash as before).
+    public var validationTemplates: Int?
 
-    public init(name: String, tasks: [RecipeTask], testTemplate: PromptTemplate? = nil, titleTrim: String? = nil) {
+    public init(name: String, tasks: [RecipeTask], testTemplate: PromptTemplate? = nil, titleTrim: String? = nil,
+                validationTemplates: Int? = nil) {
         self.name = name
         self.tasks = tasks
         self.testTemplate = testTemplate
         self.titleTrim = titleTrim
+        self.validationTemplates = validationTemplates
     }
 
     /// What the test rows are asked with: `testTemplate`, or the main task's first template.
@@ -228,6 +235,10 @@ extension SFTRecipe {
             _ = try t.slots()
             guard !t.pieces.isEmpty else { throw TSRecError(.config(field: "recipe.testTemplate", reason: "no prompt piece")) }
         }
+        if let n = validationTemplates, !(1...tasks[0].templates.count).contains(n) {
+            throw TSRecError(.config(field: "recipe.validationTemplates", reason: "\(n) of the main task's \(tasks[0].templates.count) templates"),
+                             hint: "between 1 and the number of the main task's templates")
+        }
         if titleTrim != nil && !answersWithSID {
             throw TSRecError(.config(field: "recipe.titleTrim", reason: "recipe \(name) answers with a title: its trie and hit rule read the catalogue titles untrimmed"),
                              hint: "leave titleTrim unset for title recipes")
@@ -244,6 +255,9 @@ extension SFTRecipe {
     /// The recipe's own random stream ("RECIPE"), independent of the data order and the SID
     /// initialisation, so adding a recipe moves no other stream.
     static func stream(seed: UInt64) -> SplitMix64 { SplitMix64(seed: seed ^ 0x5245_4349_5045_0000) }
+
+    /// The validation templates' stream ("VALID"), apart from the training samples' draws.
+    static func validationStream(seed: UInt64) -> SplitMix64 { SplitMix64(seed: seed ^ 0x5641_4C49_4400_0000) }
 }
 
 extension SFTSampleBuilder {
@@ -313,12 +327,19 @@ extension SFTSampleBuilder {
         return (out, dropped)
     }
 
-    /// Validation samples: the recipe's main task with its first template over `rows`.
-    public func validationSamples(_ rows: [SplitRow], recipe: SFTRecipe, category: String) throws -> [SFTSample] {
+    /// Validation samples: the recipe's main task over `rows`, each row with its first template,
+    /// or with `validationTemplates` of them drawn from the seed's validation stream.
+    public func validationSamples(_ rows: [SplitRow], recipe: SFTRecipe, category: String, seed: UInt64) throws -> [SFTSample] {
         try recipe.validate()
         let main = recipe.tasks[0]
-        return try rows.compactMap {
-            try sample(main.templates[0], values: recipe.values($0, category: category), loss: main.loss, task: main.name)
+        var stream = SFTRecipe.validationStream(seed: seed)
+        return try rows.flatMap { row in
+            let templates = recipe.validationTemplates.map { n in
+                Array(main.templates.indices.shuffled(using: &stream).prefix(n)).map { main.templates[$0] }
+            } ?? [main.templates[0]]
+            return try templates.compactMap {
+                try sample($0, values: recipe.values(row, category: category), loss: main.loss, task: main.name)
+            }
         }
     }
 }
@@ -355,7 +376,8 @@ extension SFTRecipe {
     /// index: next-SID prediction from the SID history (the main task, validated and decoded),
     /// item → SID from its title, description or both, SID → title, description or both, and the
     /// fusion task (SID history → next title or description; quoted-title history → next SID).
-    /// Every title is stripped as LC-Rec strips it (`titleTrim`). Each task has several templates, one drawn per sample (LC-Rec: 17 / 19 / 17 / 12, drawn on
+    /// Every title is stripped as LC-Rec strips it (`titleTrim`); each validation row is asked with
+    /// 2 of the main task's templates (`validationTemplates`). Each task has several templates, one drawn per sample (LC-Rec: 17 / 19 / 17 / 12, drawn on
     /// every read; tsrec: 4 / 6 / 5 / 6, drawn once: README, the LC-Rec row). Wording ours. The
     /// user-profile tasks (`itemsearch`, `preferenceobtain`) need LLM-written profiles these data
     /// do not have.
@@ -389,7 +411,7 @@ extension SFTRecipe {
             lcrecTemplate("In time order, the user chose the items titled {history_titles}. Which item comes next?", answer: "{target_sid}"),
             lcrecTemplate("The user's items so far are titled {history_titles}. Recommend the next item.", answer: "{target_sid}"),
         ], choice: .uniformOnce),
-    ], titleTrim: ".!?,;:`")
+    ], titleTrim: ".!?,;:`", validationTemplates: 2)
 
     /// BIGRec (SAI990323/BIGRec `train.py`, `data/*/process.ipynb`): one instruction; the input
     /// is a lead-in ending in a colon with no space after it, the quoted history titles joined by
