@@ -377,8 +377,9 @@ extension SFTRecipe {
     /// item → SID from its title, description or both, SID → title, description or both, and the
     /// fusion task (SID history → next title or description; quoted-title history → next SID).
     /// Every title is stripped as LC-Rec strips it (`titleTrim`); each validation row is asked with
-    /// 2 of the main task's templates (`validationTemplates`). Each task has several templates, one drawn per sample (LC-Rec: 17 / 19 / 17 / 12, drawn on
-    /// every read; tsrec: 4 / 6 / 5 / 6, drawn once: README, the LC-Rec row). Wording ours. The
+    /// 2 of the main task's templates (`validationTemplates`). Each task has several templates, one
+    /// drawn per sample (LC-Rec: 17 / 19 / 17 / 12, drawn on every read; tsrec: 4 / 6 / 5 / 6, drawn
+    /// once: README, the LC-Rec row). Wording ours. The
     /// user-profile tasks (`itemsearch`, `preferenceobtain`) need LLM-written profiles these data
     /// do not have.
     public static let lcrec = SFTRecipe(name: "LC-Rec", tasks: [
