@@ -12,15 +12,10 @@ public struct TitleGrounding: Sendable {
 
     /// BIGRec's normalisation of a catalogue title: spaces stripped at both ends, then double
     /// quotes (Python's `.strip(" ").strip('"')` in its embedding notebook).
-    public static func normaliseTitle(_ text: String) -> String { strip(strip(text, " "), "\"") }
+    public static func normaliseTitle(_ text: String) -> String { text.pythonStripped(" ").pythonStripped("\"") }
 
     /// BIGRec's normalisation of the generated text: double quotes stripped at both ends.
-    public static func normaliseGenerated(_ text: String) -> String { strip(text, "\"") }
-
-    /// Python's `str.strip(c)` for one character.
-    static func strip(_ text: String, _ c: Character) -> String {
-        String(text.drop { $0 == c }.reversed().drop { $0 == c }.reversed())
-    }
+    public static func normaliseGenerated(_ text: String) -> String { text.pythonStripped("\"") }
 
     /// Embeds every title (already tokenized; empty titles embed as a single token 0 so every item
     /// keeps a row), `batch` at a time, right-padded and masked. (BIGRec pads on the left without

@@ -43,14 +43,7 @@ public struct SFTRecipe: Codable, Sendable, Hashable {
 
     /// A title as this recipe writes it into a slot (`titleTrim`).
     public func title(_ title: String) -> String {
-        guard let trim = titleTrim else { return title }
-        let strip = Set(trim.unicodeScalars)
-        var s = Substring(title).unicodeScalars
-        while let c = s.first, c.properties.isWhitespace { s.removeFirst() }    // Python's str.strip()
-        while let c = s.last, c.properties.isWhitespace { s.removeLast() }
-        while let c = s.first, strip.contains(c) { s.removeFirst() }           // then .strip(chars)
-        while let c = s.last, strip.contains(c) { s.removeLast() }
-        return String(s)
+        titleTrim.map { title.pythonStripped().pythonStripped($0) } ?? title
     }
 
     /// The slot values of a split row as this recipe writes them (`title(_:)` on every title).
