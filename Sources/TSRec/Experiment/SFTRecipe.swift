@@ -330,9 +330,8 @@ extension SFTSampleBuilder {
             let templates = recipe.validationTemplates.map { n in
                 Array(main.templates.indices.shuffled(using: &stream).prefix(n)).map { main.templates[$0] }
             } ?? [main.templates[0]]
-            return try templates.compactMap {
-                try sample($0, values: recipe.values(row, category: category), loss: main.loss, task: main.name)
-            }
+            let values = recipe.values(row, category: category)
+            return try templates.compactMap { try sample($0, values: values, loss: main.loss, task: main.name) }
         }
     }
 }

@@ -174,7 +174,7 @@ extension Trainer {
             let G = part.first!.answers.count
             precondition(part.allSatisfy { $0.answers.count == G }, "preference: unequal answer counts in a micro-batch")
             let groups = (0 ..< part.count).map { PreferenceGroup(sequences: ($0 * G)..<(($0 + 1) * G)) }
-            let (prompts, answers) = (Self.prompts(part, pref: pref), part.flatMap(\.answers))
+            let (prompts, answers) = Self.inputs(part, pref: pref)
             let refSums = cached?[range.lowerBound] ?? Self.referenceSums(reference, prompts: prompts, answers: answers)
             let tape = Tape(recording: backward)
             let out = policy.completionLogits(tape: tape, prompts: prompts, completions: answers)
@@ -204,7 +204,8 @@ extension Trainer {
     /// `referenceSums` of each of this rank's micro-batches of `batch`, keyed by its first index.
     func referenceSums(_ reference: Llama, _ batch: [PreferenceExample], pref: PreferenceConfig) -> [Int: [Float]] {
         Dictionary(uniqueKeysWithValues: microBatches(of: batch.count, pref: pref).map {
-            ($0.lowerBound, Self.referenceSums(reference, prompts: Self.prompts(batch[$0], pref: pref), answers: batch[$0].flatMap(\.answers)))
+            let (prompts, answers) = Self.inputs(batch[$0], pref: pref)
+            return ($0.lowerBound, Self.referenceSums(reference, prompts: prompts, answers: answers))
         })
     }
 
@@ -217,9 +218,10 @@ extension Trainer {
         return sums.map(Float.init)
     }
 
-    /// The prompts as the stage reads them: the last `maxPromptLength` tokens.
-    static func prompts(_ part: ArraySlice<PreferenceExample>, pref: PreferenceConfig) -> [[Int32]] {
-        part.map { Array($0.prompt.suffix(pref.maxPromptLength)) }
+    /// A micro-batch as the stage scores it: each prompt's last `maxPromptLength` tokens, and
+    /// every answer, grouped by prompt (`completionLogits`' order).
+    static func inputs(_ part: ArraySlice<PreferenceExample>, pref: PreferenceConfig) -> (prompts: [[Int32]], answers: [[Int32]]) {
+        (part.map { Array($0.prompt.suffix(pref.maxPromptLength)) }, part.flatMap(\.answers))
     }
 }
 
