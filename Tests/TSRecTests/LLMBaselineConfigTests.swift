@@ -75,10 +75,12 @@ import Testing
         let lcrec = quick.applying(.lcrec)
         #expect(lcrec.tasks.isEmpty && lcrec.recipe == .lcrec && lcrec.sidInit == .meanResize && lcrec.evaluation == .positionwiseCodes)
         #expect(lcrec.lossAveraging == .randomGroupMeans(size: 8))      // HF < 4.46, 8 per device, random sampler
+        #expect(lcrec.testPrompts == .everyTemplate)                    // run_test.sh: --test_prompt_ids all
         var back = lcrec
         back.tasks = quick.tasks
         back.recipe = nil
         back.evaluation = nil
+        back.testPrompts = nil
         back.lossAveraging = quick.lossAveraging
         #expect(back == quick)
         #expect(Method.named("lc-rec") == .lcrec && !Method.lcrec.hasRL && Method.lcrec.sftStage == .lcrec)
@@ -99,7 +101,7 @@ import Testing
         #expect(lcrec.effectiveBatch % lcrec.microBatch == 0)
         #expect(lcrec.evalStepsFraction == 0.25 && lcrec.patience == 4)     // validation every epoch, no early stop
         var back = lcrec
-        (back.tasks, back.recipe, back.evaluation) = (paper.tasks, nil, nil)
+        (back.tasks, back.recipe, back.evaluation, back.testPrompts) = (paper.tasks, nil, nil, nil)
         (back.learningRate, back.lrSchedule, back.warmupRatio) = (paper.learningRate, nil, nil)
         (back.weightDecay, back.epochs, back.effectiveBatch) = (paper.weightDecay, paper.epochs, paper.effectiveBatch)
         (back.evalStepsFraction, back.patience) = (paper.evalStepsFraction, paper.patience)
@@ -178,6 +180,35 @@ import Testing
         let a = Pipeline(d3, label: "D3"), b = Pipeline(guided, label: "D3 (\(guided.assistant!.label))")
         #expect(a.resultHash == "2a404550ca44" && b.resultHash == a.resultHash && b.label == "D3 (+SASRec, g=0.8)")
         #expect(b.predictionsURL(testRows: 10).lastPathComponent == "predictions-title-lp0.0-titlehits2-sasrec-g0.8-beam10-n10.jsonl")
+    }
+
+    /// LC-Rec's test prompts are an evaluation setting: no hash moves, one predictions file per
+    /// seqrec template, the first under the one-prompt name; a recipe with its own test template,
+    /// or no recipe, has no templates to go through.
+    @Test func testPromptsIsAnEvaluationSetting() throws {
+        let quick = ExperimentConfig.profile(.quick, dataset: "Industrial_and_Scientific")
+        let lcrec = quick.applying(.lcrec)
+        var one = lcrec
+        one.testPrompts = nil
+        #expect(Pipeline(lcrec, label: "LC-Rec").resultHash == "57c344ae2195" && Pipeline(one, label: "x").resultHash == "57c344ae2195")
+        #expect(!String(decoding: try JSONEncoder().encode(quick.applying(.d3)), as: UTF8.self).contains("testPrompts"))
+        let json = try JSONEncoder().encode(lcrec)
+        #expect(String(decoding: json, as: UTF8.self).contains(#""testPrompts":"every-template""#))
+        #expect(try JSONDecoder().decode(ExperimentConfig.self, from: json) == lcrec)
+        let urls = try Pipeline(lcrec, label: "LC-Rec").predictionsURLs(testRows: 10).map(\.lastPathComponent)
+        #expect(urls == ["predictions-codes-beam20-n10.jsonl"] + (1 ..< 4).map { "predictions-codes-prompt\($0)-beam20-n10.jsonl" })
+        #expect(urls.count == SFTRecipe.lcrec.tasks[0].templates.count)
+        #expect(try SFTRecipe.lcrec.testPrompts(.everyTemplate) == SFTRecipe.lcrec.tasks[0].templates)
+        #expect(try SFTRecipe.lcrec.testPrompts(nil) == [SFTRecipe.lcrec.testPrompt])
+        #expect(try Pipeline(one, label: "x").predictionsURLs(testRows: 10).map(\.lastPathComponent) == [urls[0]])
+        var bigrec = quick.applying(.bigrec), plain = quick
+        bigrec.testPrompts = .everyTemplate
+        plain.testPrompts = .everyTemplate
+        #expect { try Pipeline(bigrec, label: "x").testPromptCount() } throws: { e in
+            guard let e = e as? TSRecError, case let .config(field, _) = e.kind else { return false }
+            return field == "testPrompts" && e.description.contains("BIGRec")
+        }
+        #expect(throws: TSRecError.self) { try Pipeline(plain, label: "x").testPromptCount() }
     }
 
     @Test func decodingModesShareTheTrainingRunButNotThePredictions() throws {

@@ -43,6 +43,27 @@ private let toy: [Prediction] = [
     #expect(m.value(named: "NDCG@3") == m.ndcg3 && m.value(named: "hr@20") == m.hr20 && m.value(named: "HR@2") == nil)
 }
 
+/// LC-Rec's test asks every row with each of its prompts: a metric is the mean over prompts of
+/// each prompt's mean (`test.py:53-149`), here by hand on two prompts of the toy's rows.
+@Test func promptFilesAverageEachPromptsMean() {
+    let catalogue = Set((0 ..< 100).map(sid))
+    // prompt 2: u1 misses, u3 hits at rank 0, the others as in `toy`
+    var second = toy
+    second[0].ranked = [sid(2), sid(3)]
+    second[2].ranked = [sid(8)]
+    let m = MetricRow.evaluate(promptFiles: [toy, second], catalogue: catalogue)
+    #expect(m.rows == 5)
+    // HR@1: toy 1/5, second 1/5 -> 0.2; HR@10: toy 3/5, second 2/5 (u2, u3; u5 is past 10) -> 0.5
+    // HR@3: toy 2/5 (u1, u2), second 2/5 (u2, u3) -> 0.4; HR@20: toy 4/5, second 3/5 -> 0.7
+    #expect(isClose(m.hr1, 0.2) && isClose(m.hr3, 0.4) && isClose(m.hr10, 0.5) && isClose(m.hr20, 0.7))
+    // NDCG@10: toy (1 + 1/2 + 1/3) / 5, second (1/2 + 1) / 5, averaged
+    #expect(isClose(m.ndcg10, ((1 + 0.5 + 1.0 / 3) / 5 + (0.5 + 1) / 5) / 2))
+    // invalid strings over both prompts' ranked strings: 3 + 3 of 34 + 27
+    #expect(m.invalid == 6 && isClose(m.invalidRate, 6.0 / 61))
+    // one prompt is the plain evaluation
+    #expect(MetricRow.evaluate(promptFiles: [toy], catalogue: catalogue) == MetricRow.evaluate(toy, catalogue: catalogue))
+}
+
 @Test func collidedItemsCountAsHits() {
     // Two different items share one SID string: predicting the string is a hit for either target.
     let shared = "<a_3><b_7><c_1>"

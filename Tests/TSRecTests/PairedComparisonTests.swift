@@ -47,6 +47,40 @@ private func row(_ user: String, rank: Int?) -> Prediction {
     #expect(hr10.low >= -1 && hr10.high <= 1 && hr10.low <= hr10.high)
 }
 
+/// A run asked with several test prompts (LC-Rec's mean over its templates) is paired by each
+/// row's mean over its prompts; by hand.
+@Test func severalPromptsPairEachRowsMean() throws {
+    // A, two prompts: ranks [0, nil, 4] and [nil, nil, 1]; B, one prompt: [nil, 0, 1]
+    let a = [[row("u1", rank: 0), row("u2", rank: nil), row("u3", rank: 4)],
+             [row("u1", rank: nil), row("u2", rank: nil), row("u3", rank: 1)]]
+    let b = [[row("u1", rank: nil), row("u2", rank: 0), row("u3", rank: 1)]]
+    let c = try PairedComparison(prompts: a, b, metrics: ["HR@1", "HR@3", "NDCG@10"], resamples: 200)
+    let hr1 = c.metrics[0], hr3 = c.metrics[1], nd10 = c.metrics[2]
+    // HR@1: A rows [1/2, 0, 0], B [0, 1, 0] -> d = [1/2, -1, 0]
+    #expect(hr1.meanA == 0.5 / 3 && hr1.meanB == 1.0 / 3 && abs(hr1.difference - (-0.5 / 3)) < 1e-15)
+    #expect(hr1.wins == 1 && hr1.losses == 1)
+    // HR@3: A rows [1/2, 0, 1/2] (u3 hits only with prompt 2), B [0, 1, 1] -> d = [1/2, -1, -1/2]
+    #expect(hr3.meanA == 1.0 / 3 && hr3.meanB == 2.0 / 3 && hr3.wins == 1 && hr3.losses == 2)
+    // NDCG@10: A rows [1/2, 0, (1/log2 6 + 1/log2 3)/2], B [0, 1, 1/log2 3]
+    let rowA3 = (1 / log2(6.0) + 1 / log2(3.0)) / 2
+    #expect(abs(nd10.meanA - (0.5 + rowA3) / 3) < 1e-15 && abs(nd10.difference - (0.5 - 1 + rowA3 - 1 / log2(3.0)) / 3) < 1e-15)
+    // the means are the runs' table values
+    let catalogue = Set(["target-u1", "target-u2", "target-u3"])
+    #expect(abs(hr3.meanA - MetricRow.evaluate(promptFiles: a, catalogue: catalogue).hr3) < 1e-15)
+    // one prompt a side is the plain comparison; a prompt's file of other rows names its source
+    #expect(try PairedComparison(prompts: [a[0]], b, metrics: ["HR@3"]) == PairedComparison(a[0], b[0], metrics: ["HR@3"]))
+    var shuffled = a
+    shuffled[1].swapAt(0, 1)
+    #expect { try PairedComparison(prompts: a, [shuffled[1]], metrics: ["HR@3"], source: "b.jsonl") } throws: { e in
+        guard let e = e as? TSRecError, case let .format(path, line, _, _) = e.kind else { return false }
+        return path == "b.jsonl" && line == 1
+    }
+    #expect { try PairedComparison(prompts: shuffled, b, metrics: ["HR@3"], source: "b.jsonl") } throws: { e in
+        guard let e = e as? TSRecError, case let .format(path, line, _, _) = e.kind else { return false }
+        return path.contains("test prompt 1") && line == 1
+    }
+}
+
 @Test func identicalRunsHaveAZeroIntervalAndNoEvidence() throws {
     let a = (0..<50).map { row("u\($0)", rank: $0 % 3 == 0 ? nil : $0 % 20) }
     let c = try PairedComparison(a, a, metrics: ["HR@10", "NDCG@10"])
@@ -185,9 +219,9 @@ private func row(_ user: String, rank: Int?) -> Prediction {
     try PredictionsFile.write([row("u0", rank: 0)], to: file)
     try Data().write(to: folder.appendingPathComponent("checkpoint.tsrc"))
 
-    #expect(try RunLocator.predictions(file.path, runs: runs) == file)
-    #expect(try RunLocator.predictions(folder.path, runs: runs) == file)
-    #expect(try RunLocator.predictions("abc123", runs: runs).standardizedFileURL == file.standardizedFileURL)
+    #expect(try RunLocator.predictions(file.path, runs: runs) == [file])
+    #expect(try RunLocator.predictions(folder.path, runs: runs) == [file])
+    #expect(try RunLocator.predictions("abc123", runs: runs).map(\.standardizedFileURL) == [file.standardizedFileURL])
     #expect(RunLocator.dataset(of: file, runs: runs) == "D")
     #expect(RunLocator.dataset(of: URL(fileURLWithPath: "/elsewhere/p.jsonl"), runs: runs) == nil)
     // an unknown hash and an unevaluated run say what to pass or do
@@ -199,6 +233,18 @@ private func row(_ user: String, rank: Int?) -> Prediction {
         guard let e = e as? TSRecError, case let .missing(_, path) = e.kind else { return false }
         return path.hasSuffix("untested") && e.hint?.contains("not been evaluated") == true
     }
+    // one evaluation's test prompts (LC-Rec): the first prompt's file, then prompt 1, 2, … (10 after 2)
+    let prompts = (1...10).map { folder.appendingPathComponent("predictions-prompt\($0)-beam20-n3.jsonl") }
+    for url in prompts.reversed() { try PredictionsFile.write([row("u0", rank: 1)], to: url) }
+    #expect(try RunLocator.predictions(folder.path, runs: runs) == [file] + prompts)
+    #expect(try RunLocator.predictions(prompts[1].path, runs: runs) == [prompts[1]])      // a file is itself alone
+    #expect(RunLocator.testPrompt(of: "predictions-grounded-w4-t128-lp1.0-prompt-titlehits2-beam4-n3.jsonl").index == 0)  // BIGRec's tag
+    // a prompt missing (an evaluation under way): say so
+    try FileManager.default.removeItem(at: prompts[4])
+    #expect { try RunLocator.predictions(folder.path, runs: runs) } throws: { e in
+        (e as? TSRecError)?.hint?.contains("not finished") == true
+    }
+    for url in prompts { try? FileManager.default.removeItem(at: url) }
     // two evaluations in one folder: ambiguous, so ask for the file
     try PredictionsFile.write([row("u0", rank: 1)], to: folder.appendingPathComponent("predictions-beam10-n3.jsonl"))
     #expect(throws: TSRecError.self) { try RunLocator.predictions(folder.path, runs: runs) }
@@ -277,6 +323,14 @@ private func splitRow(_ user: String, history: [String], target: String) -> Spli
     #expect(values("Pop", "repeat")! == [0, 0.5, ndcg2 / 2])
     #expect(values("Pop", "new")! == [0, 1, (ndcg2 + 0.5) / 2])
     #expect(report.notes.count == 1 && report.notes[0].hasPrefix("Floor"))
+    // a run asked with two prompts, "Last" then "Pop": each part is the mean of the two
+    var both = try result("Both", last)
+    let popURL = dir.appendingPathComponent("Pop.jsonl")
+    both.promptPredictionsPaths = [both.predictionsPath!, popURL.path]
+    let twoPrompts = HistoryReport(dataset: "D", results: [both], testRows: rows)
+    #expect(twoPrompts.rows.map(\.part) == ["repeat", "new"])
+    #expect(twoPrompts.rows[0].values.prefix(2) == [0.5, 0.75] && abs(twoPrompts.rows[0].values[2] - (1 + ndcg2 / 2) / 2) < 1e-15)
+    #expect(twoPrompts.rows[1].values.prefix(2) == [0, 0.5] && abs(twoPrompts.rows[1].values[2] - (ndcg2 + 0.5) / 4) < 1e-15)
     #expect(report.lines == ["Last: HR@10 1.0000 on the repeat rows, 0.0000 on the new rows",
                              "Pop: HR@10 0.5000 on the repeat rows, 1.0000 on the new rows"])
     #expect(report.csvRows.count == 4 && report.csvRows[0] == ["D", "Last", "repeat", "2", "1.0", "1.0", "1.0"])

@@ -10,7 +10,9 @@ struct Compare: ParsableCommand {
         abstract: "Paired comparison of two finished runs on the same test rows (first minus second).",
         discussion: """
             Each run is a predictions file, a run folder, or a run's configuration hash (looked up under \
-            $TSREC_RESULTS/runs/<dataset>/). Example: tsrec compare fb2979a2cdc6 9f7a027cf823 --labels "w/o SA-Init,SFT"
+            $TSREC_RESULTS/runs/<dataset>/). A run whose test rows were asked with several prompts (LC-Rec: \
+            each of its templates, one file each) is compared by each row's mean over them when named by \
+            its folder or hash. Example: tsrec compare fb2979a2cdc6 9f7a027cf823 --labels "w/o SA-Init,SFT"
             """)
 
     @Argument(help: "The reference run (predictions file, run folder or hash).") var reference: String
@@ -26,17 +28,21 @@ struct Compare: ParsableCommand {
         let a = try RunLocator.predictions(reference, runs: paths.runs), b = try RunLocator.predictions(other, runs: paths.runs)
         let names = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [reference, other]
         guard names.count == 2 else { throw ValidationError("--labels needs two names separated by a comma, got '\(labels ?? "")'") }
-        let datasetName = dataset ?? RunLocator.datasetName(of: a, runs: paths.runs)
-        let predictions = (a: try PredictionsFile.read(from: a), b: try PredictionsFile.read(from: b))
+        let datasetName = dataset ?? RunLocator.datasetName(of: a[0], runs: paths.runs)
+        // [prompts][rows] per run
+        let predictions = (a: try PredictionsFile.read(prompts: a.map(\.path)), b: try PredictionsFile.read(prompts: b.map(\.path)))
         let report = try PairedReport(dataset: datasetName ?? "-", reference: (names[0], predictions.a), other: (names[1], predictions.b),
-                                      source: b.path)
-        print("\(names[0]): \(a.path)\n\(names[1]): \(b.path)")
+                                      source: b[0].path)
+        for (name, files) in zip(names, [a, b]) {
+            print("\(name): \(files[0].path)" + (files.count > 1 ? " and \(files.count - 1) more test prompts (each row's mean over \(files.count))" : ""))
+        }
         guard let comparison = report.pairs.first?.comparison else { return }
         print("\(names[0]) minus \(names[1]), \(comparison.rows) test rows; paired bootstrap 95% interval; exact sign test")
         printTable(comparison, names: names)
 
-        print("\nranking diversity (top 10): distinct top-1 items, distinct lists, items in any list, rows with the most common top-1")
-        for (name, p) in zip(names, [predictions.a, predictions.b]) {
+        print("\nranking diversity (top 10): distinct top-1 items, distinct lists, items in any list, rows with the most common top-1"
+              + (a.count > 1 || b.count > 1 ? " (first test prompt)" : ""))
+        for (name, p) in zip(names, [predictions.a[0], predictions.b[0]]) {
             let d = RankingDiversity(p)
             print(name.padding(11) + " \(d.distinctTop1)".padding(7) + " \(d.distinctLists)".padding(7) + " \(d.distinctItems)".padding(7)
                   + String(format: " %.1f%%", 100 * d.topItemShare))
@@ -47,18 +53,20 @@ struct Compare: ParsableCommand {
                 throw ValidationError("--by-history needs the runs' dataset: pass --dataset (\(Benchmark.all.map(\.name).joined(separator: " or ")))")
             }
             let rows = try Dataset.load(benchmark, paths: paths).split(.test).rows
-            let parts = try HistoryRepeats(rows: rows, predictions: predictions.a, source: a.path)
+            let parts = try HistoryRepeats(rows: rows, predictions: predictions.a[0], source: a[0].path)
             for (title, indices) in [("target is in the history (a repeat purchase)", parts.repeated), ("target is new to the user", parts.new)] where !indices.isEmpty {
-                let part = try PairedComparison(parts.select(indices, from: predictions.a), parts.select(indices, from: predictions.b),
-                                                metrics: HistoryReport.metrics, source: b.path)
-                print("\nrows whose \(title): \(indices.count) of \(predictions.a.count)")
+                let part = try PairedComparison(prompts: predictions.a.map { parts.select(indices, from: $0) },
+                                                predictions.b.map { parts.select(indices, from: $0) },
+                                                metrics: HistoryReport.metrics, source: b[0].path)
+                print("\nrows whose \(title): \(indices.count) of \(predictions.a[0].count)")
                 printTable(part, names: names)
             }
         }
         if let csv {
             try CSV.write(header: PairedReport.csvHeader, rows: report.csvRows, to: URL(fileURLWithPath: csv),
                           metadata: [("run", "tsrec compare"), ("commit", RunContext.gitCommit() ?? "unknown"),
-                                    ("date", ISO8601DateFormatter().string(from: Date())), ("reference", a.path), ("other", b.path)])
+                                    ("date", ISO8601DateFormatter().string(from: Date())), ("reference", a.map(\.path).joined(separator: " ")),
+                                    ("other", b.map(\.path).joined(separator: " "))])
             print("wrote \(csv)")
         }
     }

@@ -131,6 +131,19 @@ public struct MetricRow: Codable, Sendable, Hashable {
         return MetricRow(rows: predictions.count, hr: hr.map { $0 / n }, ndcg: nd.map { $0 / n },
                          invalid: invalid, invalidRate: ranked == 0 ? 0 : Double(invalid) / Double(ranked))
     }
+
+    /// The same test rows asked with several prompts, one predictions file each (LC-Rec's test):
+    /// every HR and NDCG is the mean over the files of each file's mean, `rows` the rows of one
+    /// file, `invalid` and `invalidRate` over the ranked strings of all files. Since every file
+    /// holds the same rows, the mean of means is the mean over all files' rows together.
+    public static func evaluate(promptFiles: [[Prediction]], catalogue: Set<String>) -> MetricRow {
+        precondition(!promptFiles.isEmpty && promptFiles.allSatisfy { $0.count == promptFiles[0].count },
+                     "MetricRow.evaluate: prompt files of unequal row counts \(promptFiles.map(\.count))")
+        guard promptFiles.count > 1 else { return evaluate(promptFiles[0], catalogue: catalogue) }
+        var row = evaluate(Array(promptFiles.joined()), catalogue: catalogue)
+        row.rows = promptFiles[0].count
+        return row
+    }
 }
 
 /// Predictions on disk: one JSON object per line (`{"ranked":[…],"target":"…","user":"…"}`),
@@ -158,6 +171,22 @@ public enum PredictionsFile {
     /// The seconds beside `url`; nil when there are none.
     public static func readSeconds(of url: URL) -> Double? {
         (try? String(contentsOf: secondsURL(of: url), encoding: .utf8)).flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Reads the predictions files of one run's test prompts (`RunResult.allPredictionsPaths`):
+    /// `[prompts][rows]`; every file after the first must list its rows (users and targets, in
+    /// order, as many), else the error names the file and row.
+    public static func read(prompts paths: [String]) throws -> [[Prediction]] {
+        let files = try paths.map { try read(from: URL(fileURLWithPath: $0)) }
+        for (path, file) in zip(paths, files).dropFirst() {
+            guard file.count == files[0].count else {
+                throw TSRecError(.format(path: path, line: 0, field: "rows", reason: "\(file.count) rows where \(paths[0]) has \(files[0].count)"),
+                                 hint: "every test prompt's file holds the same test rows: delete the short file to evaluate it again")
+            }
+            try Prediction.checkSameRows(file, as: files[0], referenceName: URL(fileURLWithPath: paths[0]).lastPathComponent, source: path,
+                                         hint: "every test prompt's file lists the same test rows in split order")
+        }
+        return files
     }
 
     /// Reads a predictions file; blank lines are skipped, a malformed line throws with its 1-based number.

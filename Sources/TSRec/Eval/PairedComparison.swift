@@ -43,13 +43,29 @@ public struct PairedComparison: Sendable, Hashable {
     ///   - source: where `b` was read from, for the error when a row does not match.
     public init(_ a: [Prediction], _ b: [Prediction], metrics names: [String],
                 resamples: Int = 2000, seed: UInt64 = 0, source: String = "predictions") throws {
-        guard a.count == b.count, !a.isEmpty else {
-            throw TSRecError(.format(path: source, line: 0, field: "rows",
-                                     reason: "\(b.count) rows where the other run has \(a.count); a paired comparison needs the same rows"),
-                             hint: "compare runs evaluated on the same test split and row limit")
+        try self.init(prompts: [a], [b], metrics: names, resamples: resamples, seed: seed, source: source)
+    }
+
+    /// The same for runs whose test rows were asked with several prompts, one predictions file
+    /// each (`[prompts][rows]`, a side may have one): a row's score on a side is its mean over
+    /// that side's files, so the means are the runs' table values (LC-Rec's mean over prompts)
+    /// and the interval pairs each row's mean. A row counts as better or worse by its means.
+    public init(prompts a: [[Prediction]], _ b: [[Prediction]], metrics names: [String],
+                resamples: Int = 2000, seed: UInt64 = 0, source: String = "predictions") throws {
+        precondition(!a.isEmpty && !b.isEmpty, "PairedComparison: a side without predictions")
+        let n = a[0].count
+        // every file of both runs against the reference's first: `source` names the other run's
+        // files; a reference file of other rows is named by its test prompt
+        let files = b.map { (file: $0, source: source) } + a.indices.dropFirst().map { (file: a[$0], source: "the reference run, test prompt \($0)") }
+        for (file, path) in files {
+            guard file.count == n, n > 0 else {
+                throw TSRecError(.format(path: path, line: 0, field: "rows",
+                                         reason: "\(file.count) rows where the reference run has \(n); a paired comparison needs the same rows"),
+                                 hint: "compare runs evaluated on the same test split and row limit")
+            }
+            try Prediction.checkSameRows(file, as: a[0], referenceName: "the reference run", source: path,
+                                         hint: "both runs' prediction files must list the test rows in split order")
         }
-        try Prediction.checkSameRows(b, as: a, referenceName: "the other run", source: source,
-                                     hint: "both prediction files must list the test rows in split order")
         precondition(resamples > 0, "PairedComparison: resamples must be positive")
         let scorers = try names.map { name in
             guard let score = Self.scoring(name) else {
@@ -57,9 +73,12 @@ public struct PairedComparison: Sendable, Hashable {
             }
             return score
         }
-        let scoresA = scorers.map { a.map($0) }, scoresB = scorers.map { b.map($0) }             // [metric][row]
+        // [metric][row]: each row's mean over the side's files
+        func rowMeans(_ files: [[Prediction]], _ score: (Prediction) -> Double) -> [Double] {
+            (0..<n).map { i in files.reduce(0) { $0 + score($1[i]) } / Double(files.count) }
+        }
+        let scoresA = scorers.map { rowMeans(a, $0) }, scoresB = scorers.map { rowMeans(b, $0) }
         let diffs = zip(scoresA, scoresB).map { sa, sb in zip(sa, sb).map { $0 - $1 } }         // [metric][row]
-        let n = a.count
 
         // Bootstrap: each resample draws n rows with replacement, shared by all metrics (their
         // intervals then describe the same resampled test sets).

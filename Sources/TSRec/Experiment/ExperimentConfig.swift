@@ -92,6 +92,12 @@ public struct ExperimentConfig: Codable, Sendable, Hashable {
     /// absent from the JSON when nil, and never part of the training hash: an evaluation of a
     /// finished run). A labelled variant: `D3 (+SASRec, g=…)`.
     public var assistant: DecodingAssistant? = nil
+    /// Which prompts the test rows are asked with (nil: one, the recipe's test prompt or the
+    /// evaluation wording). `.everyTemplate`: each of the recipe's main-task templates in turn,
+    /// one predictions file each, and every metric the mean over them, as LC-Rec's test script
+    /// reports it (`--test_prompt_ids all` in run_test.sh; test.py:53-149). Evaluation only:
+    /// absent from the JSON when nil, never part of the training hash.
+    public var testPrompts: TestPrompts? = nil
 
     // MARK: RL stage (GRPO after SFT)
     /// nil: SFT only. Set: the RL stage runs from the SFT run's best weights, in its own folder
@@ -202,6 +208,15 @@ public enum EvaluationMode: Codable, Sendable, Hashable {
         case let .grounded(w, t, lp): "grounded-w\(w)-t\(t)-lp\(lp)-prompt-titlehits2"   // lengths count the prompt
         }
     }
+}
+
+/// How many prompts each test row is asked with (`ExperimentConfig.testPrompts`).
+public enum TestPrompts: String, Codable, Sendable, Hashable, CaseIterable {
+    /// The recipe's test prompt (its main task's first template unless it names one).
+    case first
+    /// Every template of the recipe's main task, one predictions file each; a row's metric is
+    /// its mean over them (LC-Rec's `test.py`: the mean over prompts of each prompt's mean).
+    case everyTemplate = "every-template"
 }
 
 /// D3's text-free assistant (DecodingMatters `evaluate.py:38, 93-100`, `LogitProcesser.py:100-128`):
@@ -395,6 +410,9 @@ extension ExperimentConfig {
             c.tasks = []
             c.recipe = .lcrec
             c.evaluation = .positionwiseCodes
+            // LC-Rec's test asks every row with each of its seqrec templates and reports the mean
+            // (run_test.sh: --test_prompt_ids all; test.py:53-149). Evaluation only.
+            c.testPrompts = .everyTemplate
             // LC-Rec's loss averaging: HF Trainer (no group_by_length, so a random sampler) with 8
             // sequences per device (run.sh:14), before transformers 4.46 the mean of each
             // micro-batch's own token mean (docs/llm-baselines.md §8.11): random groups of 8.

@@ -35,17 +35,20 @@ public struct HistoryReport {
         (repeatRows, allRows) = (whole.repeated.count, testRows.count)
         let scorers = Self.metrics.map { PairedComparison.scoring($0)! }
         for r in results where r.dataset == dataset {
-            guard let path = r.predictionsPath else {
+            guard let path = r.allPredictionsPaths.first else {
                 notes.append("\(r.method): no predictions kept (not split)")
                 continue
             }
             do {
-                let predictions = try PredictionsFile.read(from: URL(fileURLWithPath: path))
-                let parts = try HistoryRepeats(rows: testRows, predictions: predictions, source: path)
+                // [prompts][rows]: a run asked with several test prompts scores each part by the
+                // mean over them, as its table row does
+                let files = try PredictionsFile.read(prompts: r.allPredictionsPaths)
+                let parts = try HistoryRepeats(rows: testRows, predictions: files[0], source: path)
                 for (part, indices) in [("repeat", parts.repeated), ("new", parts.new)] where !indices.isEmpty {
-                    let selected = parts.select(indices, from: predictions)
+                    let selected = files.map { parts.select(indices, from: $0) }
+                    let denominator = Double(indices.count * files.count)
                     rows.append(Row(method: r.method, part: part, rows: indices.count,
-                                    values: scorers.map { score in selected.reduce(0) { $0 + score($1) } / Double(indices.count) }))
+                                    values: scorers.map { score in selected.joined().reduce(0) { $0 + score($1) } / denominator }))
                 }
             } catch {
                 notes.append("\(r.method): not split: \(error)")

@@ -18,26 +18,28 @@ public struct PairedReport {
     /// Runs that could not be compared, and why.
     public var notes: [String] = []
     /// Compares `reference` with each of `others` of the same dataset (itself excluded) on
-    /// `metrics` (CSV order).
+    /// `metrics` (CSV order). A run asked with several test prompts is paired by each row's mean
+    /// over its prompts (`RunResult.allPredictionsPaths`).
     public init(reference: RunResult, others: [RunResult], metrics: [String]) {
-        guard let referencePath = reference.predictionsPath else {
+        guard !reference.allPredictionsPaths.isEmpty else {
             notes.append("\(reference.method): no predictions kept, nothing compared")
             return
         }
-        let a: [Prediction]
-        do { a = try PredictionsFile.read(from: URL(fileURLWithPath: referencePath)) } catch {
+        let a: [[Prediction]]
+        do { a = try PredictionsFile.read(prompts: reference.allPredictionsPaths) } catch {
             notes.append("\(reference.method): nothing compared: \(error)")   // names the file and line
             return
         }
         for other in others where other.dataset == reference.dataset && other.method != reference.method {
-            guard let path = other.predictionsPath else {
+            let paths = other.allPredictionsPaths
+            guard let path = paths.first else {
                 notes.append("\(other.method): no predictions kept (not compared)")
                 continue
             }
             do {
-                let b = try PredictionsFile.read(from: URL(fileURLWithPath: path))
+                let b = try PredictionsFile.read(prompts: paths)
                 pairs.append(Pair(dataset: reference.dataset, reference: reference.method, other: other.method,
-                                  comparison: try PairedComparison(a, b, metrics: metrics, source: path)))
+                                  comparison: try PairedComparison(prompts: a, b, metrics: metrics, source: path)))
             } catch {
                 notes.append("\(other.method): not compared: \(error)")
             }
@@ -50,20 +52,20 @@ public struct PairedReport {
         notes += other.notes
     }
 
-    /// Two runs named by their prediction files (`tsrec compare`): `reference` minus `other`.
-    public init(dataset: String, reference: (label: String, predictions: URL), other: (label: String, predictions: URL),
-                metrics: [String] = PairedReport.defaultMetrics) throws {
-        try self.init(dataset: dataset, reference: (reference.label, try PredictionsFile.read(from: reference.predictions)),
-                      other: (other.label, try PredictionsFile.read(from: other.predictions)),
-                      source: other.predictions.path, metrics: metrics)
-    }
-
     /// Two runs' predictions, already read: `reference` minus `other`; `source` (where `other`
     /// came from) is named when a row does not match.
     public init(dataset: String, reference: (label: String, predictions: [Prediction]), other: (label: String, predictions: [Prediction]),
                 source: String, metrics: [String] = PairedReport.defaultMetrics) throws {
+        try self.init(dataset: dataset, reference: (reference.label, [reference.predictions]), other: (other.label, [other.predictions]),
+                      source: source, metrics: metrics)
+    }
+
+    /// The same with each run's predictions per test prompt (`[prompts][rows]`; one file for
+    /// most runs): a row's score is its mean over its run's prompts.
+    public init(dataset: String, reference: (label: String, prompts: [[Prediction]]), other: (label: String, prompts: [[Prediction]]),
+                source: String, metrics: [String] = PairedReport.defaultMetrics) throws {
         pairs = [Pair(dataset: dataset, reference: reference.label, other: other.label,
-                      comparison: try PairedComparison(reference.predictions, other.predictions, metrics: metrics, source: source))]
+                      comparison: try PairedComparison(prompts: reference.prompts, other.prompts, metrics: metrics, source: source))]
     }
 
     /// The paper's table metrics, then the diagnostics: what every report here compares.

@@ -13,8 +13,13 @@ public struct RunResult: Codable, Sendable {
     public var evalSeconds: Double
     /// Validation loss per evaluated step, for convergence figures.
     public var validCurve: [ValidPoint]
-    /// The test predictions behind `metrics` (nil when they were not kept), for paired comparisons.
+    /// The test predictions behind `metrics` (nil when they were not kept), for paired comparisons;
+    /// with several test prompts, the first prompt's.
     public var predictionsPath: String? = nil
+    /// Every test prompt's predictions in template order, when the rows were asked with several
+    /// (`TestPrompts.everyTemplate`; nil with one, and absent from the JSON then): `metrics` is
+    /// their mean, and paired reports pair each row's mean over them.
+    public var promptPredictionsPaths: [String]? = nil
     /// RL stage (nil for SFT-only runs): optimizer steps, summed step wall time, validation of the
     /// SFT weights before the first step, and one point per step for the RL figure.
     public var rlSteps: Int? = nil
@@ -23,6 +28,10 @@ public struct RunResult: Codable, Sendable {
     public var rlCurve: [RLPoint]? = nil
 
     public struct ValidPoint: Codable, Sendable { public var step: Int; public var loss: Double }
+
+    /// The files behind `metrics`: every test prompt's, else `predictionsPath` alone (empty when
+    /// no predictions were kept). Read them with `PredictionsFile.read(prompts:)`.
+    public var allPredictionsPaths: [String] { promptPredictionsPaths ?? predictionsPath.map { [$0] } ?? [] }
 
     /// One RL step: mean reward and KL of its rollouts, and the validation values when it validated.
     public struct RLPoint: Codable, Sendable {
@@ -105,6 +114,7 @@ public struct Pipeline {
         c.preference = nil
         c.evaluation = nil   // decoding does not change the weights (validation follows the tasks or recipe)
         c.assistant = nil
+        c.testPrompts = nil
         return Self.hash(c)
     }
 
@@ -211,17 +221,20 @@ public struct Pipeline {
         let dataset = try Dataset.load(benchmark, paths: paths)
         let test = try dataset.split(.test).rows.prefix(config.testRows ?? .max)
         for (root, summary, rl, preference) in finished {
-            let url = predictionsURL(testRows: test.count, root: root)
-            // no file: not evaluated here; a file that does not read back whole is damage, not a pending row
-            guard FileManager.default.fileExists(atPath: url.path) else { continue }
-            let predictions = try PredictionsFile.read(from: url)
-            guard predictions.count == test.count else {
-                throw TSRecError(.format(path: url.path, line: predictions.count + 1, field: "",
-                                         reason: "\(predictions.count) predictions for \(test.count) test rows"),
-                                 hint: "restore the file from git if it is a committed record, else delete it to evaluate again")
+            let urls = try predictionsURLs(testRows: test.count, root: root)
+            // a missing file: not (wholly) evaluated here; a file that does not read back whole is
+            // damage, not a pending row
+            guard urls.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) else { continue }
+            let files = try urls.map { url in
+                let predictions = try PredictionsFile.read(from: url)
+                guard predictions.count == test.count else {
+                    throw TSRecError(.format(path: url.path, line: predictions.count + 1, field: "",
+                                             reason: "\(predictions.count) predictions for \(test.count) test rows"),
+                                     hint: "restore the file from git if it is a committed record, else delete it to evaluate again")
+                }
+                return EvaluatedPrompt(url: url, predictions: predictions, seconds: nil)
             }
-            return result(summary: summary, rl: rl, preference: preference, predictions: predictions, predictionsURL: url,
-                          catalogue: Set(dataset.index.sids), evalSeconds: nil)
+            return try result(summary: summary, rl: rl, preference: preference, files: files, catalogue: Set(dataset.index.sids))
         }
         return nil
     }
@@ -286,10 +299,27 @@ public struct Pipeline {
     }
 
     /// `predictions-beam<W>-n<rows>.jsonl` in the run folder (the RL folder for an RL method), or
-    /// in the same place under `root`.
-    func predictionsURL(testRows: Int, root: URL? = nil) -> URL {
+    /// in the same place under `root`; test prompt `prompt` > 0 (`testPromptCount`) adds
+    /// `prompt<k>-` before the beam width, so the first prompt's file is the one-prompt file.
+    func predictionsURL(testRows: Int, root: URL? = nil, prompt: Int = 0) -> URL {
         evaluationFolder(under: root ?? runDirectory).appendingPathComponent("predictions-\(config.evaluation.map { "\($0.fileTag)-" } ?? "")"
-            + "\(config.assistant.map { "\($0.fileTag)-" } ?? "")beam\(config.beamWidth)-n\(testRows).jsonl")
+            + "\(config.assistant.map { "\($0.fileTag)-" } ?? "")\(prompt > 0 ? "prompt\(prompt)-" : "")beam\(config.beamWidth)-n\(testRows).jsonl")
+    }
+
+    /// One predictions file per test prompt (`testPromptCount`), in template order.
+    func predictionsURLs(testRows: Int, root: URL? = nil) throws -> [URL] {
+        (0 ..< (try testPromptCount())).map { predictionsURL(testRows: testRows, root: root, prompt: $0) }
+    }
+
+    /// How many prompts each test row is asked with (`ExperimentConfig.testPrompts`): 1, or
+    /// with `.everyTemplate` the number of the recipe's main-task templates.
+    func testPromptCount() throws -> Int {
+        guard config.testPrompts == .everyTemplate else { return 1 }
+        guard let recipe = config.recipe else {
+            throw TSRecError(.config(field: "testPrompts", reason: "every-template asks with a recipe's templates; this configuration has no recipe"),
+                             hint: "leave testPrompts unset: the built-in tasks have one evaluation prompt")
+        }
+        return try recipe.testPrompts(.everyTemplate).count
     }
 
     /// Train only (or confirm a finished run), the RL stage included: lets a long queue of runs
@@ -527,21 +557,42 @@ public struct Pipeline {
                 Dictionary(uniqueKeysWithValues: zip(sequences, sids)))
     }
 
-    /// Constrained beam search over the test rows (predictions cached per beam width and row count), then metrics.
+    /// Constrained beam search over the test rows (predictions cached per beam width, row count
+    /// and test prompt), then metrics: with several test prompts, the mean over them.
     func evaluate(_ p: Prepared, summary: TrainingSummary, rl: RLSummary? = nil, preference: PreferenceSummary? = nil) throws -> RunResult {
         let test = Array(try p.dataset.split(.test).rows.prefix(config.testRows ?? .max))
-        let predictionsURL = predictionsURL(testRows: test.count)
-        let (predictions, evalSeconds) = try cachedPredictions(p, rows: test, at: predictionsURL)
-        let result = result(summary: summary, rl: rl, preference: preference, predictions: predictions, predictionsURL: predictionsURL,
-                            catalogue: Set(p.dataset.index.sids), evalSeconds: evalSeconds)
-        log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows)", label, result.metrics.hr10, result.metrics.ndcg10, test.count))
+        let urls = try predictionsURLs(testRows: test.count)
+        let catalogue = Set(p.dataset.index.sids)
+        let files = try urls.enumerated().map { k, url in
+            if urls.count > 1 { log("  evaluation: test prompt \(k + 1) of \(urls.count) (template \(k) of the main task)") }
+            let (predictions, seconds) = try cachedPredictions(p, rows: test, at: url, prompt: k)
+            return EvaluatedPrompt(url: url, predictions: predictions, seconds: seconds)
+        }
+        let result = try result(summary: summary, rl: rl, preference: preference, files: files, catalogue: catalogue)
+        if files.count > 1 {
+            // what LC-Rec's test prints beside the mean: each prompt's own result
+            for (k, f) in files.enumerated() {
+                let m = MetricRow.evaluate(f.predictions, catalogue: catalogue)
+                log(String(format: "  %@, test prompt %d: HR@10 %.4f NDCG@10 %.4f", label, k, m.hr10, m.ndcg10))
+            }
+        }
+        log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows%@)", label, result.metrics.hr10, result.metrics.ndcg10, test.count,
+                   files.count > 1 ? ", mean over \(files.count) test prompts" : ""))
         return result
+    }
+
+    /// One test prompt's predictions file: where it is, its rows, and the seconds its decoding
+    /// took when it was decoded in this call (nil: read back beside the file).
+    struct EvaluatedPrompt {
+        var url: URL
+        var predictions: [Prediction]
+        var seconds: Double?
     }
 
     /// The predictions of `rows` at `url`: read back when a finished file holds them all, else
     /// decoded (resuming a killed evaluation from its journal, `<url>.partial`) and written with
     /// the seconds every piece took (`<url>.seconds`). Returns the seconds only when decoded here.
-    func cachedPredictions(_ p: Prepared, rows: [SplitRow], at url: URL,
+    func cachedPredictions(_ p: Prepared, rows: [SplitRow], at url: URL, prompt: Int = 0,
                            assistantDistributions: (() throws -> [[Float]])? = nil) throws -> (predictions: [Prediction], seconds: Double?) {
         let journal = PredictionJournal(url: url.appendingPathExtension("partial"))   // a killed evaluation's rows
         let evalStart = Date()
@@ -561,7 +612,7 @@ public struct Pipeline {
         let earlier = journal.spentSeconds()
         let spent = { earlier + Date().timeIntervalSince(evalStart) }
         let predictions = try evaluate(model: p.model, builder: p.builder, dataset: p.dataset, tokens: p.sidTokens,
-                                       firstID: p.firstNewID, rows: rows, output: url, spent: spent,
+                                       firstID: p.firstNewID, rows: rows, prompt: prompt, output: url, spent: spent,
                                        assistantDistributions: assistantDistributions)
         let seconds = spent()                // every piece of a resumed evaluation, `<predictions>.seconds`
         if communicator.isRoot {
@@ -573,19 +624,27 @@ public struct Pipeline {
         return (predictions, seconds)
     }
 
-    /// A table row from a finished run; `evalSeconds` nil = read back beside the predictions (0 if
-    /// absent). An RL row's training time is SFT + RL; its SFT validation curve is left to the
-    /// SFT-only row (the same run).
-    func result(summary: TrainingSummary, rl: RLSummary? = nil, preference: PreferenceSummary? = nil, predictions: [Prediction], predictionsURL: URL,
-                catalogue: Set<String>, evalSeconds: Double?) -> RunResult {
-        let seconds = evalSeconds ?? PredictionsFile.readSeconds(of: predictionsURL) ?? 0
+    /// A table row from a finished run's predictions, one file per test prompt (their rows
+    /// checked to be the same): with several, every metric is the mean over the prompts of each
+    /// prompt's mean, as LC-Rec's test reports it, and the evaluation time their sum. A file's
+    /// seconds nil = read back beside it (0 if absent). An RL row's training time is SFT + RL; its
+    /// SFT validation curve is left to the SFT-only row (the same run).
+    func result(summary: TrainingSummary, rl: RLSummary? = nil, preference: PreferenceSummary? = nil, files: [EvaluatedPrompt],
+                catalogue: Set<String>) throws -> RunResult {
+        precondition(!files.isEmpty, "result: no predictions")
+        for f in files.dropFirst() {
+            try Prediction.checkSameRows(f.predictions, as: files[0].predictions, referenceName: files[0].url.lastPathComponent, source: f.url.path,
+                                         hint: "every test prompt's file lists the same test rows in split order: delete the file to evaluate it again")
+        }
+        let seconds = files.reduce(0) { $0 + ($1.seconds ?? PredictionsFile.readSeconds(of: $1.url) ?? 0) }
         var r = RunResult(dataset: config.dataset, method: label, profile: config.profile.rawValue,
-                          configHash: resultHash, metrics: MetricRow.evaluate(predictions, catalogue: catalogue),
+                          configHash: resultHash, metrics: MetricRow.evaluate(promptFiles: files.map(\.predictions), catalogue: catalogue),
                           trainSteps: summary.steps, bestValidLoss: summary.bestValidLoss,
                           trainSeconds: summary.wallSeconds + (rl?.wallSeconds ?? 0) + (preference?.wallSeconds ?? 0),
                           evalSeconds: seconds,
                           validCurve: rl != nil || preference != nil ? [] : summary.log.compactMap { r in r.validLoss.map { .init(step: r.step, loss: $0) } },
-                          predictionsPath: predictionsURL.path)
+                          predictionsPath: files[0].url.path)
+        if files.count > 1 { r.promptPredictionsPaths = files.map(\.url.path) }
         if let rl {
             r.rlSteps = rl.steps
             r.rlSeconds = rl.wallSeconds
@@ -609,7 +668,7 @@ public struct Pipeline {
     /// one-process beam; after each round the predictions are gathered on every rank and rank 0
     /// appends them to the journal (which it alone reads, and broadcasts, on resume).
     func evaluate(model: Llama, builder: SFTSampleBuilder, dataset: Dataset, tokens: [String], firstID: Int,
-                  rows: [SplitRow], output: URL, spent: (() -> Double)? = nil,
+                  rows: [SplitRow], prompt: Int = 0, output: URL, spent: (() -> Double)? = nil,
                   assistantDistributions: (() throws -> [[Float]])? = nil) throws -> [Prediction] {
         if let recipe = config.recipe {
             // what a recipe's main task answers decides which decodings can read it
@@ -626,7 +685,7 @@ public struct Pipeline {
         let comm = communicator
         // the weights every rank decodes with must be the same
         try comm.checkSame(parameterHash(model.parameters.map(\.tensor)), what: "weights before evaluation")
-        let prompts = try testPrompts(rows: rows, builder: builder, dataset: dataset)
+        let prompts = try testPrompts(rows: rows, builder: builder, dataset: dataset, prompt: prompt)
         let decoding = try decoding(builder: builder, dataset: dataset, tokens: tokens, firstID: firstID, rows: rows,
                                     assistantDistributions: assistantDistributions)
 
@@ -863,12 +922,16 @@ public struct Pipeline {
     }
 
     /// The test rows' prompt token ids: the evaluation wording of the next-item question, or a
-    /// recipe's test prompt (its main task's first template unless it names one; every decoding mode).
-    func testPrompts(rows: [SplitRow], builder: SFTSampleBuilder, dataset: Dataset) throws -> [[Int]] {
+    /// recipe's test prompt `prompt` (`SFTRecipe.testPrompts`: its main task's first template
+    /// unless it names one, or with `.everyTemplate` template `prompt`; every decoding mode).
+    func testPrompts(rows: [SplitRow], builder: SFTSampleBuilder, dataset: Dataset, prompt: Int = 0) throws -> [[Int]] {
         if let recipe = config.recipe {
+            let templates = try recipe.testPrompts(config.testPrompts)
+            precondition(templates.indices.contains(prompt), "testPrompts: prompt \(prompt) of \(templates.count)")
             let category = dataset.benchmark.categoryPhrase
-            return try rows.map { try builder.promptIDs(recipe.testPrompt, values: recipe.values($0, category: category)).map(Int.init) }
+            return try rows.map { try builder.promptIDs(templates[prompt], values: recipe.values($0, category: category)).map(Int.init) }
         }
+        precondition(prompt == 0, "testPrompts: the evaluation wording is one prompt")
         let query: ([String]) -> Prompt = { config.promptFormat == .alpaca ? .nextItemQuery(history: $0) : .nextItem(history: $0) }
         return rows.map { builder.promptIDs(query($0.historySIDs)).map(Int.init) }
     }

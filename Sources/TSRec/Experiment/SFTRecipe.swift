@@ -41,6 +41,19 @@ public struct SFTRecipe: Codable, Sendable, Hashable {
     /// What the test rows are asked with: `testTemplate`, or the main task's first template.
     public var testPrompt: PromptTemplate { testTemplate ?? tasks[0].templates[0] }
 
+    /// The prompts the test rows are asked with, one predictions file each: `testPrompt`, or
+    /// with `.everyTemplate` each of the main task's templates in order (the first is
+    /// `testPrompt`, so its file is the one-prompt evaluation's). A recipe with its own
+    /// `testTemplate` has no set of test templates to go through.
+    public func testPrompts(_ mode: TestPrompts?) throws -> [PromptTemplate] {
+        guard mode == .everyTemplate else { return [testPrompt] }
+        guard testTemplate == nil else {
+            throw TSRecError(.config(field: "testPrompts", reason: "recipe \(name) names its own test template: there is no set of test templates to average over"),
+                             hint: "leave testPrompts unset (or first) for \(name)")
+        }
+        return tasks[0].templates
+    }
+
     /// A title as this recipe writes it into a slot (`titleTrim`).
     public func title(_ title: String) -> String {
         titleTrim.map { title.pythonStripped().pythonStripped($0) } ?? title

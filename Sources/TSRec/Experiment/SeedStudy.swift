@@ -124,13 +124,14 @@ public struct SeedStudy {
         var reports: [PairedReport] = []
         for arm in [\SeedRuns.method, \SeedRuns.baseline] {
             let finished = runs.compactMap { s in
-                s[keyPath: arm].flatMap { r in r.predictionsPath.map { (seed: s.seed, run: r, predictions: URL(fileURLWithPath: $0)) } }
+                s[keyPath: arm].flatMap { r in r.allPredictionsPaths.isEmpty ? nil : (seed: s.seed, run: r, paths: r.allPredictionsPaths) }
             }
             guard let first = finished.first else { continue }
+            let firstPrompts = try PredictionsFile.read(prompts: first.paths)
             for later in finished.dropFirst() {
                 reports.append(try PairedReport(dataset: later.run.dataset,
-                                                reference: ("\(later.run.method) seed \(later.seed)", later.predictions),
-                                                other: ("\(first.run.method) seed \(first.seed)", first.predictions)))
+                                                reference: ("\(later.run.method) seed \(later.seed)", try PredictionsFile.read(prompts: later.paths)),
+                                                other: ("\(first.run.method) seed \(first.seed)", firstPrompts), source: first.paths[0]))
             }
         }
         return reports
