@@ -573,7 +573,7 @@ public struct Pipeline {
             // what LC-Rec's test prints beside the mean: each prompt's own result
             for (k, f) in files.enumerated() {
                 let m = MetricRow.evaluate(f.predictions, catalogue: catalogue)
-                log(String(format: "  %@, test prompt %d: HR@10 %.4f NDCG@10 %.4f", label, k, m.hr10, m.ndcg10))
+                log(String(format: "  %@, template %d: HR@10 %.4f NDCG@10 %.4f", label, k, m.hr10, m.ndcg10))
             }
         }
         log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows%@)", label, result.metrics.hr10, result.metrics.ndcg10, test.count,
