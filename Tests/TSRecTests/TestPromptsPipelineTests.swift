@@ -27,6 +27,13 @@ struct TestPromptsPipelineTests {
         let catalogue = Set(p.dataset.index.sids)
         #expect(result.metrics == MetricRow.evaluate(promptFiles: files, catalogue: catalogue) && result.metrics.rows == 8)
         #expect(box.lines.contains { $0.contains("test prompt 4 of 4") } && box.lines.contains { $0.contains("mean over 4 test prompts") })
+        // each template's metrics beside the predictions, then their mean (the row), min and max
+        let table = try CSV.read(from: urls[0].deletingLastPathComponent().appendingPathComponent("test-prompts-codes-beam5-n8.csv"))
+        #expect(try table.column("prompt") == ["0", "1", "2", "3", "mean", "min", "max"])
+        #expect(try table.column("predictions").prefix(4) == ArraySlice(urls.map(\.lastPathComponent)))
+        let perPrompt = try table.column("HR@10").map { Double($0)! }
+        #expect(perPrompt[4] == result.metrics.hr10 && perPrompt[5] == perPrompt[..<4].min()! && perPrompt[6] == perPrompt[..<4].max()!)
+        #expect(perPrompt[0] == MetricRow.evaluate(files[0], catalogue: catalogue).hr10)
 
         // file k was asked with template k: the prompts differ, and decoding the rows again with
         // template 2 gives file 2's rankings

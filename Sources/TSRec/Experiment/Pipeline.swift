@@ -575,10 +575,34 @@ public struct Pipeline {
                 let m = MetricRow.evaluate(f.predictions, catalogue: catalogue)
                 log(String(format: "  %@, template %d: HR@10 %.4f NDCG@10 %.4f", label, k, m.hr10, m.ndcg10))
             }
+            if communicator.isRoot { log("  evaluation: each template's metrics in \((try writeTestPromptTable(files, catalogue: catalogue)).lastPathComponent)") }
         }
         log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows%@)", label, result.metrics.hr10, result.metrics.ndcg10, test.count,
                    files.count > 1 ? ", mean over \(files.count) test prompts" : ""))
         return result
+    }
+
+    /// `test-prompts-<tags>.csv` beside the first prompt's predictions (its name, `test-prompts-`
+    /// for `predictions-`): one line per test prompt with its metrics, then their `mean` (the
+    /// row's values), `min` and `max`, as LC-Rec's test.py reports `all_prompt_results`,
+    /// `mean_results`, `min_results` and `max_results`. Returns where it was written.
+    @discardableResult
+    func writeTestPromptTable(_ files: [EvaluatedPrompt], catalogue: Set<String>) throws -> URL {
+        let each = files.map { MetricRow.evaluate($0.predictions, catalogue: catalogue) }
+        let mean = MetricRow.evaluate(promptFiles: files.map(\.predictions), catalogue: catalogue)
+        let names = MetricRow.metricNames
+        func values(_ m: MetricRow) -> [Double] { names.map { m.value(named: $0)! } + [m.invalidRate] }
+        let columns = each.map(values)                                                   // [prompt][metric]
+        let extreme = { (pick: ([Double]) -> Double) in columns[0].indices.map { j in pick(columns.map { $0[j] }) } }
+        let rows = columns.enumerated().map { ["\($0.offset)", files[$0.offset].url.lastPathComponent] + $0.element.map(CSV.cell) }
+            + [("mean", values(mean)), ("min", extreme { $0.min()! }), ("max", extreme { $0.max()! })].map { [$0.0, ""] + $0.1.map(CSV.cell) }
+        let first = files[0].url
+        let url = first.deletingLastPathComponent().appendingPathComponent(
+            "test-prompts-" + first.deletingPathExtension().lastPathComponent.dropFirst("predictions-".count) + ".csv")
+        try CSV.write(header: ["prompt", "predictions"] + names + ["invalid_rate"], rows: rows, to: url,
+                      metadata: [("run", resultHash), ("method", label), ("test rows", "\(mean.rows)"),
+                                 ("mean", "over the \(files.count) test prompts of each prompt's mean (LC-Rec's test.py)")])
+        return url
     }
 
     /// One test prompt's predictions file: where it is, its rows, and the seconds its decoding
