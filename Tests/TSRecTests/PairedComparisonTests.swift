@@ -293,6 +293,33 @@ private func splitRow(_ user: String, history: [String], target: String) -> Spli
     }
 }
 
+/// The top-1 item already in the history, by hand: u0's top-1 is its last item, u1's an earlier
+/// one, u2's a new item, u3 has no history.
+@Test func topOneInHistoryByHand() {
+    let rows = [splitRow("u0", history: ["A", "B"], target: "B"), splitRow("u1", history: ["A", "B"], target: "C"),
+                splitRow("u2", history: ["A"], target: "C"), splitRow("u3", history: [], target: "A")]
+    let predictions = zip(rows, ["B", "A", "D", "A"]).map { Prediction(user: $0.userID, target: $0.targetSID, ranked: [$1, "E"]) }
+    #expect(HistoryRepeats.topOneInHistory(rows: rows, predictions: predictions, at: [0, 1, 2, 3]) == (2, 1))
+    #expect(HistoryRepeats.topOneInHistory(rows: rows, predictions: predictions, at: [1, 2]) == (1, 0))
+}
+
+/// The committed D3 and S-DPO records against the counts docs/results-quick.md gives for them
+/// (sessions 31-32, from a separate script over the same files and the test split's CSV): top-1
+/// a history item on 3,002 and 3,490 of the 4,533 rows, the last history item on 2,235 and 2,736.
+@Test(.enabled(if: FileManager.default.fileExists(atPath: Dataset.directory(for: .industrial, paths: .fromEnvironment()).path),
+               "needs the Industrial dataset in the cache (make data)"))
+func topOneInHistoryOfTheCommittedRecords() throws {
+    let rows = try Dataset.load(.industrial, paths: .fromEnvironment()).split(.test).rows
+    let d3 = DataTestSupport.packageRoot.appendingPathComponent("Reproductions/results/quick/runs/2a404550ca44")
+    let file = "predictions-title-lp0.0-titlehits2-beam10-n4533.jsonl"
+    for (folder, expected) in [(d3, (3_002, 2_235)), (d3.appendingPathComponent("pref-ce2c3a438317"), (3_490, 2_736))] {
+        let url = folder.appendingPathComponent(file)
+        let predictions = try PredictionsFile.read(from: url)
+        _ = try HistoryRepeats(rows: rows, predictions: predictions, source: url.path)     // the same rows
+        #expect(HistoryRepeats.topOneInHistory(rows: rows, predictions: predictions, at: Array(rows.indices)) == expected, "\(url.path)")
+    }
+}
+
 /// The table's breakdown: each run's metrics on the repeat rows and on the new rows, by hand.
 @Test func historyReportSplitsEachRunsMetricsByHand() throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tsrec-history-\(UUID().uuidString)")
@@ -333,7 +360,9 @@ private func splitRow(_ user: String, history: [String], target: String) -> Spli
     #expect(twoPrompts.rows[1].values.prefix(2) == [0, 0.5] && abs(twoPrompts.rows[1].values[2] - (ndcg2 + 0.5) / 4) < 1e-15)
     #expect(report.lines == ["Last: HR@10 1.0000 on the repeat rows, 0.0000 on the new rows",
                              "Pop: HR@10 0.5000 on the repeat rows, 1.0000 on the new rows"])
-    #expect(report.csvRows.count == 4 && report.csvRows[0] == ["D", "Last", "repeat", "2", "1.0", "1.0", "1.0"])
+    #expect(report.csvRows.count == 4 && report.csvRows[0] == ["D", "Last", "repeat", "2", "1.0", "1.0", "1.0", "1.0", "1.0"])
+    // Last's top-1 is each row's last history item; Pop's is A, in u1's and u3's history only
+    #expect(report.rows.map(\.topOneInHistory) == [1, 1, 0.5, 1] && report.rows.map(\.topOneLastItem) == [1, 1, 0, 1])
     // the CSV reads back; the figure draws the new rows, one bar series per run with predictions
     try report.write(csv: dir.appendingPathComponent("h.csv"), figure: dir.appendingPathComponent("h"), title: "test", metadata: [])
     let table = try CSV.read(from: dir.appendingPathComponent("h.csv"))

@@ -61,6 +61,16 @@ struct Compare: ParsableCommand {
                 print("\nrows whose \(title): \(indices.count) of \(predictions.a[0].count)")
                 printTable(part, names: names)
             }
+            // what each run ranks first: an item the user already has?
+            let covered = Array(rows.prefix(predictions.a[0].count)), all = Array(covered.indices)
+            print("\ntop-1 already in the user's history: rows whose first SID is a history item / the last history item")
+            for (name, files) in zip(names, [predictions.a, predictions.b]) {
+                let counts = files.map { HistoryRepeats.topOneInHistory(rows: covered, predictions: $0, at: all) }
+                let n = Double(all.count * files.count)
+                let inHistory = Double(counts.reduce(0) { $0 + $1.inHistory }), last = Double(counts.reduce(0) { $0 + $1.last })
+                print(name.padding(11) + String(format: " %5.1f%%  %5.1f%%", 100 * inHistory / n, 100 * last / n)
+                      + (files.count == 1 ? "   (\(counts[0].inHistory) and \(counts[0].last) of \(all.count) rows)" : "   (mean over \(files.count) test prompts)"))
+            }
         }
         if let csv {
             try CSV.write(header: PairedReport.csvHeader, rows: report.csvRows, to: URL(fileURLWithPath: csv),

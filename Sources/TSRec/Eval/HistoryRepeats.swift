@@ -43,4 +43,20 @@ public struct HistoryRepeats: Sendable, Hashable {
 
     /// `predictions` at `indices` (one of the two parts).
     public func select(_ indices: [Int], from predictions: [Prediction]) -> [Prediction] { indices.map { predictions[$0] } }
+
+    /// How often a run ranks first an item the user already has, over `indices` (a part, or
+    /// every row): rows whose top-1 SID is one of their history's SIDs, and rows whose top-1 is
+    /// the history's last SID. A ranker that recommends the last item scores on the repeat rows
+    /// alone; on the new rows such a top-1 is always a miss. `rows` and `predictions` cover the
+    /// same rows in the same order (`init(rows:predictions:source:)` checks it).
+    public static func topOneInHistory(rows: [SplitRow], predictions: [Prediction], at indices: [Int])
+        -> (inHistory: Int, last: Int) {
+        var inHistory = 0, last = 0
+        for i in indices {
+            guard let top = predictions[i].ranked.first else { continue }
+            if rows[i].historySIDs.contains(top) { inHistory += 1 }
+            if rows[i].historySIDs.last == top { last += 1 }
+        }
+        return (inHistory, last)
+    }
 }

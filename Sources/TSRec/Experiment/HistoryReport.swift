@@ -17,6 +17,11 @@ public struct HistoryReport {
         public var rows: Int
         /// `HistoryReport.metrics`, in order.
         public var values: [Double]
+        /// The share of the part's rows whose top-1 SID is one of the history's SIDs, and the
+        /// history's last SID (`HistoryRepeats.topOneInHistory`; a run asked with several test
+        /// prompts: the mean over them).
+        public var topOneInHistory: Double
+        public var topOneLastItem: Double
     }
 
     public static let metrics = ["HR@1", "HR@10", "NDCG@10"]
@@ -44,11 +49,15 @@ public struct HistoryReport {
                 // mean over them, as its table row does
                 let files = try PredictionsFile.read(prompts: r.allPredictionsPaths)
                 let parts = try HistoryRepeats(rows: testRows, predictions: files[0], source: path)
+                let covered = Array(testRows.prefix(files[0].count))
                 for (part, indices) in [("repeat", parts.repeated), ("new", parts.new)] where !indices.isEmpty {
                     let selected = files.map { parts.select(indices, from: $0) }
                     let denominator = Double(indices.count * files.count)
+                    let top = files.map { HistoryRepeats.topOneInHistory(rows: covered, predictions: $0, at: indices) }
                     rows.append(Row(method: r.method, part: part, rows: indices.count,
-                                    values: scorers.map { score in selected.joined().reduce(0) { $0 + score($1) } / denominator }))
+                                    values: scorers.map { score in selected.joined().reduce(0) { $0 + score($1) } / denominator },
+                                    topOneInHistory: Double(top.reduce(0) { $0 + $1.inHistory }) / denominator,
+                                    topOneLastItem: Double(top.reduce(0) { $0 + $1.last }) / denominator))
                 }
             } catch {
                 notes.append("\(r.method): not split: \(error)")
@@ -56,10 +65,10 @@ public struct HistoryReport {
         }
     }
 
-    public static let csvHeader = ["dataset", "method", "part", "rows"] + metrics
+    public static let csvHeader = ["dataset", "method", "part", "rows"] + metrics + ["top1_in_history", "top1_last_item"]
 
     public var csvRows: [[String]] {
-        rows.map { [dataset, $0.method, $0.part, "\($0.rows)"] + $0.values.map { CSV.cell($0) } }
+        rows.map { [dataset, $0.method, $0.part, "\($0.rows)"] + $0.values.map { CSV.cell($0) } + [CSV.cell($0.topOneInHistory), CSV.cell($0.topOneLastItem)] }
     }
 
     /// The CSV, and the figure `<figure>.{gp,png,svg}` of every run's metrics on the new rows,
