@@ -41,6 +41,8 @@ struct Run: ParsableCommand {
     @Option(help: "D3's text-free assistant: each test row's SASRec distribution (SASRec trained as its Table-2 row) mixed into the title-trie search as g·log p_LLM + (1−g)·log q, with 0 ≤ g ≤ 1 (D3's default 1 is the assistant off), or `tune`: g chosen on validation rows (best NDCG@10 over 1, 0.8, …, 0). A labelled evaluation variant, not part of the training hash: a finished run is re-evaluated.")
     var assistantG: String?
     @Option(help: "Validation rows that --assistant-g tune decodes for each g.") var tuneRows = 512
+    @Option(help: "Test prompts of a recipe's rows: first (the recipe's test prompt) or every-template (each template of its main task, one predictions file each, the metrics their mean; LC-Rec's scripts, and its default here). Not part of the training hash: a finished run is re-evaluated.")
+    var testPrompts: String?
     @Flag(help: "Stop after SFT (the method's SFT-only run, e.g. TS-Rec → TS-Rec-SFT).") var sftOnly = false
     @Flag(help: "Train (or resume) only, the RL stage included; evaluate in a later call.") var trainOnly = false
 
@@ -95,6 +97,12 @@ struct Run: ParsableCommand {
             default: throw ValidationError("--length-penalty applies to --decoding title or grounded only")
             }
         }
+        if let testPrompts {
+            guard let mode = TestPrompts(rawValue: testPrompts) else {
+                throw ValidationError("unknown test prompts '\(testPrompts)'; one of \(TestPrompts.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.testPrompts = mode == .first ? nil : mode          // first is the default: the same files
+        }
         if let assistantG {
             guard case .titleTrie = config.evaluation else {
                 throw ValidationError("--assistant-g guides the title trie: use it with D3 or S-DPO (or --decoding title)")
@@ -110,7 +118,8 @@ struct Run: ParsableCommand {
             }
             config.assistant = g == 1 ? nil : DecodingAssistant(model: .sasrec, weight: g)   // g = 1 is the plain search
         }
-        let pipeline = Pipeline(config, label: m.rawValue + (config.assistant.map { " (\($0.label))" } ?? ""))
+        let pipeline = Pipeline(config, label: m.rawValue + (config.assistant.map { " (\($0.label))" } ?? "")
+                                    + (testPrompts == TestPrompts.first.rawValue && m == .lcrec ? " (template 0)" : ""))
         if trainOnly {
             let summary = try pipeline.trainOnly()
             guard pipeline.communicator.isRoot else { return }
