@@ -209,39 +209,28 @@ import Testing
 @Suite(.enabled(if: TSRecFixtures.industrialAndModelAvailable, "needs the SmolLM2 GGUF and the Industrial dataset in the cache (make model data)"))
 struct PreferencePipelineTests {
     @Test func d3ThenPreferenceStageAtSmoke() throws {
-        let dir = try DataTestSupport.makeTempDir("pref-pipeline")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let paths = Paths(cache: Paths.fromEnvironment().cache, results: dir)
-        var config = ExperimentConfig.profile(.smoke, dataset: Benchmark.industrial.name)
-        config.tasks = []
-        config.recipe = .d3
-        var d3 = Pipeline(config, label: "D3", paths: paths)
-        d3.log = { _ in }
-        config.preference = .profile(.smoke)
-        var sdpo = Pipeline(config, label: "S-DPO", paths: paths)
-        sdpo.log = { _ in }
-        #expect(sdpo.trainingHash == d3.trainingHash && sdpo.preferenceDirectory?.deletingLastPathComponent().path == d3.runDirectory.path)
+        try SmokePipeline.withResults("pref-pipeline") { paths in
+            var config = SmokePipeline.config()
+            config.tasks = []
+            config.recipe = .d3
+            var d3 = Pipeline(config, label: "D3", paths: paths)
+            d3.log = { _ in }
+            config.preference = .profile(.smoke)
+            var sdpo = Pipeline(config, label: "S-DPO", paths: paths)
+            sdpo.log = { _ in }
+            #expect(sdpo.trainingHash == d3.trainingHash && sdpo.preferenceDirectory?.deletingLastPathComponent().path == d3.runDirectory.path)
 
-        let summary = try sdpo.trainOnly()
-        #expect(summary.steps == 6)
-        let pref = try #require(try sdpo.finishedPreference())
-        #expect(pref.steps == 3 && pref.log.count == 3 && pref.log.compactMap(\.validLoss).count == 2)
-        #expect(abs(pref.log[0].loss - log(4)) < 1e-3)                // the first step starts at policy = reference
-        #expect(try d3.finishedTraining() != nil && d3.finishedPreference() == nil)
-        // a second process's pipeline finds the stage finished and loads its weights
-        var again = Pipeline(config, label: "S-DPO", paths: paths)
-        var lines: [String] = []
-        let box = LogBox()
-        again.log = { box.append($0) }
-        _ = try again.trainOnly()
-        lines = box.lines
-        #expect(lines.contains { $0.contains("preference: finished earlier (3 steps)") })
+            let summary = try sdpo.trainOnly()
+            #expect(summary.steps == 6)
+            let pref = try #require(try sdpo.finishedPreference())
+            #expect(pref.steps == 3 && pref.log.count == 3 && pref.log.compactMap(\.validLoss).count == 2)
+            #expect(abs(pref.log[0].loss - log(4)) < 1e-3)                // the first step starts at policy = reference
+            #expect(try d3.finishedTraining() != nil && d3.finishedPreference() == nil)
+            // a second process's pipeline finds the stage finished and loads its weights
+            var again = Pipeline(config, label: "S-DPO", paths: paths)
+            let box = again.keepingLog()
+            _ = try again.trainOnly()
+            #expect(box.lines.contains { $0.contains("preference: finished earlier (3 steps)") })
+        }
     }
-}
-
-final class LogBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [String] = []
-    func append(_ s: String) { lock.lock(); stored.append(s); lock.unlock() }
-    var lines: [String] { lock.lock(); defer { lock.unlock() }; return stored }
 }

@@ -160,57 +160,53 @@ import Testing
 @Suite(.enabled(if: TSRecFixtures.industrialAndModelAvailable, "needs the SmolLM2 GGUF and the Industrial dataset in the cache (make model data)"))
 struct AssistantPipelineTests {
     @Test func d3WithTheAssistantAtSmoke() throws {
-        let dir = try DataTestSupport.makeTempDir("assistant-pipeline")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let paths = Paths(cache: Paths.fromEnvironment().cache, results: dir)
-        var config = ExperimentConfig.profile(.smoke, dataset: Benchmark.industrial.name).applying(.d3)
-        config.testRows = 8
-        var d3 = Pipeline(config, label: "D3", paths: paths)
-        d3.log = { _ in }
-        let plain = try d3.run()
-        config.assistant = DecodingAssistant(weight: 0.5)
-        #expect(Pipeline(config, label: "x", paths: paths).resultHash == d3.resultHash)        // an evaluation of the same run
-        var guided = Pipeline(config, label: "D3 (+SASRec, g=0.5)", paths: paths)
-        let box = LogBox()
-        guided.log = { box.append($0) }
-        let mixed = try guided.run()
-        #expect(mixed.predictionsPath != plain.predictionsPath && mixed.predictionsPath?.contains("-sasrec-g0.5-") == true)
-        #expect(box.lines.contains { $0.contains("training: finished earlier") } && box.lines.contains { $0.contains("weight g = 0.5") })
-        #expect(mixed.metrics.rows == 8)
-        // the run folder's configuration stays D3's own (the variant is named by its predictions file)
-        let written = try JSONDecoder().decode(ExperimentConfig.self, from: Data(contentsOf: d3.runDirectory.appendingPathComponent("config.json")))
-        #expect(written.assistant == nil && written.recipe == .d3)
+        try SmokePipeline.withResults("assistant-pipeline") { paths in
+            let dir = paths.results
+            var config = SmokePipeline.config(.d3, testRows: 8)
+            var d3 = Pipeline(config, label: "D3", paths: paths)
+            d3.log = { _ in }
+            let plain = try d3.run()
+            config.assistant = DecodingAssistant(weight: 0.5)
+            #expect(Pipeline(config, label: "x", paths: paths).resultHash == d3.resultHash)        // an evaluation of the same run
+            var guided = Pipeline(config, label: "D3 (+SASRec, g=0.5)", paths: paths)
+            let box = guided.keepingLog()
+            let mixed = try guided.run()
+            #expect(mixed.predictionsPath != plain.predictionsPath && mixed.predictionsPath?.contains("-sasrec-g0.5-") == true)
+            #expect(box.lines.contains { $0.contains("training: finished earlier") } && box.lines.contains { $0.contains("weight g = 0.5") })
+            #expect(mixed.metrics.rows == 8)
+            // the run folder's configuration stays D3's own (the variant is named by its predictions file)
+            let written = try JSONDecoder().decode(ExperimentConfig.self, from: Data(contentsOf: d3.runDirectory.appendingPathComponent("config.json")))
+            #expect(written.assistant == nil && written.recipe == .d3)
 
-        // tuning: g = 1 is the plain search (the same rankings as the plain evaluation of those rows)
-        let (best, trials) = try d3.tunedAssistant(grid: [1, 0], validRows: 8)
-        #expect(trials.map(\.weight) == [1, 0] && trials.allSatisfy { $0.metrics.rows == 8 } && [1, 0].contains(best))
-        let folder = d3.evaluationDirectory
-        let table = try CSV.read(from: folder.appendingPathComponent("assistant-tuning-sasrec-beam5-n8.csv"))
-        #expect(try table.column("g") == ["1.0", "0.0"])
-        let p = try d3.prepare()
-        _ = try d3.train(p)
-        let valid = Array(try p.dataset.split(.valid).rows.prefix(8))
-        let again = try d3.cachedPredictions(p, rows: valid, at: dir.appendingPathComponent("plain-valid.jsonl")).predictions
-        #expect(try PredictionsFile.read(from: folder.appendingPathComponent("assistant-valid-sasrec-g1.0-beam5-n8.jsonl")).map(\.ranked) == again.map(\.ranked))
-        // a report finds the chosen g in the table; a tuning over more rows takes precedence
-        #expect(try d3.tunedAssistantWeight() == best)
-        try CSV.write(header: AssistantTrial.csvHeader, rows: [["0.4"] + MetricRow.metricNames.map { $0 == "NDCG@10" ? "0.9" : "0" } + ["64", "1"]],
-                      to: folder.appendingPathComponent("assistant-tuning-sasrec-beam5-n64.csv"))
-        #expect(try d3.tunedAssistantWeight() == 0.4)
-        // the first call trained the ID model once for both trials; a second reads every trial
-        // back and trains none
-        let box1 = LogBox()
-        var d3fresh = d3
-        d3fresh.log = { box1.append($0) }
-        try FileManager.default.removeItem(at: folder.appendingPathComponent("assistant-valid-sasrec-g0.0-beam5-n8.jsonl"))
-        _ = try d3fresh.tunedAssistant(grid: [1, 0], validRows: 8)
-        #expect(box1.lines.filter { $0.contains("retrained for the assistant") }.count == 1)
-        let box2 = LogBox()
-        var d3again = d3
-        d3again.log = { box2.append($0) }
-        _ = try d3again.tunedAssistant(grid: [1, 0], validRows: 8)
-        #expect(box2.lines.filter { $0.contains("predictions found") }.count == 2)
-        #expect(!box2.lines.contains { $0.contains("retrained for the assistant") })
+            // tuning: g = 1 is the plain search (the same rankings as the plain evaluation of those rows)
+            let (best, trials) = try d3.tunedAssistant(grid: [1, 0], validRows: 8)
+            #expect(trials.map(\.weight) == [1, 0] && trials.allSatisfy { $0.metrics.rows == 8 } && [1, 0].contains(best))
+            let folder = d3.evaluationDirectory
+            let table = try CSV.read(from: folder.appendingPathComponent("assistant-tuning-sasrec-beam5-n8.csv"))
+            #expect(try table.column("g") == ["1.0", "0.0"])
+            let p = try d3.prepare()
+            _ = try d3.train(p)
+            let valid = Array(try p.dataset.split(.valid).rows.prefix(8))
+            let again = try d3.cachedPredictions(p, rows: valid, at: dir.appendingPathComponent("plain-valid.jsonl")).predictions
+            #expect(try PredictionsFile.read(from: folder.appendingPathComponent("assistant-valid-sasrec-g1.0-beam5-n8.jsonl")).map(\.ranked) == again.map(\.ranked))
+            // a report finds the chosen g in the table; a tuning over more rows takes precedence
+            #expect(try d3.tunedAssistantWeight() == best)
+            try CSV.write(header: AssistantTrial.csvHeader, rows: [["0.4"] + MetricRow.metricNames.map { $0 == "NDCG@10" ? "0.9" : "0" } + ["64", "1"]],
+                          to: folder.appendingPathComponent("assistant-tuning-sasrec-beam5-n64.csv"))
+            #expect(try d3.tunedAssistantWeight() == 0.4)
+            // the first call trained the ID model once for both trials; a second reads every trial
+            // back and trains none
+            var d3fresh = d3
+            let box1 = d3fresh.keepingLog()
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("assistant-valid-sasrec-g0.0-beam5-n8.jsonl"))
+            _ = try d3fresh.tunedAssistant(grid: [1, 0], validRows: 8)
+            #expect(box1.lines.filter { $0.contains("retrained for the assistant") }.count == 1)
+            var d3again = d3
+            let box2 = d3again.keepingLog()
+            _ = try d3again.tunedAssistant(grid: [1, 0], validRows: 8)
+            #expect(box2.lines.filter { $0.contains("predictions found") }.count == 2)
+            #expect(!box2.lines.contains { $0.contains("retrained for the assistant") })
+        }
     }
 }
 

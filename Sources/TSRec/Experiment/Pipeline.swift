@@ -571,11 +571,14 @@ public struct Pipeline {
         let result = try result(summary: summary, rl: rl, preference: preference, files: files, catalogue: catalogue)
         if files.count > 1 {
             // what LC-Rec's test prints beside the mean: each prompt's own result
-            for (k, f) in files.enumerated() {
-                let m = MetricRow.evaluate(f.predictions, catalogue: catalogue)
+            let each = files.map { MetricRow.evaluate($0.predictions, catalogue: catalogue) }
+            for (k, m) in each.enumerated() {
                 log(String(format: "  %@, template %d: HR@10 %.4f NDCG@10 %.4f", label, k, m.hr10, m.ndcg10))
             }
-            if communicator.isRoot { log("  evaluation: each template's metrics in \((try writeTestPromptTable(files, catalogue: catalogue)).lastPathComponent)") }
+            if communicator.isRoot {
+                let table = try writeTestPromptTable(files, each: each, mean: result.metrics)
+                log("  evaluation: each template's metrics in \(table.lastPathComponent)")
+            }
         }
         log(String(format: "  %@: HR@10 %.4f NDCG@10 %.4f (%d test rows%@)", label, result.metrics.hr10, result.metrics.ndcg10, test.count,
                    files.count > 1 ? ", mean over \(files.count) test prompts" : ""))
@@ -585,11 +588,11 @@ public struct Pipeline {
     /// `test-prompts-<tags>.csv` beside the first prompt's predictions (its name, `test-prompts-`
     /// for `predictions-`): one line per test prompt with its metrics, then their `mean` (the
     /// row's values), `min` and `max`, as LC-Rec's test.py reports `all_prompt_results`,
-    /// `mean_results`, `min_results` and `max_results`. Returns where it was written.
+    /// `mean_results`, `min_results` and `max_results`. `each` holds every file's metrics in
+    /// order, `mean` the row's (`MetricRow.evaluate(promptFiles:)`). Returns where it was written.
     @discardableResult
-    func writeTestPromptTable(_ files: [EvaluatedPrompt], catalogue: Set<String>) throws -> URL {
-        let each = files.map { MetricRow.evaluate($0.predictions, catalogue: catalogue) }
-        let mean = MetricRow.evaluate(promptFiles: files.map(\.predictions), catalogue: catalogue)
+    func writeTestPromptTable(_ files: [EvaluatedPrompt], each: [MetricRow], mean: MetricRow) throws -> URL {
+        precondition(each.count == files.count, "writeTestPromptTable: one metric row per file")
         let names = MetricRow.metricNames
         func values(_ m: MetricRow) -> [Double] { names.map { m.value(named: $0)! } + [m.invalidRate] }
         let columns = each.map(values)                                                   // [prompt][metric]
