@@ -161,6 +161,40 @@ struct SIDInitIntegrationTests {
         #expect(Array(rows[(c * 576)..<((c + 1) * 576)]) != keywordRow)
     }
 
+    /// LC-Rec's start: transformers before 4.46 resize through `_init_weights`, so every new entry
+    /// is N(0, initializer_range²), SmolLM2's initializer_range being 1/24 (its config.json); the
+    /// draws are the ones `.random` scales (one stream whatever the mode).
+    @Test func lcrecRowsAreTheOldResizeNormal() throws {
+        let paths = Paths.fromEnvironment()
+        let dataset = try Dataset.load(.industrial, paths: paths)
+        let gguf = try GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf"))
+        let tokenizer = try BPETokenizer(gguf: gguf)
+        let embedding = Tensor(try gguf.dequantize("token_embd.weight"), shape: [tokenizer.vocabSize, 576])
+        let lcrec = ExperimentConfig.profile(.quick, dataset: dataset.benchmark.name).applying(.lcrec)
+        #expect(lcrec.sidInit == .initializerRange && LlamaConfig.smolLM2InitializerRange == Float(0.041666666666666664))
+        func rows(_ c: ExperimentConfig) throws -> [Float] {
+            try SIDInitialiser(config: c, dataset: dataset, tokenizer: tokenizer, embedding: embedding,
+                               baseVocab: tokenizer.vocabSize, semantics: nil).rows(for: dataset.sidTokens, log: { _ in })
+        }
+        let x = try rows(lcrec).map(Double.init)
+        #expect(x.count == 560 * 576)
+        let n = Double(x.count), sigma = 1.0 / 24
+        let mean = x.reduce(0, +) / n
+        let sd = (x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot()
+        #expect(abs(mean) < 4 * sigma / n.squareRoot())                      // 4 standard errors
+        #expect(abs(sd / sigma - 1) < 0.005)                                   // se of sd/σ ≈ 0.12 %
+        let withinOne = Double(x.filter { abs($0) < sigma }.count) / n
+        #expect(abs(withinOne - 0.682_689) < 0.004)                            // a normal's share within 1σ
+        // the same unit draws as the `.random` rows, scaled by σ instead of the entry RMS
+        var random = lcrec
+        random.sidInit = .random
+        let r = try rows(random)
+        let rms = embedding.array.withUnsafeBufferPointer { SIDEmbeddingInit(table: $0, vocab: tokenizer.vocabSize, dim: 576).entryRMS }
+        let worst = zip(x.prefix(5_760), r.prefix(5_760)).map { abs($0 / sigma - Double($1 / rms)) }.max()!
+        #expect(worst < 1e-4)
+        print("SmolLM2 pretrained embedding entry RMS \(rms), initializer_range \(sigma)")
+    }
+
     /// The rows the pipeline actually puts in the model: vocab-mean gives every SID token the
     /// same row (cosine 1 between rows, and with the mean row); random rows are near-orthogonal;
     /// keyword rows (SA-Init) lie in between and keep the pretrained row length.

@@ -246,6 +246,10 @@ public enum SIDInit: String, Codable, Sendable, Hashable, CaseIterable {
     /// resizing, N(μ, 1e-9·Σ) of the pretrained rows (`MeanResizing`). MiniOneRec's start, and
     /// TS-Rec's without SA-Init.
     case meanResize = "mean-resize"
+    /// What `resize_token_embeddings` gives new rows under transformers before 4.46: every
+    /// entry N(0, initializer_range²) (`SIDEmbeddingInit.initializerRangeRow`; SmolLM2's
+    /// initializer_range is 1/24). LC-Rec's start (its code predates `mean_resizing`).
+    case initializerRange = "initializer-range"
     /// Independent Gaussian rows scaled to the pretrained rows' RMS entry (an ablation variant:
     /// the authors never use it; tsrec's MiniOneRec-SFT used it before the fidelity pass).
     case random
@@ -406,7 +410,9 @@ extension ExperimentConfig {
             c = c.applying(.d3)
             c.preference = PreferenceConfig.profile(c.profile)
         case .lcrec:
-            c.sidInit = .meanResize
+            // LC-Rec's finetune.py (Nov 2023, torch 1.13.1) resizes under transformers < 4.46:
+            // new rows N(0, initializer_range²), not mean-resized (docs/llm-baselines.md §13)
+            c.sidInit = .initializerRange
             c.tasks = []
             c.recipe = .lcrec
             c.evaluation = .positionwiseCodes

@@ -30,11 +30,11 @@ struct SIDInitialiser {
                 throw TSRecError(.config(field: "sidInit", reason: "keyword initialisation (SA-Init) without token keywords"))
             }
             // 1. Every token gets its `resize_token_embeddings` row (and a Gaussian draw, so the
-            //    random streams do not depend on the mode).
+            //    random streams do not depend on the mode; `.random` and `.initializerRange` scale it).
             var rowsOf: [[Float]] = []
-            var random: [[Float]] = []
+            var noise: [[Float]] = []                       // standard normal draws, [token][dim]
             for _ in tokens {
-                random.append(init_.randomRow(scale: config.randomInitScale, using: &rng))
+                noise.append(init_.unitGaussianRow(using: &rng))
                 rowsOf.append(resizing.sample(using: &resizeRNG))
             }
             // 2. The configured mode on the configured levels. Text means (SA-Init, titles) are
@@ -54,7 +54,9 @@ struct SIDInitialiser {
                 let row: [Float]?
                 switch config.sidInit {
                 case .meanResize: row = rowsOf[i]
-                case .random: row = random[i]
+                case .random: row = noise[i].map { $0 * config.randomInitScale * init_.entryRMS }
+                case .initializerRange:
+                    row = SIDEmbeddingInit.initializerRangeRow(noise[i], initializerRange: LlamaConfig.smolLM2InitializerRange)
                 case .vocabMean: row = vocabMean
                 case .keywords:
                     let words = semantics?[token]?.keywords ?? []

@@ -53,6 +53,11 @@ public struct LlamaConfig: Codable, Hashable, Sendable {
         layers: 30, dim: 576, ffnDim: 1536, heads: 9, kvHeads: 3, headDim: 64,
         ropeBase: 100_000, rmsEps: 1e-5, vocabSize: 49_152, tiedEmbeddings: true, contextLength: 8_192)
 
+    /// SmolLM2-135M-Instruct's `initializer_range` (its Hugging Face config.json, 1/24 = 1/√576):
+    /// the standard deviation transformers' `_init_weights` gives new weights. The GGUF does not
+    /// carry it; only `SIDInit.initializerRange` uses it.
+    public static let smolLM2InitializerRange: Float = 0.041666666666666664
+
     /// A 2-layer, d=32 decoder with a 50-token vocabulary (GQA 4/2 heads of 8) for tests.
     public static let tiny = LlamaConfig(
         layers: 2, dim: 32, ffnDim: 64, heads: 4, kvHeads: 2, headDim: 8,

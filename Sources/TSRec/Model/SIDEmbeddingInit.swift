@@ -61,9 +61,24 @@ public struct SIDEmbeddingInit {
     /// `MeanResizing`), fitted to this table.
     public func meanResizing() -> MeanResizing { MeanResizing(table: table, vocab: vocab, dim: dim) }
 
+    /// `[dim]` standard normal entries: the draws `.random` and `.initializerRange` rows scale.
+    public func unitGaussianRow(using rng: inout SplitMix64) -> [Float] {
+        (0..<dim).map { _ in rng.nextGaussian() }
+    }
+
     /// Gaussian row with per-entry standard deviation `scale × entryRMS`.
     public func randomRow(scale: Float, using rng: inout SplitMix64) -> [Float] {
-        (0..<dim).map { _ in rng.nextGaussian() * scale * entryRMS }
+        unitGaussianRow(using: &rng).map { $0 * scale * entryRMS }
+    }
+
+    /// What `resize_token_embeddings` gives new rows under transformers before 4.46 (no
+    /// `mean_resizing` yet): a fresh `nn.Embedding` through the model's `_init_weights`, every
+    /// entry N(0, initializer_range²), the pretrained rows then copied back (4.35.2 and 4.45.2
+    /// `modeling_utils.py` `_get_resized_embeddings`, `modeling_llama.py` `_init_weights`; the
+    /// tied head shares the rows). LC-Rec's start: its `finetune.py` (Nov 2023, torch 1.13.1)
+    /// predates 4.46. `unit` holds standard normal draws.
+    public static func initializerRangeRow(_ unit: [Float], initializerRange: Float) -> [Float] {
+        unit.map { $0 * initializerRange }
     }
 }
 

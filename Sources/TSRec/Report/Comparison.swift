@@ -91,7 +91,7 @@ public struct PendingResult: Sendable, Hashable, CustomStringConvertible {
     public var method: String
     /// Row name in the reported table (nil: nothing reported to compare with).
     public var reportedMethod: String?
-    /// What would produce it, e.g. "run 57c344ae2195".
+    /// What would produce it, e.g. "run 9d684265d482".
     public var detail: String
 
     public init(dataset: String, method: String, reportedMethod: String?, detail: String) {
@@ -114,7 +114,7 @@ public struct ComparisonRow: Sendable, Hashable, CSVRow {
     public var reported: Double?
     /// nil while the method has not run (`pending` says what would run it).
     public var reproduced: Double?
-    /// Why `reproduced` is empty: e.g. "run 57c344ae2195".
+    /// Why `reproduced` is empty: e.g. "run 9d684265d482".
     public var pending: String?
     /// `reproduced - reported`, nil when either is nil.
     public var difference: Double? { reported.flatMap { r in reproduced.map { $0 - r } } }
