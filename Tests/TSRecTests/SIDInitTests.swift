@@ -100,12 +100,17 @@ import Testing
 /// With the real tokenizer and the Industrial data (skipped when either is absent).
 @Suite(.enabled(if: TSRecFixtures.industrialAndModelAvailable, "needs the SmolLM2 GGUF and the Industrial dataset in the cache (make model data)"))
 struct SIDInitIntegrationTests {
-    @Test func saInitRowIsTheRescaledKeywordMean() throws {
+    /// The Industrial data, SmolLM2's tokenizer and its pretrained embedding `[vocab, 576]`.
+    static func industrialAndSmolLM2() throws -> (Dataset, BPETokenizer, Tensor) {
         let paths = Paths.fromEnvironment()
-        let dataset = try Dataset.load(.industrial, paths: paths)
         let gguf = try GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf"))
         let tokenizer = try BPETokenizer(gguf: gguf)
-        let embedding = Tensor(try gguf.dequantize("token_embd.weight"), shape: [tokenizer.vocabSize, 576])
+        return (try Dataset.load(.industrial, paths: paths), tokenizer,
+                Tensor(try gguf.dequantize("token_embd.weight"), shape: [tokenizer.vocabSize, 576]))
+    }
+
+    @Test func saInitRowIsTheRescaledKeywordMean() throws {
+        let (dataset, tokenizer, embedding) = try Self.industrialAndSmolLM2()
         var config = ExperimentConfig.profile(.quick, dataset: dataset.benchmark.name).applying(.tsrecSFT)
         config.sidInitLevels = "ab"   // level c keeps the mean-resized row
         let tokens = dataset.sidTokens
@@ -165,11 +170,7 @@ struct SIDInitIntegrationTests {
     /// is N(0, initializer_range²), SmolLM2's initializer_range being 1/24 (its config.json); the
     /// draws are the ones `.random` scales (one stream whatever the mode).
     @Test func lcrecRowsAreTheOldResizeNormal() throws {
-        let paths = Paths.fromEnvironment()
-        let dataset = try Dataset.load(.industrial, paths: paths)
-        let gguf = try GGUFFile(contentsOf: ModelStore(paths: paths).url("SmolLM2-135M-Instruct.Q4_1.gguf"))
-        let tokenizer = try BPETokenizer(gguf: gguf)
-        let embedding = Tensor(try gguf.dequantize("token_embd.weight"), shape: [tokenizer.vocabSize, 576])
+        let (dataset, tokenizer, embedding) = try Self.industrialAndSmolLM2()
         let lcrec = ExperimentConfig.profile(.quick, dataset: dataset.benchmark.name).applying(.lcrec)
         #expect(lcrec.sidInit == .initializerRange && LlamaConfig.smolLM2InitializerRange == Float(0.041666666666666664))
         func rows(_ c: ExperimentConfig) throws -> [Float] {
