@@ -54,7 +54,7 @@ struct SIDInitialiser {
                 let row: [Float]?
                 switch config.sidInit {
                 case .meanResize: row = rowsOf[i]
-                case .random: row = noise[i].map { $0 * config.randomInitScale * init_.entryRMS }
+                case .random: row = init_.randomRow(noise[i], scale: config.randomInitScale)
                 case .initializerRange:
                     row = SIDEmbeddingInit.initializerRangeRow(noise[i], initializerRange: LlamaConfig.smolLM2InitializerRange)
                 case .vocabMean: row = vocabMean

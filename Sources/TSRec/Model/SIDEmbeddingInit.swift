@@ -66,9 +66,10 @@ public struct SIDEmbeddingInit {
         (0..<dim).map { _ in rng.nextGaussian() }
     }
 
-    /// Gaussian row with per-entry standard deviation `scale × entryRMS`.
-    public func randomRow(scale: Float, using rng: inout SplitMix64) -> [Float] {
-        unitGaussianRow(using: &rng).map { $0 * scale * entryRMS }
+    /// A `.random` row: standard normal draws `unit` scaled to a per-entry standard deviation of
+    /// `scale × entryRMS`.
+    public func randomRow(_ unit: [Float], scale: Float) -> [Float] {
+        unit.map { $0 * scale * entryRMS }
     }
 
     /// What `resize_token_embeddings` gives new rows under transformers before 4.46 (no
