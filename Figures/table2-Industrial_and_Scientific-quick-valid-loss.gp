@@ -36,6 +36,14 @@ $s3 << EOD
 50.0 1.1921807452507898
 60.0 1.1467209390996478
 EOD
+$s4 << EOD
+10.0 6.753526270389557
+20.0 4.76422193646431
+30.0 4.11286910623312
+40.0 3.9034105390310287
+50.0 3.7771691530942917
+60.0 3.7492811158299446
+EOD
 set title 'table2: Industrial_and_Scientific validation loss (profile quick)'
 set xlabel 'training step'
 set ylabel 'validation loss (next item)'
@@ -45,7 +53,8 @@ set grid
 plot $s0 using 1:2 with linespoints pt 1 ps 0.7 lw 1.5 title 'MiniOneRec-SFT', \
      $s1 using 1:2 with linespoints pt 2 ps 0.7 lw 1.5 title 'TS-Rec-SFT', \
      $s2 using 1:2 with linespoints pt 3 ps 0.7 lw 1.5 title 'D3', \
-     $s3 using 1:2 with linespoints pt 4 ps 0.7 lw 1.5 title 'BIGRec'
+     $s3 using 1:2 with linespoints pt 4 ps 0.7 lw 1.5 title 'BIGRec', \
+     $s4 using 1:2 with linespoints pt 5 ps 0.7 lw 1.5 title 'LC-Rec'
 set terminal svg size 900,540 noenhanced font 'Sans,11' background rgb 'white'
 set output stem . '.svg'
 replot
